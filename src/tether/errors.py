@@ -1,0 +1,43 @@
+"""Errors that services raise and the HTTP layer turns into Docker's `{"message": ...}` replies.
+
+Services speak in these types so that status codes follow dockerd's mapping (404 not found,
+400 invalid, 409 conflict, 304 not modified) without the services knowing about HTTP.
+"""
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and the exact text a Docker client shows."""
+
+    status = 500
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class NotModified(ApiError):
+    """304: the request changed nothing (start of a running container, stop of a stopped one)."""
+
+    status = 304
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)

@@ -1,0 +1,37 @@
+"""Atomic JSON records: the daemon can be killed at any instant and find every record whole.
+
+A record is written to a temporary file in the same directory, fsynced, renamed over the old one,
+and the directory is fsynced so the rename itself survives a crash.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Replace `path` with the JSON of `obj`, all or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_json(path: Path) -> Any:
+    """Read one record; a missing file raises FileNotFoundError as usual."""
+    with open(path, "rb") as f:
+        return json.loads(f.read())
