@@ -1,0 +1,153 @@
+"""Container routes of the Engine API: HTTP in, service calls, Docker's JSON out."""
+from __future__ import annotations
+
+import json
+from typing import AsyncIterator
+
+from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
+    json_response, no_content
+from tether.api.pump import pump
+from tether.api.streams import MULTIPLEXED, RAW, frame
+from tether.engine.containers import ContainerService
+from tether.engine.logs import LogQuery, log_entries
+from tether.engine.records import Container
+from tether.errors import BadRequest
+
+
+def network_settings(c: Container) -> dict:
+    """NetworkSettings as far as this engine has networking (a namespace with `lo` only)."""
+    return {"Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
+            "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": {}}
+
+
+class ContainerRoutes:
+    def __init__(self, service: ContainerService) -> None:
+        self.service = service
+
+    def register(self, router: Router) -> None:
+        add = router.add
+        add("POST", "/containers/create", self.create)
+        add("GET", "/containers/json", self.list)
+        add("GET", "/containers/{id}/json", self.inspect)
+        add("POST", "/containers/{id}/start", self.start)
+        add("POST", "/containers/{id}/stop", self.stop)
+        add("POST", "/containers/{id}/restart", self.restart)
+        add("POST", "/containers/{id}/kill", self.kill)
+        add("POST", "/containers/{id}/wait", self.wait)
+        add("POST", "/containers/{id}/rename", self.rename)
+        add("POST", "/containers/{id}/resize", self.resize)
+        add("POST", "/containers/{id}/attach", self.attach)
+        add("GET", "/containers/{id}/logs", self.logs)
+        add("DELETE", "/containers/{id}", self.remove)
+
+    async def create(self, req: Request) -> Response:
+        body = req.json()
+        if body is None:
+            raise BadRequest("config cannot be empty in order to create a container")
+        c = await self.service.create(body, req.q("name"))
+        return json_response({"Id": c.id, "Warnings": []}, 201)
+
+    async def list(self, req: Request) -> Response:
+        items = self.service.list(req.qbool("all"), req.qint("limit", -1), req.filters())
+        return json_response([c.summary(network_settings(c), []) for c in items])
+
+    async def inspect(self, req: Request) -> Response:
+        c = self.service.get(req.params["id"])
+        return json_response(c.inspect(self.service.paths.views(c.id), network_settings(c)))
+
+    async def start(self, req: Request) -> Response:
+        await self.service.start(req.params["id"])
+        return no_content()
+
+    def _timeout(self, req: Request) -> int | None:
+        value = req.q("t")
+        return None if value in (None, "") else req.qint("t", 10)
+
+    async def stop(self, req: Request) -> Response:
+        await self.service.stop(req.params["id"], self._timeout(req), req.q("signal"))
+        return no_content()
+
+    async def restart(self, req: Request) -> Response:
+        await self.service.restart(req.params["id"], self._timeout(req))
+        return no_content()
+
+    async def kill(self, req: Request) -> Response:
+        await self.service.kill(req.params["id"], req.q("signal"))
+        return no_content()
+
+    async def rename(self, req: Request) -> Response:
+        self.service.rename(req.params["id"], req.q("name") or "")
+        return no_content()
+
+    async def resize(self, req: Request) -> Response:
+        await self.service.resize(req.params["id"], req.qint("h", 0), req.qint("w", 0))
+        return Response(200)
+
+    async def remove(self, req: Request) -> Response:
+        await self.service.remove(req.params["id"], force=req.qbool("force"))
+        return no_content()
+
+    async def wait(self, req: Request) -> StreamResponse:
+        """Registered before the headers go out; the body comes when the condition is met."""
+        result = self.service.waiter(req.params["id"], req.q("condition") or "not-running")
+
+        async def body() -> AsyncIterator[bytes]:
+            code = await result()
+            yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+        return StreamResponse(body(), "application/json")
+
+    async def attach(self, req: Request) -> Hijack:
+        c = self.service.get(req.params["id"])
+        stdin = req.qbool("stdin")
+        streams = frozenset(s for s, name in ((1, "stdout"), (2, "stderr")) if req.qbool(name))
+        tty = c.tty
+        if not req.qbool("stream"):
+            raise BadRequest("attach without stream is not supported; use logs")
+
+        async def run(conn: HijackedConn) -> None:
+            stdio = await self.service.attach(c.id)
+            if stdio is None:
+                return
+            try:
+                await pump(conn, stdio, tty=tty, stdin=stdin, streams=streams)
+            finally:
+                stdio.close()
+        return Hijack(run, RAW if tty else MULTIPLEXED)
+
+    async def logs(self, req: Request) -> StreamResponse:
+        c = self.service.get(req.params["id"])
+        stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
+        if not (stdout or stderr):
+            raise BadRequest("Bad parameters: you must choose at least one stream")
+        tail = req.q("tail") or "all"
+        query = LogQuery(
+            streams=frozenset(s for s, on in ((1, stdout), (2, stderr)) if on),
+            follow=req.qbool("follow"), timestamps=req.qbool("timestamps"),
+            since=_unix_time(req.q("since")), until=_unix_time(req.q("until")),
+            tail=-1 if tail == "all" else _tail(tail))
+        tty = c.tty
+        path = self.service.paths.log(c.id)
+
+        async def body() -> AsyncIterator[bytes]:
+            async for stream, data in log_entries(path, query, lambda: c.state.running):
+                yield data if tty else frame(stream, data)
+        return StreamResponse(body(), RAW if tty else MULTIPLEXED)
+
+
+def _unix_time(value: str | None) -> float | None:
+    if value in (None, "", "0"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise BadRequest(f"invalid time value: {value}") from None
+
+
+def _tail(value: str) -> int:
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        return -1

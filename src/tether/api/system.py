@@ -1,0 +1,88 @@
+"""System routes: ping, version, info: what clients ask before anything else."""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import tether
+from tether.api.http import API_VERSION, MIN_API_VERSION, Request, Response, Router, json_response
+from tether.engine.containers import ContainerService
+from tether.image.store import ImageStore
+
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class SystemRoutes:
+    def __init__(self, containers: ContainerService, images: ImageStore, daemon_id: str,
+                 data_root: str) -> None:
+        self.containers = containers
+        self.images = images
+        self.daemon_id = daemon_id
+        self.data_root = data_root
+
+    def register(self, router: Router) -> None:
+        router.add("GET", "/_ping", self.ping)
+        router.add("HEAD", "/_ping", self.ping)
+        router.add("GET", "/version", self.version)
+        router.add("GET", "/info", self.info)
+
+    async def ping(self, req: Request) -> Response:
+        headers = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+                   "Builder-Version": "1", "Swarm": "inactive"}
+        return Response(200, b"OK", content_type="text/plain; charset=utf-8", headers=headers)
+
+    async def version(self, req: Request) -> Response:
+        uname = platform.uname()
+        arch = _GO_ARCH.get(uname.machine, uname.machine)
+        return json_response({
+            "Platform": {"Name": "tether"},
+            "Components": [{"Name": "Engine", "Version": tether.__version__,
+                            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                                        "Os": "linux", "Arch": arch,
+                                        "KernelVersion": uname.release}}],
+            "Version": tether.__version__, "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION, "GitCommit": "", "GoVersion": "python" +
+            platform.python_version(), "Os": "linux", "Arch": arch,
+            "KernelVersion": uname.release, "Experimental": False, "BuildTime": ""})
+
+    async def info(self, req: Request) -> Response:
+        states = [c.state.status for c in self.containers.all()]
+        running = sum(s in ("running", "restarting") for s in states)
+        uname = platform.uname()
+        return json_response({
+            "ID": self.daemon_id, "Containers": len(states), "ContainersRunning": running,
+            "ContainersPaused": 0, "ContainersStopped": len(states) - running,
+            "Images": len(self.images.list()), "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"]], "DockerRootDir": self.data_root,
+            "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "1",
+            "KernelVersion": uname.release, "OperatingSystem": _os_name(), "OSType": "linux",
+            "OSVersion": "", "Architecture": uname.machine, "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(), "Name": socket.gethostname(), "ServerVersion": tether.__version__,
+            "DefaultRuntime": "runc", "Runtimes": {"runc": {"path": "runc"}},
+            "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
+                      "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+            "SecurityOptions": [], "Labels": [],
+            "ExperimentalBuild": False, "Debug": False, "IndexServerAddress": "",
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
+            "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"],
+                        "Log": ["json-file"]},
+            "Warnings": []})
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"

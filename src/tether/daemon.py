@@ -1,0 +1,133 @@
+"""tetherd: the daemon. Flags like dockerd's, logfmt logs on stderr, the Engine API on a unix socket.
+
+SIGTERM and SIGINT stop the daemon and leave containers running: they live under conmon, and the
+next daemon finds them again through their records (`ContainerService.load`).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+from tether.api.containers import ContainerRoutes
+from tether.api.execs import ExecRoutes
+from tether.api.http import Router, serve
+from tether.api.images import ImageRoutes
+from tether.api.system import SystemRoutes
+from tether.engine.containers import ContainerService
+from tether.engine.execs import ExecService
+from tether.engine.paths import Paths
+from tether.image.store import ImageStore
+from tether.runtime.conmon import Runtime
+
+DEFAULT_HOST = "unix:///run/tether/tether.sock"
+log = logging.getLogger("tether.daemon")
+
+
+class LogfmtFormatter(logging.Formatter):
+    """`time=... level=info msg="..." key=value`: one line an event, easy to grep and to parse."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        fields = {"time": f"{stamp}.{int(record.msecs):03d}Z", "level": record.levelname.lower(),
+                  "msg": record.getMessage(), "logger": record.name}
+        fields.update(getattr(record, "ctx", {}))
+        if record.exc_info:
+            fields["error"] = self.formatException(record.exc_info)
+        return " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if text and not any(ch in text for ch in ' "=\n\t'):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="tetherd", description="tether daemon (Docker Engine API)")
+    p.add_argument("--data-root", default="/var/lib/tether", help="persistent state")
+    p.add_argument("--exec-root", default="/run/tether", help="runtime state")
+    p.add_argument("-H", "--host", default=DEFAULT_HOST, help="unix:///path of the API socket")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warn", "error", "fatal"])
+    return p.parse_args(argv)
+
+
+def socket_path(host: str) -> str:
+    if not host.startswith("unix://"):
+        raise SystemExit(f"tetherd: only unix:// hosts are supported, got {host!r}")
+    return host[len("unix://"):]
+
+
+def _daemon_id(data_root: Path) -> str:
+    path = data_root / "engine-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_hex(16)
+        path.write_text(value + "\n")
+        return value
+
+
+def _lock(exec_root: Path) -> int:
+    """One daemon per exec root: a second one would fight over the same containers."""
+    exec_root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(exec_root / "tetherd.pid", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"tetherd: another daemon is running with exec root {exec_root}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+async def run(args: argparse.Namespace) -> None:
+    paths = Paths(Path(args.data_root), Path(args.exec_root))
+    paths.data_root.mkdir(parents=True, exist_ok=True)
+    lock_fd = _lock(paths.exec_root)
+    images = ImageStore(paths.images)
+    containers = ContainerService(paths, images, Runtime(paths.runtime))
+    await containers.load()
+    router = Router()
+    SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root)).register(router)
+    ContainerRoutes(containers).register(router)
+    ExecRoutes(ExecService(containers)).register(router)
+    ImageRoutes(images, containers).register(router)
+    sock = socket_path(args.host)
+    Path(sock).parent.mkdir(parents=True, exist_ok=True)
+    server = await serve(router, sock)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("API listening", extra={"ctx": {"socket": sock, "pid": os.getpid()}})
+    await stop.wait()
+    log.info("shutting down; containers keep running")
+    server.close()
+    await containers.shutdown()
+    Path(sock).unlink(missing_ok=True)
+    os.close(lock_fd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogfmtFormatter())
+    level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level, args.log_level.upper())
+    logging.basicConfig(level=level, handlers=[handler])
+    if os.geteuid() != 0:
+        raise SystemExit("tetherd: must run as root (it mounts filesystems and makes namespaces)")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

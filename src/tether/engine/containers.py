@@ -1,0 +1,578 @@
+"""The containers service: create, start, stop, kill, wait, remove, rename, list, and recovery.
+
+It composes the image store, the runtime driver and the network namespace helpers, and owns the
+container records. Each lifecycle change of a container runs under that container's lock, and
+every exit, whoever caused it, goes through one path (`_on_exit`) that records the code, frees
+what the run held and applies the restart policy, so that a container is in one consistent state
+whichever way it stopped, including while the daemon was down.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from tether import names as naming
+from tether.engine import config as rules
+from tether.engine.paths import Paths
+from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
+from tether.errors import BadRequest, Conflict, NotFound, NotModified
+from tether.image.store import ImageStore
+from tether.network import files, netns
+from tether.runtime import mounts, spec
+from tether.runtime.conmon import Attachment, Runtime
+from tether.runtime.user import resolve_user
+from tether.state import read_json, remove_stale_temp_files, write_json_atomic
+
+log = logging.getLogger("tether.containers")
+
+RESTART_BACKOFF_START = 0.1
+RESTART_BACKOFF_MAX = 60.0
+RESTART_BACKOFF_RESET_AFTER = 10.0
+
+
+def new_container_id() -> str:
+    """64 hex characters whose 12-character prefix is never all digits (as moby's stringid)."""
+    while True:
+        cid = secrets.token_hex(32)
+        if not cid[:12].isdigit():
+            return cid
+
+
+@dataclass
+class _Run:
+    """What the daemon tracks for one container beyond its record."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    exited: asyncio.Event | None = None          # set when the current run has been cleaned up
+    watcher: asyncio.Task | None = None
+    restarter: asyncio.Task | None = None
+    pending_attach: list[asyncio.Future] = field(default_factory=list)
+    exit_waiters: list[asyncio.Future] = field(default_factory=list)
+    removal_waiters: list[asyncio.Future] = field(default_factory=list)
+    backoff: float = RESTART_BACKOFF_START
+
+
+class ContainerService:
+    """All containers of one daemon."""
+
+    def __init__(self, paths: Paths, images: ImageStore, runtime: Runtime,
+                 host_resolv: Path = Path("/etc/resolv.conf")) -> None:
+        self.paths = paths
+        self.images = images
+        self.runtime = runtime
+        self.host_resolv = host_resolv
+        self._containers: dict[str, Container] = {}
+        self._names: dict[str, str] = {}
+        self._runs: dict[str, _Run] = {}
+
+    # ---- records and lookup -------------------------------------------------------------
+
+    def _save(self, c: Container) -> None:
+        write_json_atomic(self.paths.record(c.id), c.to_json())
+
+    def _run(self, cid: str) -> _Run:
+        return self._runs.setdefault(cid, _Run())
+
+    def get(self, ref: str) -> Container:
+        """Find a container by full ID, name (with or without `/`) or unique ID prefix."""
+        if ref in self._containers:
+            return self._containers[ref]
+        cid = self._names.get("/" + ref.lstrip("/")) if ref else None
+        if cid:
+            return self._containers[cid]
+        if ref and re.fullmatch(r"[0-9a-f]+", ref):
+            matches = [c for cid, c in self._containers.items() if cid.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise BadRequest(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def all(self) -> list[Container]:
+        return list(self._containers.values())
+
+    def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
+        """(container ID, running) of every container made from an image, for `rmi`."""
+        return [(c.id, c.state.running) for c in self._containers.values() if c.image_id == image_id]
+
+    # ---- create -------------------------------------------------------------------------
+
+    def _reserve_name(self, name: str | None, cid: str) -> str:
+        if not name:
+            return "/" + naming.generate_name(lambda n: "/" + n in self._names, cid)
+        if not naming.valid_name(name):
+            raise BadRequest(naming.invalid_name_message(name.lstrip("/")))
+        name = "/" + name.lstrip("/")
+        holder = self._names.get(name)
+        if holder:
+            raise Conflict(f'Conflict. The container name "{name}" is already in use by container '
+                           f'"{holder}". You have to remove (or rename) that container to be able '
+                           "to reuse that name.")
+        return name
+
+    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+        """`POST /containers/create`: validate, merge with the image, write the record."""
+        if not isinstance(body, dict):
+            raise BadRequest("config cannot be empty in order to create a container")
+        host_config = body.pop("HostConfig", None) or {}
+        body.pop("NetworkingConfig", None)
+        image_ref = body.get("Image") or ""
+        if not image_ref:
+            raise BadRequest("No image was specified")  # dockerd: config.Image is required
+        policy = rules.RestartPolicy.from_api(host_config.get("RestartPolicy"))
+        if host_config.get("AutoRemove") and policy.name != "no":
+            raise BadRequest("can't create 'AutoRemove' container with restart policy")
+        image = await asyncio.to_thread(self.images.resolve, image_ref)
+        cid = new_container_id()
+        full_name = self._reserve_name(name, cid)
+        config = rules.merge_image_config(body, image.config.get("config") or {})
+        config["Image"] = image_ref
+        config["Hostname"] = config.get("Hostname") or cid[:12]
+        config.setdefault("Domainname", "")
+        config.setdefault("User", "")
+        config.setdefault("WorkingDir", "")
+        for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
+            config[key] = bool(config.get(key))
+        path, args = rules.command_line(config)
+        c = Container(id=cid, name=full_name, created=now_rfc3339(), image_id=image.id,
+                      config=config, host_config=host_config, path=path, args=args)
+        self._names[full_name] = cid
+        try:
+            self._write_files(c)
+            self._save(c)
+        except BaseException:
+            del self._names[full_name]
+            shutil.rmtree(self.paths.container(cid), ignore_errors=True)
+            raise
+        self._containers[cid] = c
+        log.info("container created", extra={"ctx": {"id": cid, "name": full_name}})
+        return c
+
+    def _write_files(self, c: Container) -> None:
+        """hostname, hosts and resolv.conf, bind-mounted into the container at start."""
+        base = self.paths.container(c.id)
+        for d in (self.paths.upper(c.id), self.paths.work(c.id), self.paths.rootfs(c.id)):
+            d.mkdir(parents=True, exist_ok=True)
+        hostname = c.config["Hostname"]
+        extra = [tuple(reversed(h.split(":", 1))) for h in c.host_config.get("ExtraHosts") or []]
+        (base / "hostname").write_text(files.hostname_file(hostname))
+        (base / "hosts").write_text(files.hosts_file(hostname, None, c.config.get("Domainname", ""),
+                                                     extra=extra))
+        try:
+            host_text = self.host_resolv.read_text()
+        except OSError:
+            host_text = ""
+        (base / "resolv.conf").write_text(files.resolv_conf(
+            host_text, c.host_config.get("Dns") or [], c.host_config.get("DnsSearch") or [],
+            c.host_config.get("DnsOptions") or []))
+
+    # ---- start --------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        """`POST /containers/{id}/start`: 304 when it already runs."""
+        c = self.get(ref)
+        run = self._run(c.id)
+        async with run.lock:
+            if c.state.status == "running":
+                raise NotModified()
+            if c.state.status in ("removing", "dead"):
+                raise Conflict(f"cannot start a container in state {c.state.status}")
+            c.stopped_by_user = False
+            await self._start_locked(c, run)
+
+    def _bind(self, source: Path, destination: str) -> dict[str, Any]:
+        return {"destination": destination, "type": "bind", "source": str(source),
+                "options": ["rbind", "rprivate"]}
+
+    async def _start_locked(self, c: Container, run: _Run) -> None:
+        cid = c.id
+        rootfs = self.paths.rootfs(cid)
+        bundle = self.paths.bundle(cid)
+        netns_path = self.paths.netns(cid)
+        try:
+            image = await asyncio.to_thread(self.images.resolve, c.image_id)
+            lowers = await asyncio.to_thread(self.images.lower_dirs, image)
+            mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
+            uid, gid, groups, home = resolve_user(str(rootfs), c.config.get("User") or "")
+            cwd = c.config.get("WorkingDir") or "/"
+            (rootfs / cwd.lstrip("/")).mkdir(parents=True, exist_ok=True)
+            env = rules.process_env(c.config, c.config["Hostname"], c.tty)
+            if not any(e.startswith("HOME=") for e in env):
+                env.append(f"HOME={home}")
+            await asyncio.to_thread(netns.create, netns_path)
+            base = self.paths.container(cid)
+            oci = spec.build_spec(
+                rootfs=str(rootfs), args=[c.path, *c.args], env=env, cwd=cwd, uid=uid, gid=gid,
+                additional_gids=groups, tty=c.tty, hostname=c.config["Hostname"],
+                netns_path=str(netns_path),
+                mounts=[self._bind(base / "resolv.conf", "/etc/resolv.conf"),
+                        self._bind(base / "hostname", "/etc/hostname"),
+                        self._bind(base / "hosts", "/etc/hosts")],
+                cgroups_path=f"/tether/{cid}",
+                readonly_rootfs=bool(c.host_config.get("ReadonlyRootfs")),
+                cap_add=c.host_config.get("CapAdd") or [], cap_drop=c.host_config.get("CapDrop") or [],
+                privileged=bool(c.host_config.get("Privileged")))
+            bundle.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(bundle / "config.json", oci)
+            await self.runtime.create(cid, bundle, tty=c.tty, stdin=bool(c.config.get("OpenStdin")),
+                                      log_path=self.paths.log(cid))
+            await self._hand_over_attaches(c, run)
+            pid = await self.runtime.start(cid)
+        except Exception as exc:
+            await self._release(cid)
+            message = str(exc)
+            c.state = State(status="created" if not c.has_been_started else "exited",
+                            exit_code=_start_failure_code(message), error=message,
+                            finished_at=c.state.finished_at, started_at=c.state.started_at)
+            self._save(c)
+            self._fail_attaches(run)
+            if isinstance(exc, (BadRequest, NotFound, Conflict)):
+                raise
+            raise BadRequest(message) from exc
+        c.state = State(status="running", pid=pid, started_at=now_rfc3339())
+        c.has_been_started = True
+        self._save(c)
+        run.exited = asyncio.Event()
+        run.watcher = asyncio.create_task(self._watch(c))
+        log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
+
+    async def _hand_over_attaches(self, c: Container, run: _Run) -> None:
+        """Clients that attached before start get the container's stdio before its first byte."""
+        pending, run.pending_attach = run.pending_attach, []
+        for fut in pending:
+            if not fut.done():
+                fut.set_result(await self.runtime.attach(c.id))
+
+    def _fail_attaches(self, run: _Run) -> None:
+        pending, run.pending_attach = run.pending_attach, []
+        for fut in pending:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _release(self, cid: str) -> None:
+        """Free what a run holds: runc state and conmon files, the rootfs mount, the netns."""
+        try:
+            await self.runtime.delete(cid)
+        except Exception:
+            log.exception("runtime delete failed", extra={"ctx": {"id": cid}})
+        await asyncio.to_thread(mounts.unmount, self.paths.rootfs(cid))
+        await asyncio.to_thread(netns.remove, self.paths.netns(cid))
+        shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
+
+    # ---- exits, restart policies --------------------------------------------------------
+
+    async def _watch(self, c: Container) -> None:
+        try:
+            code = await self.runtime.wait(c.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("waiting for container failed", extra={"ctx": {"id": c.id}})
+            code = 255
+        await self._on_exit(c, code)
+
+    async def _on_exit(self, c: Container, code: int) -> None:
+        run = self._run(c.id)
+        started = c.state.started_at
+        c.state = State(status="exited", exit_code=code, started_at=started,
+                        finished_at=now_rfc3339())
+        await self._release(c.id)
+        self._save(c)
+        log.info("container exited", extra={"ctx": {"id": c.id, "code": code}})
+        waiters, run.exit_waiters = run.exit_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(code)
+        if run.exited:
+            run.exited.set()
+        if c.host_config.get("AutoRemove"):
+            asyncio.create_task(self._auto_remove(c))
+            return
+        policy = rules.RestartPolicy.from_api(c.host_config.get("RestartPolicy"))
+        if policy.should_restart(code, c.restart_count, c.stopped_by_user):
+            run.restarter = asyncio.create_task(self._restart_later(c, run, started))
+
+    async def _auto_remove(self, c: Container) -> None:
+        try:
+            await self.remove(c.id, force=True)
+        except NotFound:
+            pass
+
+    async def _restart_later(self, c: Container, run: _Run, started_at: str) -> None:
+        """Restart after Docker's back-off: 100 ms doubling, reset after 10 s of running."""
+        ran_for = time.time() - parse_rfc3339(started_at)
+        run.backoff = RESTART_BACKOFF_START if ran_for >= RESTART_BACKOFF_RESET_AFTER \
+            else min(run.backoff * 2, RESTART_BACKOFF_MAX)
+        c.state.status = "restarting"
+        self._save(c)
+        await asyncio.sleep(run.backoff)
+        async with run.lock:
+            if c.id not in self._containers or c.state.status != "restarting" or c.stopped_by_user:
+                return
+            c.restart_count += 1
+            try:
+                await self._start_locked(c, run)
+            except Exception:
+                log.exception("restart failed", extra={"ctx": {"id": c.id}})
+                c.state.status = "exited"
+                self._save(c)
+
+    # ---- stop, kill, restart ------------------------------------------------------------
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        """SIGTERM (or the StopSignal), then SIGKILL after `timeout` seconds (default 10)."""
+        c = self.get(ref)
+        run = self._run(c.id)
+        async with run.lock:
+            await self._stop_locked(c, run, timeout, sig)
+
+    async def _stop_locked(self, c: Container, run: _Run, timeout: int | None,
+                           sig: str | None) -> None:
+        if c.state.status == "restarting":
+            c.stopped_by_user = True
+            if run.restarter:
+                run.restarter.cancel()
+            c.state.status = "exited"
+            self._save(c)
+            return
+        if c.state.status != "running":
+            raise NotModified()
+        c.stopped_by_user = True
+        self._save(c)
+        stop_signal = rules.parse_signal(sig or c.config.get("StopSignal"), signal.SIGTERM)
+        timeout = 10 if timeout is None else timeout
+        exited = run.exited
+        await self.runtime.kill(c.id, stop_signal)
+        if timeout < 0:
+            await exited.wait()
+            return
+        try:
+            await asyncio.wait_for(exited.wait(), timeout)
+        except asyncio.TimeoutError:
+            await self.runtime.kill(c.id, signal.SIGKILL)
+            await exited.wait()
+
+    async def kill(self, ref: str, sig: str | None = None) -> None:
+        c = self.get(ref)
+        number = rules.parse_signal(sig, signal.SIGKILL)
+        if c.state.status != "running":
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        c.stopped_by_user = True  # as dockerd: a killed container is not restarted by its policy
+        self._save(c)
+        await self.runtime.kill(c.id, number)
+        if number == signal.SIGKILL and self._run(c.id).exited:
+            await self._run(c.id).exited.wait()
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        c = self.get(ref)
+        run = self._run(c.id)
+        async with run.lock:
+            try:
+                await self._stop_locked(c, run, timeout, None)
+            except NotModified:
+                pass
+            c.stopped_by_user = False
+            await self._start_locked(c, run)
+
+    # ---- wait ---------------------------------------------------------------------------
+
+    def waiter(self, ref: str, condition: str) -> Callable[[], Awaitable[int]]:
+        """Register a wait now (before the client is told the wait began); await the result later."""
+        c = self.get(ref)
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise BadRequest(f"invalid condition: {condition!r}")
+        run = self._run(c.id)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        if condition == "removed":
+            run.removal_waiters.append(fut)
+        elif condition == "next-exit" or c.state.status in ("running", "restarting"):
+            run.exit_waiters.append(fut)
+        else:
+            fut.set_result(c.state.exit_code)
+
+        async def result() -> int:
+            return await fut
+        return result
+
+    # ---- remove, rename -----------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False) -> None:
+        c = self.get(ref)
+        run = self._run(c.id)
+        if c.state.running and not force:
+            raise Conflict(f'You cannot remove a running container {c.id}. Stop the container '
+                           "before attempting removal or force remove")
+        async with run.lock:
+            if c.id not in self._containers:
+                return
+            if c.state.status == "restarting" and run.restarter:
+                run.restarter.cancel()
+            if c.state.status == "running":
+                c.stopped_by_user = True
+                await self.runtime.kill(c.id, signal.SIGKILL)
+                await run.exited.wait()
+            c.state.status = "removing"
+            await self._release(c.id)
+            del self._containers[c.id]
+            self._names.pop(c.name, None)
+            shutil.rmtree(self.paths.container(c.id), ignore_errors=True)
+        self._runs.pop(c.id, None)
+        for fut in run.removal_waiters:
+            if not fut.done():
+                fut.set_result(c.state.exit_code)
+        self._fail_attaches(run)
+        log.info("container removed", extra={"ctx": {"id": c.id}})
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise BadRequest("Neither old nor new names may be empty")
+        if not naming.valid_name(new_name):
+            raise BadRequest(naming.invalid_name_message(new_name.lstrip("/")))
+        full = "/" + new_name.lstrip("/")
+        if full == c.name:
+            raise BadRequest("Renaming a container with the same name as its current name")
+        full = self._reserve_name(new_name, c.id)
+        self._names.pop(c.name, None)
+        self._names[full] = c.id
+        c.name = full
+        self._save(c)
+
+    # ---- attach, resize -----------------------------------------------------------------
+
+    async def attach(self, ref: str) -> Attachment | None:
+        """The container's stdio; before start, wait until start hands it over."""
+        c = self.get(ref)
+        if c.state.status == "running":
+            return await self.runtime.attach(c.id)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._run(c.id).pending_attach.append(fut)
+        return await fut
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        if c.state.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        await self.runtime.resize(c.id, height, width)
+
+    # ---- list ---------------------------------------------------------------------------
+
+    def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Container]:
+        """`GET /containers/json`: newest first, Docker's filters."""
+        items = sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+        if not all_ and limit <= 0:
+            items = [c for c in items if c.state.status in ("running", "restarting")]
+        items = [c for c in items if self._matches(c, filters)]
+        return items[:limit] if limit > 0 else items
+
+    def _matches(self, c: Container, filters: dict[str, list[str]]) -> bool:
+        def any_of(key: str, test: Callable[[str], bool]) -> bool:
+            values = filters.get(key)
+            return not values or any(test(v) for v in values)
+
+        return (any_of("id", lambda v: c.id.startswith(v))
+                and any_of("name", lambda v: _name_matches(v, c.name))
+                and any_of("status", lambda v: c.state.status == v)
+                and any_of("ancestor", lambda v: self._is_ancestor(v, c))
+                and any_of("label", lambda v: _label_matches(v, c.config.get("Labels") or {}))
+                and any_of("exited", lambda v: c.state.status == "exited" and v.lstrip("-").isdigit()
+                           and c.state.exit_code == int(v)))
+
+    def _is_ancestor(self, ref: str, c: Container) -> bool:
+        try:
+            return self.images.resolve(ref).id == c.image_id
+        except NotFound:
+            return False
+
+    # ---- recovery -----------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Reload records and reconcile them with what runc and conmon report.
+
+        A container that still runs keeps running and gets a watcher again; one that exited while
+        the daemon was away gets its exit recorded (from conmon's exit file) and its run freed; a
+        record that cannot be read is a half-made container and is removed with its files.
+        """
+        self.paths.containers.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(self.paths.containers.iterdir()):
+            remove_stale_temp_files(entry)
+            try:
+                c = Container.from_json(read_json(self.paths.record(entry.name)))
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("removing half-made container", extra={"ctx": {"dir": entry.name,
+                                                                          "error": str(exc)}})
+                await self._release(entry.name)
+                shutil.rmtree(entry, ignore_errors=True)
+                continue
+            self._containers[c.id] = c
+            self._names[c.name] = c.id
+        for c in list(self._containers.values()):
+            await self._reconcile(c)
+
+    async def _reconcile(self, c: Container) -> None:
+        run = self._run(c.id)
+        status = self.runtime.status(c.id)
+        if c.state.status in ("running", "restarting") and status == "running":
+            c.state.status = "running"
+            run.exited = asyncio.Event()
+            run.watcher = asyncio.create_task(self._watch(c))
+            return
+        if c.state.status == "running":
+            code = self.runtime.exit_code(c.id)
+            await self._on_exit(c, 255 if code is None else code)
+            return
+        if c.state.status == "removing":
+            await self.remove(c.id, force=True)
+            return
+        if status is not None or mounts.is_mounted(self.paths.rootfs(c.id)) \
+                or self.paths.netns(c.id).exists():
+            await self._release(c.id)
+        if c.state.status == "restarting":
+            c.state.status = "exited"
+            self._save(c)
+        policy = rules.RestartPolicy.from_api(c.host_config.get("RestartPolicy"))
+        if c.has_been_started and (policy.name == "always" or
+                                   (policy.name == "unless-stopped" and not c.stopped_by_user)):
+            async with run.lock:
+                await self._start_locked(c, run)
+
+    async def shutdown(self) -> None:
+        """Stop watching (containers keep running under conmon); used when the daemon exits."""
+        for run in self._runs.values():
+            for task in (run.watcher, run.restarter):
+                if task:
+                    task.cancel()
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    try:
+        regex = re.compile(pattern)
+    except re.error:
+        return False
+    return bool(regex.search(name) or regex.search(name.lstrip("/")))
+
+
+def _label_matches(spec_: str, labels: dict[str, str]) -> bool:
+    key, sep, value = spec_.partition("=")
+    if key not in labels:
+        return False
+    return not sep or labels[key] == value
+
+
+def _start_failure_code(message: str) -> int:
+    """Docker's exit code for a process that could not be started: 127 not found, 126 not executable."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered:
+        return 126
+    return 128

@@ -1,0 +1,122 @@
+"""Exec instances: `docker exec` sessions in a running container.
+
+Like dockerd, exec instances live in the daemon's memory only: an exec is a client's session and
+ends with it. The exit code is recorded before the client's stream is closed, because the docker
+CLI asks for it (`GET /exec/{id}/json`) right after its stream ends.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.engine import config as rules
+from tether.engine.containers import ContainerService
+from tether.errors import BadRequest, Conflict, NotFound
+from tether.runtime.conmon import ExecProcess
+from tether.runtime.user import resolve_user
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    cmd: list[str]
+    env: list[str]
+    user: str
+    working_dir: str
+    tty: bool
+    attach_stdin: bool
+    attach_stdout: bool
+    attach_stderr: bool
+    privileged: bool
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    process: ExecProcess | None = field(default=None, repr=False)
+
+    def inspect(self) -> dict[str, Any]:
+        return {
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {"tty": self.tty, "entrypoint": self.cmd[0],
+                              "arguments": self.cmd[1:], "privileged": self.privileged,
+                              "user": self.user},
+            "OpenStdin": self.attach_stdin,
+            "OpenStderr": self.attach_stderr,
+            "OpenStdout": self.attach_stdout,
+            "CanRemove": False,
+            "ContainerID": self.container_id,
+            "DetachKeys": "",
+            "Pid": self.pid,
+        }
+
+
+class ExecService:
+    def __init__(self, containers: ContainerService) -> None:
+        self.containers = containers
+        self._execs: dict[str, Exec] = {}
+
+    def create(self, ref: str, body: dict[str, Any]) -> Exec:
+        """`POST /containers/{id}/exec`."""
+        c = self.containers.get(ref)
+        if not isinstance(body, dict):
+            raise BadRequest("exec configuration cannot be empty")
+        cmd = body.get("Cmd") or []
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd:
+            raise BadRequest("No exec command specified")
+        if c.state.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        e = Exec(id=secrets.token_hex(32), container_id=c.id, cmd=list(cmd),
+                 env=list(body.get("Env") or []), user=body.get("User") or "",
+                 working_dir=body.get("WorkingDir") or "", tty=bool(body.get("Tty")),
+                 attach_stdin=bool(body.get("AttachStdin")),
+                 attach_stdout=bool(body.get("AttachStdout")),
+                 attach_stderr=bool(body.get("AttachStderr")),
+                 privileged=bool(body.get("Privileged")))
+        self._execs[e.id] = e
+        return e
+
+    def get(self, exec_id: str) -> Exec:
+        e = self._execs.get(exec_id)
+        if e is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return e
+
+    def check_startable(self, e: Exec) -> None:
+        """Errors that must reach the client as plain HTTP, before its stream is taken over."""
+        if e.running or e.exit_code is not None:
+            raise Conflict(f"Error: Exec command {e.id} has already run")
+        c = self.containers.get(e.container_id)
+        if c.state.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+
+    async def launch(self, e: Exec, tty: bool) -> ExecProcess:
+        """Start the process: the container's environment, then the exec's own variables."""
+        c = self.containers.get(e.container_id)
+        rootfs = str(self.containers.paths.rootfs(c.id))
+        uid, gid, groups, home = resolve_user(rootfs, e.user or c.config.get("User") or "")
+        env = rules.merge_env(rules.process_env(c.config, c.config["Hostname"], tty), e.env)
+        if not any(v.startswith("HOME=") for v in env):
+            env.append(f"HOME={home}")
+        cwd = e.working_dir or c.config.get("WorkingDir") or "/"
+        e.tty = tty
+        e.process = await self.containers.runtime.exec(
+            c.id, args=e.cmd, env=env, cwd=cwd, uid=uid, gid=gid, additional_gids=groups, tty=tty)
+        e.pid = e.process.pid
+        e.running = True
+        return e.process
+
+    def finish(self, e: Exec, code: int) -> None:
+        e.exit_code = code
+        e.running = False
+        e.process = None
+
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        e = self.get(exec_id)
+        if e.process is None:
+            raise Conflict(f"Exec {exec_id} is not running")
+        await e.process.resize(height, width)

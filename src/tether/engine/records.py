@@ -1,0 +1,176 @@
+"""The container record: what tetherd knows about one container, and Docker's views of it.
+
+One record per container is kept as JSON (see `tether.state`). The record holds the request as the
+client sent it (Config, HostConfig) plus the state the daemon tracks; `inspect()` and `summary()`
+render the shapes dockerd returns for `GET /containers/{id}/json` and `GET /containers/json`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from tether.units import human_duration
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    """The current time as Go's RFC3339Nano in UTC, the form Docker writes in records."""
+    ns = time.time_ns()
+    base = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns % 1_000_000_000:09d}Z"
+
+
+def parse_rfc3339(value: str) -> float:
+    """Seconds since the epoch of an RFC3339(Nano) UTC time written by `now_rfc3339`."""
+    if not value or value == ZERO_TIME:
+        return 0.0
+    head, _, frac = value.rstrip("Z").partition(".")
+    seconds = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return seconds + (float("0." + frac) if frac else 0.0)
+
+
+@dataclass
+class State:
+    """Docker's State block; `status` is one of created, running, restarting, exited, removing, dead."""
+
+    status: str = "created"
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    oom_killed: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "restarting")
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "Status": self.status,
+            "Running": self.status in ("running", "restarting"),
+            "Paused": False,
+            "Restarting": self.status == "restarting",
+            "OOMKilled": self.oom_killed,
+            "Dead": self.status == "dead",
+            "Pid": self.pid,
+            "ExitCode": self.exit_code,
+            "Error": self.error,
+            "StartedAt": self.started_at,
+            "FinishedAt": self.finished_at,
+        }
+
+    def status_text(self, now: float | None = None) -> str:
+        """The `Status` column of `docker ps`: "Up 2 minutes", "Exited (0) 5 seconds ago"."""
+        now = time.time() if now is None else now
+        if self.status == "running":
+            return "Up " + human_duration(now - parse_rfc3339(self.started_at))
+        if self.status == "restarting":
+            ago = human_duration(now - parse_rfc3339(self.finished_at))
+            return f"Restarting ({self.exit_code}) {ago} ago"
+        if self.status == "removing":
+            return "Removal In Progress"
+        if self.status == "dead":
+            return "Dead"
+        if self.status == "exited":
+            if self.finished_at == ZERO_TIME:
+                return "Created"
+            ago = human_duration(now - parse_rfc3339(self.finished_at))
+            return f"Exited ({self.exit_code}) {ago} ago"
+        return "Created"
+
+
+@dataclass
+class Container:
+    """One container's record. `name` carries Docker's leading slash."""
+
+    id: str
+    name: str
+    created: str
+    image_id: str
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    path: str
+    args: list[str]
+    state: State = field(default_factory=State)
+    restart_count: int = 0
+    stopped_by_user: bool = False
+    has_been_started: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Container:
+        data = dict(data)
+        data["state"] = State(**data.get("state", {}))
+        return cls(**data)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+    def inspect(self, paths: dict[str, str], network: dict[str, Any]) -> dict[str, Any]:
+        """Docker's `GET /containers/{id}/json` body."""
+        host_config = dict(self.host_config)
+        host_config.setdefault("NetworkMode", "default")
+        if host_config["NetworkMode"] == "default":
+            host_config["NetworkMode"] = "bridge"
+        host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+        host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+        host_config.setdefault("AutoRemove", False)
+        host_config.setdefault("PortBindings", {})
+        host_config.setdefault("Links", None)
+        return {
+            "Id": self.id,
+            "Created": self.created,
+            "Path": self.path,
+            "Args": self.args,
+            "State": self.state.view(),
+            "Image": self.image_id,
+            "ResolvConfPath": paths["resolv"],
+            "HostnamePath": paths["hostname"],
+            "HostsPath": paths["hosts"],
+            "LogPath": paths["log"],
+            "Name": self.name,
+            "RestartCount": self.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": None,
+            "HostConfig": host_config,
+            "GraphDriver": {"Name": "overlay2", "Data": {
+                "MergedDir": paths["rootfs"], "UpperDir": paths["upper"], "WorkDir": paths["work"]}},
+            "Mounts": [],
+            "Config": self.config,
+            "NetworkSettings": network,
+        }
+
+    def summary(self, network: dict[str, Any], ports: list[dict[str, Any]]) -> dict[str, Any]:
+        """One item of Docker's `GET /containers/json`."""
+        command = " ".join([self.path, *self.args])
+        mode = self.host_config.get("NetworkMode") or "default"
+        return {
+            "Id": self.id,
+            "Names": [self.name],
+            "Image": self.config.get("Image", ""),
+            "ImageID": self.image_id,
+            "Command": command,
+            "Created": int(parse_rfc3339(self.created)),
+            "Ports": ports,
+            "Labels": self.config.get("Labels") or {},
+            "State": self.state.status,
+            "Status": self.state.status_text(),
+            "HostConfig": {"NetworkMode": "bridge" if mode == "default" else mode},
+            "NetworkSettings": {"Networks": network.get("Networks", {})},
+            "Mounts": [],
+        }

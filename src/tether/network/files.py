@@ -1,0 +1,89 @@
+"""The text of a container's /etc/hosts, /etc/hostname and /etc/resolv.conf (pure functions).
+
+Docker Engine 20.10 is the profile (see shared/spec/links-and-ports.md §2): hosts lines are
+`IP<TAB>names`, the IPv6 block uses `fe00::0` and `ff00::0`, and resolv.conf is the host's with
+loopback nameservers dropped, falling back to Google's public servers when none is left.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+DEFAULT_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
+IPV6_LOCAL_LINES = (
+    ("::1", "localhost ip6-localhost ip6-loopback"),
+    ("fe00::0", "ip6-localnet"),
+    ("ff00::0", "ip6-mcastprefix"),
+    ("ff02::1", "ip6-allnodes"),
+    ("ff02::2", "ip6-allrouters"),
+)
+
+
+def hostname_file(hostname: str) -> str:
+    return hostname + "\n"
+
+
+def hosts_file(hostname: str, address: str | None = None, domainname: str = "",
+               extra: list[tuple[str, str]] = (), links: list[tuple[str, str]] = ()) -> str:
+    """/etc/hosts: localhost lines, `--add-host` entries, link entries, then the container's own."""
+    lines = [("127.0.0.1", "localhost"), *IPV6_LOCAL_LINES, *extra, *links]
+    if address:
+        if domainname:
+            names = f"{hostname}.{domainname} {hostname}"
+        elif "." in hostname:
+            names = f"{hostname} {hostname.split('.', 1)[0]}"
+        else:
+            names = hostname
+        lines.append((address, names))
+    return "".join(f"{ip}\t{names}\n" for ip, names in lines)
+
+
+def _is_loopback(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def resolv_conf(host_text: str, dns: list[str] = (), dns_search: list[str] = (),
+                dns_options: list[str] = (), ipv6: bool = False) -> str:
+    """The container's resolv.conf, from the host's text and the `--dns*` options.
+
+    Loopback nameservers cannot be reached from a container's namespace, and IPv6 ones only on a
+    network with IPv6, so both are dropped; with none left the container uses 8.8.8.8 and 8.8.4.4.
+    """
+    nameservers: list[str] = []
+    search: list[str] = []
+    options: list[str] = []
+    others: list[str] = []
+    for raw in host_text.splitlines():
+        line = raw.strip()
+        fields = line.split()
+        if not fields or line.startswith(("#", ";")):
+            continue
+        key = fields[0]
+        if key == "nameserver" and len(fields) > 1:
+            address = fields[1]
+            if _is_loopback(address) or (":" in address and not ipv6):
+                continue
+            nameservers.append(address)
+        elif key in ("search", "domain"):
+            search = fields[1:]
+        elif key == "options":
+            options.extend(fields[1:])
+        else:
+            others.append(line)
+    if dns:
+        nameservers = list(dns)
+    elif not nameservers:
+        nameservers = list(DEFAULT_NAMESERVERS)
+    if dns_search:
+        search = [] if list(dns_search) == ["."] else list(dns_search)
+    if dns_options:
+        options = list(dns_options)
+    out = [f"nameserver {ns}" for ns in nameservers]
+    if search:
+        out.append("search " + " ".join(search))
+    if options:
+        out.append("options " + " ".join(options))
+    out.extend(others)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,92 @@
+"""Rules that turn a create request and an image into a container's configuration."""
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tether.engine.config import (RestartPolicy, command_line, merge_env, merge_image_config,
+                                  parse_signal, process_env)
+from tether.errors import BadRequest
+
+
+def test_merge_env_replaces_appends_and_deletes():
+    assert merge_env(["A=1", "B=2", "C=3"], ["B=x", "D=4", "A"]) == ["B=x", "C=3", "D=4"]
+
+
+def test_image_env_fills_only_keys_the_user_did_not_set():
+    merged = merge_image_config({"Env": ["PATH=/mine", "X=1"]},
+                                {"Env": ["PATH=/image", "Y=2"], "Cmd": ["sh"]})
+    assert merged["Env"] == ["PATH=/mine", "X=1", "Y=2"]
+    assert merged["Cmd"] == ["sh"]
+
+
+def test_user_entrypoint_drops_the_image_cmd():
+    merged = merge_image_config({"Entrypoint": ["/bin/echo"]},
+                                {"Entrypoint": ["/x"], "Cmd": ["sh"]})
+    assert merged["Entrypoint"] == ["/bin/echo"] and not merged.get("Cmd")
+
+
+def test_user_cmd_keeps_the_image_entrypoint():
+    merged = merge_image_config({"Cmd": ["hello"]}, {"Entrypoint": ["/bin/echo"], "Cmd": ["x"]})
+    assert command_line(merged) == ("/bin/echo", ["hello"])
+
+
+def test_ports_labels_and_workdir_merge():
+    merged = merge_image_config({"ExposedPorts": {"80/tcp": {}}, "Labels": {"a": "user"}},
+                                {"ExposedPorts": {"443/tcp": {}}, "Labels": {"a": "img", "b": "img"},
+                                 "WorkingDir": "/srv", "User": "nobody"})
+    assert merged["ExposedPorts"] == {"443/tcp": {}, "80/tcp": {}}
+    assert merged["Labels"] == {"a": "user", "b": "img"}
+    assert (merged["WorkingDir"], merged["User"]) == ("/srv", "nobody")
+
+
+def test_no_command_is_an_error():
+    with pytest.raises(BadRequest, match="No command specified"):
+        command_line({"Cmd": None, "Entrypoint": None})
+
+
+def test_process_env_order_follows_docker():
+    env = process_env({"Env": ["PATH=/custom", "A=1"]}, "abc123", tty=True, link_env=["DB_NAME=/x/db"])
+    assert env == ["PATH=/custom", "HOSTNAME=abc123", "TERM=xterm", "DB_NAME=/x/db", "A=1"]
+    assert process_env({"Env": None}, "h", tty=False)[1:] == ["HOSTNAME=h"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("KILL", signal.SIGKILL), ("SIGTERM", signal.SIGTERM), ("usr1", signal.SIGUSR1),
+    ("9", 9), (15, 15), (None, signal.SIGKILL), ("", signal.SIGKILL)])
+def test_parse_signal(value, expected):
+    assert parse_signal(value) == expected
+
+
+@pytest.mark.parametrize("value", ["NOPE", "0", "99", "SIG"])
+def test_parse_signal_rejects(value):
+    with pytest.raises(BadRequest, match="Invalid signal"):
+        parse_signal(value)
+
+
+def test_restart_policy_rules():
+    on_failure = RestartPolicy.from_api({"Name": "on-failure", "MaximumRetryCount": 2})
+    assert on_failure.should_restart(1, 0, False) and on_failure.should_restart(1, 1, False)
+    assert not on_failure.should_restart(1, 2, False)
+    assert not on_failure.should_restart(0, 0, False)
+    always = RestartPolicy.from_api({"Name": "always"})
+    assert always.should_restart(0, 100, False) and not always.should_restart(0, 0, True)
+    assert not RestartPolicy.from_api(None).should_restart(1, 0, False)
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"Name": "sometimes"}, "invalid restart policy: unknown policy 'sometimes'; use one of "
+                            "'no', 'always', 'on-failure', or 'unless-stopped'"),
+    ({"Name": "always", "MaximumRetryCount": 3},
+     "invalid restart policy: maximum retry count can only be used with 'on-failure'"),
+    ({"Name": "always", "MaximumRetryCount": -3},
+     "invalid restart policy: maximum retry count can only be used with 'on-failure' and "
+     "cannot be negative"),
+    ({"Name": "on-failure", "MaximumRetryCount": -1},
+     "invalid restart policy: maximum retry count cannot be negative"),
+])
+def test_restart_policy_errors(body, message):
+    with pytest.raises(BadRequest) as err:
+        RestartPolicy.from_api(body)
+    assert err.value.message == message
