@@ -229,7 +229,9 @@ def test_stdin_through_attach_and_close_stdin(h: Harness) -> None:
 
 def test_tty_output_and_resize(h: Harness) -> None:
     async def go() -> bytes:
-        await h.create("tty", ["sh", "-c", "read a; stty size; read b; stty size; exit 0"], tty=True, stdin=True)
+        # SIGWINCH interrupts busybox's `read`, hence the retries.
+        script = "until read a; do :; done; stty size; until read b; do :; done; stty size"
+        await h.create("tty", ["sh", "-c", script], tty=True, stdin=True)
         attach = await h.runtime.attach("tty")
         await h.runtime.start("tty")
         await h.runtime.resize("tty", 20, 70)
@@ -291,7 +293,7 @@ def test_exec_with_tty_and_resize(h: Harness) -> None:
     async def go() -> bytes:
         await h.create("ext", ["sleep", "100"])
         await h.runtime.start("ext")
-        proc = await h.runtime.exec("ext", args=["sh", "-c", "tty; read x; stty size; exit 7"],
+        proc = await h.runtime.exec("ext", args=["sh", "-c", "tty; until read x; do :; done; stty size; exit 7"],
                                     env=["PATH=/bin", "TERM=xterm"], cwd="/", uid=0, gid=0,
                                     additional_gids=[0], tty=True)
         seen = await read_until(proc.read, b"/dev/pts/")

@@ -224,6 +224,7 @@ class ContainerService:
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
             await self.runtime.create(cid, bundle, tty=c.tty, stdin=bool(c.config.get("OpenStdin")),
+                                      stdin_once=bool(c.config.get("StdinOnce")),
                                       log_path=self.paths.log(cid))
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)

@@ -1,0 +1,1 @@
+"""Services: containers and exec sessions, their records and rules."""

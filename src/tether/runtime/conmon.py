@@ -1,0 +1,381 @@
+"""Run containers with runc under conmon, the monitor that outlives the daemon.
+
+conmon (2.1.6) facts this module relies on, from its source and checked here:
+- Without `--sync` it forks once: the first process writes the monitor's pid to `-P` and exits at
+  once; the monitor calls setsid, becomes a subreaper, runs `runc create` and reports on the pipe
+  named by `_OCI_SYNCPIPE`: `{"data": PID}` when created, `{"data": -1, "message": RUNC_STDERR}`
+  when runc failed. The container process is then held by runc until `runc start`.
+- At exit it drains the output, writes the status (code, or 128+signal) to `<persist dir>/exit`
+  (`-0`), closes attach connections and removes its attach symlink.
+- Attach: a SOCK_SEQPACKET socket `attach` in the bundle, reached through the symlink
+  `<socket-dir-path>/<cuuid>` -> bundle (conmon's way around the 108-byte socket path limit).
+  Every output packet starts with one byte naming the pipe (2 stdout, 3 stderr; a tty is all 2).
+  Packets sent to it go to the container's stdin. When a client's connection reads EOF (it shut down
+  its write side or closed), conmon closes the container's stdin if `-i` was given, unless
+  `--leave-stdin-open`: that is Docker's StdinOnce.
+- Resize: `1 HEIGHT WIDTH\\n` written to the `ctl` fifo in the bundle (`-t` containers).
+- Logs: `-l k8s-file:PATH`.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+from pathlib import Path
+
+from tether.runtime.execs import ExecProcess, start_exec
+
+_LOST_MONITOR_CODE = 255  # Docker's code when the monitor vanished without an exit status
+_CONMON_EXIT_TIMEOUT = 10.0
+_SEQPACKET_MAX = 4096  # conmon reads stdin packets into a buffer of 8 KiB; longer ones truncate
+_RECV_SIZE = 65536
+_STREAM_OF_PIPE = {2: 1, 3: 2}
+_RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+
+
+def _runc_message(stderr: str) -> str:
+    """runc's error text without logrus' `time=... level=error msg="..."` wrapping."""
+    messages = [json.loads(f'"{m}"') for m in _RUNC_MSG.findall(stderr)]
+    return "; ".join(messages) if messages else stderr.strip()
+
+
+async def _read_line(fd: int) -> bytes:
+    """Read from a pipe until a newline or EOF, without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    data = b""
+    while b"\n" not in data:
+        ready = loop.create_future()
+        loop.add_reader(fd, ready.set_result, None)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+async def _wait_fd_readable(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(fd, ready.set_result, None)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state first), None if no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _open_pidfd(pid: int, comm: str) -> int | None:
+    """A pidfd for `pid` if it is still alive and really runs `comm` (pids get reused)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            if f.read().strip() == comm:
+                return fd
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+    return None
+
+
+class Attachment:
+    """One client's view of a container's stdio through conmon's attach socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    async def read(self) -> tuple[int, bytes] | None:
+        """(1 stdout | 2 stderr, data); None once conmon closed the stream (the process exited)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                packet = await loop.sock_recv(self._sock, _RECV_SIZE)
+            except OSError:
+                return None
+            if not packet:
+                return None
+            if len(packet) > 1:
+                return _STREAM_OF_PIPE.get(packet[0], 1), packet[1:]
+
+    async def write(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(data), _SEQPACKET_MAX):
+            await loop.sock_sendall(self._sock, data[start:start + _SEQPACKET_MAX])
+
+    async def close_stdin(self) -> None:
+        """Half-close: conmon then closes the container's stdin (unless created stdin_once=False)."""
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class Runtime:
+    """Drives conmon and runc for the containers under one state directory.
+
+    Layout of `state_dir`: `runc/` is runc's --root; `sock/<id>` is conmon's attach symlink to the
+    bundle; `ctr/<id>/` holds conmon's pid file (`conmon.pid`), the container pid file (`pid`), the
+    exit status (`exit`), conmon's early stderr (`conmon.err`) and a `bundle` symlink.
+    """
+
+    def __init__(self, state_dir: Path, runc: str = "/usr/sbin/runc",
+                 conmon: str = "/usr/bin/conmon") -> None:
+        self.state_dir = Path(state_dir)
+        self.runc = runc
+        self.conmon = conmon
+        self.runc_root = self.state_dir / "runc"
+        self.sock_dir = self.state_dir / "sock"
+        self.ctr_dir = self.state_dir / "ctr"
+
+    def _dir(self, cid: str) -> Path:
+        return self.ctr_dir / cid
+
+    def _conmon_args(self, cid: str, bundle: Path, tty: bool, stdin: bool, stdin_once: bool,
+                     log_path: Path) -> list[str]:
+        d = self._dir(cid)
+        args = [self.conmon, "--api-version", "1", "-c", cid, "-u", cid, "-n", cid,
+                "-r", self.runc, f"--runtime-arg=--root={self.runc_root}", "-b", str(bundle),
+                "-p", str(d / "pid"), "-P", str(d / "conmon.pid"), "-l", f"k8s-file:{log_path}",
+                "-0", str(d), "--socket-dir-path", str(self.sock_dir)]
+        if tty:
+            args.append("-t")
+        if stdin:
+            args.append("-i")
+            if not stdin_once:
+                args.append("--leave-stdin-open")
+        return args
+
+    async def create(self, cid: str, bundle: Path, *, tty: bool, stdin: bool, log_path: Path,
+                     stdin_once: bool = True) -> None:
+        """Create the container under a new conmon; its process is held until `start`.
+
+        `stdin_once` is Docker's StdinOnce: the container's stdin closes when an attached client
+        ends its input. Raises RuntimeError with runc's message (everything cleaned up) on failure.
+        """
+        d = self._dir(cid)
+        if d.exists() or self._runc_state(cid) is not None:
+            await self.delete(cid)  # leftovers of an earlier container with this id
+        for directory in (d, self.runc_root, self.sock_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        (d / "bundle").symlink_to(Path(bundle).resolve())
+        sync_r, sync_w = os.pipe()
+        try:
+            with open(d / "conmon.err", "wb") as err:
+                proc = await asyncio.create_subprocess_exec(
+                    *self._conmon_args(cid, bundle, tty, stdin, stdin_once, log_path),
+                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                    stderr=err, pass_fds=(sync_w,), cwd=d,
+                    env={**os.environ, "_OCI_SYNCPIPE": str(sync_w)})
+            os.close(sync_w)
+            sync_w = -1
+            await proc.wait()
+            reply = await _read_line(sync_r)
+        finally:
+            os.close(sync_r)
+            if sync_w >= 0:
+                os.close(sync_w)
+        await self._check_created(cid, reply)
+
+    async def _check_created(self, cid: str, reply: bytes) -> None:
+        try:
+            result = json.loads(reply)
+        except ValueError:
+            result = {"data": -1, "message": ""}
+        if result.get("data", -1) > 0:
+            return
+        message = _runc_message(result.get("message", "")) or self._conmon_error(cid)
+        await self.delete(cid)
+        raise RuntimeError(message)
+
+    def _conmon_error(self, cid: str) -> str:
+        try:
+            text = (self._dir(cid) / "conmon.err").read_text().strip()
+        except FileNotFoundError:
+            text = ""
+        return text or "conmon exited without creating the container"
+
+    async def _runc(self, *args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            self.runc, "--root", str(self.runc_root), *args, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, stderr = await proc.communicate()
+        return proc.returncode or 0, stderr.decode(errors="replace")
+
+    async def start(self, cid: str) -> int:
+        """Let the created container's process run; returns its pid."""
+        code, stderr = await self._runc("start", cid)
+        if code != 0:
+            raise RuntimeError(_runc_message(stderr))
+        pid = _read_int(self._dir(cid) / "pid")
+        if pid is None:
+            raise RuntimeError(f"container {cid} has no pid file")
+        return pid
+
+    def _runc_state(self, cid: str) -> dict | None:
+        try:
+            return json.loads((self.runc_root / cid / "state.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def status(self, cid: str) -> str | None:
+        """runc's status, computed as runc does from its state file without running runc."""
+        state = self._runc_state(cid)
+        if state is None:
+            return None
+        stat = _proc_stat(state.get("init_process_pid", 0))
+        if stat is None or stat[0] in ("Z", "X") or int(stat[19]) != state.get("init_process_start"):
+            return "stopped"
+        if (self.runc_root / cid / "exec.fifo").exists():
+            return "created"
+        return "running"
+
+    def pid(self, cid: str) -> int | None:
+        """The container's init pid while its process exists."""
+        if self.status(cid) not in ("created", "running"):
+            return None
+        state = self._runc_state(cid)
+        return state["init_process_pid"] if state else None
+
+    def exit_code(self, cid: str) -> int | None:
+        return _read_int(self._dir(cid) / "exit")
+
+    def conmon_pid(self, cid: str) -> int | None:
+        return _read_int(self._dir(cid) / "conmon.pid")
+
+    async def kill(self, cid: str, signal_number: int) -> None:
+        """Signal the container's init process; nothing happens if it is not running."""
+        pid = self.pid(cid)
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal_number)
+        except ProcessLookupError:
+            pass
+
+    async def wait(self, cid: str) -> int:
+        """The exit code, once conmon has recorded it; works for conmons of earlier daemons.
+
+        Waits on a pidfd of conmon (not our child after it daemonised), so no polling. If conmon
+        vanished without writing a status (killed), the code is 255, as Docker reports a lost shim.
+        """
+        code = self.exit_code(cid)
+        if code is not None:
+            return code
+        conmon_pid = self.conmon_pid(cid)
+        pidfd = _open_pidfd(conmon_pid, "conmon") if conmon_pid else None
+        if pidfd is not None:
+            try:
+                await _wait_fd_readable(pidfd)
+            finally:
+                os.close(pidfd)
+        code = self.exit_code(cid)
+        return _LOST_MONITOR_CODE if code is None else code
+
+    def _connect(self, cid: str, name: str, sock_type: int) -> socket.socket:
+        """Connect to a socket in the bundle through conmon's symlink, whatever its path length."""
+        dir_fd = os.open(self.sock_dir / cid, os.O_PATH | os.O_DIRECTORY)
+        sock = socket.socket(socket.AF_UNIX, sock_type | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(f"/proc/self/fd/{dir_fd}/{name}")
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.close(dir_fd)
+        sock.setblocking(False)
+        return sock
+
+    async def attach(self, cid: str) -> Attachment:
+        """A new connection to the container's stdio; raises RuntimeError when it has exited."""
+        try:
+            return Attachment(self._connect(cid, "attach", socket.SOCK_SEQPACKET))
+        except OSError as e:
+            raise RuntimeError(f"cannot attach to container {cid}: {e.strerror}") from e
+
+    async def resize(self, cid: str, height: int, width: int) -> None:
+        """Set a tty container's window size through conmon's control fifo."""
+        try:
+            fd = os.open(self.sock_dir / cid / "ctl", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENXIO):
+                return  # container gone; nothing to resize
+            raise
+        try:
+            os.write(fd, f"1 {height} {width}\n".encode())
+        finally:
+            os.close(fd)
+
+    def _container_caps(self, cid: str) -> dict:
+        config = json.loads((self._dir(cid) / "bundle" / "config.json").read_text())
+        return config["process"]["capabilities"]
+
+    async def exec(self, cid: str, *, args: list[str], env: list[str], cwd: str, uid: int,
+                   gid: int, additional_gids: list[int], tty: bool,
+                   caps: list[str] | None = None) -> ExecProcess:
+        """Run a process in the running container; it gets the container's capabilities
+        unless `caps` says otherwise (Docker's `exec --privileged` passes all)."""
+        capabilities = (self._container_caps(cid) if caps is None else
+                        {"bounding": caps, "effective": caps, "permitted": caps})
+        process = {
+            "terminal": tty, "args": args, "env": env, "cwd": cwd,
+            "user": {"uid": uid, "gid": gid, "additionalGids": additional_gids},
+            "capabilities": capabilities, "noNewPrivileges": False,
+        }
+        return await start_exec(self.runc, str(self.runc_root), cid, process)
+
+    async def delete(self, cid: str) -> None:
+        """Remove the container whatever its state: kill it, let conmon finish, remove its files."""
+        if self._runc_state(cid) is not None:
+            await self._runc("delete", "--force", cid)
+        await self._stop_conmon(cid)
+        shutil.rmtree(self._dir(cid), ignore_errors=True)
+        link = self.sock_dir / cid
+        if link.is_symlink():
+            link.unlink()
+
+    async def _stop_conmon(self, cid: str) -> None:
+        """Wait for conmon to notice the exit and leave; kill it if it does not."""
+        conmon_pid = self.conmon_pid(cid)
+        pidfd = _open_pidfd(conmon_pid, "conmon") if conmon_pid else None
+        if pidfd is None:
+            return
+        try:
+            await asyncio.wait_for(_wait_fd_readable(pidfd), _CONMON_EXIT_TIMEOUT)
+        except TimeoutError:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            await _wait_fd_readable(pidfd)
+        finally:
+            os.close(pidfd)

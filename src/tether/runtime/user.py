@@ -1,0 +1,103 @@
+"""Resolve `docker run -u` against the image's own /etc/passwd and /etc/group.
+
+Docker resolves users in the container's files, not the host's (runc's libcontainer/user). What it
+does, checked against Docker 20.10 on this machine:
+- "" is root; "name" or "uid" takes the passwd entry's gid, home and the groups that list the user
+  as a member; additional gids are the primary gid followed by those groups (file order).
+- "user:group" sets the gid; additional gids are then only that gid.
+- numeric ids need no entry: an unknown uid gets gid 0 and home "/", an unknown gid is taken as is.
+- unknown names fail with runc's text, which Docker passes through.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from tether.errors import BadRequest
+
+
+@dataclass(frozen=True)
+class _Passwd:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+@dataclass(frozen=True)
+class _Group:
+    name: str
+    gid: int
+    members: tuple[str, ...]
+
+
+def _read_entries(rootfs: str, relpath: str) -> list[list[str]]:
+    """Colon-separated records of a file in the rootfs; a missing file has none, as in runc.
+
+    The file is read through the rootfs without following an absolute symlink out of it: a
+    symlinked /etc/passwd that points outside is treated as missing.
+    """
+    path = os.path.join(rootfs, relpath)
+    real_root = os.path.realpath(rootfs)
+    if not os.path.realpath(path).startswith(real_root + os.sep):
+        return []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return []
+    return [line.split(":") for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _passwd(rootfs: str) -> list[_Passwd]:
+    entries = []
+    for fields in _read_entries(rootfs, "etc/passwd"):
+        if len(fields) < 6 or not fields[2].isdigit() or not fields[3].isdigit():
+            continue
+        entries.append(_Passwd(fields[0], int(fields[2]), int(fields[3]), fields[5]))
+    return entries
+
+
+def _groups(rootfs: str) -> list[_Group]:
+    entries = []
+    for fields in _read_entries(rootfs, "etc/group"):
+        if len(fields) < 3 or not fields[2].isdigit():
+            continue
+        members = tuple(m for m in (fields[3].split(",") if len(fields) > 3 else []) if m)
+        entries.append(_Group(fields[0], int(fields[2]), members))
+    return entries
+
+
+def _find_user(rootfs: str, spec: str) -> _Passwd:
+    entries = _passwd(rootfs)
+    if spec.isdigit():
+        uid = int(spec)
+        match = next((e for e in entries if e.uid == uid), None)
+        return match or _Passwd("", uid, 0, "/")
+    match = next((e for e in entries if e.name == spec), None)
+    if match is None:
+        raise BadRequest(f"unable to find user {spec}: no matching entries in passwd file")
+    return match
+
+
+def _find_group(groups: list[_Group], spec: str) -> int:
+    if spec.isdigit():
+        return int(spec)
+    match = next((g for g in groups if g.name == spec), None)
+    if match is None:
+        raise BadRequest(f"unable to find group {spec}: no matching entries in group file")
+    return match.gid
+
+
+def resolve_user(rootfs: str, user: str) -> tuple[int, int, list[int], str]:
+    """(uid, gid, additional gids, home) for a `-u` value, looked up in the container's files."""
+    user_spec, _, group_spec = (user or "0").partition(":")
+    entry = _find_user(rootfs, user_spec or "0")
+    home = entry.home or "/"
+    groups = _groups(rootfs)
+    if group_spec:
+        gid = _find_group(groups, group_spec)
+        return entry.uid, gid, [gid], home
+    member_of = [g.gid for g in groups if entry.name and entry.name in g.members]
+    additional = list(dict.fromkeys([entry.gid, *member_of]))
+    return entry.uid, entry.gid, additional, home
