@@ -1,0 +1,1 @@
+"""The `tether` command-line client: a docker-compatible client of the Engine API."""

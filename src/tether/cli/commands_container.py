@@ -1,0 +1,623 @@
+"""Container commands: run, create, start, stop, restart, kill, rm, logs, exec, wait, rename,
+port, ps, inspect. Each sends the requests the docker CLI sends and prints what it prints."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, Callable, Iterable
+
+import click
+
+from tether.cli import formatting
+from tether.cli.client import CliError, Client, DaemonError
+from tether.cli.main import App, command
+from tether.cli.runopts import (RunOptions, create_body, qualified_name, split_ref,
+                                start_error_code, tagged)
+
+MULTI = dict(nargs=-1, required=False)
+
+
+def _app() -> App:
+    return click.get_current_context().find_object(App)  # type: ignore[return-value]
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def for_each(names: Iterable[str], action: Callable[[str], None]) -> None:
+    """Apply `action` to each name, printing it on success; errors are reported together at the
+    end with exit 1, as docker does for stop/rm/kill/restart."""
+    errors = []
+    for name in names:
+        try:
+            action(name)
+        except CliError as exc:
+            errors.append(exc.message)
+            continue
+        out(name)
+    if errors:
+        raise CliError("\n".join(errors))
+
+
+# ----------------------------------------------------------------------------------------------
+# run / create
+def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags shared by run and create."""
+    decorators = [
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
+        click.option("--rm", is_flag=True, help="Automatically remove the container when it exits"),
+        click.option("--name", help="Assign a name to the container"),
+        click.option("-e", "--env", multiple=True, help="Set environment variables"),
+        click.option("--env-file", multiple=True, help="Read in a file of environment variables"),
+        click.option("-w", "--workdir", default="", help="Working directory inside the container"),
+        click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
+        click.option("-h", "--hostname", default="", help="Container host name"),
+        click.option("-l", "--label", multiple=True, help="Set meta data on a container"),
+        click.option("--restart", default="no", help="Restart policy to apply when a container exits"),
+        click.option("-u", "--user", default="", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+        click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
+        click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports"),
+        click.option("--expose", multiple=True, help="Expose a port or a range of ports"),
+        click.option("--link", multiple=True, help="Add link to another container"),
+        click.option("--network", "--net", default="default", help="Connect a container to a network"),
+        click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
+        click.option("--dns", multiple=True, help="Set custom DNS servers"),
+        click.argument("image", required=False),
+        click.argument("command", nargs=-1, required=False),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def _options(params: dict[str, Any], detach: bool) -> RunOptions:
+    from tether.cli.tty import terminal_size
+
+    return RunOptions(
+        image=params["image"], command=list(params["command"]), detach=detach,
+        interactive=params["interactive"], tty=params["tty"], rm=params["rm"], name=params["name"],
+        env=list(params["env"]), env_files=list(params["env_file"]), workdir=params["workdir"],
+        entrypoint=params["entrypoint"], hostname=params["hostname"], labels=list(params["label"]),
+        restart=params["restart"], user=params["user"], publish=list(params["publish"]),
+        publish_all=params["publish_all"], expose=list(params["expose"]), links=list(params["link"]),
+        network=params["network"], add_hosts=list(params["add_host"]), dns=list(params["dns"]),
+        console_size=terminal_size(1) if params["tty"] else (0, 0),
+    )
+
+
+def pull(client: Client, ref: str) -> None:
+    """POST /images/create?fromImage=... and show the progress stream on stderr."""
+    repo, tag = split_ref(ref)
+    resp = client.request("POST", "/images/create", {"fromImage": qualified_name(repo), "tag": tag},
+                          own_connection=True)
+    for line in _json_lines(resp.chunks()):
+        if line.get("errorDetail"):
+            raise CliError(line["errorDetail"].get("message", ""))
+        status = line.get("status")
+        if status:
+            err(f"{line['id']}: {status}" if line.get("id") else status)
+
+
+def _json_lines(chunks: Iterable[bytes]) -> Iterable[dict[str, Any]]:
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+    if buf.strip():
+        yield json.loads(buf)
+
+
+def create_container(client: Client, opts: RunOptions) -> str:
+    """Create, pulling the image first when the daemon does not have it (as docker run does)."""
+    body = create_body(opts)
+    query = {"name": opts.name}
+    try:
+        return client.json("POST", "/containers/create", query, body)["Id"]
+    except DaemonError as exc:
+        if exc.status != 404 or "No such image" not in exc.daemon_message:
+            raise
+    err(f"Unable to find image '{tagged(opts.image)}' locally")
+    pull(client, tagged(opts.image))
+    return client.json("POST", "/containers/create", query, body)["Id"]
+
+
+def _run_error(exc: CliError, code: int = 125) -> CliError:
+    return CliError(f"tether: {exc.message}\n\nRun 'tether run --help' for more information", code)
+
+
+def _attach(client: Client, cid: str, stdin: bool, stream_path: str = "/containers/{}/attach"):
+    query = {"stderr": 1, "stdin": 1 if stdin else None, "stdout": 1, "stream": 1}
+    return client.hijack(stream_path.format(cid), query)
+
+
+def _pump(client: Client, conn: Any, resize_path: str, tty: bool, stdin: bool) -> bool:
+    """Copy streams until the output ends; raw mode and resizes when on a terminal."""
+    from tether.cli.tty import RawTerminal, StreamPump, watch_resize
+
+    pump = StreamPump(conn, tty, sys.stdin.buffer if stdin else None)
+    if not tty:
+        pump.run()
+        return pump.detached
+    stop_watch = (watch_resize(1, lambda h, w: client.request("POST", resize_path, {"h": h, "w": w}))
+                  if os.isatty(1) else (lambda: None))
+    try:
+        if stdin and os.isatty(0):
+            with RawTerminal(0):
+                pump.run()
+        else:
+            pump.run()
+    finally:
+        stop_watch()
+    return pump.detached
+
+
+def run_container(client: Client, opts: RunOptions) -> int:
+    """docker run's sequence: create, attach, wait (headers read), start, stream, exit code."""
+    try:
+        cid = create_container(client, opts)
+    except CliError as exc:
+        raise _run_error(exc) from exc
+    if opts.detach:
+        out(cid)
+        _start_or_fail(client, cid)
+        return 0
+    conn = _attach(client, cid, opts.interactive)
+    condition = "removed" if opts.rm else "next-exit"
+    waiter = client.request("POST", f"/containers/{cid}/wait", {"condition": condition},
+                            own_connection=True)
+    _start_or_fail(client, cid)
+    if _pump(client, conn, f"/containers/{cid}/resize", opts.tty, opts.interactive):
+        return 0
+    status = json.loads(waiter.read() or b"{}")
+    if (status.get("Error") or {}).get("Message"):
+        raise CliError(f"tether: {status['Error']['Message']}", 125)
+    return int(status.get("StatusCode", 0))
+
+
+def _start_or_fail(client: Client, cid: str) -> None:
+    try:
+        client.request("POST", f"/containers/{cid}/start")
+    except DaemonError as exc:
+        raise _run_error(exc, start_error_code(exc.daemon_message)) from exc
+
+
+@command("run", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]", min_args=1,
+               context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID")
+@run_options
+def run(detach: bool, **params: Any) -> None:
+    """Create and run a new container from an image."""
+    sys.exit(run_container(_app().client, _options(params, detach)))
+
+
+@command("create", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]", min_args=1,
+               context_settings={"allow_interspersed_args": False})
+@run_options
+def create(**params: Any) -> None:
+    """Create a new container."""
+    opts = _options(params, detach=False)
+    try:
+        out(create_container(_app().client, opts))
+    except CliError as exc:
+        raise CliError(f"tether: {exc.message}\n\nRun 'tether create --help' for more information",
+                       125) from exc
+
+
+# ----------------------------------------------------------------------------------------------
+# lifecycle
+@command("start", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
+@click.argument("containers", **MULTI)
+def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
+    """Start one or more stopped containers."""
+    client = _app().client
+    if attach or interactive:
+        if len(containers) > 1:
+            raise CliError("tether: you cannot start and attach multiple containers at once")
+        sys.exit(_start_attached(client, containers[0], interactive))
+    failed = []
+    for name in containers:
+        try:
+            client.request("POST", f"/containers/{name}/start")
+        except CliError as exc:
+            err(exc.message)
+            failed.append(name)
+            continue
+        out(name)
+    if failed:
+        raise CliError(f"Error: failed to start containers: {', '.join(failed)}")
+
+
+def _start_attached(client: Client, name: str, interactive: bool) -> int:
+    info = client.json("GET", f"/containers/{name}/json")
+    tty = bool(info["Config"].get("Tty"))
+    conn = _attach(client, info["Id"], interactive)
+    waiter = client.request("POST", f"/containers/{info['Id']}/wait", {"condition": "next-exit"},
+                            own_connection=True)
+    client.request("POST", f"/containers/{info['Id']}/start")
+    if _pump(client, conn, f"/containers/{info['Id']}/resize", tty, interactive):
+        return 0
+    return int(json.loads(waiter.read() or b"{}").get("StatusCode", 0))
+
+
+def _timeout_query(timeout: int | None, signal_name: str | None = None) -> dict[str, Any]:
+    return {"t": timeout, "signal": signal_name}
+
+
+@command("stop", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
+@click.option("-t", "--time", "--timeout", "timeout", type=int, default=None,
+              help="Seconds to wait before killing the container")
+@click.option("-s", "--signal", "signal_name", default=None, help="Signal to send to the container")
+@click.argument("containers", **MULTI)
+def stop(timeout: int | None, signal_name: str | None, containers: tuple[str, ...]) -> None:
+    """Stop one or more running containers."""
+    client = _app().client
+    for_each(containers, lambda n: client.request("POST", f"/containers/{n}/stop",
+                                                  _timeout_query(timeout, signal_name)))
+
+
+@command("restart", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
+@click.option("-t", "--time", "--timeout", "timeout", type=int, default=None,
+              help="Seconds to wait before killing the container")
+@click.option("-s", "--signal", "signal_name", default=None, help="Signal to send to the container")
+@click.argument("containers", **MULTI)
+def restart(timeout: int | None, signal_name: str | None, containers: tuple[str, ...]) -> None:
+    """Restart one or more containers."""
+    client = _app().client
+    for_each(containers, lambda n: client.request("POST", f"/containers/{n}/restart",
+                                                  _timeout_query(timeout, signal_name)))
+
+
+@command("kill", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
+@click.option("-s", "--signal", "signal_name", default=None, help="Signal to send to the container")
+@click.argument("containers", **MULTI)
+def kill(signal_name: str | None, containers: tuple[str, ...]) -> None:
+    """Kill one or more running containers."""
+    client = _app().client
+    for_each(containers, lambda n: client.request("POST", f"/containers/{n}/kill",
+                                                  {"signal": signal_name}))
+
+
+@command("rm", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container")
+@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes")
+@click.option("-l", "--link", is_flag=True, help="Remove the specified link")
+@click.argument("containers", **MULTI)
+def rm(force: bool, volumes: bool, link: bool, containers: tuple[str, ...]) -> None:
+    """Remove one or more containers."""
+    client = _app().client
+    query = {"force": 1 if force else None, "v": 1 if volumes else None, "link": 1 if link else None}
+
+    errors = []
+    for name in containers:
+        try:
+            client.request("DELETE", f"/containers/{name}", query)
+        except DaemonError as exc:
+            if force and exc.status == 404:
+                err(exc.message)  # docker 28 reports it but still exits 0
+            else:
+                errors.append(exc.message)
+            continue
+        out(name)
+    if errors:
+        raise CliError("\n".join(errors))
+
+
+@command("wait", usage="CONTAINER [CONTAINER...]", min_args=1)
+@click.argument("containers", **MULTI)
+def wait(containers: tuple[str, ...]) -> None:
+    """Block until one or more containers stop, then print their exit codes."""
+    client = _app().client
+    errors = []
+    for name in containers:
+        try:
+            resp = client.request("POST", f"/containers/{name}/wait", own_connection=True)
+            out(str(json.loads(resp.read() or b"{}").get("StatusCode", 0)))
+        except CliError as exc:
+            errors.append(exc.message)
+    if errors:
+        raise CliError("\n".join(errors))
+
+
+@command("rename", usage="CONTAINER NEW_NAME", min_args=1)
+@click.argument("container", required=False)
+@click.argument("new_name", required=False)
+def rename(container: str, new_name: str | None) -> None:
+    """Rename a container."""
+    if not new_name:
+        raise CliError("tether: 'tether rename' requires exactly 2 arguments")
+    try:
+        _app().client.request("POST", f"/containers/{container}/rename", {"name": new_name})
+    except CliError as exc:
+        raise CliError(f"{exc.message}\nError: failed to rename container named {container}") from exc
+
+
+# ----------------------------------------------------------------------------------------------
+# logs / exec / port
+@command("logs", usage="[OPTIONS] CONTAINER", min_args=1)
+@click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("-n", "--tail", default="all", help="Number of lines to show from the end of the logs")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
+@click.option("--since", default=None, help="Show logs since timestamp or relative (e.g. 42m)")
+@click.option("--until", default=None, help="Show logs before a timestamp or relative")
+@click.argument("container", required=False)
+def logs(follow: bool, tail: str, timestamps: bool, since: str | None, until: str | None,
+         container: str) -> None:
+    """Fetch the logs of a container."""
+    from tether.cli.tty import demux, write_all
+
+    client = _app().client
+    info = client.json("GET", f"/containers/{container}/json")
+    query = {"stdout": 1, "stderr": 1, "since": _timestamp(since), "until": _timestamp(until),
+             "timestamps": 1 if timestamps else None, "follow": 1 if follow else None, "tail": tail}
+    resp = client.request("GET", f"/containers/{info['Id']}/logs", query, own_connection=True)
+    sys.stdout.flush()
+    if info["Config"].get("Tty"):
+        for chunk in resp.chunks():
+            write_all(1, chunk)
+        return
+    reader = _ChunkReader(resp.chunks())
+    for stream, payload in demux(reader.read):
+        write_all(1 if stream == 1 else 2, payload)
+
+
+class _ChunkReader:
+    """File-like `read(n)` over an iterator of byte chunks (for the stdcopy demultiplexer)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks = iter(chunks)
+        self.buf = b""
+
+    def read(self, n: int) -> bytes:
+        while not self.buf:
+            self.buf = next(self.chunks, b"")
+            if not self.buf:
+                return b""
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def _timestamp(value: str | None, now: float | None = None) -> str | None:
+    """docker's GetTimestamp: Go durations are relative to now, else a Unix time or RFC 3339."""
+    import re
+
+    if not value:
+        return None
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
+    if parts and "".join(n + u for n, u in parts) == value:
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+        return f"{(time.time() if now is None else now) - seconds:.9f}"
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return value
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CliError(f'invalid value for "since": {value}') from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return f"{moment.timestamp():.9f}"
+
+
+@command("exec", usage="[OPTIONS] CONTAINER COMMAND [ARG...]", min_args=2,
+               context_settings={"allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Detached mode: run command in the background")
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY")
+@click.option("-e", "--env", multiple=True, help="Set environment variables")
+@click.option("-w", "--workdir", default="", help="Working directory inside the container")
+@click.option("-u", "--user", default="", help="Username or UID")
+@click.argument("container", required=False)
+@click.argument("command", nargs=-1, required=False)
+def exec_(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str, user: str,
+          container: str, command: tuple[str, ...]) -> None:
+    """Execute a command in a running container."""
+    from tether.cli.runopts import env_list
+    from tether.cli.tty import terminal_size
+
+    if not command:
+        raise CliError("tether: 'tether exec' requires at least 2 arguments")
+    client = _app().client
+    size = list(terminal_size(1)) if tty else None
+    body = {"User": user, "Privileged": False, "Tty": tty, "ConsoleSize": size,
+            "AttachStdin": interactive and not detach, "AttachStdout": not detach,
+            "AttachStderr": not detach, "DetachKeys": "", "Env": env_list(list(env), []),
+            "WorkingDir": workdir, "Cmd": list(command)}
+    exec_id = client.json("POST", f"/containers/{container}/exec", body=body)["Id"]
+    start_body = {"Detach": detach, "Tty": tty, "ConsoleSize": size}
+    if detach:
+        client.request("POST", f"/exec/{exec_id}/start", body=start_body)
+        return
+    conn = client.hijack(f"/exec/{exec_id}/start", body=start_body)
+    _pump(client, conn, f"/exec/{exec_id}/resize", tty, interactive)
+    sys.exit(int(client.json("GET", f"/exec/{exec_id}/json").get("ExitCode") or 0))
+
+
+def _natural_key(text: str) -> list[Any]:
+    import re
+
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|\D+", text)]
+
+
+@command("port", usage="CONTAINER [PRIVATE_PORT[/PROTO]]", min_args=1)
+@click.argument("container", required=False)
+@click.argument("private_port", required=False)
+def port(container: str, private_port: str | None) -> None:
+    """List port mappings or a specific mapping for the container."""
+    info = _app().client.json("GET", f"/containers/{container}/json")
+    ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
+
+    def addr(binding: dict[str, str]) -> str:
+        ip = binding.get("HostIp", "")
+        return f"[{ip}]:{binding.get('HostPort', '')}" if ":" in ip else f"{ip}:{binding.get('HostPort', '')}"
+
+    if private_port:
+        key = private_port if "/" in private_port else f"{private_port}/tcp"
+        bindings = ports.get(key)
+        if not bindings:
+            raise CliError(f"Error: No public port '{private_port}' published for {container}")
+        lines = sorted((addr(b) for b in bindings), key=_natural_key)
+    else:
+        lines = sorted((f"{key} -> {addr(b)}" for key, bs in ports.items() for b in bs or []),
+                       key=_natural_key)
+    for line in lines:
+        out(line)
+
+
+# ----------------------------------------------------------------------------------------------
+# ps / inspect
+_PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+               "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+               "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+               "Networks": "NETWORKS"}
+
+
+def ps_context(item: dict[str, Any], trunc: bool, now: float) -> dict[str, Any]:
+    """The fields `ps --format` templates see (docker's ContainerContext)."""
+    row = formatting.ps_row(item, trunc, now, with_size=True)
+    labels = item.get("Labels") or {}
+    networks = ((item.get("NetworkSettings") or {}).get("Networks") or {})
+    return {
+        "ID": row[0], "Image": row[1], "Command": row[2], "RunningFor": row[3], "Status": row[4],
+        "Ports": row[5], "Names": row[6], "Size": row[7], "State": item.get("State", ""),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(item.get("Created", 0))),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in item.get("Mounts") or []),
+        "Networks": ",".join(sorted(networks)),
+    }
+
+
+def render_format(fmt: str, contexts: list[dict[str, Any]], headers: dict[str, str]) -> str:
+    """docker's --format: "table ..." gives an aligned table with a header, else one line each."""
+    from tether.cli.template import Template, TemplateError
+
+    table = fmt.startswith("table")
+    source = fmt[5:].lstrip() if table else fmt
+    try:
+        template = Template(source.replace("\\t", "\t").replace("\\n", "\n"), missing_key_error=True)
+        lines = [template.render(ctx) for ctx in contexts]
+        header = template.render(headers) if table else ""
+    except TemplateError as exc:
+        raise CliError(f"template parsing error: {exc}", 64) from exc
+    if not table:
+        return "".join(line + "\n" for line in lines)
+    return formatting.tabwrite([row.split("\t") for row in [header] + lines])
+
+
+def _filters(values: tuple[str, ...]) -> str | None:
+    if not values:
+        return None
+    result: dict[str, dict[str, bool]] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep:
+            raise CliError(f"invalid argument \"{value}\" for \"-f, --filter\" flag: bad format of"
+                           f" filter (expected name=value)", 125)
+        result.setdefault(key.strip().lower(), {})[val] = True
+    return json.dumps(result)
+
+
+@command("ps", usage="[OPTIONS]")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states)")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("--format", "fmt", default=None, help="Format output using a Go template")
+def ps(all_: bool, latest: bool, last: int, quiet: bool, size: bool, no_trunc: bool,
+       filters: tuple[str, ...], fmt: str | None) -> None:
+    """List containers."""
+    limit = 1 if latest else last
+    query = {"all": 1 if all_ else None, "limit": limit if limit > 0 else None,
+             "size": 1 if size else None, "filters": _filters(filters)}
+    items = _app().client.json("GET", "/containers/json", query)
+    trunc = not no_trunc
+    if quiet:
+        sys.stdout.write("".join((formatting.short_id(i["Id"]) if trunc else i["Id"]) + "\n"
+                                 for i in items))
+        return
+    now = time.time()
+    if fmt and fmt != "table":
+        contexts = [ps_context(i, trunc, now) for i in items]
+        sys.stdout.write(render_format(fmt, contexts, _PS_HEADERS))
+        return
+    sys.stdout.write(formatting.ps_table(items, trunc, size, now))
+
+
+def _lookup(client: Client, name: str, kind: str | None, size: bool) -> dict[str, Any]:
+    """docker inspect's search: container, then image (unless --type says which)."""
+    if kind in (None, "container"):
+        try:
+            return client.json("GET", f"/containers/{name}/json", {"size": 1 if size else None})
+        except DaemonError as exc:
+            if kind or exc.status != 404:
+                raise
+    if kind in (None, "image"):
+        try:
+            return client.json("GET", f"/images/{name}/json")
+        except DaemonError as exc:
+            if kind or exc.status != 404:
+                raise
+    if kind is None:
+        raise CliError(f"Error: No such object: {name}")
+    raise CliError(f'"{kind}" is not a valid value for --type', 1)
+
+
+@command("inspect", usage="[OPTIONS] NAME|ID [NAME|ID...]", min_args=1)
+@click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("--type", "kind", type=click.Choice(["container", "image"]), default=None,
+              help="Only inspect objects of the given type")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container")
+@click.argument("names", **MULTI)
+def inspect(fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...]) -> None:
+    """Return low-level information on tether objects."""
+    from tether.cli.template import ExecError, Template, TemplateError
+
+    client = _app().client
+    template = None
+    if fmt:
+        try:
+            template = Template(fmt, missing_key_error=True)
+        except TemplateError as exc:
+            raise CliError(f"template parsing error: {exc}", 64) from exc
+    found, errors = [], []
+    for name in names:
+        try:
+            found.append(_lookup(client, name, kind, size))
+        except CliError as exc:
+            errors.append(exc.message)
+    if template is None:
+        out(formatting.go_json_indent(found) if found else "[]")
+    else:
+        for obj in found:
+            try:
+                out(template.render(obj))
+            except ExecError as exc:
+                out("")
+                raise CliError(f"template parsing error: {exc}") from exc
+    if errors:
+        raise CliError("\n".join(errors))
+
+
+def register(group: click.Group) -> None:
+    for command in (run, create, start, stop, restart, kill, rm, wait, rename, logs, exec_, port,
+                    ps, inspect):
+        group.add_command(command)

@@ -1,0 +1,142 @@
+"""Image commands: images, import, tag, rmi, and tether's `image bootstrap busybox`."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from tether.cli import formatting
+from tether.cli.client import CliError
+from tether.cli.commands_container import _app, _json_lines, _filters, out, render_format
+from tether.cli.main import DockerGroup, command
+from tether.cli.runopts import split_ref
+
+_IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED",
+                  "CreatedAt": "CREATED AT", "Size": "SIZE", "Digest": "DIGEST"}
+
+
+def image_contexts(items: list[dict[str, Any]], trunc: bool, now: float) -> list[dict[str, Any]]:
+    """The fields `images --format` templates see (docker's ImageContext)."""
+    rows = formatting.image_rows(items, trunc, now)
+    return [{"Repository": r[0], "Tag": r[1], "ID": r[2], "CreatedSince": r[3], "Size": r[4],
+             "CreatedAt": "", "Digest": "<none>"} for r in rows]
+
+
+@command("images", usage="[OPTIONS] [REPOSITORY[:TAG]]")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (default hides intermediate images)")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("--format", "fmt", default=None, help="Format output using a Go template")
+@click.argument("reference", required=False)
+def images(all_: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None,
+           reference: str | None) -> None:
+    """List images."""
+    filter_values = filters + ((f"reference={reference}",) if reference else ())
+    query = {"all": 1 if all_ else None, "filters": _filters(filter_values)}
+    items = _app().client.json("GET", "/images/json", query)
+    trunc = not no_trunc
+    if quiet:
+        seen: list[str] = []
+        for item in items:
+            ident = formatting.short_id(item["Id"]) if trunc else item["Id"]
+            if ident not in seen:
+                seen.append(ident)
+        sys.stdout.write("".join(i + "\n" for i in seen))
+        return
+    now = time.time()
+    if fmt and fmt != "table":
+        sys.stdout.write(render_format(fmt, image_contexts(items, trunc, now), _IMAGE_HEADERS))
+        return
+    sys.stdout.write(formatting.images_table(items, trunc, now))
+
+
+@command("import", usage="[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", min_args=1)
+@click.option("-c", "--change", multiple=True, help="Apply Dockerfile instruction to the created image")
+@click.option("-m", "--message", default=None, help="Set commit message for imported image")
+@click.argument("source", required=False)
+@click.argument("reference", required=False)
+def import_(change: tuple[str, ...], message: str | None, source: str, reference: str | None) -> None:
+    """Import the contents from a tarball to create a filesystem image."""
+    client = _app().client
+    query: dict[str, Any] = {"fromSrc": "-", "repo": reference, "message": message,
+                             "changes": list(change) or None}
+    if source.startswith(("http://", "https://")):
+        query["fromSrc"] = source
+        resp = client.request("POST", "/images/create", query, own_connection=True)
+    elif source == "-":
+        resp = client.upload("/images/create", query, sys.stdin.buffer, "application/x-tar")
+    else:
+        try:
+            fh = open(source, "rb")
+        except OSError as exc:
+            raise CliError(f"open {source}: {(exc.strerror or str(exc)).lower()}") from exc
+        with fh:
+            resp = client.upload("/images/create", query, fh, "application/x-tar")
+    for line in _json_lines(resp.chunks()):
+        if line.get("errorDetail"):
+            raise CliError(line["errorDetail"].get("message", ""))
+        if line.get("status"):
+            out(line["status"])
+
+
+@command("tag", usage="SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", min_args=2)
+@click.argument("source", required=False)
+@click.argument("target", required=False)
+def tag(source: str, target: str | None) -> None:
+    """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
+    if not target:
+        raise CliError("tether: 'tether tag' requires 2 arguments")
+    repo, tag_name = split_ref(target)
+    _app().client.request("POST", f"/images/{source}/tag", {"repo": repo, "tag": tag_name})
+
+
+@command("rmi", usage="[OPTIONS] IMAGE [IMAGE...]", min_args=1)
+@click.option("-f", "--force", is_flag=True, help="Force removal of the image")
+@click.option("--no-prune", is_flag=True, help="Do not delete untagged parents")
+@click.argument("names", nargs=-1, required=False)
+def rmi(force: bool, no_prune: bool, names: tuple[str, ...]) -> None:
+    """Remove one or more images."""
+    client = _app().client
+    errors = []
+    query = {"force": 1 if force else None, "noprune": 1 if no_prune else None}
+    for name in names:
+        try:
+            report = client.json("DELETE", f"/images/{name}", query)
+        except CliError as exc:
+            errors.append(exc.message)
+            continue
+        for entry in report or []:
+            for key in ("Untagged", "Deleted"):
+                if key in entry:
+                    out(f"{key}: {entry[key]}")
+    if errors:
+        raise CliError("\n".join(errors))
+
+
+@click.group("image", cls=DockerGroup)
+def image() -> None:
+    """Manage images."""
+
+
+@image.group("bootstrap", cls=DockerGroup)
+def bootstrap() -> None:
+    """Make base images without a registry."""
+
+
+@bootstrap.command("busybox", usage="")
+def bootstrap_busybox() -> None:
+    """Create busybox:latest from the host's busybox-static (tether-specific)."""
+    reply = _app().client.json("POST", "/tether/bootstrap/busybox")
+    out(reply["Id"])
+
+
+for _cmd, _alias in ((images, "ls"), (import_, "import"), (tag, "tag"), (rmi, "rm")):
+    image.add_command(_cmd, _alias)
+
+
+def register(group: click.Group) -> None:
+    for cmd in (images, import_, tag, rmi, image):
+        group.add_command(cmd)

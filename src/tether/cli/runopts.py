@@ -1,0 +1,184 @@
+"""Turn `run`/`create` flags into the create body the docker CLI sends (engine-api.md §2.1).
+
+Pure functions, so the mapping from argv to JSON is unit-tested without a daemon. -p/--expose
+are parsed minimally here (full grammar validation is the daemon's portspec's job later).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.cli.client import CliError
+
+
+@dataclass
+class RunOptions:
+    """The subset of `docker run` flags tether understands."""
+
+    image: str
+    command: list[str] = field(default_factory=list)
+    detach: bool = False
+    interactive: bool = False
+    tty: bool = False
+    rm: bool = False
+    name: str | None = None
+    env: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    workdir: str = ""
+    entrypoint: str | None = None
+    hostname: str = ""
+    labels: list[str] = field(default_factory=list)
+    restart: str = "no"
+    user: str = ""
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    expose: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    network: str = "default"
+    add_hosts: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    console_size: tuple[int, int] = (0, 0)
+
+
+def env_list(pairs: list[str], files: list[str], environ: dict[str, str] | None = None) -> list[str]:
+    """docker's ReadKVEnvStrings: env files first, then -e; a bare `KEY` takes the CLI's value
+    and is dropped when the CLI has none."""
+    env = os.environ if environ is None else environ
+    lines: list[str] = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise CliError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
+        lines += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    out = []
+    for item in lines + list(pairs):
+        if "=" in item:
+            out.append(item)
+        elif item in env:
+            out.append(f"{item}={env[item]}")
+    return out
+
+
+def labels_map(labels: list[str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for label in labels:
+        key, _, value = label.partition("=")
+        result[key] = value
+    return result
+
+
+def restart_policy(text: str) -> dict[str, Any]:
+    """"on-failure:3" -> {"Name": "on-failure", "MaximumRetryCount": 3}."""
+    name, _, count = text.partition(":")
+    if name not in ("", "no", "always", "unless-stopped", "on-failure"):
+        raise CliError(f"invalid restart policy format: {text}", code=125)
+    if count and name != "on-failure":
+        raise CliError(f"invalid restart policy format: maximum retry count can only be used with"
+                       f" 'on-failure'", code=125)
+    try:
+        retries = int(count) if count else 0
+    except ValueError as exc:
+        raise CliError(f"invalid restart policy format: maximum retry count must be an integer",
+                       code=125) from exc
+    return {"Name": name, "MaximumRetryCount": retries}
+
+
+def _port_key(port: str) -> str:
+    number, _, proto = port.partition("/")
+    return f"{number}/{(proto or 'tcp').lower()}"
+
+
+def publish_map(specs: list[str]) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
+    """-p values -> (PortBindings, exposed port keys): `[ip:][hostPort:]containerPort[/proto]`."""
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in specs:
+        parts = spec.split(":")
+        container = parts[-1]
+        host_port = parts[-2] if len(parts) >= 2 else ""
+        host_ip = ":".join(parts[:-2]) if len(parts) >= 3 else ""
+        host_ip = host_ip.removeprefix("[").removesuffix("]")
+        bindings.setdefault(_port_key(container), []).append({"HostIp": host_ip, "HostPort": host_port})
+    return bindings, list(bindings)
+
+
+def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The POST /containers/create body for these options, keyed as the docker CLI sends it."""
+    bindings, published = publish_map(opts.publish)
+    exposed = {key: {} for key in published + [_port_key(p) for p in opts.expose]}
+    attach_out = not opts.detach
+    entrypoint = None if opts.entrypoint is None else [opts.entrypoint]
+    body: dict[str, Any] = {
+        "Hostname": opts.hostname,
+        "Domainname": "",
+        "User": opts.user,
+        "AttachStdin": opts.interactive and not opts.detach,
+        "AttachStdout": attach_out,
+        "AttachStderr": attach_out,
+        "Tty": opts.tty,
+        "OpenStdin": opts.interactive,
+        "StdinOnce": opts.interactive and not opts.detach,
+        "Env": env_list(opts.env, opts.env_files, environ),
+        "Cmd": list(opts.command) or None,
+        "Image": opts.image,
+        "Volumes": None,
+        "WorkingDir": opts.workdir,
+        "Entrypoint": entrypoint,
+        "OnBuild": None,
+        "Labels": labels_map(opts.labels),
+        "HostConfig": {
+            "Binds": None,
+            "NetworkMode": opts.network,
+            "PortBindings": bindings,
+            "RestartPolicy": restart_policy(opts.restart),
+            "AutoRemove": opts.rm,
+            "PublishAllPorts": opts.publish_all,
+            "Links": list(opts.links) or None,
+            "Dns": list(opts.dns),
+            "ExtraHosts": list(opts.add_hosts) or None,
+            "ConsoleSize": list(opts.console_size),
+        },
+        "NetworkingConfig": {"EndpointsConfig": {opts.network: {}}},
+    }
+    if exposed:
+        body["ExposedPorts"] = exposed
+    return body
+
+
+def tagged(ref: str) -> str:
+    """reference.FamiliarString(TagNameOnly(ref)): add ":latest" when there is no tag/digest."""
+    if "@" in ref or ":" in ref.rsplit("/", 1)[-1]:
+        return ref
+    return f"{ref}:latest"
+
+
+def qualified_name(name: str) -> str:
+    """The fully qualified repository the docker CLI pulls: busybox -> docker.io/library/busybox."""
+    first, sep, _ = name.partition("/")
+    if not sep:
+        return f"docker.io/library/{name}"
+    if "." in first or ":" in first or first == "localhost":
+        return name
+    return f"docker.io/{name}"
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """"repo:tag" -> (repo, tag), tag "latest" by default; digests stay in the repo part."""
+    if "@" in ref:
+        return ref, ""
+    head, sep, tail = ref.rpartition(":")
+    if sep and "/" not in tail:
+        return head, tail
+    return ref, "latest"
+
+
+def start_error_code(message: str) -> int:
+    """docker run's exit code for a failed start: 127 not found, 126 not executable, else 125."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered:
+        return 126
+    return 125

@@ -1,0 +1,68 @@
+"""Docker's human-readable units (docker/go-units), shared by the CLI and the daemon.
+
+Both `docker ps` (CREATED, via the CLI) and the daemon (STATUS "Up 5 minutes") word durations
+with go-units; users compare our output with Docker's, so the thresholds and rounding here follow
+go-units exactly rather than what would look nicest.
+"""
+from __future__ import annotations
+
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def human_duration(seconds: float) -> str:
+    """Word a duration as go-units `HumanDuration` does (e.g. "About a minute", "3 days").
+
+    Go truncates seconds and minutes but rounds hours half up (`int(d.Hours() + 0.5)`); the
+    years branch truncates again. Keeping those quirks is what makes outputs match docker's.
+    """
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def human_size(n: float) -> str:
+    """Format a byte count as go-units `HumanSizeWithPrecision(n, 3)`: decimal units, "%.3g".
+
+    Python's "%.*g" and Go's agree for these magnitudes (both drop trailing zeros and switch to
+    an exponent at 1e+03), so "999.9 kB" style edge cases come out as docker prints them.
+    """
+    size = float(n)
+    unit = 0
+    while size >= 1000.0 and unit < len(_DECIMAL_UNITS) - 1:
+        size /= 1000.0
+        unit += 1
+    return f"{size:.3g}{_DECIMAL_UNITS[unit]}"
+
+
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def bytes_size(n: float) -> str:
+    """go-units `BytesSize`: binary units, "%.4g" (docker info's "Total Memory: 23.54GiB")."""
+    size = float(n)
+    unit = 0
+    while size >= 1024.0 and unit < len(_BINARY_UNITS) - 1:
+        size /= 1024.0
+        unit += 1
+    return f"{size:.4g}{_BINARY_UNITS[unit]}"
