@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 
@@ -232,3 +233,38 @@ def test_import_and_images(daemon, tmp_path):
     out(daemon.tether("rmi", "imported:again"))
     out(daemon.tether("rmi", "imported:1.0"))
     assert "imported" not in out(daemon.tether("images"))
+
+
+def test_logs_follow_until_exit_and_since(daemon):
+    cid = out(daemon.tether("run", "-d", "busybox", "sh", "-c",
+                            "echo one; sleep 1; echo two >&2; sleep 0.5"))
+    try:
+        r = daemon.tether("logs", "-f", cid)
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"one\n", b"two\n")
+        future = str(int(time.time()) + 100)
+        assert out(daemon.tether("logs", "--since", future, cid)) == ""
+    finally:
+        daemon.tether("rm", "-f", cid)
+
+
+def test_list_filters(daemon):
+    a = out(daemon.tether("run", "-d", "--name", "flt-a", "-l", "role=db", "busybox", "sleep", "60"))
+    b = out(daemon.tether("run", "-d", "--name", "flt-b", "busybox", "sh", "-c", "exit 2"))
+    try:
+        out(daemon.tether("wait", b))
+
+        def ids(filters: dict) -> set[str]:
+            query = urllib.parse.quote(json.dumps(filters))
+            status, items = daemon.api("GET", f"/containers/json?all=1&filters={query}")
+            assert status == 200, items
+            return {i["Id"] for i in items}
+        assert ids({"label": ["role=db"]}) == {a}
+        assert ids({"name": {"flt-": True}}) == {a, b}
+        assert ids({"status": ["exited"], "name": ["flt-"]}) == {b}
+        assert ids({"exited": ["2"]}) == {b}
+        assert a in ids({"ancestor": ["busybox"]})
+        assert ids({"id": [a[:10]]}) == {a}
+        status, items = daemon.api("GET", "/containers/json?filters=notjson")
+        assert status == 400
+    finally:
+        daemon.tether("rm", "-f", a, b)

@@ -39,3 +39,17 @@ def test_exit_while_daemon_is_down(fresh_daemon):
     assert (state["Status"], state["ExitCode"]) == ("exited", 4)
     out(d.tether("rm", cid))
     assert d.leaks(cid) == []
+
+
+def test_sigterm_stops_the_daemon_and_leaves_containers_running(fresh_daemon):
+    d = fresh_daemon
+    cid = out(d.tether("run", "-d", "busybox", "sleep", "60"))
+    pid = inspect(d, cid)["State"]["Pid"]
+    d.stop()
+    assert d.proc.returncode == 0, d.log()
+    assert not (d.exec_root / "tether.sock").exists()
+    assert open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0] == b"sleep"
+    d.start()
+    assert inspect(d, cid)["State"]["Pid"] == pid
+    out(d.tether("rm", "-f", cid))
+    assert d.leaks(cid) == []
