@@ -75,16 +75,11 @@ def test_restart_policy_rules():
     assert not RestartPolicy.from_api(None).should_restart(1, 0, False)
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"Name": "sometimes"}, "invalid restart policy: unknown policy 'sometimes'; use one of "
-                            "'no', 'always', 'on-failure', or 'unless-stopped'"),
+@pytest.mark.parametrize("body, message", [  # Docker 20.10's texts (the reference engine's)
+    ({"Name": "sometimes"}, "invalid restart policy 'sometimes'"),
     ({"Name": "always", "MaximumRetryCount": 3},
-     "invalid restart policy: maximum retry count can only be used with 'on-failure'"),
-    ({"Name": "always", "MaximumRetryCount": -3},
-     "invalid restart policy: maximum retry count can only be used with 'on-failure' and "
-     "cannot be negative"),
-    ({"Name": "on-failure", "MaximumRetryCount": -1},
-     "invalid restart policy: maximum retry count cannot be negative"),
+     "maximum retry count cannot be used with restart policy 'always'"),
+    ({"Name": "on-failure", "MaximumRetryCount": -1}, "maximum retry count cannot be negative"),
 ])
 def test_restart_policy_errors(body, message):
     with pytest.raises(BadRequest) as err:

@@ -109,19 +109,16 @@ class RestartPolicy:
 
     @classmethod
     def from_api(cls, value: dict[str, Any] | None) -> RestartPolicy:
-        """Validate HostConfig.RestartPolicy with dockerd's messages."""
+        """Validate HostConfig.RestartPolicy with Docker 20.10's messages."""
         value = value or {}
         name = value.get("Name") or "no"
         maximum = int(value.get("MaximumRetryCount") or 0)
         if name not in ("no", "always", "unless-stopped", "on-failure"):
-            raise BadRequest(f"invalid restart policy: unknown policy '{name}'; use one of "
-                             "'no', 'always', 'on-failure', or 'unless-stopped'")
+            raise BadRequest(f"invalid restart policy '{name}'")
         if maximum and name != "on-failure":
-            suffix = " and cannot be negative" if maximum < 0 else ""
-            raise BadRequest("invalid restart policy: maximum retry count can only be used "
-                             f"with 'on-failure'{suffix}")
+            raise BadRequest(f"maximum retry count cannot be used with restart policy '{name}'")
         if maximum < 0:
-            raise BadRequest("invalid restart policy: maximum retry count cannot be negative")
+            raise BadRequest("maximum retry count cannot be negative")
         return cls(name, maximum)
 
     def should_restart(self, exit_code: int, restart_count: int, stopped_by_user: bool) -> bool:

@@ -73,6 +73,7 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._names: dict[str, str] = {}
         self._runs: dict[str, _Run] = {}
+        self._tasks: set[asyncio.Task] = set()
 
     # ---- records and lookup -------------------------------------------------------------
 
@@ -223,9 +224,14 @@ class ContainerService:
                 privileged=bool(c.host_config.get("Privileged")))
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
-            await self.runtime.create(cid, bundle, tty=c.tty, stdin=bool(c.config.get("OpenStdin")),
-                                      stdin_once=bool(c.config.get("StdinOnce")),
-                                      log_path=self.paths.log(cid))
+            try:
+                await self.runtime.create(cid, bundle, tty=c.tty,
+                                          stdin=bool(c.config.get("OpenStdin")),
+                                          stdin_once=bool(c.config.get("StdinOnce")),
+                                          log_path=self.paths.log(cid))
+            except RuntimeError as exc:  # dockerd's wording around the runtime's own message
+                raise BadRequest("failed to create shim task: OCI runtime create failed: "
+                                 f"{exc}: unknown") from exc
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:
@@ -236,6 +242,8 @@ class ContainerService:
                             finished_at=c.state.finished_at, started_at=c.state.started_at)
             self._save(c)
             self._fail_attaches(run)
+            if c.host_config.get("AutoRemove"):  # as dockerd: `run --rm` waits for the removal
+                self._background(self._auto_remove(c))
             if isinstance(exc, (BadRequest, NotFound, Conflict)):
                 raise
             raise BadRequest(message) from exc
@@ -296,11 +304,17 @@ class ContainerService:
         if run.exited:
             run.exited.set()
         if c.host_config.get("AutoRemove"):
-            asyncio.create_task(self._auto_remove(c))
+            self._background(self._auto_remove(c))
             return
         policy = rules.RestartPolicy.from_api(c.host_config.get("RestartPolicy"))
         if policy.should_restart(code, c.restart_count, c.stopped_by_user):
             run.restarter = asyncio.create_task(self._restart_later(c, run, started))
+
+    def _background(self, coro: Awaitable[None]) -> None:
+        """Run a task the daemon keeps a reference to until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _auto_remove(self, c: Container) -> None:
         try:

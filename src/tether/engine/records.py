@@ -157,7 +157,8 @@ class Container:
 
     def summary(self, network: dict[str, Any], ports: list[dict[str, Any]]) -> dict[str, Any]:
         """One item of Docker's `GET /containers/json`."""
-        command = " ".join([self.path, *self.args])
+        # dockerd quotes the arguments that hold a space, and only those
+        command = " ".join([self.path, *(f"'{a}'" if " " in a else a for a in self.args)])
         mode = self.host_config.get("NetworkMode") or "default"
         return {
             "Id": self.id,

@@ -1,0 +1,42 @@
+"""The reference engine: Docker 20.10 from Debian in a network namespace of its own.
+
+Started with shared/reference/refdocker.sh (beside the checkout, as CI lays it out) and given the
+same busybox image tether bootstraps (same files, same ENV and CMD), so that the same commands can
+be run against both engines and their outputs compared.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from pathlib import Path
+
+from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
+
+REPO = Path(__file__).resolve().parents[2]
+REFDOCKER = REPO.parent / "shared" / "reference" / "refdocker.sh"
+
+
+class ReferenceEngine:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.host = f"unix:///run/ref-{name}.sock"
+
+    def start(self) -> None:
+        if not REFDOCKER.exists():
+            raise RuntimeError(f"{REFDOCKER} is missing: the reference engine cannot start")
+        subprocess.run(["bash", str(REFDOCKER), "start", self.name], check=True,
+                       capture_output=True, timeout=300)
+        tar = io.BytesIO()
+        busybox_rootfs_tar(tar)
+        changes = [arg for change in CHANGES for arg in ("-c", change)]
+        self.docker("import", *changes, "-", "busybox:latest", input=tar.getvalue(), check=True)
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(REFDOCKER), "stop", self.name], capture_output=True,
+                       timeout=300)
+
+    def docker(self, *args: str, input: bytes | None = None, check: bool = False,
+               timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", *args], input=input, capture_output=True, check=check,
+                              timeout=timeout, env={**os.environ, "DOCKER_HOST": self.host})
