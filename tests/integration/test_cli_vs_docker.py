@@ -1,7 +1,6 @@
 """Differential tests: the same commands through the docker CLI and through tether, both against
 a reference Docker engine; stdout, stderr and exit codes must match once IDs are normalised."""
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +8,10 @@ from typing import Iterator
 
 import pytest
 
+from reference import ReferenceEngine
+
 pytestmark = pytest.mark.integration
 
-REFDOCKER = "/work/shared/reference/refdocker.sh"
 NAME = "clidiff"
 SOCK = f"unix:///run/ref-{NAME}.sock"
 TETHER = str(Path(sys.executable).parent / "tether")
@@ -22,26 +22,15 @@ def sh(cmd: str, **kw) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> Iterator[None]:
-    if not Path(REFDOCKER).exists() or not shutil.which("docker"):
-        pytest.skip("reference docker not available")
-    root = tmp_path_factory.mktemp("bb")
-    (root / "bin").mkdir()
-    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+def engine() -> Iterator[None]:
+    ref = ReferenceEngine(NAME)
     try:
-        assert sh(f"{REFDOCKER} start {NAME}").returncode == 0
-        applets = sh("/bin/busybox --list").stdout.split()
-        for applet in applets:
-            if applet != "busybox":
-                (root / "bin" / applet).symlink_to("busybox")
-        imp = sh(f"tar -C {root} -c . | DOCKER_HOST={SOCK} docker import -c 'CMD [\"sh\"]' "
-                 f"-c 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' - busybox")
-        assert imp.returncode == 0, imp.stderr
+        ref.start()
         sh(f"DOCKER_HOST={SOCK} docker run --name ex busybox sh -c 'echo hi; echo err >&2; exit 3'")
         sh(f"DOCKER_HOST={SOCK} docker run -d --name web -p 8080:80 --expose 90 busybox sleep 300")
         yield
     finally:
-        sh(f"{REFDOCKER} stop {NAME}")
+        ref.stop()
 
 
 def normalise(text: str) -> str:

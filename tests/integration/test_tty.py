@@ -38,8 +38,8 @@ class Terminal:
                 raise AssertionError(f"{text!r} not seen in {self.seen[-500:]!r}")
             try:
                 self.seen += os.read(self.fd, 4096)
-            except OSError:
-                raise AssertionError(f"{text!r} not seen before EOF: {self.seen[-500:]!r}")
+            except OSError as exc:
+                raise AssertionError(f"{text!r} not seen before EOF: {self.seen[-500:]!r}") from exc
 
     def resize(self, rows: int, cols: int) -> None:
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

@@ -1,14 +1,12 @@
 """The HTTP client against a scripted unix-socket server: negotiation, errors, chunked bodies,
 hijack; plus argv parsing, docker-style usage errors and daemon auto-start."""
 import json
-import os
 import socket
 import sys
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-import click
 import pytest
 
 from tether.cli import main as cli_main
@@ -121,7 +119,7 @@ def test_hijack_keeps_bytes_that_came_with_the_101(server) -> None:
 def test_connect_error_wording(tmp_path: Path) -> None:
     client = Client(f"unix://{tmp_path}/none.sock")
     with pytest.raises(ConnectError) as info:
-        client.version
+        _ = client.version  # the property negotiates, so it connects
     assert info.value.message == (f"Cannot connect to the tether daemon at unix://{tmp_path}/none.sock."
                                   " Is the tether daemon running?")
 

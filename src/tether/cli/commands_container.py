@@ -618,6 +618,6 @@ def inspect(fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...
 
 
 def register(group: click.Group) -> None:
-    for command in (run, create, start, stop, restart, kill, rm, wait, rename, logs, exec_, port,
-                    ps, inspect):
-        group.add_command(command)
+    for cmd in (run, create, start, stop, restart, kill, rm, wait, rename, logs, exec_, port,
+                ps, inspect):
+        group.add_command(cmd)

@@ -76,12 +76,12 @@ def restart_policy(text: str) -> dict[str, Any]:
     if name not in ("", "no", "always", "unless-stopped", "on-failure"):
         raise CliError(f"invalid restart policy format: {text}", code=125)
     if count and name != "on-failure":
-        raise CliError(f"invalid restart policy format: maximum retry count can only be used with"
-                       f" 'on-failure'", code=125)
+        raise CliError("invalid restart policy format: maximum retry count can only be used with"
+                       " 'on-failure'", code=125)
     try:
         retries = int(count) if count else 0
     except ValueError as exc:
-        raise CliError(f"invalid restart policy format: maximum retry count must be an integer",
+        raise CliError("invalid restart policy format: maximum retry count must be an integer",
                        code=125) from exc
     return {"Name": name, "MaximumRetryCount": retries}
 

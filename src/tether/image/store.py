@@ -355,7 +355,7 @@ class ImageStore:
         """Delete the layers no remaining image uses; their chain IDs, top first, as Docker lists."""
         in_use = {d for i in self._images for d in self._config(i)["rootfs"]["diff_ids"]}
         released = []
-        for diff_id, chain in reversed(list(zip(diff_ids, chain_ids(diff_ids)))):
+        for diff_id, chain in reversed(list(zip(diff_ids, chain_ids(diff_ids), strict=True))):
             if diff_id in in_use:
                 continue
             shutil.rmtree(self.layers / _hex(diff_id), ignore_errors=True)
