@@ -115,6 +115,7 @@ async def run(args: argparse.Namespace) -> None:
     server.close()
     await containers.shutdown()
     Path(sock).unlink(missing_ok=True)
+    (paths.exec_root / "tetherd.pid").unlink(missing_ok=True)
     os.close(lock_fd)
 
 

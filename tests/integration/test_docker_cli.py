@@ -15,6 +15,8 @@ def test_docker_cli_drives_tether(daemon, tmp_path):
     assert "1.44" in out(daemon.docker("version", "--format", "{{.Server.APIVersion}}"))
     r = daemon.docker("run", "--rm", "busybox", "sh", "-c", "echo fg; exit 3")
     assert (r.returncode, r.stdout) == (3, b"fg\n"), r.stderr
+    r = daemon.docker("run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo end", input=b"in\n")
+    assert (r.returncode, r.stdout) == (0, b"in\nend\n"), r.stderr
     cid = out(daemon.docker("run", "-d", "--name", "dcli", "busybox", "sh", "-c",
                             "echo hello; sleep 60"))
     try:

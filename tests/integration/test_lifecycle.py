@@ -37,6 +37,15 @@ def test_foreground_run_exit_code(daemon):
     assert r.returncode == 3
     assert r.stdout == b"hello\n"
     assert r.stderr == b"oops\n"
+    r = daemon.tether("run", "--name", "kept", "busybox", "sh", "-c", "exit 3")
+    assert r.returncode == 3
+    assert inspect(daemon, "kept")["State"]["ExitCode"] == 3
+    out(daemon.tether("rm", "kept"))
+
+
+def test_foreground_run_with_stdin(daemon):
+    r = daemon.tether("run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo end", input=b"in\n")
+    assert (r.returncode, r.stdout) == (0, b"in\nend\n"), r.stderr
 
 
 def test_detached_run_logs_and_rm(daemon):
