@@ -41,3 +41,15 @@ class NotModified(ApiError):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
+
+
+def start_failure_code(message: str, default: int) -> int:
+    """Docker's exit code for a process that could not be started, read from the runtime's
+    message: 127 when the command is not found, 126 when it is not executable, else `default`
+    (dockerd records 128 in the container's state; `docker run` exits 125)."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered:
+        return 126
+    return default

@@ -1,8 +1,10 @@
 """Integration fixtures: one real tetherd per test session, in its own network namespace."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from typing import Iterator
 
 import pytest
 
@@ -18,8 +20,9 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def daemon():
+@contextlib.contextmanager
+def running_daemon() -> Iterator[Daemon]:
+    """A started daemon with the busybox image, torn down whatever happens."""
     reason = _missing()
     if reason:
         pytest.fail(reason)  # never a silent skip: CI installs everything these tests need
@@ -33,14 +36,14 @@ def daemon():
         d.destroy()
 
 
-@pytest.fixture
-def fresh_daemon():
-    """A daemon of a test's own, for tests that kill or restart it."""
-    d = Daemon()
-    try:
-        d.start()
-        status, body = d.api("POST", "/tether/bootstrap/busybox", timeout=120)
-        assert status == 200, body
+@pytest.fixture(scope="session")
+def daemon() -> Iterator[Daemon]:
+    with running_daemon() as d:
         yield d
-    finally:
-        d.destroy()
+
+
+@pytest.fixture
+def fresh_daemon() -> Iterator[Daemon]:
+    """A daemon of a test's own, for tests that kill or restart it."""
+    with running_daemon() as d:
+        yield d

@@ -293,17 +293,21 @@ def test_exec_with_tty_and_resize(h: Harness) -> None:
     async def go() -> bytes:
         await h.create("ext", ["sleep", "100"])
         await h.runtime.start("ext")
-        proc = await h.runtime.exec("ext", args=["sh", "-c", "tty; until read x; do :; done; stty size; exit 7"],
+        script = "tty; stty size; read x; stty size; exit 7"
+        proc = await h.runtime.exec("ext", args=["sh", "-c", script],
                                     env=["PATH=/bin", "TERM=xterm"], cwd="/", uid=0, gid=0,
-                                    additional_gids=[0], tty=True)
-        seen = await read_until(proc.read, b"/dev/pts/")
+                                    additional_gids=[0], tty=True, console_size=(30, 120))
+        seen = await read_until(proc.read, b"30 120")  # the size it was started with
         await proc.resize(25, 90)
+        # runc applies a resize when its SIGWINCH handler runs: give it that moment
+        await asyncio.sleep(0.5)
         await proc.write(b"\n")
         seen += await read_until(proc.read, b"25 90")
         assert await proc.wait() == 7
         return seen
 
-    assert b"25 90" in h.run(go())
+    out = h.run(go())
+    assert b"/dev/pts/" in out and b"30 120" in out and b"25 90" in out
 
 
 def test_security_defaults_inside(h: Harness) -> None:

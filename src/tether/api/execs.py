@@ -6,7 +6,7 @@ import asyncio
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, json_response
 from tether.api.pump import pump
 from tether.api.streams import MULTIPLEXED, RAW
-from tether.engine.execs import Exec, ExecService
+from tether.engine.execs import Exec, ExecService, console_size
 from tether.runtime.conmon import ExecProcess
 
 
@@ -36,14 +36,15 @@ class ExecRoutes:
         e = self.service.get(req.params["id"])
         body = req.json() or {}
         tty = bool(body.get("Tty", e.tty))
+        size = console_size(body.get("ConsoleSize"))
         self.service.check_startable(e)
         if body.get("Detach"):
-            process = await self.service.launch(e, tty)
+            process = await self.service.launch(e, tty, size)
             _finish_later(self.service, e, process)
             return Response(200)
 
         async def run(conn: HijackedConn) -> None:
-            process = await self.service.launch(e, tty)
+            process = await self.service.launch(e, tty, size)
             try:
                 await pump(conn, process, tty=tty, stdin=e.attach_stdin)
             finally:

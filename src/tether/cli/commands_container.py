@@ -13,8 +13,8 @@ import click
 from tether.cli import formatting
 from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.main import App, command
-from tether.cli.runopts import (RunOptions, create_body, qualified_name, split_ref,
-                                start_error_code, tagged)
+from tether.cli.runopts import RunOptions, create_body, qualified_name, split_ref, tagged
+from tether.errors import start_failure_code
 
 MULTI = dict(nargs=-1, required=False)
 
@@ -189,7 +189,7 @@ def _start_or_fail(client: Client, cid: str) -> None:
     try:
         client.request("POST", f"/containers/{cid}/start")
     except DaemonError as exc:
-        raise _run_error(exc, start_error_code(exc.daemon_message)) from exc
+        raise _run_error(exc, start_failure_code(exc.daemon_message, 125)) from exc
 
 
 @command("run", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]", min_args=1,

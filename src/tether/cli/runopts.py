@@ -173,12 +173,3 @@ def split_ref(ref: str) -> tuple[str, str]:
         return head, tail
     return ref, "latest"
 
-
-def start_error_code(message: str) -> int:
-    """docker run's exit code for a failed start: 127 not found, 126 not executable, else 125."""
-    lowered = message.lower()
-    if "executable file not found" in lowered or "no such file or directory" in lowered:
-        return 127
-    if "permission denied" in lowered:
-        return 126
-    return 125

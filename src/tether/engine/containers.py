@@ -23,7 +23,7 @@ from tether import names as naming
 from tether.engine import config as rules
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
-from tether.errors import BadRequest, Conflict, NotFound, NotModified
+from tether.errors import BadRequest, Conflict, NotFound, NotModified, start_failure_code
 from tether.image.store import ImageStore
 from tether.network import files, netns
 from tether.runtime import mounts, spec
@@ -237,7 +237,7 @@ class ContainerService:
             await self._release(cid)
             message = str(exc)
             c.state = State(status="created" if not c.has_been_started else "exited",
-                            exit_code=_start_failure_code(message), error=message,
+                            exit_code=start_failure_code(message, 128), error=message,
                             finished_at=c.state.finished_at, started_at=c.state.started_at)
             self._save(c)
             self._fail_attaches(run)
@@ -581,12 +581,3 @@ def _label_matches(spec_: str, labels: dict[str, str]) -> bool:
         return False
     return not sep or labels[key] == value
 
-
-def _start_failure_code(message: str) -> int:
-    """Docker's exit code for a process that could not be started: 127 not found, 126 not executable."""
-    lowered = message.lower()
-    if "executable file not found" in lowered or "no such file or directory" in lowered:
-        return 127
-    if "permission denied" in lowered:
-        return 126
-    return 128

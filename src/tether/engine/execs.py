@@ -30,6 +30,7 @@ class Exec:
     attach_stdout: bool
     attach_stderr: bool
     privileged: bool
+    console_size: tuple[int, int] | None = None
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -51,6 +52,15 @@ class Exec:
             "DetachKeys": "",
             "Pid": self.pid,
         }
+
+
+def console_size(value: object) -> tuple[int, int] | None:
+    """`ConsoleSize: [height, width]` of an exec body (API 1.42+); absent or zero is none."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        height, width = value
+        if height > 0 and width > 0:
+            return height, width
+    return None
 
 
 class ExecService:
@@ -76,7 +86,8 @@ class ExecService:
                  attach_stdin=bool(body.get("AttachStdin")),
                  attach_stdout=bool(body.get("AttachStdout")),
                  attach_stderr=bool(body.get("AttachStderr")),
-                 privileged=bool(body.get("Privileged")))
+                 privileged=bool(body.get("Privileged")),
+                 console_size=console_size(body.get("ConsoleSize")))
         self._execs[e.id] = e
         return e
 
@@ -94,7 +105,8 @@ class ExecService:
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
 
-    async def launch(self, e: Exec, tty: bool) -> ExecProcess:
+    async def launch(self, e: Exec, tty: bool,
+                     console_size: tuple[int, int] | None = None) -> ExecProcess:
         """Start the process: the container's environment, then the exec's own variables."""
         c = self.containers.get(e.container_id)
         rootfs = str(self.containers.paths.rootfs(c.id))
@@ -105,7 +117,8 @@ class ExecService:
         cwd = e.working_dir or c.config.get("WorkingDir") or "/"
         e.tty = tty
         e.process = await self.containers.runtime.exec(
-            c.id, args=e.cmd, env=env, cwd=cwd, uid=uid, gid=gid, additional_gids=groups, tty=tty)
+            c.id, args=e.cmd, env=env, cwd=cwd, uid=uid, gid=gid, additional_gids=groups, tty=tty,
+            console_size=console_size or e.console_size)
         e.pid = e.process.pid
         e.running = True
         return e.process

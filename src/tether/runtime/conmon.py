@@ -46,16 +46,10 @@ def _runc_message(stderr: str) -> str:
 
 async def _read_line(fd: int) -> bytes:
     """Read from a pipe until a newline or EOF, without blocking the event loop."""
-    loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
     data = b""
     while b"\n" not in data:
-        ready = loop.create_future()
-        loop.add_reader(fd, ready.set_result, None)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
+        await _wait_fd_readable(fd)
         try:
             chunk = os.read(fd, 4096)
         except BlockingIOError:
@@ -344,9 +338,11 @@ class Runtime:
 
     async def exec(self, cid: str, *, args: list[str], env: list[str], cwd: str, uid: int,
                    gid: int, additional_gids: list[int], tty: bool,
-                   caps: list[str] | None = None) -> ExecProcess:
+                   caps: list[str] | None = None,
+                   console_size: tuple[int, int] | None = None) -> ExecProcess:
         """Run a process in the running container; it gets the container's capabilities
-        unless `caps` says otherwise (Docker's `exec --privileged` passes all)."""
+        unless `caps` says otherwise (Docker's `exec --privileged` passes all). A tty starts at
+        `console_size` (height, width), so the first prompt is drawn at the client's size."""
         capabilities = (self._container_caps(cid) if caps is None else
                         {"bounding": caps, "effective": caps, "permitted": caps})
         process = {
@@ -354,7 +350,9 @@ class Runtime:
             "user": {"uid": uid, "gid": gid, "additionalGids": additional_gids},
             "capabilities": capabilities, "noNewPrivileges": False,
         }
-        return await start_exec(self.runc, str(self.runc_root), cid, process)
+        if tty and console_size:  # applied by runc's init before the process runs
+            process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
+        return await start_exec(self.runc, str(self.runc_root), cid, process, console_size)
 
     async def delete(self, cid: str) -> None:
         """Remove the container whatever its state: kill it, let conmon finish, remove its files."""

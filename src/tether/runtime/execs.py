@@ -129,11 +129,15 @@ class ExecProcess:
     async def resize(self, height: int, width: int) -> None:
         if self._master is None:
             return
-        fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        _set_size(self._master, height, width)
         try:
             os.kill(self._proc.pid, signal.SIGWINCH)
         except ProcessLookupError:
             pass
+
+
+def _set_size(fd: int, height: int, width: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
 async def _write_fd(fd: int, data: bytes) -> None:
@@ -152,13 +156,14 @@ async def _write_fd(fd: int, data: bytes) -> None:
                 loop.remove_writer(fd)
 
 
-async def start_exec(runc: str, root: str, cid: str, process: dict) -> ExecProcess:
+async def start_exec(runc: str, root: str, cid: str, process: dict,
+                     console_size: tuple[int, int] | None = None) -> ExecProcess:
     """Start `process` (an OCI process dict) in container `cid` and return its session."""
     spec_fd = _process_pipe(process)
     argv = [runc, "--root", root, "exec", "--process", f"/dev/fd/{spec_fd}", cid]
     try:
         if process.get("terminal"):
-            return await _start_tty(argv, spec_fd)
+            return await _start_tty(argv, spec_fd, console_size)
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, pass_fds=(spec_fd,))
@@ -167,8 +172,13 @@ async def start_exec(runc: str, root: str, cid: str, process: dict) -> ExecProce
         os.close(spec_fd)
 
 
-async def _start_tty(argv: list[str], spec_fd: int) -> ExecProcess:
+async def _start_tty(argv: list[str], spec_fd: int,
+                     console_size: tuple[int, int] | None) -> ExecProcess:
+    """runc copies between its own terminal and the container's, sizing the container's from its
+    own at start and on SIGWINCH: so the size is set on our side before runc starts."""
     master, slave = os.openpty()
+    if console_size:
+        _set_size(master, *console_size)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=slave, stdout=slave, stderr=slave, pass_fds=(spec_fd,))
