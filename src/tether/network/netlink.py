@@ -1,0 +1,212 @@
+"""The kernel side of the default bridge: the bridge device, veth pairs, addresses, routes, sysctls.
+
+Everything goes through rtnetlink (pyroute2's IPRoute, no NDB) and /proc/sys: no `ip` process,
+so wiring a container costs a few milliseconds. The bridge and the host ends of the veth pairs
+live in the network namespace of the calling thread (the daemon's; in tests a namespace of the
+test's own). A container's namespace is a bind-mounted file anywhere on disk, so it is reached by
+file descriptor: the veth peer is created directly inside it (IFLA_NET_NS_FD in the peer's
+message), and what must be configured from inside (address, link up, route, sysctls) is done by a
+short-lived thread that setns()es into it; a namespace switch affects that thread only, so the rest
+of the daemon never leaves its own namespace.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import ctypes
+import os
+import secrets
+import threading
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from socket import AF_INET
+from typing import Callable, Iterator, TypeVar
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+CLONE_NEWNET = 0x40000000
+IFNAMSIZ = 16
+BRIDGE_MODE_HAIRPIN = 1
+# Docker's netlink library creates routes with RTPROT_BOOT, which `ip route` does not print.
+ROUTE_PROTO = "boot"
+T = TypeVar("T")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@contextlib.contextmanager
+def _netlink(what: str) -> Iterator[IPRoute]:
+    """An rtnetlink socket of the calling thread's namespace; kernel refusals become OSError."""
+    try:
+        with IPRoute() as ipr:
+            yield ipr
+    except NetlinkError as exc:
+        raise OSError(exc.code, f"{what}: {os.strerror(exc.code)}") from None
+
+
+def _write_sysctl(path: str, value: str) -> None:
+    """Write a sysctl (path under /proc/sys) of the calling thread's network namespace: the
+    kernel resolves /proc/sys/net by the namespace of the thread that opens the file."""
+    Path("/proc/sys", path).write_text(value)
+
+
+def _link_index(ipr: IPRoute, ifname: str) -> int | None:
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+def _in_netns(ns_fd: int, work: Callable[[], T]) -> T:
+    """Run `work` in a thread that has joined the namespace `ns_fd`; return or raise its result."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            if _libc.setns(ns_fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns: {os.strerror(err)}")
+            result.append(work())
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="netns-config")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def addresses_in_use(exclude_ifname: str | None = None) -> list[IPv4Network]:
+    """The IPv4 networks the calling thread's namespace uses: its addresses and its routes.
+
+    Default routes are left out (they claim nothing). `exclude_ifname` leaves out what belongs to
+    that interface, so a restarted daemon does not count its own bridge as someone else's.
+    """
+    with _netlink("list addresses and routes") as ipr:
+        skip = _link_index(ipr, exclude_ifname) if exclude_ifname else None
+        nets = [IPv4Interface(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}").network
+                for a in ipr.get_addr(family=AF_INET) if a["index"] != skip]
+        nets += [IPv4Network(f"{r.get('RTA_DST')}/{r['dst_len']}", strict=False)
+                 for r in ipr.get_routes(family=AF_INET)
+                 if r["dst_len"] > 0 and r.get("RTA_OIF") != skip]
+    return list(dict.fromkeys(nets))
+
+
+def _random_bridge_mac() -> str:
+    """A fixed MAC for the bridge, as Docker gives its bridge: 02:42 and four random bytes.
+
+    Without one the kernel gives the bridge the lowest MAC of its ports, which changes as
+    containers come and go, and the containers' ARP entry for their gateway goes stale.
+    """
+    return ":".join(f"{b:02x}" for b in (0x02, 0x42, *secrets.token_bytes(4)))
+
+
+def ensure_bridge(name: str, gateway: IPv4Interface) -> None:
+    """Create the bridge if missing, give it exactly the gateway address, bring it up.
+
+    Idempotent: a daemon restart finds the bridge as it left it. route_localnet lets DNAT send
+    loopback-addressed packets out on the bridge; ip_forward lets the bridge route at all.
+    """
+    with _netlink(f"set up bridge {name}") as ipr:
+        index = _link_index(ipr, name)
+        if index is None:
+            ipr.link("add", ifname=name, kind="bridge", address=_random_bridge_mac())
+            index = _link_index(ipr, name)
+        elif ipr.get_links(index)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "bridge":
+            raise OSError(f"{name} exists and is not a bridge")
+        _set_only_address(ipr, index, gateway)
+        ipr.link("set", index=index, state="up")
+    _write_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+    _write_sysctl("net/ipv4/ip_forward", "1")
+
+
+def _set_only_address(ipr: IPRoute, index: int, wanted: IPv4Interface) -> None:
+    """Make `wanted` the interface's only IPv4 address (a changed --bip replaces the old one)."""
+    present = False
+    for addr in ipr.get_addr(family=AF_INET, index=index):
+        current = IPv4Interface(f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}")
+        if current == wanted:
+            present = True
+        else:
+            ipr.addr("del", index=index, address=str(current.ip), prefixlen=current.network.prefixlen)
+    if not present:
+        ipr.addr("add", index=index, address=str(wanted.ip), prefixlen=wanted.network.prefixlen,
+                 broadcast=str(wanted.network.broadcast_address))
+
+
+def delete_bridge(name: str) -> None:
+    """Remove the bridge; nothing to do when it is already gone."""
+    with _netlink(f"delete bridge {name}") as ipr:
+        index = _link_index(ipr, name)
+        if index is not None:
+            ipr.link("del", index=index)
+
+
+def connect(netns_path: str, bridge: str, host_ifname: str, address: IPv4Interface,
+            gateway: IPv4Address, mac: str, container_ifname: str = "eth0") -> None:
+    """Plug the namespace at `netns_path` into `bridge` through a new veth pair.
+
+    The host end is enslaved to the bridge, up, with hairpin on (so a container can reach its own
+    published port through the host). The peer is born inside the namespace with its final name
+    and MAC; from inside it gets its address, goes up and routes by default via the gateway.
+    If any step fails the veth is removed again, which also removes the peer.
+    """
+    if not 0 < len(host_ifname.encode()) < IFNAMSIZ:
+        raise ValueError(f"interface name {host_ifname!r} must be 1 to {IFNAMSIZ - 1} bytes")
+    ns_fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _add_veth(ns_fd, bridge, host_ifname, mac, container_ifname)
+        try:
+            _in_netns(ns_fd, lambda: _configure_inside(container_ifname, address, gateway))
+        except BaseException:
+            disconnect(host_ifname)
+            raise
+    finally:
+        os.close(ns_fd)
+
+
+def _add_veth(ns_fd: int, bridge: str, host_ifname: str, mac: str, container_ifname: str) -> None:
+    """Create the pair with its host end up on the bridge in hairpin mode, its peer in `ns_fd`.
+
+    Both ends get no transmit queue (a veth never queues), as Docker makes them, so `ip link`
+    in a container prints what it prints under Docker."""
+    with _netlink(f"create veth {host_ifname} on {bridge}") as ipr:
+        master = _link_index(ipr, bridge)
+        if master is None:
+            raise OSError(f"bridge {bridge} does not exist")
+        ipr.link("add", ifname=host_ifname, kind="veth", master=master, state="up", txqlen=0,
+                 peer={"ifname": container_ifname, "net_ns_fd": ns_fd, "address": mac,
+                       "txqlen": 0})
+        try:
+            ipr.brport("set", index=_link_index(ipr, host_ifname), mode=BRIDGE_MODE_HAIRPIN)
+        except BaseException:
+            ipr.link("del", ifname=host_ifname)
+            raise
+
+
+def _configure_inside(ifname: str, address: IPv4Interface, gateway: IPv4Address) -> None:
+    """From inside the container's namespace: IPv6 off (as Docker does on an IPv4-only bridge),
+    the address with its broadcast, link up, default route."""
+    _write_sysctl("net/ipv6/conf/all/disable_ipv6", "1")
+    with _netlink(f"configure {ifname} in the container") as ipr:
+        index = _link_index(ipr, ifname)
+        ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen,
+                 broadcast=str(address.network.broadcast_address))
+        ipr.link("set", index=index, state="up")
+        ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index, proto=ROUTE_PROTO)
+
+
+def disconnect(host_ifname: str) -> None:
+    """Delete a container's veth pair by its host end; nothing to do when it is already gone
+    (removing the container's namespace removes the pair too)."""
+    with _netlink(f"delete veth {host_ifname}") as ipr:
+        index = _link_index(ipr, host_ifname)
+        if index is None:
+            return
+        try:
+            ipr.link("del", index=index)
+        except NetlinkError as exc:
+            if exc.code != errno.ENODEV:  # ENODEV: vanished with its namespace meanwhile
+                raise
