@@ -25,6 +25,7 @@ from tether.engine.containers import ContainerService
 from tether.engine.execs import ExecService
 from tether.engine.paths import Paths
 from tether.image.store import ImageStore
+from tether.network.manager import NetworkManager
 from tether.runtime.conmon import Runtime
 
 DEFAULT_HOST = "unix:///run/tether/tether.sock"
@@ -56,6 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", default="/var/lib/tether", help="persistent state")
     p.add_argument("--exec-root", default="/run/tether", help="runtime state")
     p.add_argument("-H", "--host", default=DEFAULT_HOST, help="unix:///path of the API socket")
+    p.add_argument("--bridge", default="tether0", help="the default bridge's device name")
+    p.add_argument("--bip", default=None, help="the bridge's address and subnet, e.g. 172.20.0.1/16")
+    p.add_argument("--iptables", "--nat", dest="nat", default=True,
+                   type=lambda v: v.lower() not in ("false", "0", "no"),
+                   help="program NAT for published ports (false: no firewall changes)")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
     return p.parse_args(argv)
@@ -95,7 +101,10 @@ async def run(args: argparse.Namespace) -> None:
     paths.data_root.mkdir(parents=True, exist_ok=True)
     lock_fd = _lock(paths.exec_root)
     images = ImageStore(paths.images)
-    containers = ContainerService(paths, images, Runtime(paths.runtime))
+    network = NetworkManager(paths.data_root / "network", bridge=args.bridge, bip=args.bip,
+                             nat=args.nat)
+    await network.setup()
+    containers = ContainerService(paths, images, Runtime(paths.runtime), network)
     await containers.load()
     router = Router()
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root)).register(router)
@@ -114,6 +123,7 @@ async def run(args: argparse.Namespace) -> None:
     log.info("shutting down; containers keep running")
     server.close()
     await containers.shutdown()
+    await network.shutdown()
     Path(sock).unlink(missing_ok=True)
     (paths.exec_root / "tetherd.pid").unlink(missing_ok=True)
     os.close(lock_fd)

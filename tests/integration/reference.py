@@ -33,8 +33,15 @@ class ReferenceEngine:
         self.docker("import", *changes, "-", "busybox:latest", input=tar.getvalue(), check=True)
 
     def stop(self) -> None:
+        """Stop the engine; refdocker.sh can leave its netns mounts busy, so sweep them up."""
         subprocess.run(["bash", str(REFDOCKER), "stop", self.name], capture_output=True,
                        timeout=300)
+        for root in (Path(f"/run/ref-{self.name}"), Path(f"/var/lib/ref-{self.name}")):
+            mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                      if line.split()[4].startswith(str(root))]
+            for target in sorted(mounts, key=len, reverse=True):
+                subprocess.run(["umount", "-l", target], capture_output=True)
+            subprocess.run(["rm", "-rf", str(root)], capture_output=True)
 
     def docker(self, *args: str, input: bytes | None = None, check: bool = False,
                timeout: float = 60) -> subprocess.CompletedProcess:

@@ -10,17 +10,7 @@ from tether.api.pump import pump
 from tether.api.streams import MULTIPLEXED, RAW, frame
 from tether.engine.containers import ContainerService
 from tether.engine.logs import LogQuery, log_entries
-from tether.engine.records import Container
 from tether.errors import BadRequest
-
-
-def network_settings(c: Container) -> dict:
-    """NetworkSettings as far as this engine has networking (a namespace with `lo` only)."""
-    return {"Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
-            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
-            "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": {}}
 
 
 class ContainerRoutes:
@@ -52,11 +42,13 @@ class ContainerRoutes:
 
     async def list(self, req: Request) -> Response:
         items = self.service.list(req.qbool("all"), req.qint("limit", -1), req.filters())
-        return json_response([c.summary(network_settings(c), []) for c in items])
+        return json_response([c.summary(self.service.network_settings(c),
+                                        self.service.published_ports(c)) for c in items])
 
     async def inspect(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
-        return json_response(c.inspect(self.service.paths.views(c.id), network_settings(c)))
+        return json_response(c.inspect(self.service.paths.views(c.id),
+                                       self.service.network_settings(c)))
 
     async def start(self, req: Request) -> Response:
         await self.service.start(req.params["id"])

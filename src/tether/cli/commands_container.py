@@ -15,6 +15,7 @@ from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.main import App, command
 from tether.cli.runopts import RunOptions, create_body, qualified_name, split_ref, tagged
 from tether.errors import start_failure_code
+from tether.network.portspec import PortSpecError, parse_uint16
 
 MULTI = dict(nargs=-1, required=False)
 
@@ -449,34 +450,42 @@ def exec_(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], work
     sys.exit(int(client.json("GET", f"/exec/{exec_id}/json").get("ExitCode") or 0))
 
 
-def _natural_key(text: str) -> list[Any]:
-    import re
+def _port_usage_error() -> CliError:
+    path = click.get_current_context().command_path
+    return CliError(f"tether: '{path}' requires at least 1 and at most 2 arguments\n\n"
+                    f"Usage:  {path} CONTAINER [PRIVATE_PORT[/PROTO]]\n\n"
+                    f"Run '{path} --help' for more information", 1)
 
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|\D+", text)]
+
+def port_lines(ports: dict[str, Any], container: str, private_port: str) -> list[str]:
+    """docker CLI 28's `port` output from inspect's NetworkSettings.Ports: every binding, or
+    those of one PORT[/PROTO] (protocol tcp by default, not lowercased), in natural order."""
+    if not private_port:
+        lines = [f"{key} -> {formatting.join_host_port(b.get('HostIp', ''), b.get('HostPort', ''))}"
+                 for key, bindings in ports.items() for b in bindings or []]
+        return sorted(lines, key=formatting.natural_key)
+    number, _, proto = private_port.partition("/")
+    try:
+        parse_uint16(number)
+    except PortSpecError as exc:
+        raise CliError(f"Error: invalid port ({number}): {exc}") from exc
+    bindings = ports.get(f"{number}/{proto or 'tcp'}")
+    if not bindings:
+        raise CliError(f"Error: No public port '{private_port}' published for {container}")
+    return sorted((formatting.join_host_port(b.get("HostIp", ""), b.get("HostPort", ""))
+                   for b in bindings), key=formatting.natural_key)
 
 
-@command("port", usage="CONTAINER [PRIVATE_PORT[/PROTO]]", min_args=1)
-@click.argument("container", required=False)
-@click.argument("private_port", required=False)
-def port(container: str, private_port: str | None) -> None:
+@command("port", usage="CONTAINER [PRIVATE_PORT[/PROTO]]")
+@click.argument("args", nargs=-1)
+def port(args: tuple[str, ...]) -> None:
     """List port mappings or a specific mapping for the container."""
+    if not 1 <= len(args) <= 2:
+        raise _port_usage_error()
+    container = args[0]
     info = _app().client.json("GET", f"/containers/{container}/json")
     ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
-
-    def addr(binding: dict[str, str]) -> str:
-        ip = binding.get("HostIp", "")
-        return f"[{ip}]:{binding.get('HostPort', '')}" if ":" in ip else f"{ip}:{binding.get('HostPort', '')}"
-
-    if private_port:
-        key = private_port if "/" in private_port else f"{private_port}/tcp"
-        bindings = ports.get(key)
-        if not bindings:
-            raise CliError(f"Error: No public port '{private_port}' published for {container}")
-        lines = sorted((addr(b) for b in bindings), key=_natural_key)
-    else:
-        lines = sorted((f"{key} -> {addr(b)}" for key, bs in ports.items() for b in bs or []),
-                       key=_natural_key)
-    for line in lines:
+    for line in port_lines(ports, container, args[1] if len(args) > 1 else ""):
         out(line)
 
 

@@ -66,15 +66,39 @@ def ago(created: float, now: float | None = None) -> str:
     return human_duration((time.time() if now is None else now) - created) + " ago"
 
 
-def _join_host_port(host: str, port: str) -> str:
+def join_host_port(host: str, port: str) -> str:
+    """Go's net.JoinHostPort: IPv6 hosts bracketed ("[::]:32768")."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def natural_key(text: str) -> list[tuple[int, ...]]:
+    """Sort key of sortorder.NaturalLess, which orders `docker port` lines: digit runs compare
+    as numbers (fewer leading zeros first on a tie) and sort before any other byte; other bytes
+    compare one by one; a prefix sorts first."""
+    key: list[tuple[int, ...]] = []
+    data = text.encode("utf-8", "surrogateescape")
+    i = 0
+    while i < len(data):
+        if not 0x30 <= data[i] <= 0x39:
+            key.append((1, data[i]))
+            i += 1
+            continue
+        start = i
+        while i < len(data) and data[i] == 0x30:
+            i += 1
+        digits_start = i
+        while i < len(data) and 0x30 <= data[i] <= 0x39:
+            i += 1
+        digits = data[digits_start:i]
+        key.append((0, len(digits), int(digits or b"0"), digits_start - start))
+    return key
 
 
 def _form_group(key: str, first: int, last: int) -> str:
     ip, _, proto = key.rpartition("/")
     group = str(first) if first == last else f"{first}-{last}"
     if ip:
-        group = f"{_join_host_port(ip, group)}->{group}"
+        group = f"{join_host_port(ip, group)}->{group}"
     return f"{group}/{proto}"
 
 
@@ -96,7 +120,7 @@ def display_ports(ports: Iterable[dict[str, Any]] | None) -> str:
         if ip:
             public = port.get("PublicPort") or 0
             if public != current:
-                host_mappings.append(f"{_join_host_port(ip, str(public))}->{current}/{proto}")
+                host_mappings.append(f"{join_host_port(ip, str(public))}->{current}/{proto}")
                 continue
             key = f"{ip}/{proto}"
         group = groups.get(key)

@@ -1,7 +1,7 @@
 """Turn `run`/`create` flags into the create body the docker CLI sends (engine-api.md §2.1).
 
 Pure functions, so the mapping from argv to JSON is unit-tested without a daemon. -p/--expose
-are parsed minimally here (full grammar validation is the daemon's portspec's job later).
+follow the docker CLI's grammar through tether.network.portspec, shared with the daemon.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.cli.client import CliError
+from tether.network.portspec import PortSpecError, parse_expose, publish_body
 
 
 @dataclass
@@ -86,28 +87,32 @@ def restart_policy(text: str) -> dict[str, Any]:
     return {"Name": name, "MaximumRetryCount": retries}
 
 
-def _port_key(port: str) -> str:
-    number, _, proto = port.partition("/")
-    return f"{number}/{(proto or 'tcp').lower()}"
-
-
 def publish_map(specs: list[str]) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
-    """-p values -> (PortBindings, exposed port keys): `[ip:][hostPort:]containerPort[/proto]`."""
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in specs:
-        parts = spec.split(":")
-        container = parts[-1]
-        host_port = parts[-2] if len(parts) >= 2 else ""
-        host_ip = ":".join(parts[:-2]) if len(parts) >= 3 else ""
-        host_ip = host_ip.removeprefix("[").removesuffix("]")
-        bindings.setdefault(_port_key(container), []).append({"HostIp": host_ip, "HostPort": host_port})
-    return bindings, list(bindings)
+    """-p values -> (PortBindings, published port keys), with the docker CLI's grammar and its
+    errors (exit 125, raised before the daemon is contacted)."""
+    try:
+        exposed, bindings = publish_body(specs)
+    except PortSpecError as exc:
+        raise CliError(str(exc), code=125) from exc
+    return bindings, list(exposed)
+
+
+def exposed_ports(published: list[str], expose: list[str]) -> dict[str, dict[str, Any]]:
+    """Config.ExposedPorts: every published port plus each --expose value, keys sorted as Go's
+    JSON encoder writes them."""
+    keys = set(published)
+    try:
+        for spec in expose:
+            keys.update(parse_expose(spec))
+    except PortSpecError as exc:
+        raise CliError(str(exc), code=125) from exc
+    return {key: {} for key in sorted(keys)}
 
 
 def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """The POST /containers/create body for these options, keyed as the docker CLI sends it."""
     bindings, published = publish_map(opts.publish)
-    exposed = {key: {} for key in published + [_port_key(p) for p in opts.expose]}
+    exposed = exposed_ports(published, opts.expose)
     attach_out = not opts.detach
     entrypoint = None if opts.entrypoint is None else [opts.entrypoint]
     body: dict[str, Any] = {

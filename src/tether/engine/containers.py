@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import secrets
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
 from tether.errors import BadRequest, Conflict, NotFound, NotModified, start_failure_code
 from tether.image.store import ImageStore
 from tether.network import files, netns
+from tether.network.manager import NetworkManager
 from tether.runtime import mounts, spec
 from tether.runtime.conmon import Attachment, Runtime
 from tether.runtime.user import resolve_user
@@ -63,12 +66,15 @@ class _Run:
 class ContainerService:
     """All containers of one daemon."""
 
-    def __init__(self, paths: Paths, images: ImageStore, runtime: Runtime,
-                 host_resolv: Path = Path("/etc/resolv.conf")) -> None:
+    def __init__(self, paths: Paths, images: ImageStore, runtime: Runtime, network: NetworkManager,
+                 host_resolv: Path = Path("/etc/resolv.conf"),
+                 host_hosts: Path = Path("/etc/hosts")) -> None:
         self.paths = paths
         self.images = images
         self.runtime = runtime
+        self.network = network
         self.host_resolv = host_resolv
+        self.host_hosts = host_hosts
         self._containers: dict[str, Container] = {}
         self._names: dict[str, str] = {}
         self._runs: dict[str, _Run] = {}
@@ -99,6 +105,12 @@ class ContainerService:
 
     def all(self) -> list[Container]:
         return list(self._containers.values())
+
+    def network_settings(self, c: Container) -> dict[str, Any]:
+        return self.network.settings(c.network_mode, c.network, str(self.paths.netns(c.id)))
+
+    def published_ports(self, c: Container) -> list[dict[str, Any]]:
+        return self.network.list_ports(c.network)
 
     def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
         """(container ID, running) of every container made from an image, for `rmi`."""
@@ -131,12 +143,16 @@ class ContainerService:
         policy = rules.RestartPolicy.from_api(host_config.get("RestartPolicy"))
         if host_config.get("AutoRemove") and policy.name != "no":
             raise BadRequest("can't create 'AutoRemove' container with restart policy")
+        mode = host_config.get("NetworkMode") or "default"
+        if mode not in ("default", "bridge", "none", "host"):
+            raise NotFound(f"network {mode} not found")
         image = await asyncio.to_thread(self.images.resolve, image_ref)
         cid = new_container_id()
         full_name = self._reserve_name(name, cid)
         config = rules.merge_image_config(body, image.config.get("config") or {})
         config["Image"] = image_ref
-        config["Hostname"] = config.get("Hostname") or cid[:12]
+        config["Hostname"] = config.get("Hostname") or (
+            socket.gethostname() if mode == "host" else cid[:12])
         config.setdefault("Domainname", "")
         config.setdefault("User", "")
         config.setdefault("WorkingDir", "")
@@ -158,22 +174,33 @@ class ContainerService:
         return c
 
     def _write_files(self, c: Container) -> None:
-        """hostname, hosts and resolv.conf, bind-mounted into the container at start."""
+        """hostname, hosts and resolv.conf, bind-mounted into the container at start.
+
+        With `--network host` the container sees the host's own hosts and resolv.conf."""
         base = self.paths.container(c.id)
         for d in (self.paths.upper(c.id), self.paths.work(c.id), self.paths.rootfs(c.id)):
             d.mkdir(parents=True, exist_ok=True)
-        hostname = c.config["Hostname"]
-        extra = [tuple(reversed(h.split(":", 1))) for h in c.host_config.get("ExtraHosts") or []]
-        (base / "hostname").write_text(files.hostname_file(hostname))
-        (base / "hosts").write_text(files.hosts_file(hostname, None, c.config.get("Domainname", ""),
-                                                     extra=extra))
-        try:
-            host_text = self.host_resolv.read_text()
-        except OSError:
-            host_text = ""
+        (base / "hostname").write_text(files.hostname_file(c.config["Hostname"]))
+        host_resolv = _read_or_empty(self.host_resolv)
+        if c.network_mode == "host":
+            (base / "hosts").write_text(_read_or_empty(self.host_hosts))
+            (base / "resolv.conf").write_text(host_resolv)
+            return
+        self._write_hosts(c)
         (base / "resolv.conf").write_text(files.resolv_conf(
-            host_text, c.host_config.get("Dns") or [], c.host_config.get("DnsSearch") or [],
+            host_resolv, c.host_config.get("Dns") or [], c.host_config.get("DnsSearch") or [],
             c.host_config.get("DnsOptions") or []))
+
+    def _write_hosts(self, c: Container) -> None:
+        """/etc/hosts with the container's current address; rewritten in place (same inode),
+        since a running container sees it through a bind mount."""
+        extra = [tuple(reversed(h.split(":", 1))) for h in c.host_config.get("ExtraHosts") or []]
+        text = files.hosts_file(c.config["Hostname"], c.network.get("IPAddress"),
+                                c.config.get("Domainname", ""), extra=extra)
+        fd = os.open(self.paths.container(c.id) / "hosts", os.O_WRONLY | os.O_CREAT, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.truncate()
 
     # ---- start --------------------------------------------------------------------------
 
@@ -208,12 +235,18 @@ class ContainerService:
             env = rules.process_env(c.config, c.config["Hostname"], c.tty)
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={home}")
-            await asyncio.to_thread(netns.create, netns_path)
+            host_network = c.network_mode == "host"
+            if not host_network:
+                await asyncio.to_thread(netns.create, netns_path)
+            if c.network_mode == "bridge":
+                c.network = {**await self.network.connect(cid, c.name, c.config, c.host_config,
+                                                          netns_path), "SandboxID": cid}
+                self._write_hosts(c)
             base = self.paths.container(cid)
             oci = spec.build_spec(
                 rootfs=str(rootfs), args=[c.path, *c.args], env=env, cwd=cwd, uid=uid, gid=gid,
                 additional_gids=groups, tty=c.tty, hostname=c.config["Hostname"],
-                netns_path=str(netns_path),
+                netns_path=None if host_network else str(netns_path),
                 mounts=[self._bind(base / "resolv.conf", "/etc/resolv.conf"),
                         self._bind(base / "hostname", "/etc/hostname"),
                         self._bind(base / "hosts", "/etc/hosts")],
@@ -221,6 +254,9 @@ class ContainerService:
                 readonly_rootfs=bool(c.host_config.get("ReadonlyRootfs")),
                 cap_add=c.host_config.get("CapAdd") or [], cap_drop=c.host_config.get("CapDrop") or [],
                 privileged=bool(c.host_config.get("Privileged")))
+            if host_network:  # share the daemon's network namespace
+                oci["linux"]["namespaces"] = [
+                    ns for ns in oci["linux"]["namespaces"] if ns["type"] != "network"]
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
             try:
@@ -234,7 +270,7 @@ class ContainerService:
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:
-            await self._release(cid)
+            await self._release(c)
             message = str(exc)
             c.state = State(status="created" if not c.has_been_started else "exited",
                             exit_code=start_failure_code(message, 128), error=message,
@@ -266,12 +302,21 @@ class ContainerService:
             if not fut.done():
                 fut.set_result(None)
 
-    async def _release(self, cid: str) -> None:
-        """Free what a run holds: runc state and conmon files, the rootfs mount, the netns."""
+    async def _release(self, c: Container | str) -> None:
+        """Free what a run holds: runc state and conmon files, the network endpoint and its
+        ports, the rootfs mount, the netns. Takes a bare ID for a container with no record."""
+        cid = c if isinstance(c, str) else c.id
         try:
             await self.runtime.delete(cid)
         except Exception:
             log.exception("runtime delete failed", extra={"ctx": {"id": cid}})
+        state = {} if isinstance(c, str) else c.network
+        try:
+            await self.network.disconnect(cid, state)
+        except Exception:
+            log.exception("network disconnect failed", extra={"ctx": {"id": cid}})
+        if not isinstance(c, str):
+            c.network = {k: v for k, v in state.items() if k in ("NetworkID", "SandboxID")}
         await asyncio.to_thread(mounts.unmount, self.paths.rootfs(cid))
         await asyncio.to_thread(netns.remove, self.paths.netns(cid))
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
@@ -293,7 +338,7 @@ class ContainerService:
         started = c.state.started_at
         c.state = State(status="exited", exit_code=code, started_at=started,
                         finished_at=now_rfc3339())
-        await self._release(c.id)
+        await self._release(c)
         self._save(c)
         log.info("container exited", extra={"ctx": {"id": c.id, "code": code}})
         waiters, run.exit_waiters = run.exit_waiters, []
@@ -435,7 +480,7 @@ class ContainerService:
                 await self.runtime.kill(c.id, signal.SIGKILL)
                 await run.exited.wait()
             c.state.status = "removing"
-            await self._release(c.id)
+            await self._release(c)
             del self._containers[c.id]
             self._names.pop(c.name, None)
             shutil.rmtree(self.paths.container(c.id), ignore_errors=True)
@@ -537,6 +582,7 @@ class ContainerService:
         status = self.runtime.status(c.id)
         if c.state.status in ("running", "restarting") and status == "running":
             c.state.status = "running"
+            await self.network.restore(c.id, c.network)
             run.exited = asyncio.Event()
             run.watcher = asyncio.create_task(self._watch(c))
             return
@@ -549,7 +595,7 @@ class ContainerService:
             return
         if status is not None or mounts.is_mounted(self.paths.rootfs(c.id)) \
                 or self.paths.netns(c.id).exists():
-            await self._release(c.id)
+            await self._release(c)
         if c.state.status == "restarting":
             c.state.status = "exited"
             self._save(c)
@@ -565,6 +611,13 @@ class ContainerService:
             for task in (run.watcher, run.restarter):
                 if task:
                     task.cancel()
+
+
+def _read_or_empty(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _name_matches(pattern: str, name: str) -> bool:

@@ -99,6 +99,7 @@ class Container:
     restart_count: int = 0
     stopped_by_user: bool = False
     has_been_started: bool = False
+    network: dict[str, Any] = field(default_factory=dict)   # the endpoint (NetworkManager.connect)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,15 +115,19 @@ class Container:
         return self.id[:12]
 
     @property
+    def network_mode(self) -> str:
+        """`bridge`, `none` or `host` (`default` and an empty value mean the bridge)."""
+        mode = self.host_config.get("NetworkMode") or "default"
+        return "bridge" if mode == "default" else mode
+
+    @property
     def tty(self) -> bool:
         return bool(self.config.get("Tty"))
 
     def inspect(self, paths: dict[str, str], network: dict[str, Any]) -> dict[str, Any]:
         """Docker's `GET /containers/{id}/json` body."""
         host_config = dict(self.host_config)
-        host_config.setdefault("NetworkMode", "default")
-        if host_config["NetworkMode"] == "default":
-            host_config["NetworkMode"] = "bridge"
+        host_config["NetworkMode"] = self.network_mode
         host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
         host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
         host_config.setdefault("AutoRemove", False)
@@ -159,7 +164,6 @@ class Container:
         """One item of Docker's `GET /containers/json`."""
         # dockerd quotes the arguments that hold a space, and only those
         command = " ".join([self.path, *(f"'{a}'" if " " in a else a for a in self.args)])
-        mode = self.host_config.get("NetworkMode") or "default"
         return {
             "Id": self.id,
             "Names": [self.name],
@@ -171,7 +175,7 @@ class Container:
             "Labels": self.config.get("Labels") or {},
             "State": self.state.status,
             "Status": self.state.status_text(),
-            "HostConfig": {"NetworkMode": "bridge" if mode == "default" else mode},
+            "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": network.get("Networks", {})},
             "Mounts": [],
         }
