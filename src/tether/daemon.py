@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     handler.setFormatter(LogfmtFormatter())
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level, args.log_level.upper())
     logging.basicConfig(level=level, handlers=[handler])
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)  # a line per netlink message at debug
     if os.geteuid() != 0:
         raise SystemExit("tetherd: must run as root (it mounts filesystems and makes namespaces)")
     asyncio.run(run(args))

@@ -272,15 +272,23 @@ def test_binding_requests_in_docker_allocation_order() -> None:
                             {"HostIp": "127.0.0.1", "HostPort": "8443"}],
                 "80/tcp": [{"HostIp": "", "HostPort": "8000-9000"}, {"HostPort": ""}],
                 "9000/tcp": [{"HostIp": "10.0.0.1", "HostPort": "9000"}]}
+    # Docker 20.10: host port descending or container port descending, by Go's insertion sort
     assert binding_requests(exposed, bindings, publish_all=True) == [
-        _req("tcp", 443, "127.0.0.1", 8443, 8443), _req("tcp", 443, "::1", 8443, 8443),
         _req("tcp", 9000, "10.0.0.1", 9000, 9000),
-        _req("tcp", 53), _req("udp", 53), _req("sctp", 53),
-        _req("tcp", 80), _req("tcp", 80, "", 8000, 9000)]
+        _req("tcp", 443, "::1", 8443, 8443), _req("tcp", 443, "127.0.0.1", 8443, 8443),
+        _req("tcp", 80, "", 8000, 9000), _req("tcp", 80),
+        _req("udp", 53), _req("tcp", 53), _req("sctp", 53)]
     assert binding_requests(exposed, bindings, publish_all=False) == [
-        _req("tcp", 443, "127.0.0.1", 8443, 8443), _req("tcp", 443, "::1", 8443, 8443),
         _req("tcp", 9000, "10.0.0.1", 9000, 9000),
-        _req("tcp", 80), _req("tcp", 80, "", 8000, 9000)]
+        _req("tcp", 443, "::1", 8443, 8443), _req("tcp", 443, "127.0.0.1", 8443, 8443),
+        _req("tcp", 80, "", 8000, 9000), _req("tcp", 80)]
+
+
+def test_two_exact_ports_of_one_container_port_higher_first() -> None:
+    """What the reference engine does with -p 6667:5000 -p 6668:5000: 6668 is listed first."""
+    bindings = {"5000/tcp": [{"HostPort": "6667"}, {"HostPort": "6668"}]}
+    assert binding_requests({"5000/tcp": {}}, bindings, False) == [
+        _req("tcp", 5000, "", 6668, 6668), _req("tcp", 5000, "", 6667, 6667)]
 
 
 def test_binding_requests_follow_dockerd_quirks() -> None:
@@ -291,8 +299,8 @@ def test_binding_requests_follow_dockerd_quirks() -> None:
                 "99/tcp": [{"HostPort": "9999"}]}
     exposed = dict.fromkeys(["80", "81/tcp", "82/tcp", "83/UDP"], {})
     assert binding_requests(exposed, bindings, False) == [
-        _req("tcp", 80, "", 7000, 7000), _req("tcp", 81, "", 8000, 8000),
-        _req("tcp", 82), _req("udp", 83, "1.2.3.4")]
+        _req("udp", 83, "1.2.3.4"), _req("tcp", 82), _req("tcp", 81, "", 8000, 8000),
+        _req("tcp", 80, "", 7000, 7000)]
     assert binding_requests(None, bindings, True) == []
     assert binding_requests({"80/tcp": {}}, None, False) == []
 

@@ -254,9 +254,11 @@ class ContainerService:
                 readonly_rootfs=bool(c.host_config.get("ReadonlyRootfs")),
                 cap_add=c.host_config.get("CapAdd") or [], cap_drop=c.host_config.get("CapDrop") or [],
                 privileged=bool(c.host_config.get("Privileged")))
-            if host_network:  # share the daemon's network namespace
-                oci["linux"]["namespaces"] = [
-                    ns for ns in oci["linux"]["namespaces"] if ns["type"] != "network"]
+            if host_network:  # share the daemon's namespace, whose net.* sysctls are not ours
+                linux = oci["linux"]
+                linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
+                linux["sysctl"] = {k: v for k, v in linux.get("sysctl", {}).items()
+                                   if not k.startswith("net.")}
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
             try:

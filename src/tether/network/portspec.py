@@ -265,13 +265,24 @@ class BindingRequest:
     host_start: int
     host_end: int
 
-    def sort_key(self) -> tuple[int, int, int, int, int, int, bytes]:
-        """portmapperapi's Compare: exact host ports first, then container port, protocol number
-        (tcp < udp < sctp), host port/range, host IP (IPv4 before IPv6)."""
-        is_range = self.host_start == 0 or self.host_start != self.host_end
-        ip = ipaddress.ip_address(self.host_ip or "0.0.0.0")
-        return (int(is_range), self.container_port, _PROTOCOL_NUMBERS.get(self.proto, 0),
-                self.host_start, self.host_end, ip.version, ip.packed)
+    def precedes(self, other: BindingRequest) -> bool:
+        """go-connections' portMapSorter.Less, as Docker 20.10 sorts a container's bindings
+        before allocating them: a higher host port (a range by its start, ephemeral as 0) or a
+        higher container port first. Not a strict order: what comes out is what Go's insertion
+        sort makes of it (see `docker_order`)."""
+        return self.host_start > other.host_start or self.container_port > other.container_port
+
+
+def docker_order(requests: list[BindingRequest]) -> list[BindingRequest]:
+    """Docker 20.10's allocation order: Go's sort.Sort, which for up to 12 items (every
+    container anyone publishes by hand) is an insertion sort over `precedes`."""
+    items = list(requests)
+    for i in range(1, len(items)):
+        j = i
+        while j > 0 and items[j].precedes(items[j - 1]):
+            items[j], items[j - 1] = items[j - 1], items[j]
+            j -= 1
+    return items
 
 
 def _canonical_ip(text: str) -> str:
@@ -311,4 +322,4 @@ def binding_requests(exposed: dict[str, Any] | None, bindings: dict[str, Any] | 
             start, end = _host_range(host_port)
             requests.append(BindingRequest(_request_proto(proto), number, _canonical_ip(host_ip),
                                            start, end))
-    return sorted(requests, key=BindingRequest.sort_key)
+    return docker_order(requests)
