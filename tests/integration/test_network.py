@@ -280,3 +280,24 @@ def test_run_rm_cycles_leave_nothing(net):
                            capture_output=True, text=True).stdout
     assert "elements" not in rules  # the DNAT maps are empty: no mapping left
     assert list((d.exec_root / "netns").iterdir()) == []
+
+
+def test_daemon_restart_keeps_ports_working_and_allocated(net):
+    d = net.daemon
+    cid = net.server("-p", "6720:5000", "-p", "6720:5001/udp")
+    try:
+        ip = inspect(d, cid)["NetworkSettings"]["IPAddress"]
+        wait_for_server(net.host, ip)
+        d.kill9()
+        # the kernel keeps forwarding while no daemon runs
+        assert probe(net.outside, "tcp", HOST_ADDR, 6720) == f"tcp {OUTSIDE_ADDR}"
+        d.start()
+        assert probe(net.outside, "udp", HOST_ADDR, 6720) == f"udp {OUTSIDE_ADDR}"
+        assert probe(net.host, "tcp", "::1", 6720).startswith("tcp ")  # the proxy is back
+        r = d.tether("run", "-d", "--name", "late", "-p", "6720:5000", "busybox", "sleep", "60")
+        assert b"Bind for 0.0.0.0:6720 failed: port is already allocated" in r.stderr
+        fresh = out(d.tether("run", "-d", "busybox", "sleep", "60"))
+        assert inspect(d, fresh)["NetworkSettings"]["IPAddress"] != ip
+        d.tether("rm", "-f", fresh)
+    finally:
+        d.tether("rm", "-f", cid, "late")
