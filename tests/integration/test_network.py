@@ -170,6 +170,26 @@ def test_every_publish_form_carries_tcp_and_udp(net):
         d.tether("rm", "-f", cid)
 
 
+def test_publish_all_and_a_fixed_udp_port_on_loopback(net):
+    """The seed's `-P` and `127.0.0.1:80:5000/udp` forms, with real traffic."""
+    d = net.daemon
+    cid = net.server("-P", "--expose", "5000", "--expose", "5001/udp")
+    fixed = net.server("-p", "127.0.0.1:80:5001/udp")
+    try:
+        wait_for_server(net.host, inspect(d, cid)["NetworkSettings"]["IPAddress"])
+        tcp, udp = port_of(d, cid, "5000/tcp"), port_of(d, cid, "5001/udp")
+        assert {tcp, udp} <= set(range(32768, 61000))
+        for host in ("127.0.0.1", HOST_ADDR):
+            assert probe(net.host, "tcp", host, tcp).startswith("tcp ")
+            assert probe(net.host, "udp", host, udp).startswith("udp ")
+        assert probe(net.outside, "tcp", HOST_ADDR, tcp) == f"tcp {OUTSIDE_ADDR}"
+        assert probe(net.outside, "udp", HOST_ADDR, udp) == f"udp {OUTSIDE_ADDR}"
+        assert probe(net.host, "udp", "127.0.0.1", 80).startswith("udp ")
+        assert probe(net.outside, "udp", HOST_ADDR, 80).startswith("ERR")
+    finally:
+        d.tether("rm", "-f", cid, fixed)
+
+
 def test_sibling_hairpin_and_masquerade_out(net):
     d = net.daemon
     server = net.server("-p", "7777:5000")
@@ -279,6 +299,10 @@ def test_run_rm_cycles_leave_nothing(net):
     rules = subprocess.run(["nsenter", f"--net=/run/netns/{net.host}", "nft", "list", "ruleset"],
                            capture_output=True, text=True).stdout
     assert "elements" not in rules  # the DNAT maps are empty: no mapping left
+    # no port is held any more: no bound TCP/UDP socket (holders, proxies) in the host namespace
+    held = subprocess.run(["nsenter", f"--net=/run/netns/{net.host}", "ss", "-H", "-tuan"],
+                          capture_output=True, text=True).stdout
+    assert held.strip() == ""
     assert list((d.exec_root / "netns").iterdir()) == []
 
 

@@ -133,3 +133,13 @@ def test_forward_without_icc_accepts_only_linked_pairs():
         "dport == 5432 accept",
         "oifname == tether0 drop",
     ]
+
+
+def test_loopback_and_hairpin_sources_become_the_gateway_by_static_snat():
+    cfg = FirewallConfig("tether", "tether0", "172.17.0.0/16", gateway="172.17.0.1")
+    post = rules("postrouting", cfg)
+    assert [expr[-1] for expr in post] == [{"snat": {"addr": "172.17.0.1"}},
+                                           {"snat": {"addr": "172.17.0.1"}},
+                                           {"masquerade": None}]
+    # without a known gateway every source rewrite is a masquerade
+    assert all(expr[-1] == {"masquerade": None} for expr in rules("postrouting"))

@@ -233,7 +233,8 @@ class NetworkManager:
             return
         mappings = tuple(m for ms in self._mappings.values() for m in ms)
         cfg = firewall.FirewallConfig(table=self.table, bridge=self.bridge,
-                                      subnet=str(self.subnet), mappings=mappings)
+                                      subnet=str(self.subnet), mappings=mappings,
+                                      gateway=str(self.gateway))
         await asyncio.to_thread(firewall.apply, cfg)
 
     # ---- reports ------------------------------------------------------------------------
