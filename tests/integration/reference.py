@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
@@ -42,6 +44,24 @@ class ReferenceEngine:
             for target in sorted(mounts, key=len, reverse=True):
                 subprocess.run(["umount", "-l", target], capture_output=True)
             subprocess.run(["rm", "-rf", str(root)], capture_output=True)
+        self._stop_containerd_if_last()
+
+    def _stop_containerd_if_last(self) -> None:
+        """refdocker.sh stops the shared containerd after the last engine, but only if that
+        engine's dockerd had already removed its pid file: wait for it, then do the same check."""
+        pidfile = Path(f"/run/ref-{self.name}.pid")
+        deadline = time.monotonic() + 20
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        others = [p for p in Path("/run").glob("ref-*.pid") if p.name != "ref-containerd.pid"]
+        containerd = Path("/run/ref-containerd.pid")
+        if others or not containerd.exists():
+            return
+        try:
+            os.kill(int(containerd.read_text().strip()), signal.SIGTERM)
+        except (ValueError, ProcessLookupError):
+            pass
+        containerd.unlink(missing_ok=True)
 
     def docker(self, *args: str, input: bytes | None = None, check: bool = False,
                timeout: float = 60) -> subprocess.CompletedProcess:
