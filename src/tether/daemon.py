@@ -62,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iptables", "--nat", dest="nat", default=True,
                    type=lambda v: v.lower() not in ("false", "0", "no"),
                    help="program NAT for published ports (false: no firewall changes)")
+    p.add_argument("--icc", default=True, type=lambda v: v.lower() not in ("false", "0", "no"),
+                   help="inter-container communication on the bridge (false: only linked pairs)")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
     return p.parse_args(argv)
@@ -102,7 +104,7 @@ async def run(args: argparse.Namespace) -> None:
     lock_fd = _lock(paths.exec_root)
     images = ImageStore(paths.images)
     network = NetworkManager(paths.data_root / "network", bridge=args.bridge, bip=args.bip,
-                             nat=args.nat)
+                             nat=args.nat, icc=args.icc)
     await network.setup()
     containers = ContainerService(paths, images, Runtime(paths.runtime), network)
     await containers.load()

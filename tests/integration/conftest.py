@@ -21,12 +21,12 @@ def _missing() -> str | None:
 
 
 @contextlib.contextmanager
-def running_daemon() -> Iterator[Daemon]:
+def running_daemon(*flags: str) -> Iterator[Daemon]:
     """A started daemon with the busybox image, torn down whatever happens."""
     reason = _missing()
     if reason:
         pytest.fail(reason)  # never a silent skip: CI installs everything these tests need
-    d = Daemon()
+    d = Daemon(*flags)
     try:
         d.start()
         status, body = d.api("POST", "/tether/bootstrap/busybox", timeout=120)

@@ -37,7 +37,8 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Daemon:
     """One test daemon; `start()`, `kill9()` and `stop()` may be called again to restart it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *flags: str) -> None:
+        self.flags = list(flags)
         tag = uuid.uuid4().hex[:8]
         self.netns = f"tether-it-{tag}"
         self.root = Path(tempfile.mkdtemp(prefix=f"tether-it-{tag}-", dir="/var/tmp"))
@@ -57,7 +58,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.netns}", str(BIN / "tetherd"),
              "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-             "-H", self.host, "--log-level", "debug"],
+             "-H", self.host, "--log-level", "debug", *self.flags],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + 20

@@ -31,7 +31,9 @@ class ContainerRoutes:
         add("POST", "/containers/{id}/resize", self.resize)
         add("POST", "/containers/{id}/attach", self.attach)
         add("GET", "/containers/{id}/logs", self.logs)
-        add("DELETE", "/containers/{id}", self.remove)
+        add("DELETE", "/containers/{id:path}", self.remove)
+        add("GET", "/containers/{id}/links", self.links)
+        add("GET", "/tether/links", self.all_links)
 
     async def create(self, req: Request) -> Response:
         body = req.json()
@@ -42,13 +44,11 @@ class ContainerRoutes:
 
     async def list(self, req: Request) -> Response:
         items = self.service.list(req.qbool("all"), req.qint("limit", -1), req.filters())
-        return json_response([c.summary(self.service.network_settings(c),
-                                        self.service.published_ports(c)) for c in items])
+        return json_response([self.service.summary(c) for c in items])
 
     async def inspect(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
-        return json_response(c.inspect(self.service.paths.views(c.id),
-                                       self.service.network_settings(c)))
+        return json_response(self.service.inspect(c))
 
     async def start(self, req: Request) -> Response:
         await self.service.start(req.params["id"])
@@ -79,8 +79,19 @@ class ContainerRoutes:
         return Response(200)
 
     async def remove(self, req: Request) -> Response:
-        await self.service.remove(req.params["id"], force=req.qbool("force"))
+        if req.qbool("link"):
+            self.service.remove_link(req.params["id"])
+        else:
+            await self.service.remove(req.params["id"], force=req.qbool("force"))
         return no_content()
+
+    async def links(self, req: Request) -> Response:
+        """tether extension: the links of one container (as parent), see docs/cli.md."""
+        return json_response(self.service.links_view(self.service.get(req.params["id"])))
+
+    async def all_links(self, req: Request) -> Response:
+        return json_response([view for c in self.service.all()
+                              for view in self.service.links_view(c)])
 
     async def wait(self, req: Request) -> StreamResponse:
         """Registered before the headers go out; the body comes when the condition is met."""

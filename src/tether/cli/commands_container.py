@@ -1,5 +1,5 @@
 """Container commands: run, create, start, stop, restart, kill, rm, logs, exec, wait, rename,
-port, ps, inspect. Each sends the requests the docker CLI sends and prints what it prints."""
+port, ps, inspect, and tether's own `links`. Each sends the requests the docker CLI sends and prints what it prints."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,8 @@ import click
 from tether.cli import formatting
 from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.main import App, command
-from tether.cli.runopts import RunOptions, create_body, qualified_name, split_ref, tagged
+from tether.cli.runopts import (RunOptions, create_body, link_format_error, qualified_name,
+                                split_ref, tagged)
 from tether.errors import start_failure_code
 from tether.network.portspec import PortSpecError, parse_uint16
 
@@ -49,6 +50,16 @@ def for_each(names: Iterable[str], action: Callable[[str], None]) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # run / create
+def _check_links(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a malformed --link while parsing flags, as the docker CLI's flag validator does:
+    a usage error (docker's usage tail, exit 125) before the daemon is contacted."""
+    for value in values:
+        reason = link_format_error(value)
+        if reason:
+            raise click.UsageError(f'invalid argument "{value}" for "--link" flag: {reason}', ctx)
+    return values
+
+
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The flags shared by run and create."""
     decorators = [
@@ -67,7 +78,8 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
         click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports"),
         click.option("--expose", multiple=True, help="Expose a port or a range of ports"),
-        click.option("--link", multiple=True, help="Add link to another container"),
+        click.option("--link", multiple=True, callback=_check_links,
+                     help="Add link to another container"),
         click.option("--network", "--net", default="default", help="Connect a container to a network"),
         click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
         click.option("--dns", multiple=True, help="Set custom DNS servers"),
@@ -119,9 +131,8 @@ def _json_lines(chunks: Iterable[bytes]) -> Iterable[dict[str, Any]]:
         yield json.loads(buf)
 
 
-def create_container(client: Client, opts: RunOptions) -> str:
+def create_container(client: Client, opts: RunOptions, body: dict[str, Any]) -> str:
     """Create, pulling the image first when the daemon does not have it (as docker run does)."""
-    body = create_body(opts)
     query = {"name": opts.name}
     try:
         return client.json("POST", "/containers/create", query, body)["Id"]
@@ -166,7 +177,7 @@ def _pump(client: Client, conn: Any, resize_path: str, tty: bool, stdin: bool) -
 def run_container(client: Client, opts: RunOptions) -> int:
     """docker run's sequence: create, attach, wait (headers read), start, stream, exit code."""
     try:
-        cid = create_container(client, opts)
+        cid = create_container(client, opts, create_body(opts))
     except CliError as exc:
         raise _run_error(exc) from exc
     if opts.detach:
@@ -209,10 +220,12 @@ def create(**params: Any) -> None:
     """Create a new container."""
     opts = _options(params, detach=False)
     try:
-        out(create_container(_app().client, opts))
+        body = create_body(opts)
     except CliError as exc:
         raise CliError(f"tether: {exc.message}\n\nRun 'tether create --help' for more information",
                        125) from exc
+    # unlike run, docker create reports the daemon's errors plainly, with exit 1
+    out(create_container(_app().client, opts, body))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,8 +316,12 @@ def rm(force: bool, volumes: bool, link: bool, containers: tuple[str, ...]) -> N
 
     errors = []
     for name in containers:
+        target = name.strip("/")  # the docker CLI sends "/web/db" as /containers/web/db
+        if not target:
+            errors.append("container name cannot be empty")
+            continue
         try:
-            client.request("DELETE", f"/containers/{name}", query)
+            client.request("DELETE", f"/containers/{target}", query)
         except DaemonError as exc:
             if force and exc.status == 404:
                 err(exc.message)  # docker 28 reports it but still exits 0
@@ -626,7 +643,27 @@ def inspect(fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...
         raise CliError("\n".join(errors))
 
 
+# ----------------------------------------------------------------------------------------------
+# links (a tether extension)
+@command("links", usage="[OPTIONS] [CONTAINER]")
+@click.option("--format", "fmt", default="table", help='Output format: "table" or "json"')
+@click.argument("args", nargs=-1)
+def links(fmt: str, args: tuple[str, ...]) -> None:
+    """Show the link graph and any stale link env vars."""
+    path = click.get_current_context().command_path
+    if len(args) > 1:
+        raise CliError(f"tether: '{path}' requires at most 1 argument\n\n"
+                       f"Usage:  {path} [OPTIONS] [CONTAINER]\n\n"
+                       f"Run '{path} --help' for more information", 1)
+    if fmt not in ("table", "json"):
+        raise CliError(f'unsupported format "{fmt}": use "table" or "json"', 125)
+    endpoint = f"/containers/{args[0]}/links" if args else "/tether/links"
+    graph = _app().client.json("GET", endpoint)
+    sys.stdout.write(formatting.go_json_indent(graph) + "\n" if fmt == "json"
+                     else formatting.links_table(graph))
+
+
 def register(group: click.Group) -> None:
     for cmd in (run, create, start, stop, restart, kill, rm, wait, rename, logs, exec_, port,
-                ps, inspect):
+                ps, inspect, links):
         group.add_command(cmd)

@@ -201,3 +201,47 @@ def images_table(items: list[dict[str, Any]], trunc: bool = True, now: float | N
 def go_json_indent(value: Any) -> str:
     """docker inspect's output: the daemon's JSON re-indented with four spaces."""
     return json.dumps(value, indent=4, ensure_ascii=False)
+
+
+LINKS_HEADER = ("PARENT", "ALIAS", "CONTAINER", "IP ADDRESS", "PORTS", "STATE")
+
+
+def link_state(link: dict[str, Any]) -> str:
+    """STATE of `tether links`: a stopped child outranks stale env, since no address is reachable
+    at all then; stale means the parent's PID 1 still holds the child's former address."""
+    if not link.get("ChildRunning"):
+        return "not running"
+    return "stale env" if link.get("Stale") else "ok"
+
+
+def _link_order(link: dict[str, Any]) -> tuple[str, str]:
+    return link.get("Parent", ""), link.get("Alias", "")
+
+
+def link_row(link: dict[str, Any]) -> list[str]:
+    """One `tether links` line from a GET /containers/{id}/links item (names without the "/")."""
+    return [
+        link.get("Parent", "").lstrip("/"),
+        link.get("Alias", ""),
+        link.get("Child", "").lstrip("/"),
+        link.get("IPAddress") or "",
+        ", ".join(link.get("Ports") or []),
+        link_state(link),
+    ]
+
+
+def stale_lines(link: dict[str, Any]) -> list[str]:
+    """The variables a stale link left in the parent's PID 1, each with the child's address now."""
+    if not link.get("Stale"):
+        return []
+    now = link.get("IPAddress") or "not running"
+    return [f"  {link.get('Name', '')}: {var} (now {now})" for var in link.get("StaleVariables") or []]
+
+
+def links_table(links: list[dict[str, Any]]) -> str:
+    """The link graph as a table (sorted by parent, then alias, so the output is stable), followed
+    by the stale variables, if any, after a blank line."""
+    ordered = sorted(links, key=_link_order)
+    table = tabwrite([list(LINKS_HEADER)] + [link_row(link) for link in ordered])
+    stale = [line for link in ordered for line in stale_lines(link)]
+    return table + ("\n" + "".join(line + "\n" for line in stale) if stale else "")

@@ -63,6 +63,17 @@ def env_list(pairs: list[str], files: list[str], environ: dict[str, str] | None 
     return out
 
 
+def link_format_error(value: str) -> str | None:
+    """Why docker's ParseLink refuses a --link value, or None when it is valid. Only the shape is
+    checked here (the daemon resolves the names): "db", "db:alias", even ":" pass; "" and values
+    with more than one ":" do not."""
+    if not value:
+        return "empty string specified for links"
+    if value.count(":") > 1:
+        return f"bad format for links: {value}"
+    return None
+
+
 def labels_map(labels: list[str]) -> dict[str, str]:
     result: dict[str, str] = {}
     for label in labels:

@@ -23,11 +23,13 @@ from typing import Any, Awaitable, Callable
 
 from tether import names as naming
 from tether.engine import config as rules
+from tether.engine import links as linkrules
+from tether.engine.linkgraph import Edge, LinkGraph
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
-from tether.errors import BadRequest, Conflict, NotFound, NotModified, start_failure_code
+from tether.errors import ApiError, BadRequest, Conflict, NotFound, NotModified, start_failure_code
 from tether.image.store import ImageStore
-from tether.network import files, netns
+from tether.network import files, netns, portspec
 from tether.network.manager import NetworkManager
 from tether.runtime import mounts, spec
 from tether.runtime.conmon import Attachment, Runtime
@@ -36,6 +38,8 @@ from tether.state import read_json, remove_stale_temp_files, write_json_atomic
 
 log = logging.getLogger("tether.containers")
 
+HOST_LINKS_CONFLICT = ("conflicting options: host type networking can't be used with links. "
+                       "This would result in undefined behavior")
 RESTART_BACKOFF_START = 0.1
 RESTART_BACKOFF_MAX = 60.0
 RESTART_BACKOFF_RESET_AFTER = 10.0
@@ -79,6 +83,7 @@ class ContainerService:
         self._names: dict[str, str] = {}
         self._runs: dict[str, _Run] = {}
         self._tasks: set[asyncio.Task] = set()
+        self.links = LinkGraph()
 
     # ---- records and lookup -------------------------------------------------------------
 
@@ -93,7 +98,7 @@ class ContainerService:
         if ref in self._containers:
             return self._containers[ref]
         cid = self._names.get("/" + ref.lstrip("/")) if ref else None
-        if cid:
+        if cid in self._containers:
             return self._containers[cid]
         if ref and re.fullmatch(r"[0-9a-f]+", ref):
             matches = [c for cid, c in self._containers.items() if cid.startswith(ref)]
@@ -105,6 +110,22 @@ class ContainerService:
 
     def all(self) -> list[Container]:
         return list(self._containers.values())
+
+    def inspect(self, c: Container) -> dict[str, Any]:
+        """Inspect with `HostConfig.Links` rebuilt from the link graph (`/db:/web/db`)."""
+        view = c.inspect(self.paths.views(c.id), self.network_settings(c))
+        links = []
+        for edge in self.links.children(c.id):
+            child = self._containers.get(edge.child_id)
+            links.append(f"{child.name if child else edge.child_name}:{edge.name}")
+        view["HostConfig"]["Links"] = links or None
+        return view
+
+    def summary(self, c: Container) -> dict[str, Any]:
+        """A list item; a linked container's Names include its link names (`/web/db`)."""
+        item = c.summary(self.network_settings(c), self.published_ports(c))
+        item["Names"] = sorted([c.name, *self.links.names_of(c.id)])
+        return item
 
     def network_settings(self, c: Container) -> dict[str, Any]:
         return self.network.settings(c.network_mode, c.network, str(self.paths.netns(c.id)))
@@ -144,11 +165,14 @@ class ContainerService:
         if host_config.get("AutoRemove") and policy.name != "no":
             raise BadRequest("can't create 'AutoRemove' container with restart policy")
         mode = host_config.get("NetworkMode") or "default"
+        if mode == "host" and host_config.get("Links"):
+            raise BadRequest(HOST_LINKS_CONFLICT)
         if mode not in ("default", "bridge", "none", "host"):
             raise NotFound(f"network {mode} not found")
         image = await asyncio.to_thread(self.images.resolve, image_ref)
         cid = new_container_id()
         full_name = self._reserve_name(name, cid)
+        children = self._resolve_links(host_config.get("Links") or [])
         config = rules.merge_image_config(body, image.config.get("config") or {})
         config["Image"] = image_ref
         config["Hostname"] = config.get("Hostname") or (
@@ -170,8 +194,145 @@ class ContainerService:
             shutil.rmtree(self.paths.container(cid), ignore_errors=True)
             raise
         self._containers[cid] = c
+        self._register_links(c, children)
         log.info("container created", extra={"ctx": {"id": cid, "name": full_name}})
         return c
+
+    # ---- links --------------------------------------------------------------------------
+
+    def _resolve_links(self, values: list[str]) -> list[tuple[Container, str]]:
+        """The containers a new container links to, checked as dockerd does at create."""
+        resolved = []
+        for value in values:
+            try:
+                name, alias = linkrules.parse_link(value)
+            except linkrules.LinkError as exc:
+                raise ApiError(str(exc), 500) from None
+            try:
+                child = self.get(name)
+            except NotFound as exc:
+                raise BadRequest(f"could not get container for {name}: {exc.message}") from None
+            if child.network_mode == "host":
+                raise BadRequest(HOST_LINKS_CONFLICT)
+            resolved.append((child, alias))
+        return resolved
+
+    def _register_links(self, parent: Container, children: list[tuple[Container, str]]) -> None:
+        """Reserve `/parent/alias` for each child; a name already taken drops that link, as in
+        Docker (`--link a:x --link b:x` keeps a)."""
+        for child, alias in children:
+            name = linkrules.link_name(parent.name, alias)
+            if name in self._names:
+                log.warning("link name taken, link ignored", extra={"ctx": {"name": name}})
+                continue
+            self._names[name] = child.id
+            # the alias that names hosts lines and variables is the link name's last element
+            self.links.add(Edge(name, parent.id, child.id, child.name, name.rsplit("/", 1)[-1]))
+
+    def _drop_links_of(self, parent: Container) -> None:
+        for edge in self.links.children(parent.id):
+            self.links.remove(edge.name)
+            self._names.pop(edge.name, None)
+
+    def _linked_children(self, parent: Container) -> list[tuple[Edge, Container]]:
+        """Every link of a parent with its running child; dockerd's error for one that is not."""
+        found = []
+        for edge in self.links.children(parent.id):
+            child = self._containers.get(edge.child_id)
+            if child is None or child.state.status != "running":
+                raise ApiError(f"Cannot link to a non running container: {edge.child_name} AS "
+                               f"{edge.name}", 500)
+            if not child.network.get("IPAddress"):
+                raise ApiError(f"Cannot link to {child.name}, as it does not belong to the "
+                               "default network", 500)
+            found.append((edge, child))
+        return found
+
+    def link_env(self, parent: Container) -> list[str]:
+        """The link variables of a parent, from its children as they are now."""
+        env: list[str] = []
+        for edge, child in self._linked_children(parent):
+            env += linkrules.link_env(edge.name, child.network["IPAddress"],
+                                      (child.config.get("ExposedPorts") or {}).keys(),
+                                      child.config.get("Env") or [])
+        return env
+
+    def _link_hosts(self, parent: Container) -> list[tuple[str, str]]:
+        return [linkrules.hosts_line(edge.alias, child.network["IPAddress"],
+                                     child.config["Hostname"], child.name.lstrip("/"))
+                for edge, child in self._linked_children(parent)]
+
+    def _refresh_parents(self, child: Container) -> None:
+        """A child got a new address: every running parent's hosts lines for it follow, in place
+        (the file is bind-mounted, so the same inode is rewritten); env vars stay as they were."""
+        address = child.network.get("IPAddress")
+        if not address:
+            return
+        for edge in self.links.parents(child.id):
+            parent = self._containers.get(edge.parent_id)
+            if parent is None or parent.state.status != "running":
+                continue
+            path = self.paths.container(parent.id) / "hosts"
+            text = files.update_hosts_alias(path.read_text(), edge.alias, address)
+            _rewrite_in_place(path, text)
+
+    async def _update_link_accepts(self) -> None:
+        """With `--icc=false`, linked pairs may talk on the child's exposed ports: the accepts
+        follow the containers' current addresses (Docker's go stale when a child restarts)."""
+        accepts = []
+        for edge in self.links.edges():
+            parent, child = self._containers.get(edge.parent_id), self._containers.get(edge.child_id)
+            if not (parent and child and parent.network.get("IPAddress")
+                    and child.network.get("IPAddress")):
+                continue
+            for key in child.config.get("ExposedPorts") or {}:
+                number, proto = portspec.port_key(key)
+                accepts.append((proto, parent.network["IPAddress"], child.network["IPAddress"],
+                                number))
+        await self.network.set_link_accepts(sorted(set(accepts)))
+
+    def remove_link(self, ref: str) -> None:
+        """`docker rm --link /web/db`: free the name, unlink, drop the parent's hosts line."""
+        name = "/" + ref.lstrip("/")
+        edge = self.links.get(name)
+        if edge is None:
+            if name in self._names and name.count("/") == 1:
+                raise ApiError("Conflict, cannot remove the default link name of the container", 500)
+            raise NotFound(f"No such container: {ref.lstrip('/')}")
+        self.links.remove(name)
+        self._names.pop(name, None)
+        parent = self._containers.get(edge.parent_id)
+        if parent is not None:
+            parent.host_config["Links"] = [
+                v for v in parent.host_config.get("Links") or []
+                if linkrules.link_name(parent.name, linkrules.parse_link(v)[1]) != name]
+            self._save(parent)
+            if parent.state.status == "running":
+                path = self.paths.container(parent.id) / "hosts"
+                _rewrite_in_place(path, files.remove_hosts_alias(path.read_text(), edge.alias))
+
+    def links_view(self, parent: Container) -> list[dict[str, Any]]:
+        """tether's link report: each link of a parent, the child now, and whether the
+        parent's first process still holds an address the child no longer has."""
+        view = []
+        for edge in self.links.children(parent.id):
+            child = self._containers.get(edge.child_id)
+            running = child is not None and child.state.status == "running"
+            address = child.network.get("IPAddress", "") if running else ""
+            started_with = parent.link_ips.get(edge.name, "")
+            stale = bool(parent.state.status == "running" and started_with and address
+                         and started_with != address)
+            env = rules.process_env(parent.config, parent.config["Hostname"], parent.tty,
+                                    parent.started_link_env) if stale else []
+            view.append({
+                "Name": edge.name, "Parent": parent.name, "Alias": edge.alias,
+                "Child": child.name if child else edge.child_name, "ChildID": edge.child_id,
+                "ChildRunning": running, "IPAddress": address,
+                "Ports": sorted((child.config.get("ExposedPorts") or {}).keys()) if child else [],
+                "Stale": stale,
+                "StaleVariables": linkrules.stale_variables(env, edge.name, started_with, address)
+                if stale else []})
+        return view
 
     def _write_files(self, c: Container) -> None:
         """hostname, hosts and resolv.conf, bind-mounted into the container at start.
@@ -191,16 +352,12 @@ class ContainerService:
             host_resolv, c.host_config.get("Dns") or [], c.host_config.get("DnsSearch") or [],
             c.host_config.get("DnsOptions") or []))
 
-    def _write_hosts(self, c: Container) -> None:
-        """/etc/hosts with the container's current address; rewritten in place (same inode),
-        since a running container sees it through a bind mount."""
+    def _write_hosts(self, c: Container, links: list[tuple[str, str]] = ()) -> None:
+        """/etc/hosts with the container's current address and its links' lines."""
         extra = [tuple(reversed(h.split(":", 1))) for h in c.host_config.get("ExtraHosts") or []]
         text = files.hosts_file(c.config["Hostname"], c.network.get("IPAddress"),
-                                c.config.get("Domainname", ""), extra=extra)
-        fd = os.open(self.paths.container(c.id) / "hosts", os.O_WRONLY | os.O_CREAT, 0o644)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.truncate()
+                                c.config.get("Domainname", ""), extra=extra, links=links)
+        _rewrite_in_place(self.paths.container(c.id) / "hosts", text)
 
     # ---- start --------------------------------------------------------------------------
 
@@ -232,16 +389,19 @@ class ContainerService:
             uid, gid, groups, home = resolve_user(str(rootfs), c.config.get("User") or "")
             cwd = c.config.get("WorkingDir") or "/"
             (rootfs / cwd.lstrip("/")).mkdir(parents=True, exist_ok=True)
-            env = rules.process_env(c.config, c.config["Hostname"], c.tty)
-            if not any(e.startswith("HOME=") for e in env):
-                env.append(f"HOME={home}")
+            linked = self._linked_children(c)
             host_network = c.network_mode == "host"
             if not host_network:
                 await asyncio.to_thread(netns.create, netns_path)
             if c.network_mode == "bridge":
                 c.network = {**await self.network.connect(cid, c.name, c.config, c.host_config,
                                                           netns_path), "SandboxID": cid}
-                self._write_hosts(c)
+                self._write_hosts(c, self._link_hosts(c))
+            c.started_link_env = self.link_env(c)
+            c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
+            env = rules.process_env(c.config, c.config["Hostname"], c.tty, c.started_link_env)
+            if not any(e.startswith("HOME=") for e in env):
+                env.append(f"HOME={home}")
             base = self.paths.container(cid)
             oci = spec.build_spec(
                 rootfs=str(rootfs), args=[c.path, *c.args], env=env, cwd=cwd, uid=uid, gid=gid,
@@ -281,7 +441,7 @@ class ContainerService:
             self._fail_attaches(run)
             if c.host_config.get("AutoRemove"):  # as dockerd: `run --rm` waits for the removal
                 self._background(self._auto_remove(c))
-            if isinstance(exc, (BadRequest, NotFound, Conflict)):
+            if isinstance(exc, ApiError):
                 raise
             raise BadRequest(message) from exc
         c.state = State(status="running", pid=pid, started_at=now_rfc3339())
@@ -289,6 +449,8 @@ class ContainerService:
         self._save(c)
         run.exited = asyncio.Event()
         run.watcher = asyncio.create_task(self._watch(c))
+        self._refresh_parents(c)
+        await self._update_link_accepts()
         log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
 
     async def _hand_over_attaches(self, c: Container, run: _Run) -> None:
@@ -341,7 +503,9 @@ class ContainerService:
         c.state = State(status="exited", exit_code=code, started_at=started,
                         finished_at=now_rfc3339())
         await self._release(c)
+        c.link_ips, c.started_link_env = {}, []
         self._save(c)
+        await self._update_link_accepts()
         log.info("container exited", extra={"ctx": {"id": c.id, "code": code}})
         waiters, run.exit_waiters = run.exit_waiters, []
         for fut in waiters:
@@ -485,6 +649,7 @@ class ContainerService:
             await self._release(c)
             del self._containers[c.id]
             self._names.pop(c.name, None)
+            self._drop_links_of(c)
             shutil.rmtree(self.paths.container(c.id), ignore_errors=True)
         self._runs.pop(c.id, None)
         for fut in run.removal_waiters:
@@ -505,6 +670,13 @@ class ContainerService:
         full = self._reserve_name(new_name, c.id)
         self._names.pop(c.name, None)
         self._names[full] = c.id
+        for edge in self.links.children(c.id):  # the parent's link names move with it
+            self.links.remove(edge.name)
+            self._names.pop(edge.name, None)
+            moved = Edge(linkrules.link_name(full, edge.alias), c.id, edge.child_id,
+                         edge.child_name, edge.alias)
+            self.links.add(moved)
+            self._names[moved.name] = edge.child_id
         c.name = full
         self._save(c)
 
@@ -576,8 +748,44 @@ class ContainerService:
                 continue
             self._containers[c.id] = c
             self._names[c.name] = c.id
-        for c in list(self._containers.values()):
+        ordered = sorted(self._containers.values(), key=lambda c: c.created)
+        for c in ordered:
+            self._reload_links(c)
+        for c in self._dependency_order(ordered):
             await self._reconcile(c)
+        await self._update_link_accepts()
+
+    def _reload_links(self, parent: Container) -> None:
+        """Links are re-made from HostConfig.Links by name, as dockerd does at start: a child
+        that is gone ends that container's remaining links (logged)."""
+        children = []
+        for value in parent.host_config.get("Links") or []:
+            try:
+                name, alias = linkrules.parse_link(value)
+                children.append((self.get(name), alias))
+            except (linkrules.LinkError, NotFound):
+                log.warning("failed to register link for container",
+                            extra={"ctx": {"id": parent.id, "link": value}})
+                break
+        self._register_links(parent, children)
+
+    def _dependency_order(self, containers: list[Container]) -> list[Container]:
+        """Linked containers before the containers that link to them."""
+        done: dict[str, Container] = {}
+        seen: set[str] = set()
+
+        def visit(c: Container) -> None:
+            if c.id in seen:
+                return
+            seen.add(c.id)
+            for edge in self.links.children(c.id):
+                child = self._containers.get(edge.child_id)
+                if child is not None:
+                    visit(child)
+            done[c.id] = c
+        for c in containers:
+            visit(c)
+        return list(done.values())
 
     async def _reconcile(self, c: Container) -> None:
         run = self._run(c.id)
@@ -613,6 +821,15 @@ class ContainerService:
             for task in (run.watcher, run.restarter):
                 if task:
                     task.cancel()
+
+
+def _rewrite_in_place(path: Path, text: str) -> None:
+    """Replace a file's content keeping its inode: a running container sees the file through a
+    bind mount, which a rename would leave pointing at the old one."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.truncate()
 
 
 def _read_or_empty(path: Path) -> str:

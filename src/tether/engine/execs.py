@@ -111,7 +111,9 @@ class ExecService:
         c = self.containers.get(e.container_id)
         rootfs = str(self.containers.paths.rootfs(c.id))
         uid, gid, groups, home = resolve_user(rootfs, e.user or c.config.get("User") or "")
-        env = rules.merge_env(rules.process_env(c.config, c.config["Hostname"], tty), e.env)
+        # link variables are computed afresh, as Docker 20.10 does for every exec
+        env = rules.merge_env(rules.process_env(c.config, c.config["Hostname"], tty,
+                                                self.containers.link_env(c)), e.env)
         if not any(v.startswith("HOME=") for v in env):
             env.append(f"HOME={home}")
         cwd = e.working_dir or c.config.get("WorkingDir") or "/"

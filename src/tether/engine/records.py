@@ -100,6 +100,8 @@ class Container:
     stopped_by_user: bool = False
     has_been_started: bool = False
     network: dict[str, Any] = field(default_factory=dict)   # the endpoint (NetworkManager.connect)
+    link_ips: dict[str, str] = field(default_factory=dict)  # link name -> child address at start
+    started_link_env: list[str] = field(default_factory=list)  # the link vars PID 1 got
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -87,3 +87,25 @@ def resolv_conf(host_text: str, dns: list[str] = (), dns_search: list[str] = (),
         out.append("options " + " ".join(options))
     out.extend(others)
     return "\n".join(out) + "\n"
+
+
+def _first_name_is(line: str, alias: str) -> bool:
+    """Docker's etchosts.Update match: the line's first name is the alias (then a blank or `.`)."""
+    fields = line.split("\t", 1)
+    if len(fields) != 2:
+        return False
+    names = fields[1]
+    return names == alias or names.startswith((alias + " ", alias + "\t", alias + "."))
+
+
+def update_hosts_alias(text: str, alias: str, address: str) -> str:
+    """Give every line whose first name is `alias` the new address (a linked container moved)."""
+    lines = text.splitlines(keepends=True)
+    return "".join(f"{address}\t{line.split(chr(9), 1)[1]}" if _first_name_is(line, alias)
+                   else line for line in lines)
+
+
+def remove_hosts_alias(text: str, alias: str) -> str:
+    """Drop the lines of a removed link."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not _first_name_is(line, alias))

@@ -59,8 +59,10 @@ class NetworkManager:
     """The `bridge` network of one daemon (`--bridge`, `--bip`, `--iptables`)."""
 
     def __init__(self, state_dir: Path, bridge: str = "tether0", bip: str | None = None,
-                 nat: bool = True, table: str = "tether") -> None:
+                 nat: bool = True, table: str = "tether", icc: bool = True) -> None:
         self.state_dir = state_dir
+        self.icc = icc
+        self._accepts: tuple[tuple[str, str, str, int], ...] = ()
         self.bridge = bridge
         self.bip = bip
         self.nat = nat
@@ -99,6 +101,8 @@ class NetworkManager:
         interface = ipaddress.IPv4Interface(f"{self.gateway}/{self.subnet.prefixlen}")
         await asyncio.to_thread(netlink.ensure_bridge, self.bridge, interface)
         self.ipv6 = _ipv6_available()
+        if not self.icc:
+            await asyncio.to_thread(netlink.enable_bridge_netfilter)
         await self._apply()
         log.info("bridge ready", extra={"ctx": {"bridge": self.bridge, "subnet": str(self.subnet)}})
 
@@ -228,13 +232,22 @@ class NetworkManager:
             if state.get("IPAddress") and self.ipam is not None:
                 self.ipam.release(ipaddress.IPv4Address(state["IPAddress"]))
 
+    async def set_link_accepts(self, accepts: list[tuple[str, str, str, int]]) -> None:
+        """The (proto, parent IP, child IP, port) pairs that may pass with `--icc=false`."""
+        if self.icc or tuple(accepts) == self._accepts:
+            return
+        async with self._lock:
+            self._accepts = tuple(accepts)
+            await self._apply()
+
     async def _apply(self) -> None:
         if not self.nat:
             return
         mappings = tuple(m for ms in self._mappings.values() for m in ms)
         cfg = firewall.FirewallConfig(table=self.table, bridge=self.bridge,
                                       subnet=str(self.subnet), mappings=mappings,
-                                      gateway=str(self.gateway))
+                                      gateway=str(self.gateway), icc=self.icc,
+                                      accepts=self._accepts)
         await asyncio.to_thread(firewall.apply, cfg)
 
     # ---- reports ------------------------------------------------------------------------

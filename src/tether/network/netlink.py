@@ -16,6 +16,7 @@ import errno
 import ctypes
 import os
 import secrets
+import subprocess
 import threading
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -210,3 +211,14 @@ def disconnect(host_ifname: str) -> None:
         except NetlinkError as exc:
             if exc.code != errno.ENODEV:  # ENODEV: vanished with its namespace meanwhile
                 raise
+
+
+BRIDGE_NF_CALL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+
+
+def enable_bridge_netfilter() -> None:
+    """Make bridged frames (container to container) pass the ip hooks, as `--icc=false` needs:
+    the br_netfilter module (loaded once for the whole kernel) and its per-namespace switch."""
+    if not os.path.exists(BRIDGE_NF_CALL):
+        subprocess.run(["modprobe", "br_netfilter"], check=True, capture_output=True)
+    _write_sysctl(BRIDGE_NF_CALL, "1")
