@@ -15,7 +15,7 @@ class ExecRoutes:
         self.service = service
 
     def register(self, router: Router) -> None:
-        router.add("POST", "/containers/{id}/exec", self.create)
+        router.add("POST", "/containers/{id:path}/exec", self.create)
         router.add("POST", "/exec/{id}/start", self.start)
         router.add("GET", "/exec/{id}/json", self.inspect)
         router.add("POST", "/exec/{id}/resize", self.resize)
