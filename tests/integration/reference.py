@@ -58,9 +58,14 @@ class ReferenceEngine:
         if others or not containerd.exists():
             return
         try:
-            os.kill(int(containerd.read_text().strip()), signal.SIGTERM)
+            pid = int(containerd.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
         except (ValueError, ProcessLookupError):
-            pass
+            pid = 0
+        # the next start must not find a dying containerd and hand it to a new dockerd
+        deadline = time.monotonic() + 20
+        while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
         containerd.unlink(missing_ok=True)
 
     def docker(self, *args: str, input: bytes | None = None, check: bool = False,

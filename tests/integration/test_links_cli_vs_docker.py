@@ -1,8 +1,10 @@
 """Links through tether's CLI against the docker CLI, both talking to ONE reference Docker 20.10
 engine: --link's flag errors, the create body (inspected back from the engine), `ps` NAMES of a
-linked pair, and `rm --link` with its output and errors."""
+linked pair, and `rm --link` with its output and errors. Then `tether links`, which docker has no
+counterpart of, on tetherd itself: ok, stale env after the linked container moved, not running."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from reference import ReferenceEngine
+from test_lifecycle import inspect, out
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +61,9 @@ def stored_links(engine: ReferenceEngine, proc: subprocess.CompletedProcess) -> 
     try:
         name, links = engine.docker("inspect", "-f", "{{.Name}} {{json .HostConfig.Links}}", cid,
                                     check=True).stdout.decode().split(" ", 1)
-        return links.replace(f"{name}/", "/<NAME>/")  # the generated names differ
+        # the generated names differ; Docker lists links in Go map order, so compare them sorted
+        stored = json.loads(links.replace(f"{name}/", "/<NAME>/"))
+        return json.dumps(sorted(stored) if stored else stored)
     finally:
         engine.docker("rm", cid, check=True)
 
@@ -128,3 +133,34 @@ def test_rm_link(ref: ReferenceEngine) -> None:
 def test_rm_link_errors(ref: ReferenceEngine, args: list[str]) -> None:
     docker, ours = both(ref, "rm", "--link", *args)
     assert ours == docker
+
+
+def test_tether_links_view(daemon) -> None:
+    d = daemon
+    squatter = ""
+    try:
+        db = out(d.tether("run", "-d", "--name", "cdb", "--expose", "5432", "busybox", "sleep",
+                          "300"))
+        out(d.tether("run", "-d", "--name", "cweb", "--link", "cdb:db", "busybox", "sleep", "300"))
+        ip = inspect(d, db)["NetworkSettings"]["IPAddress"]
+        row = f"cweb      db        cdb         {ip.ljust(13)}5432/tcp   "
+        header = "PARENT    ALIAS     CONTAINER   IP ADDRESS   PORTS      STATE\n"
+        assert out(d.tether("links", "cweb")) + "\n" == header + row + "ok\n"
+        assert row + "ok" in out(d.tether("links")).splitlines()
+        out(d.tether("stop", "-t", "0", "cdb"))
+        assert out(d.tether("links", "cweb")).splitlines()[1].endswith("   not running")
+        squatter = out(d.tether("run", "-d", "busybox", "sleep", "300"))  # takes cdb's address
+        out(d.tether("start", "cdb"))
+        new_ip = inspect(d, db)["NetworkSettings"]["IPAddress"]
+        assert new_ip != ip
+        lines = out(d.tether("links", "cweb")).splitlines()
+        assert lines[1] == row.replace(ip.ljust(13), new_ip.ljust(13)) + "stale env"
+        assert lines[2] == ""
+        assert f"  /cweb/db: DB_PORT=tcp://{ip}:5432 (now {new_ip})" in lines[3:]
+        assert f"  /cweb/db: DB_PORT_5432_TCP_ADDR={ip} (now {new_ip})" in lines[3:]
+        [link] = json.loads(out(d.tether("links", "--format", "json", "cweb")))
+        assert (link["Name"], link["ChildID"], link["Stale"]) == ("/cweb/db", db, True)
+        assert out(d.tether("rm", "--link", "/cweb/db")) == "/cweb/db"
+        assert out(d.tether("links", "cweb")) == header.replace("PORTS      ", "PORTS     ").strip()
+    finally:
+        d.tether("rm", "-f", "cweb", "cdb", *([squatter] if squatter else []))

@@ -1,5 +1,6 @@
 """Container commands: run, create, start, stop, restart, kill, rm, logs, exec, wait, rename,
-port, ps, inspect, and tether's own `links`. Each sends the requests the docker CLI sends and prints what it prints."""
+port, ps, inspect, and tether's own `links`. Each sends the requests the docker CLI sends and
+prints what it prints."""
 from __future__ import annotations
 
 import json
@@ -50,7 +51,8 @@ def for_each(names: Iterable[str], action: Callable[[str], None]) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # run / create
-def _check_links(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+def _check_links(ctx: click.Context, param: click.Parameter,
+                 values: tuple[str, ...]) -> tuple[str, ...]:
     """Refuse a malformed --link while parsing flags, as the docker CLI's flag validator does:
     a usage error (docker's usage tail, exit 125) before the daemon is contacted."""
     for value in values:

@@ -235,7 +235,8 @@ def stale_lines(link: dict[str, Any]) -> list[str]:
     if not link.get("Stale"):
         return []
     now = link.get("IPAddress") or "not running"
-    return [f"  {link.get('Name', '')}: {var} (now {now})" for var in link.get("StaleVariables") or []]
+    name = link.get("Name", "")
+    return [f"  {name}: {var} (now {now})" for var in link.get("StaleVariables") or []]
 
 
 def links_table(links: list[dict[str, Any]]) -> str:

@@ -40,6 +40,8 @@ log = logging.getLogger("tether.containers")
 
 HOST_LINKS_CONFLICT = ("conflicting options: host type networking can't be used with links. "
                        "This would result in undefined behavior")
+CONTAINER_LINKS_CONFLICT = ("conflicting options: container type network can't be used with "
+                            "links. This would result in undefined behavior")
 RESTART_BACKOFF_START = 0.1
 RESTART_BACKOFF_MAX = 60.0
 RESTART_BACKOFF_RESET_AFTER = 10.0
@@ -167,6 +169,10 @@ class ContainerService:
         mode = host_config.get("NetworkMode") or "default"
         if mode == "host" and host_config.get("Links"):
             raise BadRequest(HOST_LINKS_CONFLICT)
+        if mode.startswith("container:"):
+            if host_config.get("Links"):
+                raise BadRequest(CONTAINER_LINKS_CONFLICT)
+            raise BadRequest("tether does not support --network container:<name> yet")
         if mode not in ("default", "bridge", "none", "host"):
             raise NotFound(f"network {mode} not found")
         image = await asyncio.to_thread(self.images.resolve, image_ref)

@@ -80,6 +80,7 @@ class ExecService:
             raise BadRequest("No exec command specified")
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
+        self.containers.link_env(c)  # as the reference engine: refused while a link is down
         e = Exec(id=secrets.token_hex(32), container_id=c.id, cmd=list(cmd),
                  env=list(body.get("Env") or []), user=body.get("User") or "",
                  working_dir=body.get("WorkingDir") or "", tty=bool(body.get("Tty")),

@@ -1,9 +1,6 @@
 """Legacy links in tetherd: env vars, /etc/hosts, restarts, errors, reports, icc=false."""
 from __future__ import annotations
 
-import json
-import subprocess
-import time
 
 import pytest
 
