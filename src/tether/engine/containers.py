@@ -403,6 +403,7 @@ class ContainerService:
                 c.network = {**await self.network.connect(cid, c.name, c.config, c.host_config,
                                                           netns_path), "SandboxID": cid}
                 self._write_hosts(c, self._link_hosts(c))
+                self._refresh_parents(c)  # as dockerd: when the endpoint joins, not at the end
             c.started_link_env = self.link_env(c)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             env = rules.process_env(c.config, c.config["Hostname"], c.tty, c.started_link_env)
@@ -455,7 +456,6 @@ class ContainerService:
         self._save(c)
         run.exited = asyncio.Event()
         run.watcher = asyncio.create_task(self._watch(c))
-        self._refresh_parents(c)
         await self._update_link_accepts()
         log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
 

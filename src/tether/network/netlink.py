@@ -16,6 +16,7 @@ import errno
 import ctypes
 import os
 import secrets
+import socket
 import subprocess
 import threading
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -52,9 +53,14 @@ def _write_sysctl(path: str, value: str) -> None:
     Path("/proc/sys", path).write_text(value)
 
 
-def _link_index(ipr: IPRoute, ifname: str) -> int | None:
-    found = ipr.link_lookup(ifname=ifname)
-    return found[0] if found else None
+def _link_index(ifname: str) -> int | None:
+    """An interface's index in the calling thread's namespace, by one ioctl: pyroute2's
+    link_lookup dumps every link and parses them in Python, which grows with the number of
+    containers (40 ms more per start at 100 containers)."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
 
 
 def _in_netns(ns_fd: int, work: Callable[[], T]) -> T:
@@ -86,7 +92,7 @@ def addresses_in_use(exclude_ifname: str | None = None) -> list[IPv4Network]:
     that interface, so a restarted daemon does not count its own bridge as someone else's.
     """
     with _netlink("list addresses and routes") as ipr:
-        skip = _link_index(ipr, exclude_ifname) if exclude_ifname else None
+        skip = _link_index(exclude_ifname) if exclude_ifname else None
         nets = [IPv4Interface(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}").network
                 for a in ipr.get_addr(family=AF_INET) if a["index"] != skip]
         nets += [IPv4Network(f"{r.get('RTA_DST')}/{r['dst_len']}", strict=False)
@@ -111,10 +117,10 @@ def ensure_bridge(name: str, gateway: IPv4Interface) -> None:
     loopback-addressed packets out on the bridge; ip_forward lets the bridge route at all.
     """
     with _netlink(f"set up bridge {name}") as ipr:
-        index = _link_index(ipr, name)
+        index = _link_index(name)
         if index is None:
             ipr.link("add", ifname=name, kind="bridge", address=_random_bridge_mac())
-            index = _link_index(ipr, name)
+            index = _link_index(name)
         elif ipr.get_links(index)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "bridge":
             raise OSError(f"{name} exists and is not a bridge")
         _set_only_address(ipr, index, gateway)
@@ -140,7 +146,7 @@ def _set_only_address(ipr: IPRoute, index: int, wanted: IPv4Interface) -> None:
 def delete_bridge(name: str) -> None:
     """Remove the bridge; nothing to do when it is already gone."""
     with _netlink(f"delete bridge {name}") as ipr:
-        index = _link_index(ipr, name)
+        index = _link_index(name)
         if index is not None:
             ipr.link("del", index=index)
 
@@ -174,14 +180,14 @@ def _add_veth(ns_fd: int, bridge: str, host_ifname: str, mac: str, container_ifn
     Both ends get no transmit queue (a veth never queues), as Docker makes them, so `ip link`
     in a container prints what it prints under Docker."""
     with _netlink(f"create veth {host_ifname} on {bridge}") as ipr:
-        master = _link_index(ipr, bridge)
+        master = _link_index(bridge)
         if master is None:
             raise OSError(f"bridge {bridge} does not exist")
         ipr.link("add", ifname=host_ifname, kind="veth", master=master, state="up", txqlen=0,
                  peer={"ifname": container_ifname, "net_ns_fd": ns_fd, "address": mac,
                        "txqlen": 0})
         try:
-            ipr.brport("set", index=_link_index(ipr, host_ifname), mode=BRIDGE_MODE_HAIRPIN)
+            ipr.brport("set", index=_link_index(host_ifname), mode=BRIDGE_MODE_HAIRPIN)
         except BaseException:
             ipr.link("del", ifname=host_ifname)
             raise
@@ -192,7 +198,7 @@ def _configure_inside(ifname: str, address: IPv4Interface, gateway: IPv4Address)
     the address with its broadcast, link up, default route."""
     _write_sysctl("net/ipv6/conf/all/disable_ipv6", "1")
     with _netlink(f"configure {ifname} in the container") as ipr:
-        index = _link_index(ipr, ifname)
+        index = _link_index(ifname)
         ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen,
                  broadcast=str(address.network.broadcast_address))
         ipr.link("set", index=index, state="up")
@@ -203,7 +209,7 @@ def disconnect(host_ifname: str) -> None:
     """Delete a container's veth pair by its host end; nothing to do when it is already gone
     (removing the container's namespace removes the pair too)."""
     with _netlink(f"delete veth {host_ifname}") as ipr:
-        index = _link_index(ipr, host_ifname)
+        index = _link_index(host_ifname)
         if index is None:
             return
         try:
