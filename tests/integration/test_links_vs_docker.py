@@ -302,12 +302,30 @@ def transcripts(daemon) -> Iterator[dict[str, dict[str, str]]]:
         docker = played(Engine(ref.docker, ref.host.removeprefix("unix://")))
     finally:
         ref.stop()
-    yield {"docker": docker, "tether": played(Engine(daemon.docker, daemon.sock))}
+    yield {"docker": docker, "tether": played(Engine(daemon.docker, daemon.sock)),
+           "tether-cli": played(Engine(tether_cli(daemon), daemon.sock))}
+
+
+def tether_cli(daemon) -> Callable[..., subprocess.CompletedProcess]:
+    """The tether CLI against tetherd, its own name read as docker's ("tether: Error ...",
+    "Run 'tether run --help'"), so that its transcript compares with the docker CLI's."""
+    def run(*args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        r = daemon.tether(*args, input=input, timeout=timeout)
+        return subprocess.CompletedProcess(r.args, r.returncode,
+                                           r.stdout.replace(b"tether", b"docker"),
+                                           r.stderr.replace(b"tether", b"docker"))
+    return run
 
 
 @pytest.mark.parametrize("label", LABELS)
 def test_step_same_as_docker(transcripts: dict[str, dict[str, str]], label: str) -> None:
     assert transcripts["tether"][label] == transcripts["docker"][label]
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_step_same_through_the_tether_cli(transcripts: dict[str, dict[str, str]],
+                                          label: str) -> None:
+    assert transcripts["tether-cli"][label] == transcripts["docker"][label]
 
 
 def test_reference_transcript_shows_the_seed(transcripts: dict[str, dict[str, str]]) -> None:
