@@ -32,7 +32,7 @@ from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
 pytestmark = pytest.mark.integration
 
-OURS = ("db", "web", "web2", "thief", "web3", "x1", "x2", "x3", "x4", "x5", "self")
+OURS = ("db", "web", "web2", "thief", "web3", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "self")
 SERVER = ("#!/bin/sh\ntrap 'exit 0' TERM\n"
           "while true; do echo {reply} | nc -l -p {port} & wait $!; done\n")
 PATH_CHANGE = [arg for change in CHANGES if change.startswith("ENV ") for arg in ("-c", change)]
@@ -258,6 +258,21 @@ TRANSCRIPT: list[tuple[str, Action]] = [
     ("inspect links after rm --link", LINKS),
     ("API names after rm --link", api_names),
     ("rm --link again", cli("rm", "--link", "web/db")),
+    # one container under two aliases: two independent links (Go map order: compared sorted)
+    ("one container under two aliases",
+     cli("run", "-d", "--name", "x6", "--link", "db:one", "--link", "db:two", "training/webapp")),
+    ("x6 env", cli("exec", "x6", "env", sort=True)),
+    ("x6 hosts", cli("exec", "x6", "cat", "/etc/hosts", sort=True)),
+    # the same alias twice: the second link is dropped
+    ("alias taken twice",
+     cli("run", "-d", "--name", "x7", "--link", "db:same", "--link", "thief:same",
+         "training/webapp")),
+    ("x7 hosts", cli("exec", "x7", "cat", "/etc/hosts")),
+    ("x7 links", cli("inspect", "-f", "{{json .HostConfig.Links}}", "x7")),
+    # a linked container removed and made anew: the link still names the removed one
+    ("remove db", cli("rm", "-f", "db")),
+    ("a new db", cli("run", "-d", "--name", "db", "training/postgres")),
+    ("restart x5 after db was removed", cli("restart", "x5")),
 ]
 LABELS = [label for label, _ in TRANSCRIPT]
 assert len(set(LABELS)) == len(LABELS)

@@ -612,7 +612,10 @@ class ContainerService:
             except NotModified:
                 pass
             c.stopped_by_user = False
-            await self._start_locked(c, run)
+            try:
+                await self._start_locked(c, run)
+            except ApiError as exc:  # dockerd's wording, and its status (a plain error: 500)
+                raise ApiError(f"Cannot restart container {ref}: {exc.message}", 500) from None
 
     # ---- wait ---------------------------------------------------------------------------
 
