@@ -301,6 +301,18 @@ def _check_version(version: str | None) -> None:
                          f"{MIN_API_VERSION}, please upgrade your client to a newer version")
 
 
+JSON_BODY_LIMIT = 16 << 20
+"""Request bodies are read whole before the handler runs; a JSON body has no reason to be large,
+so one over this is refused (413) as it arrives instead of being buffered. Other bodies are
+archives (import sends text/plain, load/build/cp application/x-tar) and are not limited here."""
+
+
+def _body_limit(event: h11.Request) -> float:
+    ctype = next((v for k, v in event.headers if k == b"content-type"), b"")
+    return JSON_BODY_LIMIT if ctype.split(b";")[0].strip().lower() == b"application/json" \
+        else float("inf")
+
+
 def _make_request(event: h11.Request, body: bytes) -> Request:
     target = event.target.decode("latin-1")
     path, _, query_string = target.partition("?")
@@ -416,10 +428,16 @@ class _Connection:
         event = await self._next_event()
         if not isinstance(event, h11.Request):
             return None
+        limit = _body_limit(event)
         body: list[bytes] = []
+        size = 0
         while True:
             part = await self._next_event()
             if isinstance(part, h11.Data):
+                size += len(part.data)
+                if size > limit:
+                    raise h11.RemoteProtocolError(
+                        f"request body larger than {limit >> 20} MiB", error_status_hint=413)
                 body.append(part.data)
             elif isinstance(part, h11.EndOfMessage):
                 return _make_request(event, b"".join(body))
@@ -454,9 +472,11 @@ class _Connection:
         await self.writer.drain()
 
     async def _reply_malformed(self, exc: h11.RemoteProtocolError) -> None:
-        """400 (or h11's hint, e.g. 431) with a JSON message; the caller then closes."""
+        """400 (or h11's hint, e.g. 431, or 413 for a body over its limit) with a JSON
+        message; the caller then closes."""
         status = exc.error_status_hint
-        body = json.dumps({"message": f"malformed HTTP request: {exc}"}).encode() + b"\n"
+        text = str(exc) if status == 413 else f"malformed HTTP request: {exc}"
+        body = json.dumps({"message": text}).encode() + b"\n"
         headers = [*_STANDARD_HEADERS, (b"Content-Type", b"application/json"),
                    (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")]
         try:
