@@ -30,6 +30,9 @@ class ContainerRoutes:
         add("POST", "/containers/{id:path}/rename", self.rename)
         add("POST", "/containers/{id:path}/resize", self.resize)
         add("POST", "/containers/{id:path}/attach", self.attach)
+        add("POST", "/containers/{id:path}/pause", self.pause)
+        add("POST", "/containers/{id:path}/unpause", self.unpause)
+        add("POST", "/containers/{id:path}/update", self.update)
         add("GET", "/containers/{id:path}/logs", self.logs)
         add("DELETE", "/containers/{id:path}", self.remove)
         add("GET", "/containers/{id:path}/links", self.links)
@@ -73,6 +76,18 @@ class ContainerRoutes:
     async def rename(self, req: Request) -> Response:
         self.service.rename(req.params["id"], req.q("name") or "")
         return no_content()
+
+    async def pause(self, req: Request) -> Response:
+        await self.service.pause(req.params["id"])
+        return no_content()
+
+    async def unpause(self, req: Request) -> Response:
+        await self.service.unpause(req.params["id"])
+        return no_content()
+
+    async def update(self, req: Request) -> Response:
+        self.service.update(req.params["id"], req.json() or {})
+        return json_response({"Warnings": []})
 
     async def resize(self, req: Request) -> Response:
         await self.service.resize(req.params["id"], req.qint("h", 0), req.qint("w", 0))

@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable
 from tether import names as naming
 from tether.engine import config as rules
 from tether.engine import links as linkrules
+from tether.engine.events import EventBus
 from tether.engine.linkgraph import Edge, LinkGraph
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
@@ -74,7 +75,7 @@ class ContainerService:
 
     def __init__(self, paths: Paths, images: ImageStore, runtime: Runtime, network: NetworkManager,
                  host_resolv: Path = Path("/etc/resolv.conf"),
-                 host_hosts: Path = Path("/etc/hosts")) -> None:
+                 host_hosts: Path = Path("/etc/hosts"), events: EventBus | None = None) -> None:
         self.paths = paths
         self.images = images
         self.runtime = runtime
@@ -86,14 +87,27 @@ class ContainerService:
         self._runs: dict[str, _Run] = {}
         self._tasks: set[asyncio.Task] = set()
         self.links = LinkGraph()
+        self.events = events or EventBus()
+        self._paused: set[str] = set()  # frozen by `pause`; in memory: runc keeps no such flag
 
     # ---- records and lookup -------------------------------------------------------------
 
     def _save(self, c: Container) -> None:
         write_json_atomic(self.paths.record(c.id), c.to_json())
 
+    def emit(self, c: Container, action: str, **extra: str) -> None:
+        """A container event with dockerd's attributes: the labels, image, name, then extras."""
+        attributes = {**(c.config.get("Labels") or {}), "image": c.config.get("Image", ""),
+                      "name": c.name.lstrip("/"), **extra}
+        self.events.publish("container", action, c.id, attributes)
+
     def _run(self, cid: str) -> _Run:
         return self._runs.setdefault(cid, _Run())
+
+    def lifecycle_lock(self, cid: str) -> asyncio.Lock:
+        """The lock every start, stop and removal of a container holds: a caller that needs the
+        container to stay as it is (e.g. copying out of a stopped one) takes it too."""
+        return self._run(cid).lock
 
     def get(self, ref: str) -> Container:
         """Find a container by full ID, name (with or without `/`) or unique ID prefix."""
@@ -121,12 +135,16 @@ class ContainerService:
             child = self._containers.get(edge.child_id)
             links.append(f"{child.name if child else edge.child_name}:{edge.name}")
         view["HostConfig"]["Links"] = links or None
+        if c.id in self._paused:
+            view["State"].update(Status="paused", Paused=True)
         return view
 
     def summary(self, c: Container) -> dict[str, Any]:
         """A list item; a linked container's Names include its link names (`/web/db`)."""
         item = c.summary(self.network_settings(c), self.published_ports(c))
         item["Names"] = sorted([c.name, *self.links.names_of(c.id)])
+        if c.id in self._paused:
+            item["State"], item["Status"] = "paused", item["Status"] + " (Paused)"
         return item
 
     def network_settings(self, c: Container) -> dict[str, Any]:
@@ -202,6 +220,7 @@ class ContainerService:
         self._containers[cid] = c
         self._register_links(c, children)
         log.info("container created", extra={"ctx": {"id": cid, "name": full_name}})
+        self.emit(c, "create")
         return c
 
     # ---- links --------------------------------------------------------------------------
@@ -458,6 +477,7 @@ class ContainerService:
         run.watcher = asyncio.create_task(self._watch(c))
         await self._update_link_accepts()
         log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
+        self.emit(c, "start")
 
     async def _hand_over_attaches(self, c: Container, run: _Run) -> None:
         """Clients that attached before start get the container's stdio before its first byte."""
@@ -510,7 +530,9 @@ class ContainerService:
                         finished_at=now_rfc3339())
         await self._release(c)
         c.link_ips, c.started_link_env = {}, []
+        self._paused.discard(c.id)
         self._save(c)
+        self.emit(c, "die", exitCode=str(code))
         await self._update_link_accepts()
         log.info("container exited", extra={"ctx": {"id": c.id, "code": code}})
         waiters, run.exit_waiters = run.exit_waiters, []
@@ -582,15 +604,21 @@ class ContainerService:
         stop_signal = rules.parse_signal(sig or c.config.get("StopSignal"), signal.SIGTERM)
         timeout = 10 if timeout is None else timeout
         exited = run.exited
-        await self.runtime.kill(c.id, stop_signal)
-        if timeout < 0:
-            await exited.wait()
-            return
+        await self._signal(c, stop_signal)
         try:
-            await asyncio.wait_for(exited.wait(), timeout)
+            await asyncio.wait_for(exited.wait(), None if timeout < 0 else timeout)
         except asyncio.TimeoutError:
-            await self.runtime.kill(c.id, signal.SIGKILL)
+            await self._signal(c, signal.SIGKILL)
             await exited.wait()
+        self.emit(c, "stop")
+
+    async def _signal(self, c: Container, number: int) -> None:
+        """Signal the container's process (a `kill` event); a paused one is thawed to take it."""
+        self.emit(c, "kill", signal=str(int(number)))
+        await self.runtime.kill(c.id, number)
+        if c.id in self._paused:
+            await self.runtime.resume(c.id)
+            self._paused.discard(c.id)
 
     async def kill(self, ref: str, sig: str | None = None) -> None:
         c = self.get(ref)
@@ -599,7 +627,7 @@ class ContainerService:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         c.stopped_by_user = True  # as dockerd: a killed container is not restarted by its policy
         self._save(c)
-        await self.runtime.kill(c.id, number)
+        await self._signal(c, number)
         if number == signal.SIGKILL and self._run(c.id).exited:
             await self._run(c.id).exited.wait()
 
@@ -616,6 +644,7 @@ class ContainerService:
                 await self._start_locked(c, run)
             except ApiError as exc:  # dockerd's wording, and its status (a plain error: 500)
                 raise ApiError(f"Cannot restart container {ref}: {exc.message}", 500) from None
+            self.emit(c, "restart")
 
     # ---- wait ---------------------------------------------------------------------------
 
@@ -652,7 +681,7 @@ class ContainerService:
                 run.restarter.cancel()
             if c.state.status == "running":
                 c.stopped_by_user = True
-                await self.runtime.kill(c.id, signal.SIGKILL)
+                await self._signal(c, signal.SIGKILL)
                 await run.exited.wait()
             c.state.status = "removing"
             await self._release(c)
@@ -666,6 +695,7 @@ class ContainerService:
                 fut.set_result(c.state.exit_code)
         self._fail_attaches(run)
         log.info("container removed", extra={"ctx": {"id": c.id}})
+        self.emit(c, "destroy")
 
     def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
@@ -686,14 +716,16 @@ class ContainerService:
                          edge.child_name, edge.alias)
             self.links.add(moved)
             self._names[moved.name] = edge.child_id
-        c.name = full
+        old, c.name = c.name, full
         self._save(c)
+        self.emit(c, "rename", oldName=old)
 
     # ---- attach, resize -----------------------------------------------------------------
 
     async def attach(self, ref: str) -> Attachment | None:
         """The container's stdio; before start, wait until start hands it over."""
         c = self.get(ref)
+        self.emit(c, "attach")
         if c.state.status == "running":
             return await self.runtime.attach(c.id)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -705,6 +737,54 @@ class ContainerService:
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
         await self.runtime.resize(c.id, height, width)
+
+    # ---- pause, unpause, update ---------------------------------------------------------
+
+    async def pause(self, ref: str) -> None:
+        """Freeze the container's processes (runc pause), with dockerd's refusals."""
+        c = self.get(ref)
+        async with self._run(c.id).lock:
+            if c.state.status != "running":
+                raise Conflict(f"Container {c.id} is not running")
+            if c.id in self._paused:
+                raise Conflict(f"Container {c.id} is already paused")
+            await self._runc_call(c, self.runtime.pause, "pause")
+            self._paused.add(c.id)
+        self.emit(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._run(c.id).lock:
+            if c.id not in self._paused:
+                raise Conflict(f"Container {c.id} is not paused")
+            await self._runc_call(c, self.runtime.resume, "unpause")
+            self._paused.discard(c.id)
+        self.emit(c, "unpause")
+
+    async def _runc_call(self, c: Container, call: Callable[[str], Awaitable[None]],
+                         verb: str) -> None:
+        try:
+            await call(c.id)
+        except RuntimeError as exc:
+            raise ApiError(f"Cannot {verb} container {c.id}: {exc}", 500) from None
+
+    def update(self, ref: str, body: dict[str, Any]) -> None:
+        """`POST /containers/{id}/update`: only the restart policy can change in tether."""
+        c = self.get(ref)
+        if not isinstance(body, dict):
+            raise BadRequest("update configuration must be a JSON object")
+        others = sorted(k for k, v in body.items() if k != "RestartPolicy" and v)
+        if others:
+            raise BadRequest(f"Cannot update container {c.id}: tether can only update the "
+                             f"restart policy, not {', '.join(others)}")
+        if "RestartPolicy" in body:
+            policy = rules.RestartPolicy.from_api(body["RestartPolicy"])
+            if c.host_config.get("AutoRemove") and policy.name != "no":
+                raise BadRequest(f"Cannot update container {c.id}: Restart policy cannot be "
+                                 "updated because AutoRemove is enabled for the container")
+            c.host_config["RestartPolicy"] = body["RestartPolicy"]
+            self._save(c)
+        self.emit(c, "update")
 
     # ---- list ---------------------------------------------------------------------------
 

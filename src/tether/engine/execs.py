@@ -90,7 +90,12 @@ class ExecService:
                  privileged=bool(body.get("Privileged")),
                  console_size=console_size(body.get("ConsoleSize")))
         self._execs[e.id] = e
+        self._emit(e, "exec_create: " + _command_text(e.cmd))
         return e
+
+    def _emit(self, e: Exec, action: str, **extra: str) -> None:
+        c = self.containers.get(e.container_id)
+        self.containers.emit(c, action, execID=e.id, **extra)
 
     def get(self, exec_id: str) -> Exec:
         e = self._execs.get(exec_id)
@@ -124,15 +129,25 @@ class ExecService:
             console_size=console_size or e.console_size)
         e.pid = e.process.pid
         e.running = True
+        self._emit(e, "exec_start: " + _command_text(e.cmd))
         return e.process
 
     def finish(self, e: Exec, code: int) -> None:
         e.exit_code = code
         e.running = False
         e.process = None
+        try:
+            self._emit(e, "exec_die", exitCode=str(code))
+        except NotFound:  # the container went away with its exec
+            pass
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         e = self.get(exec_id)
         if e.process is None:
             raise Conflict(f"Exec {exec_id} is not running")
         await e.process.resize(height, width)
+
+
+def _command_text(cmd: list[str]) -> str:
+    """dockerd's `<entrypoint> <args joined>`: a trailing space when there are no arguments."""
+    return f"{cmd[0]} {' '.join(cmd[1:])}"

@@ -238,6 +238,18 @@ class Runtime:
             raise RuntimeError(f"container {cid} has no pid file")
         return pid
 
+    async def pause(self, cid: str) -> None:
+        """Freeze every process of the container (cgroup freezer), as `docker pause`."""
+        await self._runc_checked("pause", cid)
+
+    async def resume(self, cid: str) -> None:
+        await self._runc_checked("resume", cid)
+
+    async def _runc_checked(self, *args: str) -> None:
+        code, stderr = await self._runc(*args)
+        if code != 0:
+            raise RuntimeError(_runc_message(stderr))
+
     def _runc_state(self, cid: str) -> dict | None:
         try:
             return json.loads((self.runc_root / cid / "state.json").read_text())
