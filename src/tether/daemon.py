@@ -17,11 +17,14 @@ import time
 from pathlib import Path
 
 from tether.api.containers import ContainerRoutes
+from tether.api.events import EventRoutes
 from tether.api.execs import ExecRoutes
 from tether.api.http import Router, serve
 from tether.api.images import ImageRoutes
+from tether.api.inspection import InspectionRoutes
 from tether.api.system import SystemRoutes
 from tether.engine.containers import ContainerService
+from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.paths import Paths
 from tether.image.store import ImageStore
@@ -106,13 +109,16 @@ async def run(args: argparse.Namespace) -> None:
     network = NetworkManager(paths.data_root / "network", bridge=args.bridge, bip=args.bip,
                              nat=args.nat, icc=args.icc)
     await network.setup()
-    containers = ContainerService(paths, images, Runtime(paths.runtime), network)
+    events = EventBus()
+    containers = ContainerService(paths, images, Runtime(paths.runtime), network, events=events)
     await containers.load()
     router = Router()
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root)).register(router)
     ContainerRoutes(containers).register(router)
+    EventRoutes(events).register(router)
     ExecRoutes(ExecService(containers)).register(router)
     ImageRoutes(images, containers).register(router)
+    InspectionRoutes(containers).register(router)
     sock = socket_path(args.host)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
     server = await serve(router, sock)

@@ -1,0 +1,171 @@
+"""Routes that look into a container: `docker cp` (archive), `diff`, `top` and `stats`."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import AsyncIterator
+
+from tether.api.http import Request, Response, Router, StreamResponse, json_response
+from tether.engine import archive, changes, procs
+from tether.engine.containers import ContainerService
+from tether.engine.records import Container
+from tether.errors import BadRequest, Conflict
+from tether.runtime import mounts
+
+_CHUNK = 64 * 1024
+_STATS_INTERVAL = 1.0  # dockerd's collector period: the CPU % is over one such interval
+
+
+class InspectionRoutes:
+    def __init__(self, service: ContainerService) -> None:
+        self.service = service
+
+    def register(self, router: Router) -> None:
+        add = router.add
+        add("HEAD", "/containers/{id:path}/archive", self.stat_path)
+        add("GET", "/containers/{id:path}/archive", self.get_archive)
+        add("PUT", "/containers/{id:path}/archive", self.put_archive)
+        add("GET", "/containers/{id:path}/changes", self.changes)
+        add("GET", "/containers/{id:path}/top", self.top)
+        add("GET", "/containers/{id:path}/stats", self.stats)
+
+    # ---- the root filesystem, mounted for the duration when the container is stopped --------
+
+    @contextlib.asynccontextmanager
+    async def _rootfs(self, c: Container) -> AsyncIterator[Path]:
+        """The container's root as its processes see it. Running: /proc/<pid>/root, which also
+        shows the bind-mounted hosts, hostname and resolv.conf. Stopped: its overlay, mounted
+        under its lifecycle lock (so a `start` waits instead of racing the unmount) for the
+        duration."""
+        if c.state.status == "running" and c.state.pid:
+            yield Path(f"/proc/{c.state.pid}/root")
+            return
+        rootfs = self.service.paths.rootfs(c.id)
+        async with self.service.lifecycle_lock(c.id):
+            if mounts.is_mounted(rootfs):  # started while we waited: it owns the mount
+                yield rootfs
+                return
+            image = await asyncio.to_thread(self.service.images.resolve, c.image_id)
+            lowers = await asyncio.to_thread(self.service.images.lower_dirs, image)
+            mounts.mount_overlay(lowers, self.service.paths.upper(c.id),
+                                 self.service.paths.work(c.id), rootfs)
+            try:
+                yield rootfs
+            finally:
+                await asyncio.to_thread(mounts.unmount, rootfs)
+
+    # ---- docker cp --------------------------------------------------------------------------
+
+    @staticmethod
+    def _path(req: Request) -> str:
+        path = req.q("path") or ""
+        if not path:
+            raise BadRequest("path cannot be empty")
+        return path
+
+    async def stat_path(self, req: Request) -> Response:
+        c = self.service.get(req.params["id"])
+        async with self._rootfs(c) as root:
+            _, st = await asyncio.to_thread(archive.stat_path, root, self._path(req),
+                                            req.params["id"])
+        return Response(200, headers={"X-Docker-Container-Path-Stat": st.header()})
+
+    async def get_archive(self, req: Request) -> StreamResponse:
+        """The tar is made by a thread into a pipe and sent as it comes; the stat header (and a
+        404 for a missing path) are settled before the response starts."""
+        c = self.service.get(req.params["id"])
+        path = self._path(req)
+        ctx = self._rootfs(c)
+        root = await ctx.__aenter__()
+        try:
+            host, st = await asyncio.to_thread(archive.stat_path, root, path, req.params["id"])
+        except BaseException:
+            await ctx.__aexit__(None, None, None)
+            raise
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in _tar_chunks(host, archive.archive_name(path)):
+                    yield chunk
+            finally:
+                await ctx.__aexit__(None, None, None)
+        return StreamResponse(body(), "application/x-tar",
+                              headers={"X-Docker-Container-Path-Stat": st.header()})
+
+    async def put_archive(self, req: Request) -> Response:
+        c = self.service.get(req.params["id"])
+        path = self._path(req)
+        async with self._rootfs(c) as root:
+            await asyncio.to_thread(archive.extract_tar, root, path, req.params["id"],
+                                    io.BytesIO(req.body), req.qbool("noOverwriteDirNonDir"))
+        return Response(200)
+
+    # ---- diff, top, stats -------------------------------------------------------------------
+
+    async def changes(self, req: Request) -> Response:
+        c = self.service.get(req.params["id"])
+        image = await asyncio.to_thread(self.service.images.resolve, c.image_id)
+        lowers = await asyncio.to_thread(self.service.images.lower_dirs, image)
+        found = await asyncio.to_thread(changes.overlay_changes, self.service.paths.upper(c.id),
+                                        lowers)
+        return json_response([change.to_json() for change in found])
+
+    def _running(self, c: Container) -> None:
+        if c.state.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+
+    async def top(self, req: Request) -> Response:
+        c = self.service.get(req.params["id"])
+        self._running(c)
+        return json_response(await procs.top(c.id, req.q("ps_args") or "-ef"))
+
+    async def stats(self, req: Request) -> StreamResponse | Response:
+        """stream=false answers the second sample (so precpu is one interval old), as dockerd."""
+        c = self.service.get(req.params["id"])
+        stream = req.qbool("stream", True)
+        if c.state.status != "running":
+            if not stream:
+                return json_response(procs.empty_stats(c.id, c.name))
+            raise Conflict(f"Container {c.id} is not running")
+        with_networks = c.network_mode != "host"
+
+        def take(previous: dict | None) -> dict:
+            return procs.sample(c.id, c.name, c.state.pid, with_networks, previous)
+        first = take(None)
+        if not stream:
+            await asyncio.sleep(_STATS_INTERVAL)
+            return json_response(take(first))
+
+        async def body() -> AsyncIterator[bytes]:
+            previous = first
+            yield json.dumps(first).encode() + b"\n"
+            while c.state.status == "running":
+                await asyncio.sleep(_STATS_INTERVAL)
+                try:
+                    previous = take(previous)
+                except (FileNotFoundError, BadRequest):
+                    return  # the cgroup went away with the container
+                yield json.dumps(previous).encode() + b"\n"
+        return StreamResponse(body(), "application/json")
+
+
+async def _tar_chunks(host: Path, rebase: str) -> AsyncIterator[bytes]:
+    """Chunks of a tar written by a thread into a pipe; closing the read end (client gone)
+    makes the writer fail with EPIPE, so the thread always ends."""
+    read_fd, write_fd = os.pipe()
+    writer_file = os.fdopen(write_fd, "wb")
+
+    def produce() -> None:
+        with contextlib.suppress(BrokenPipeError), writer_file:
+            archive.write_tar(host, rebase, writer_file)
+    producer = asyncio.create_task(asyncio.to_thread(produce))
+    try:
+        while chunk := await asyncio.to_thread(os.read, read_fd, _CHUNK):
+            yield chunk
+    finally:
+        os.close(read_fd)
+        await producer
