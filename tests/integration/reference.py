@@ -6,12 +6,14 @@ be run against both engines and their outputs compared.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
@@ -72,3 +74,26 @@ class ReferenceEngine:
                timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(["docker", *args], input=input, capture_output=True, check=check,
                               timeout=timeout, env={**os.environ, "DOCKER_HOST": self.host})
+
+
+@contextlib.contextmanager
+def side_by_side(name: str, tether_docker: Callable[..., subprocess.CompletedProcess]
+                 ) -> Iterator[dict[str, Callable[..., subprocess.CompletedProcess]]]:
+    """The docker CLI against a reference engine of its own and against tetherd, by name."""
+    ref = ReferenceEngine(name)
+    try:
+        ref.start()
+        yield {"docker": ref.docker, "tether": tether_docker}
+    finally:
+        ref.stop()
+
+
+def run_both(engines: dict[str, Callable[..., subprocess.CompletedProcess]],
+             normalise: Callable[[bytes], str], *args: str,
+             input: bytes | None = None) -> tuple[tuple, tuple]:
+    """The same docker CLI command on both engines: (exit code, stdout, stderr), normalised."""
+    results = []
+    for name in ("docker", "tether"):
+        r = engines[name](*args, input=input)
+        results.append((r.returncode, normalise(r.stdout), normalise(r.stderr)))
+    return results[0], results[1]

@@ -10,19 +10,15 @@ import re
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import run_both, side_by_side
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def engines(daemon):
-    ref = ReferenceEngine("enginediff")
-    try:
-        ref.start()
-        yield {"docker": ref.docker, "tether": daemon.docker}
-    finally:
-        ref.stop()
+    with side_by_side("enginediff", daemon.docker) as engines:
+        yield engines
 
 
 def normalise(text: bytes) -> str:
@@ -35,11 +31,7 @@ def normalise(text: bytes) -> str:
 
 
 def both(engines, *args: str, input: bytes | None = None) -> tuple[tuple, tuple]:
-    results = []
-    for name in ("docker", "tether"):
-        r = engines[name](*args, input=input)
-        results.append((r.returncode, normalise(r.stdout), normalise(r.stderr)))
-    return results[0], results[1]
+    return run_both(engines, normalise, *args, input=input)
 
 
 @pytest.mark.parametrize("args", [

@@ -11,19 +11,15 @@ import re
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import run_both, side_by_side
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def engines(daemon):
-    ref = ReferenceEngine("portsengine")
-    try:
-        ref.start()
-        yield {"docker": ref.docker, "tether": daemon.docker}
-    finally:
-        ref.stop()
+    with side_by_side("portsengine", daemon.docker) as engines:
+        yield engines
 
 
 def normalise(text: bytes) -> str:
@@ -34,12 +30,8 @@ def normalise(text: bytes) -> str:
     return re.sub(r"\b(3[2-9]\d{3}|[4-5]\d{4}|60\d{3})\b", "<EPH>", out)
 
 
-def both(engines, *args: str) -> tuple[tuple, tuple]:
-    results = []
-    for name in ("docker", "tether"):
-        r = engines[name](*args)
-        results.append((r.returncode, normalise(r.stdout), normalise(r.stderr)))
-    return results[0], results[1]
+def both(engines, *args: str, input: bytes | None = None) -> tuple[tuple, tuple]:
+    return run_both(engines, normalise, *args, input=input)
 
 
 def reports(engines, name: str) -> None:
