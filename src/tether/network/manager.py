@@ -201,8 +201,9 @@ class NetworkManager:
                 netlink.connect, str(netns_path), self.bridge, host_ifname(cid),
                 ipaddress.IPv4Interface(f"{address}/{self.subnet.prefixlen}"), self.gateway,
                 ipam.mac_address(address))
-            async with self._lock:
-                await self._apply()
+            if nat:  # no NAT mapping: the ruleset is the same, nft need not run (~10 ms)
+                async with self._lock:
+                    await self._apply()
         except BaseException:
             await self.disconnect(cid, {"IPAddress": str(address), "Mappings": state_mappings})
             raise
@@ -227,7 +228,7 @@ class NetworkManager:
             allocated = [(proto, self._host_ips(host_ip), port)
                          for proto, host_ip, port, _ in state.get("Mappings", [])]
             await self._drop(published, allocated if cid in self._mappings else [])
-            if self._mappings.pop(cid, None) is not None:
+            if self._mappings.pop(cid, None):  # only a container with NAT mappings changes it
                 await self._apply()
             if state.get("IPAddress") and self.ipam is not None:
                 self.ipam.release(ipaddress.IPv4Address(state["IPAddress"]))
