@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ctypes
 import os
 import secrets
 import socket
 import subprocess
-import threading
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from socket import AF_INET
@@ -27,14 +25,13 @@ from typing import Callable, Iterator, TypeVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-CLONE_NEWNET = 0x40000000
+from tether.network import netns
+
 IFNAMSIZ = 16
 BRIDGE_MODE_HAIRPIN = 1
 # Docker's netlink library creates routes with RTPROT_BOOT, which `ip route` does not print.
 ROUTE_PROTO = "boot"
 T = TypeVar("T")
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @contextlib.contextmanager
@@ -65,24 +62,10 @@ def _link_index(ifname: str) -> int | None:
 
 def _in_netns(ns_fd: int, work: Callable[[], T]) -> T:
     """Run `work` in a thread that has joined the namespace `ns_fd`; return or raise its result."""
-    result: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            if _libc.setns(ns_fd, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns: {os.strerror(err)}")
-            result.append(work())
-        except BaseException as exc:  # handed to the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="netns-config")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return result[0]
+    def joined() -> T:
+        netns.enter(ns_fd)
+        return work()
+    return netns.in_own_thread(joined, "netns-config")
 
 
 def addresses_in_use(exclude_ifname: str | None = None) -> list[IPv4Network]:

@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 from pathlib import Path
+from typing import Callable, TypeVar
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
@@ -24,6 +25,7 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 _libc = ctypes.CDLL(None, use_errno=True)
+T = TypeVar("T")
 
 
 def _check(result: int, what: str) -> None:
@@ -40,28 +42,49 @@ def _bring_up(ifname: str) -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH22x", ifname.encode(), flags | IFF_UP))
 
 
+def in_own_thread(work: Callable[[], T], name: str) -> T:
+    """Run `work` in a short-lived thread and hand back its result or its exception. Namespaces
+    are per thread on Linux: whatever namespace `work` enters or makes ends with the thread,
+    and the daemon's other threads never leave their own."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def enter(ns_fd: int) -> None:
+    """Move the calling thread into the network namespace open at `ns_fd`."""
+    _check(_libc.setns(ns_fd, CLONE_NEWNET), "setns")
+
+
 def create(path: Path) -> None:
     """Create a network namespace with `lo` up, pinned at `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(exist_ok=True)
-    failure: list[BaseException] = []
 
     def work() -> None:
-        try:
-            _check(_libc.unshare(CLONE_NEWNET), "unshare")
-            _bring_up("lo")
-            source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
-            _check(_libc.mount(source, str(path).encode(), None, MS_BIND, None), "mount")
-        except BaseException as exc:  # handed to the caller's thread
-            failure.append(exc)
+        _check(_libc.unshare(CLONE_NEWNET), "unshare")
+        _bring_up("lo")
+        source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+        _check(_libc.mount(source, str(path).encode(), None, MS_BIND, None), "mount")
 
-    thread = threading.Thread(target=work, name="netns-create")
-    thread.start()
-    thread.join()
-    if failure:
+    try:
+        in_own_thread(work, "netns-create")
+    except BaseException:
         path.unlink(missing_ok=True)
-        raise failure[0]
+        raise
 
 
 def remove(path: Path) -> None:
