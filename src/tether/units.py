@@ -47,12 +47,7 @@ def human_size(n: float) -> str:
     Python's "%.*g" and Go's agree for these magnitudes (both drop trailing zeros and switch to
     an exponent at 1e+03), so "999.9 kB" style edge cases come out as docker prints them.
     """
-    size = float(n)
-    unit = 0
-    while size >= 1000.0 and unit < len(_DECIMAL_UNITS) - 1:
-        size /= 1000.0
-        unit += 1
-    return f"{size:.3g}{_DECIMAL_UNITS[unit]}"
+    return _scaled(n, 1000.0, _DECIMAL_UNITS, 3)
 
 
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
@@ -60,9 +55,14 @@ _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 def bytes_size(n: float) -> str:
     """go-units `BytesSize`: binary units, "%.4g" (docker info's "Total Memory: 23.54GiB")."""
+    return _scaled(n, 1024.0, _BINARY_UNITS, 4)
+
+
+def _scaled(n: float, base: float, units: tuple[str, ...], precision: int) -> str:
+    """go-units' CustomSize: divide by `base` while a larger unit exists, "%.<precision>g"."""
     size = float(n)
     unit = 0
-    while size >= 1024.0 and unit < len(_BINARY_UNITS) - 1:
-        size /= 1024.0
+    while size >= base and unit < len(units) - 1:
+        size /= base
         unit += 1
-    return f"{size:.4g}{_BINARY_UNITS[unit]}"
+    return f"{size:.{precision}g}{units[unit]}"
