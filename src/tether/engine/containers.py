@@ -275,17 +275,7 @@ class ContainerService:
 
     def link_env(self, parent: Container) -> list[str]:
         """The link variables of a parent, from its children as they are now."""
-        env: list[str] = []
-        for edge, child in self._linked_children(parent):
-            env += linkrules.link_env(edge.name, child.network["IPAddress"],
-                                      (child.config.get("ExposedPorts") or {}).keys(),
-                                      child.config.get("Env") or [])
-        return env
-
-    def _link_hosts(self, parent: Container) -> list[tuple[str, str]]:
-        return [linkrules.hosts_line(edge.alias, child.network["IPAddress"],
-                                     child.config["Hostname"], child.name.lstrip("/"))
-                for edge, child in self._linked_children(parent)]
+        return _env_of_links(self._linked_children(parent))
 
     def _refresh_parents(self, child: Container) -> None:
         """A child got a new address: every running parent's hosts lines for it follow, in place
@@ -421,9 +411,9 @@ class ContainerService:
             if c.network_mode == "bridge":
                 c.network = {**await self.network.connect(cid, c.name, c.config, c.host_config,
                                                           netns_path), "SandboxID": cid}
-                self._write_hosts(c, self._link_hosts(c))
+                self._write_hosts(c, _hosts_of_links(linked))
                 self._refresh_parents(c)  # as dockerd: when the endpoint joins, not at the end
-            c.started_link_env = self.link_env(c)
+            c.started_link_env = _env_of_links(linked)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             env = rules.process_env(c.config, c.config["Hostname"], c.tty, c.started_link_env)
             if not any(e.startswith("HOME=") for e in env):
@@ -910,6 +900,20 @@ class ContainerService:
             for task in (run.watcher, run.restarter):
                 if task:
                     task.cancel()
+
+
+def _env_of_links(linked: list[tuple[Edge, Container]]) -> list[str]:
+    env: list[str] = []
+    for edge, child in linked:
+        env += linkrules.link_env(edge.name, child.network["IPAddress"],
+                                  (child.config.get("ExposedPorts") or {}).keys(),
+                                  child.config.get("Env") or [])
+    return env
+
+
+def _hosts_of_links(linked: list[tuple[Edge, Container]]) -> list[tuple[str, str]]:
+    return [linkrules.hosts_line(edge.alias, child.network["IPAddress"], child.config["Hostname"],
+                                 child.name.lstrip("/")) for edge, child in linked]
 
 
 def _rewrite_in_place(path: Path, text: str) -> None:
