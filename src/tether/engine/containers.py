@@ -294,6 +294,8 @@ class ContainerService:
     async def _update_link_accepts(self) -> None:
         """With `--icc=false`, linked pairs may talk on the child's exposed ports: the accepts
         follow the containers' current addresses (Docker's go stale when a child restarts)."""
+        if self.network.icc:  # every pair may talk: there is nothing to compute on this path
+            return
         accepts = []
         for edge in self.links.edges():
             parent, child = self._containers.get(edge.parent_id), self._containers.get(edge.child_id)

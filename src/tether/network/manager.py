@@ -235,7 +235,7 @@ class NetworkManager:
 
     async def set_link_accepts(self, accepts: list[tuple[str, str, str, int]]) -> None:
         """The (proto, parent IP, child IP, port) pairs that may pass with `--icc=false`."""
-        if self.icc or tuple(accepts) == self._accepts:
+        if tuple(accepts) == self._accepts:
             return
         async with self._lock:
             self._accepts = tuple(accepts)
