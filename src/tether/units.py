@@ -6,6 +6,8 @@ go-units exactly rather than what would look nicest.
 """
 from __future__ import annotations
 
+import re
+
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
@@ -41,13 +43,14 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-def human_size(n: float) -> str:
-    """Format a byte count as go-units `HumanSizeWithPrecision(n, 3)`: decimal units, "%.3g".
+def human_size(n: float, precision: int = 3) -> str:
+    """Format a byte count as go-units `HumanSizeWithPrecision(n, 3)`: decimal units, "%.3g"
+    (`precision=4` is go-units' plain `HumanSize`, which prune reports use).
 
     Python's "%.*g" and Go's agree for these magnitudes (both drop trailing zeros and switch to
     an exponent at 1e+03), so "999.9 kB" style edge cases come out as docker prints them.
     """
-    return _scaled(n, 1000.0, _DECIMAL_UNITS, 3)
+    return _scaled(n, 1000.0, _DECIMAL_UNITS, precision)
 
 
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
@@ -66,3 +69,15 @@ def _scaled(n: float, base: float, units: tuple[str, ...], precision: int) -> st
         size /= base
         unit += 1
     return f"{size:.{precision}g}{units[unit]}"
+
+
+_RAM_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: "64m", "1.5g", "100" in binary multiples; ValueError when malformed."""
+    match = _RAM_SIZE.match(text)
+    if not match:
+        raise ValueError(f"invalid size: '{text}'")
+    factor = 1024 ** " kmgtp".index((match.group(2) or " ").lower())
+    return int(float(match.group(1)) * factor)

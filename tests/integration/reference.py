@@ -18,7 +18,10 @@ from typing import Callable, Iterator
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
 REPO = Path(__file__).resolve().parents[2]
-REFDOCKER = REPO.parent / "shared" / "reference" / "refdocker.sh"
+# beside the checkout as CI lays it out, or one level further up for a worktree under /work/wt/
+REFDOCKER = next((base / "shared" / "reference" / "refdocker.sh" for base in REPO.parents
+                  if (base / "shared" / "reference" / "refdocker.sh").exists()),
+                 REPO.parent / "shared" / "reference" / "refdocker.sh")
 
 
 class ReferenceEngine:

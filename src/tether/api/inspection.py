@@ -38,23 +38,25 @@ class InspectionRoutes:
     @contextlib.asynccontextmanager
     async def _rootfs(self, c: Container) -> AsyncIterator[Path]:
         """The container's root as its processes see it. Running: /proc/<pid>/root, which also
-        shows the bind-mounted hosts, hostname and resolv.conf. Stopped: its overlay, mounted
-        under its lifecycle lock (so a `start` waits instead of racing the unmount) for the
-        duration."""
+        shows its volumes, binds and the bind-mounted hosts, hostname and resolv.conf. Stopped:
+        its overlay with its volumes and binds on it, mounted under its lifecycle lock (so a
+        `start` waits instead of racing the unmount) for the duration."""
         if c.state.status == "running" and c.state.pid:
             yield Path(f"/proc/{c.state.pid}/root")
             return
         rootfs = self.service.paths.rootfs(c.id)
         async with self.service.lifecycle_lock(c.id):
-            if mounts.is_mounted(rootfs):  # started while we waited: it owns the mount
-                yield rootfs
+            await self.service.wait_released(c.id)
+            if c.state.status == "running" and c.state.pid:  # started while we waited
+                yield Path(f"/proc/{c.state.pid}/root")
                 return
             image = await asyncio.to_thread(self.service.images.resolve, c.image_id)
             lowers = await asyncio.to_thread(self.service.images.lower_dirs, image)
             mounts.mount_overlay(lowers, self.service.paths.upper(c.id),
                                  self.service.paths.work(c.id), rootfs)
             try:
-                yield rootfs
+                async with self.service.volumes_mounted_at(c, rootfs):
+                    yield rootfs
             finally:
                 await asyncio.to_thread(mounts.unmount, rootfs)
 
@@ -99,6 +101,7 @@ class InspectionRoutes:
     async def put_archive(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
         path = self._path(req)
+        archive.check_writable(c.mount_points, bool(c.host_config.get("ReadonlyRootfs")), path)
         async with self._rootfs(c) as root:
             await asyncio.to_thread(archive.extract_tar, root, path, req.params["id"],
                                     io.BytesIO(req.body), req.qbool("noOverwriteDirNonDir"))

@@ -103,9 +103,9 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def _register() -> None:
-    from tether.cli import commands_container, commands_image, commands_system
+    from tether.cli import commands_container, commands_image, commands_system, commands_volume
 
-    for module in (commands_container, commands_image, commands_system):
+    for module in (commands_container, commands_image, commands_system, commands_volume):
         module.register(cli)
 
 
