@@ -1,28 +1,82 @@
 #!/bin/bash
-# tether's main job, end to end: make the busybox image offline, run a container, show it in `ps`
-# and read its output. The daemon starts on its own at the first command (root only).
+# tether's main job, the seed's walk end to end: build training/webapp and training/postgres from
+# the Dockerfiles in examples/, run db, run web with -P --link db:db, look at what the link gives web
+# (env vars, /etc/hosts), fetch the page through the published port, query PostgreSQL from web
+# through the `db` alias, then move db to a new address and watch web's /etc/hosts follow.
+# Base images are bootstrapped once with mmdebstrap and every build step is cached, so a second run
+# takes seconds. The daemon starts on its own at the first command (root only); if this script
+# started it, it stops it again at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tether=.venv/bin/tether
-# the first tether command starts tetherd when it is not running; if this demo started it, stop it
-# again at the end so that the demo leaves the machine as it found it
+python=.venv/bin/python
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '+ %s\n' "$*"; "$@"; }
+
 started_here=0
-.venv/bin/python -c "import socket; socket.socket(socket.AF_UNIX).connect('/run/tether/tether.sock')" \
+$python -c "import socket; socket.socket(socket.AF_UNIX).connect('/run/tether/tether.sock')" \
   2>/dev/null || started_here=1
-echo "+ tether image bootstrap busybox"; $tether image bootstrap busybox
-name="demo-$$"
-echo "+ tether run -d --name $name busybox sh -c 'echo hello from \$(hostname); sleep 30'"
-$tether run -d --name "$name" busybox sh -c 'echo hello from $(hostname); sleep 30'
 cleanup() {
-  $tether rm -f "$name" >/dev/null
+  $tether rm -f web db filler >/dev/null 2>&1 || true
   if [ "$started_here" = 1 ] && [ -f /run/tether/tetherd.pid ]; then
     kill "$(cat /run/tether/tetherd.pid)" 2>/dev/null || true
   fi
 }
 trap cleanup EXIT
-echo "+ tether ps"; $tether ps
-sleep 0.3
-echo "+ tether logs $name"; $tether logs "$name"
-echo "+ tether run --rm busybox sh -c 'exit 3'  (exit code passes through)"
-set +e; $tether run --rm busybox sh -c 'exit 3'; code=$?; set -e
-echo "exit code: $code"
+$tether rm -f web db filler >/dev/null 2>&1 || true
+
+step "Base images (made once, offline from then on)"
+have_image() { [ -n "$($tether images -q "$1")" ]; }
+have_image busybox:latest || show $tether image bootstrap busybox
+have_image tether-demo/python-base:bookworm ||
+  show $tether image bootstrap debian --include python3,python-is-python3,postgresql-client \
+    -t tether-demo/python-base:bookworm
+have_image tether-demo/postgres-base:bookworm ||
+  show $tether image bootstrap debian --include postgresql -t tether-demo/postgres-base:bookworm
+
+step "Build the seed's images from examples/ (a second run uses the cache at every step)"
+show $tether build -t training/webapp examples/webapp
+show $tether build -t training/postgres examples/postgres
+
+step "Run the database, then the web app linked to it"
+show $tether run -d --name db training/postgres
+show $tether run -d -P --name web --link db:db training/webapp python app.py
+show $tether ps -l
+
+step "The published port"
+show $tether port web 5000
+port=$($tether port web 5000 | head -1 | sed 's/.*://')
+printf '+ GET http://127.0.0.1:%s/\n' "$port"
+page=$($python - "$port" <<'EOF'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=2).read().decode())
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("the web app did not answer")
+EOF
+)
+echo "$page"
+[ "$page" = "Hello world!" ]
+
+step "What the link gives web: environment variables and /etc/hosts"
+show $tether exec web sh -c 'env | grep ^DB_ | sort'
+show $tether exec web cat /etc/hosts
+
+step "web reaches PostgreSQL through the db alias"
+for _ in $(seq 100); do
+  $tether exec web pg_isready -q -h db && break
+  sleep 0.2
+done
+show $tether exec web psql -h db -U postgres -tAc "select 'PostgreSQL ' || current_setting('server_version') || ' answers through the link'"
+
+step "db moves to a new address: web's /etc/hosts follows (its env vars stay, as in Docker)"
+show $tether stop db
+show $tether run -d --name filler busybox sleep 600
+show $tether start db
+show $tether inspect -f '{{.NetworkSettings.IPAddress}}' db
+show $tether exec web grep -w db /etc/hosts
