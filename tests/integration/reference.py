@@ -18,7 +18,10 @@ from typing import Callable, Iterator
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
 REPO = Path(__file__).resolve().parents[2]
-REFDOCKER = REPO.parent / "shared" / "reference" / "refdocker.sh"
+# beside the checkout (CI, /work/main), or beside the worktrees' directory (/work/wt/NAME)
+REFDOCKER = next((p for p in (REPO.parent / "shared" / "reference" / "refdocker.sh",
+                              REPO.parents[1] / "shared" / "reference" / "refdocker.sh") if p.exists()),
+                 REPO.parent / "shared" / "reference" / "refdocker.sh")
 
 
 class ReferenceEngine:

@@ -97,9 +97,11 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def _register() -> None:
-    from tether.cli import commands_container, commands_image, commands_system
+    from tether.cli import (commands_archive, commands_build, commands_container, commands_image,
+                            commands_registry, commands_system)
 
-    for module in (commands_container, commands_image, commands_system):
+    for module in (commands_container, commands_image, commands_archive, commands_registry,
+                   commands_build, commands_system):
         module.register(cli)
 
 
