@@ -26,10 +26,12 @@ from tether.api.http import Router, serve
 from tether.api.images import ImageRoutes
 from tether.api.inspection import InspectionRoutes
 from tether.api.system import SystemRoutes
+from tether.api.volumes import VolumeRoutes
 from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.paths import Paths
+from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
 from tether.network.manager import NetworkManager
 from tether.runtime.conmon import Runtime
@@ -115,7 +117,10 @@ async def run(args: argparse.Namespace) -> None:
                              nat=args.nat, icc=args.icc)
     await network.setup()
     events = EventBus()
-    containers = ContainerService(paths, images, Runtime(paths.runtime), network, events=events)
+    volumes = VolumeService(paths.data_root / "volumes", events=events)
+    containers = ContainerService(paths, images, Runtime(paths.runtime), network, volumes,
+                                  events=events)
+    volumes.referrers = containers.volume_users
     await containers.load()
     router = Router()
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root)).register(router)
@@ -128,6 +133,7 @@ async def run(args: argparse.Namespace) -> None:
     archive_routes.register(router)
     DistributionRoutes(images, archive_routes.import_image, args.insecure_registries).register(router)
     InspectionRoutes(containers).register(router)
+    VolumeRoutes(volumes).register(router)
     sock = socket_path(args.host)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
     server = await serve(router, sock)

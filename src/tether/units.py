@@ -6,6 +6,8 @@ go-units exactly rather than what would look nicest.
 """
 from __future__ import annotations
 
+import re
+
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
@@ -43,7 +45,7 @@ def human_duration(seconds: float) -> str:
 
 def human_size(n: float, precision: int = 3) -> str:
     """Format a byte count as go-units `HumanSizeWithPrecision(n, 3)`: decimal units, "%.3g"
-    (`precision=4` is go-units' `HumanSize`, e.g. the build context's "18.43kB").
+    (`precision=4` is go-units' plain `HumanSize`: prune reports, the build context's "18.43kB").
 
     Python's "%.*g" and Go's agree for these magnitudes (both drop trailing zeros and switch to
     an exponent at 1e+03), so "999.9 kB" style edge cases come out as docker prints them.
@@ -67,3 +69,15 @@ def _scaled(n: float, base: float, units: tuple[str, ...], precision: int) -> st
         size /= base
         unit += 1
     return f"{size:.{precision}g}{units[unit]}"
+
+
+_RAM_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: "64m", "1.5g", "100" in binary multiples; ValueError when malformed."""
+    match = _RAM_SIZE.match(text)
+    if not match:
+        raise ValueError(f"invalid size: '{text}'")
+    factor = 1024 ** " kmgtp".index((match.group(2) or " ").lower())
+    return int(float(match.group(1)) * factor)

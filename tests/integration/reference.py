@@ -18,9 +18,9 @@ from typing import Callable, Iterator
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
 REPO = Path(__file__).resolve().parents[2]
-# beside the checkout (CI, /work/main), or beside the worktrees' directory (/work/wt/NAME)
-REFDOCKER = next((p for p in (REPO.parent / "shared" / "reference" / "refdocker.sh",
-                              REPO.parents[1] / "shared" / "reference" / "refdocker.sh") if p.exists()),
+# beside the checkout as CI lays it out, or one level further up for a worktree under /work/wt/
+REFDOCKER = next((base / "shared" / "reference" / "refdocker.sh" for base in REPO.parents
+                  if (base / "shared" / "reference" / "refdocker.sh").exists()),
                  REPO.parent / "shared" / "reference" / "refdocker.sh")
 
 

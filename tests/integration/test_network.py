@@ -24,8 +24,13 @@ pytestmark = pytest.mark.integration
 
 HOST_ADDR = "10.99.0.1"
 OUTSIDE_ADDR = "10.99.0.2"
-TCP_SERVER = "socat TCP-LISTEN:5000,fork,reuseaddr SYSTEM:'echo tcp $SOCAT_PEERADDR'"
-UDP_SERVER = "socat UDP-RECVFROM:5001,fork SYSTEM:'echo udp $SOCAT_PEERADDR'"
+# The reply scripts read the request before answering: an `echo` alone could exit before socat
+# wrote the request to it, and socat then died of EPIPE without sending the reply (seen on a loaded
+# machine). Requests are `ping` (probe) or a newline (`echo | nc`); a datagram has no EOF, so the
+# UDP one reads exactly the probe's 4 bytes. -t 5: after the client's half-close socat waits that
+# long for the reply (its default, 0.5 s, is not always enough under load).
+TCP_SERVER = "socat -t 5 TCP-LISTEN:5000,fork,reuseaddr SYSTEM:'read -t 2 _; echo tcp $SOCAT_PEERADDR'"
+UDP_SERVER = "socat -t 5 UDP-RECVFROM:5001,fork SYSTEM:'head -c 4 >/dev/null; echo udp $SOCAT_PEERADDR'"
 SERVERS = f"{TCP_SERVER} & {UDP_SERVER} & wait"
 
 

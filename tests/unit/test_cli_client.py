@@ -161,6 +161,11 @@ def test_usage_errors_are_worded_like_docker(capsys) -> None:
     assert capsys.readouterr().err == ("unknown flag: --foo\n\nUsage:  tether run [OPTIONS] IMAGE "
                                        "[COMMAND] [ARG...]\n\nRun 'tether run --help' for more information\n")
     with pytest.raises(SystemExit) as info:
+        cli_main.main(["ps", "--format"])
+    assert info.value.code == 125
+    assert capsys.readouterr().err == ("flag needs an argument: --format\n\nUsage:  tether ps [OPTIONS]"
+                                       "\n\nRun 'tether ps --help' for more information\n")
+    with pytest.raises(SystemExit) as info:
         cli_main.main(["stop"])
     assert info.value.code == 1
     assert capsys.readouterr().err.startswith("tether: 'tether stop' requires at least 1 argument\n")

@@ -97,7 +97,8 @@ class ContainerRoutes:
         if req.qbool("link"):
             self.service.remove_link(req.params["id"])
         else:
-            await self.service.remove(req.params["id"], force=req.qbool("force"))
+            await self.service.remove(req.params["id"], force=req.qbool("force"),
+                                      volumes=req.qbool("v"))
         return no_content()
 
     async def links(self, req: Request) -> Response:

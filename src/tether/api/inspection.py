@@ -37,13 +37,17 @@ class InspectionRoutes:
     @contextlib.asynccontextmanager
     async def _rootfs(self, c: Container) -> AsyncIterator[Path]:
         """The container's root as its processes see it. Running: /proc/<pid>/root, which also
-        shows the bind-mounted hosts, hostname and resolv.conf. Stopped: its overlay, mounted
-        for the duration (see engine/rootfs.py)."""
+        shows its volumes, binds and the bind-mounted hosts, hostname and resolv.conf. Stopped:
+        its overlay with its volumes and binds on it, mounted for the duration (engine/rootfs.py)."""
         if c.state.status == "running" and c.state.pid:
             yield Path(f"/proc/{c.state.pid}/root")
             return
         async with mounted_overlay(self.service, c) as root:
-            yield root
+            if c.state.status == "running" and c.state.pid:  # started while we waited
+                yield Path(f"/proc/{c.state.pid}/root")
+                return
+            async with self.service.volumes_mounted_at(c, root):
+                yield root
 
     # ---- docker cp --------------------------------------------------------------------------
 
@@ -86,6 +90,7 @@ class InspectionRoutes:
     async def put_archive(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
         path = self._path(req)
+        archive.check_writable(c.mount_points, bool(c.host_config.get("ReadonlyRootfs")), path)
         async with self._rootfs(c) as root:
             await asyncio.to_thread(archive.extract_tar, root, path, req.params["id"],
                                     io.BytesIO(req.body), req.qbool("noOverwriteDirNonDir"))

@@ -14,8 +14,8 @@ import click
 from tether.cli import formatting
 from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.main import App, command
-from tether.cli.runopts import (RunOptions, create_body, link_format_error, qualified_name,
-                                split_ref, tagged)
+from tether.cli.runopts import (RunOptions, create_body, link_format_error, mount_flag,
+                                qualified_name, split_ref, tagged)
 from tether.errors import start_failure_code
 from tether.network.portspec import PortSpecError, parse_uint16
 
@@ -62,6 +62,20 @@ def _check_links(ctx: click.Context, param: click.Parameter,
     return values
 
 
+def _parse_mounts(ctx: click.Context, param: click.Parameter,
+                  values: tuple[str, ...]) -> list[dict[str, Any]]:
+    """--mount values parsed while reading flags, as the docker CLI's MountOpt: a malformed one
+    is a usage error (exit 125) before the daemon is contacted."""
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(mount_flag(value))
+        except ValueError as exc:
+            raise click.UsageError(f'invalid argument "{value}" for "--mount" flag: {exc}',
+                                   ctx) from None
+    return parsed
+
+
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The flags shared by run and create."""
     decorators = [
@@ -85,6 +99,14 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--network", "--net", default="default", help="Connect a container to a network"),
         click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
         click.option("--dns", multiple=True, help="Set custom DNS servers"),
+        click.option("-v", "--volume", multiple=True, help="Bind mount a volume"),
+        click.option("--mount", multiple=True, callback=_parse_mounts,
+                     help="Attach a filesystem mount to the container"),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
+        click.option("--volumes-from", multiple=True,
+                     help="Mount volumes from the specified container(s)"),
+        click.option("--read-only", is_flag=True,
+                     help="Mount the container's root filesystem as read only"),
         click.argument("image", required=False),
         click.argument("command", nargs=-1, required=False),
     ]
@@ -105,6 +127,8 @@ def _options(params: dict[str, Any], detach: bool) -> RunOptions:
         publish_all=params["publish_all"], expose=list(params["expose"]), links=list(params["link"]),
         network=params["network"], add_hosts=list(params["add_host"]), dns=list(params["dns"]),
         console_size=terminal_size(1) if params["tty"] else (0, 0),
+        volumes=list(params["volume"]), mounts=list(params["mount"]), tmpfs=list(params["tmpfs"]),
+        volumes_from=list(params["volumes_from"]), read_only=params["read_only"],
     )
 
 

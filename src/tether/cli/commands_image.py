@@ -10,7 +10,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import _app, _filters, out, render_format
+from tether.cli.commands_container import _app, _filters, _json_lines, out, render_format
 from tether.cli.main import DockerGroup, command
 from tether.cli.runopts import split_ref
 
@@ -103,6 +103,44 @@ def bootstrap_busybox() -> None:
     """Create busybox:latest from the host's busybox-static (tether-specific)."""
     reply = _app().client.json("POST", "/tether/bootstrap/busybox")
     out(reply["Id"])
+
+
+@bootstrap.command("debian", usage="[OPTIONS]")
+@click.option("--suite", default="bookworm", show_default=True, help="Debian release to install")
+@click.option("--include", "packages", multiple=True,
+              help="Extra packages to install (comma-separated or repeated)")
+@click.option("-t", "--tag", default=None, help="Name and tag of the image (default debian:SUITE)")
+def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> None:
+    """Create a Debian image with mmdebstrap on the host (tether-specific).
+
+    mmdebstrap runs here, in the CLI, not in the daemon: packages come from the host's network at
+    bootstrap time, while the daemon and its containers may have no route out at all. Its tar goes
+    to a temporary file first, so that a failed run never leaves a half-made image behind.
+    """
+    import subprocess
+    import tempfile
+
+    from tether.engine.config import DEFAULT_PATH
+
+    include = ",".join(p for group in packages for p in group.split(",") if p)
+    argv = ["mmdebstrap", "--quiet", "--variant=minbase", *([f"--include={include}"] if include else []),
+            suite, "-"]
+    query = {"fromSrc": "-", "repo": tag or f"debian:{suite}",
+             "changes": [f"ENV PATH={DEFAULT_PATH}", 'CMD ["bash"]']}
+    with tempfile.TemporaryFile(dir="/var/tmp") as tar:
+        try:
+            code = subprocess.run(argv, stdout=tar).returncode
+        except FileNotFoundError as exc:
+            raise CliError("mmdebstrap is not installed (apt-get install mmdebstrap)") from exc
+        if code:
+            raise CliError(f"mmdebstrap failed with exit code {code}")
+        tar.seek(0)
+        resp = _app().client.upload("/images/create", query, tar, "application/x-tar")
+        for line in _json_lines(resp.chunks()):
+            if line.get("errorDetail"):
+                raise CliError(line["errorDetail"].get("message", ""))
+            if line.get("status"):
+                out(line["status"])
 
 
 for _cmd, _alias in ((images, "ls"), (tag, "tag"), (rmi, "rm")):

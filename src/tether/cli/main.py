@@ -41,7 +41,13 @@ class DockerCommand(click.Command):
         self.min_args = min_args
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        rest = super().parse_args(ctx, args)
+        try:
+            rest = super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            # click's option parser raises "requires an argument" without a context: without
+            # this one the error would show the top-level usage instead of this command's
+            exc.ctx = exc.ctx or ctx
+            raise
         first = next((p for p in self.params if isinstance(p, click.Argument)), None)
         if self.min_args and first is not None and not ctx.params.get(first.name or ""):
             raise ArgCountError(ctx, self.min_args)
@@ -98,10 +104,10 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 def _register() -> None:
     from tether.cli import (commands_archive, commands_build, commands_container, commands_image,
-                            commands_registry, commands_system)
+                            commands_registry, commands_system, commands_volume)
 
     for module in (commands_container, commands_image, commands_archive, commands_registry,
-                   commands_build, commands_system):
+                   commands_build, commands_system, commands_volume):
         module.register(cli)
 
 

@@ -40,6 +40,11 @@ class RunOptions:
     add_hosts: list[str] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
     console_size: tuple[int, int] = (0, 0)
+    volumes: list[str] = field(default_factory=list)
+    mounts: list[dict[str, Any]] = field(default_factory=list)  # parsed by mount_flag
+    tmpfs: list[str] = field(default_factory=list)
+    volumes_from: list[str] = field(default_factory=list)
+    read_only: bool = False
 
 
 def env_list(pairs: list[str], files: list[str], environ: dict[str, str] | None = None) -> list[str]:
@@ -120,10 +125,152 @@ def exposed_ports(published: list[str], expose: list[str]) -> dict[str, dict[str
     return {key: {} for key in sorted(keys)}
 
 
+def _volume_source(spec: str) -> str:
+    """The source part of a `-v` value as the docker CLI's ParseVolume reads it (a drive-like
+    `c:` stays in a section), with its errors; "" for an anonymous volume (`-v /data`)."""
+    if not spec:
+        raise CliError("invalid empty volume spec", code=125)
+    if len(spec) <= 2:
+        return ""
+    sections: list[str] = []
+    buffer = ""
+    for index, char in enumerate(spec + "\0"):
+        if char == ":" and len(buffer) == 1 and buffer.isalpha():
+            buffer += char
+        elif char in (":", "\0"):
+            if not buffer:
+                raise CliError(f"invalid spec: {spec}: empty section between colons", code=125)
+            if len(sections) == 2 and char == ":":
+                raise CliError(f"invalid spec: {spec}: too many colons", code=125)
+            sections.append(buffer)
+            buffer = ""
+        else:
+            buffer += char
+    return sections[0] if len(sections) > 1 else ""
+
+
+def volume_flags(values: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """-v values -> (HostConfig.Binds, Config.Volumes) as the docker CLI splits them: a value
+    with a source is a bind (a `./relative` host path made absolute), one without is an
+    anonymous volume; repeated values count once."""
+    binds: list[str] = []
+    volumes: dict[str, dict[str, Any]] = {}
+    for spec in dict.fromkeys(values):
+        source = _volume_source(spec)
+        if not source:
+            volumes[spec] = {}
+            continue
+        if source.startswith(".") or source == "..":
+            spec = os.path.abspath(source) + spec[len(source):]
+        binds.append(spec)
+    return binds, volumes
+
+
+def _go_bool(key: str, value: str) -> bool:
+    """strconv.ParseBool's spellings."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise ValueError(f"invalid value for {key}: {value}")
+
+
+def mount_flag(value: str) -> dict[str, Any]:
+    """One `--mount` value -> a HostConfig.Mounts object, with the docker CLI's MountOpt rules
+    and texts (ValueError; the caller words it as a flag error)."""
+    import csv
+
+    fields = next(csv.reader([value]), [])
+    mount: dict[str, Any] = {"Type": "volume"}
+    groups: dict[str, dict[str, Any]] = {}
+
+    def group(name: str) -> dict[str, Any]:
+        if name not in groups:
+            groups[name] = {"Labels": {}, "DriverConfig": {}} if name == "VolumeOptions" else {}
+        return groups[name]
+
+    for item in fields:
+        key, sep, val = item.partition("=")
+        key = key.lower()
+        if not sep:
+            if key in ("readonly", "ro"):
+                mount["ReadOnly"] = True
+            elif key == "volume-nocopy":
+                group("VolumeOptions")["NoCopy"] = True
+            elif key == "bind-nonrecursive":
+                group("BindOptions")["NonRecursive"] = True
+            else:
+                raise ValueError(f"invalid field '{item}' must be a key=value pair")
+            continue
+        if key == "type":
+            mount["Type"] = val.lower()
+        elif key in ("source", "src"):
+            mount["Source"] = os.path.abspath(val) if val == "." or val.startswith("./") else val
+        elif key in ("target", "dst", "destination"):
+            mount["Target"] = val
+        elif key in ("readonly", "ro"):
+            mount["ReadOnly"] = _go_bool(key, val)
+        elif key == "consistency":
+            mount["Consistency"] = val.lower()
+        elif key == "bind-propagation":
+            group("BindOptions")["Propagation"] = val.lower()
+        elif key == "bind-nonrecursive":
+            group("BindOptions")["NonRecursive"] = _go_bool(key, val)
+        elif key == "volume-nocopy":
+            try:
+                group("VolumeOptions")["NoCopy"] = _go_bool(key, val)
+            except ValueError:
+                raise ValueError(f"invalid value for volume-nocopy: {val}") from None
+        elif key in ("volume-label", "volume-opt"):
+            options = group("VolumeOptions")
+            target = options["Labels"] if key == "volume-label" else \
+                options["DriverConfig"].setdefault("Options", {})
+            k, _, v = val.partition("=")
+            if k:
+                target[k] = v
+        elif key == "volume-driver":
+            group("VolumeOptions")["DriverConfig"]["Name"] = val
+        elif key == "tmpfs-size":
+            from tether.units import ram_in_bytes
+            try:
+                group("TmpfsOptions")["SizeBytes"] = ram_in_bytes(val)
+            except ValueError:
+                raise ValueError(f"invalid value for {key}: {val}") from None
+        elif key == "tmpfs-mode":
+            try:
+                group("TmpfsOptions")["Mode"] = int(val, 8)
+            except ValueError:
+                raise ValueError(f"invalid value for {key}: {val}") from None
+        else:
+            raise ValueError(f"unexpected key '{key}' in '{item}'")
+    if not mount["Type"]:
+        raise ValueError("type is required")
+    if not mount.get("Target"):
+        raise ValueError("target is required")
+    for name, prefix, kind in (("VolumeOptions", "volume", "volume"), ("BindOptions", "bind", "bind"),
+                               ("TmpfsOptions", "tmpfs", "tmpfs")):
+        if name in groups and mount["Type"] != kind:
+            raise ValueError(f"cannot mix '{prefix}-*' options with mount type '{mount['Type']}'")
+    if "VolumeOptions" in groups and not groups["VolumeOptions"]["Labels"]:
+        del groups["VolumeOptions"]["Labels"]  # an empty map is omitted from the JSON
+    mount.update(groups)
+    return mount
+
+
+def tmpfs_map(values: list[str]) -> dict[str, str]:
+    """--tmpfs values -> HostConfig.Tmpfs: `path[:options]`."""
+    result: dict[str, str] = {}
+    for value in values:
+        path, _, options = value.partition(":")
+        result[path] = options
+    return result
+
+
 def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """The POST /containers/create body for these options, keyed as the docker CLI sends it."""
     bindings, published = publish_map(opts.publish)
     exposed = exposed_ports(published, opts.expose)
+    binds, anonymous = volume_flags(opts.volumes)
     attach_out = not opts.detach
     entrypoint = None if opts.entrypoint is None else [opts.entrypoint]
     body: dict[str, Any] = {
@@ -139,13 +286,13 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
         "Env": env_list(opts.env, opts.env_files, environ),
         "Cmd": list(opts.command) or None,
         "Image": opts.image,
-        "Volumes": None,
+        "Volumes": anonymous or None,
         "WorkingDir": opts.workdir,
         "Entrypoint": entrypoint,
         "OnBuild": None,
         "Labels": labels_map(opts.labels),
         "HostConfig": {
-            "Binds": None,
+            "Binds": binds or None,
             "NetworkMode": opts.network,
             "PortBindings": bindings,
             "RestartPolicy": restart_policy(opts.restart),
@@ -155,11 +302,17 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
             "Dns": list(opts.dns),
             "ExtraHosts": list(opts.add_hosts) or None,
             "ConsoleSize": list(opts.console_size),
+            "VolumesFrom": list(opts.volumes_from) or None,
+            "ReadonlyRootfs": opts.read_only,
         },
         "NetworkingConfig": {"EndpointsConfig": {opts.network: {}}},
     }
     if exposed:
         body["ExposedPorts"] = exposed
+    if opts.mounts:
+        body["HostConfig"]["Mounts"] = list(opts.mounts)
+    if opts.tmpfs:
+        body["HostConfig"]["Tmpfs"] = tmpfs_map(opts.tmpfs)
     return body
 
 

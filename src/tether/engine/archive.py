@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from tether.errors import BadRequest, NotFound
+from tether.engine.mountspec import MountPoint
+from tether.errors import ApiError, BadRequest, NotFound
 
 _MAX_LINKS = 255  # Docker's limit on symlinks followed in one resolution
 
@@ -111,6 +112,19 @@ def stat_path(root: Path, path: str, container: str) -> tuple[Path, PathStat]:
         target = "/" + str(final.relative_to(root)).lstrip(".")
     name = posixpath.basename(path.rstrip("/")) or "/"
     return host, PathStat(name, st.st_size, _go_mode(st.st_mode), _rfc3339(st.st_mtime_ns), target)
+
+
+def check_writable(points: list[MountPoint], readonly_rootfs: bool, path: str) -> None:
+    """Where `cp` may write (dockerd's extractToDir): into a writable mount, or anywhere else
+    when the root is writable; its texts and status (a plain error: 500)."""
+    target = posixpath.normpath("/" + path)
+    covering = [mp for mp in points if mp.covers(target)]
+    if covering:
+        if not max(covering, key=lambda mp: len(mp.destination)).rw:
+            raise ApiError("mounted volume is marked read-only", 500)
+        return
+    if readonly_rootfs:
+        raise ApiError("container rootfs is marked read-only", 500)
 
 
 def write_tar(host: Path, rebase: str, out: BinaryIO) -> None:

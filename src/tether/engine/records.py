@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from tether.engine.mountspec import MountPoint
 from tether.units import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -102,6 +103,7 @@ class Container:
     network: dict[str, Any] = field(default_factory=dict)   # the endpoint (NetworkManager.connect)
     link_ips: dict[str, str] = field(default_factory=dict)  # link name -> child address at start
     started_link_env: list[str] = field(default_factory=list)  # the link vars PID 1 got
+    mounts: list[dict[str, Any]] = field(default_factory=list)  # the mount plan (MountPoint)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,6 +128,13 @@ class Container:
     def tty(self) -> bool:
         return bool(self.config.get("Tty"))
 
+    @property
+    def mount_points(self) -> list[MountPoint]:
+        return [MountPoint.from_json(m) for m in self.mounts]
+
+    def mounts_view(self) -> list[dict[str, Any]]:
+        return [mp.view() for mp in self.mount_points]
+
     def inspect(self, paths: dict[str, str], network: dict[str, Any]) -> dict[str, Any]:
         """Docker's `GET /containers/{id}/json` body."""
         host_config = dict(self.host_config)
@@ -135,6 +144,12 @@ class Container:
         host_config.setdefault("AutoRemove", False)
         host_config.setdefault("PortBindings", {})
         host_config.setdefault("Links", None)
+        host_config.setdefault("Binds", None)
+        host_config.setdefault("VolumesFrom", None)
+        host_config.setdefault("ReadonlyRootfs", False)
+        for key in ("Mounts", "Tmpfs"):  # omitted when empty, as dockerd's omitempty
+            if not host_config.get(key):
+                host_config.pop(key, None)
         return {
             "Id": self.id,
             "Created": self.created,
@@ -157,7 +172,7 @@ class Container:
             "HostConfig": host_config,
             "GraphDriver": {"Name": "overlay2", "Data": {
                 "MergedDir": paths["rootfs"], "UpperDir": paths["upper"], "WorkDir": paths["work"]}},
-            "Mounts": [],
+            "Mounts": self.mounts_view(),
             "Config": self.config,
             "NetworkSettings": network,
         }
@@ -179,5 +194,5 @@ class Container:
             "Status": self.state.status_text(),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": network.get("Networks", {})},
-            "Mounts": [],
+            "Mounts": self.mounts_view(),
         }

@@ -23,6 +23,8 @@ async def mounted_overlay(service: ContainerService, c: Container) -> AsyncItera
     bind-mounted hosts files), held under the container's lifecycle lock."""
     rootfs = service.paths.rootfs(c.id)
     async with service.lifecycle_lock(c.id):
+        if c.state.status != "running":  # an exit being handled unmounts the root: let it finish
+            await service.wait_released(c.id)
         if mounts.is_mounted(rootfs):
             yield rootfs
             return

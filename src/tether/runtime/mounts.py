@@ -11,6 +11,11 @@ import os
 from pathlib import Path
 
 MNT_DETACH = 2
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p)
@@ -27,6 +32,21 @@ def is_mounted(target: Path) -> bool:
     wanted = os.path.realpath(target)
     with open("/proc/self/mountinfo") as mountinfo:
         return any(_unescape(line.split(" ", 5)[4]) == wanted for line in mountinfo)
+
+
+def source_mount(path: str) -> tuple[str, str]:
+    """The mount point that holds `path` (symlinks resolved) and its mountinfo optional fields
+    (`shared:N`, `master:N`...): the mount a bind of `path` propagates through."""
+    real = os.path.realpath(path)
+    found = ("", "")
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            target = _unescape(fields[4])
+            inside = real == target or real.startswith(target.rstrip("/") + "/")
+            if inside and len(target) >= len(found[0]):  # the later of two at one place is on top
+                found = (target, " ".join(fields[6:fields.index("-")]))
+    return found
 
 
 def _check(result: int, what: str, target: Path) -> None:
@@ -48,6 +68,23 @@ def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> 
     options = f"lowerdir={':'.join(str(p) for p in lowers)},upperdir={upper},workdir={work}"
     _check(_libc.mount(b"overlay", str(target).encode(), b"overlay", 0, options.encode()),
            "mount overlay on", target)
+
+
+def bind(source: Path, target: Path, read_only: bool, recursive: bool = True) -> None:
+    """Bind `source` on `target` (both existing), private so that unmounting it later never
+    propagates back to the source's own mounts; read-only needs a remount of the bind."""
+    flags = MS_BIND | (MS_REC if recursive else 0)
+    _check(_libc.mount(str(source).encode(), str(target).encode(), None, flags, None),
+           "bind mount on", target)
+    try:
+        _check(_libc.mount(None, str(target).encode(), None, MS_PRIVATE | MS_REC, None),
+               "make private", target)
+        if read_only:
+            _check(_libc.mount(None, str(target).encode(), None,
+                               MS_BIND | MS_REMOUNT | MS_RDONLY, None), "remount read-only", target)
+    except OSError:
+        unmount(target)
+        raise
 
 
 def unmount(target: Path) -> None:

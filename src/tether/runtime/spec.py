@@ -151,11 +151,12 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
                additional_gids: list[int], tty: bool, hostname: str, netns_path: str | None,
                mounts: list[dict], cgroups_path: str, readonly_rootfs: bool = False,
                cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (),
-               privileged: bool = False) -> dict:
+               privileged: bool = False, rootfs_propagation: str | None = None) -> dict:
     """A complete config.json for runc: Docker's defaults plus this container's settings.
 
     `mounts` (OCI mount dicts, for example the /etc/hosts binds) come after the default mounts so
-    that they land on top of them. Inheritable and ambient capabilities stay empty, as in Docker
+    that they land on top of them; a default mount whose destination the caller mounts itself is
+    left out (a `--tmpfs /dev/shm` replaces Docker's /dev/shm, as in dockerd). Inheritable and ambient capabilities stay empty, as in Docker
     since 20.10.14, so that an exec'd setuid-less binary cannot regain dropped capabilities.
     """
     caps = capabilities(cap_add, cap_drop, privileged)
@@ -172,6 +173,9 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
         "maskedPaths": [] if privileged else list(MASKED_PATHS),
         "readonlyPaths": [] if privileged else list(READONLY_PATHS),
     }
+    if rootfs_propagation:
+        linux["rootfsPropagation"] = rootfs_propagation
+    own = {m["destination"] for m in mounts}
     return {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -186,6 +190,7 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
         },
         "root": {"path": rootfs, "readonly": readonly_rootfs},
         "hostname": hostname,
-        "mounts": default_mounts(privileged) + [dict(m) for m in mounts],
+        "mounts": [m for m in default_mounts(privileged) if m["destination"] not in own]
+        + [dict(m) for m in mounts],
         "linux": linux,
     }

@@ -454,7 +454,7 @@ class _Run:
 
     async def _remove_container(self, cid: str) -> None:
         try:
-            await self.b.containers.remove(cid, force=True)
+            await self.b.containers.remove(cid, force=True, volumes=True)
         except NotFound:
             return
         self.out(f"Removing intermediate container {cid[:12]}\n")
