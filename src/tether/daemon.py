@@ -16,7 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from tether.api.archives import ArchiveRoutes
+from tether.api.build import BuildRoutes
 from tether.api.containers import ContainerRoutes
+from tether.api.distribution import DistributionRoutes
 from tether.api.events import EventRoutes
 from tether.api.execs import ExecRoutes
 from tether.api.http import Router, serve
@@ -69,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="program NAT for published ports (false: no firewall changes)")
     p.add_argument("--icc", default=True, type=lambda v: v.lower() not in ("false", "0", "no"),
                    help="inter-container communication on the bridge (false: only linked pairs)")
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append", default=[],
+                   help="a registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
     return p.parse_args(argv)
@@ -123,6 +128,10 @@ async def run(args: argparse.Namespace) -> None:
     EventRoutes(events).register(router)
     ExecRoutes(ExecService(containers)).register(router)
     ImageRoutes(images, containers).register(router)
+    BuildRoutes(images, containers, args.insecure_registries).register(router)
+    archive_routes = ArchiveRoutes(images, containers)
+    archive_routes.register(router)
+    DistributionRoutes(images, archive_routes.import_image, args.insecure_registries).register(router)
     InspectionRoutes(containers).register(router)
     VolumeRoutes(volumes).register(router)
     sock = socket_path(args.host)

@@ -1,15 +1,13 @@
-"""Image routes: list, inspect, tag, remove, import, and tether's offline busybox bootstrap."""
+"""Image routes: list, inspect, tag, remove, and tether's offline busybox bootstrap (import is in
+archives.py, pull and push in distribution.py: both reached through `POST /images/create`)."""
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 from fnmatch import fnmatchcase
-from typing import AsyncIterator
 
-from tether.api.http import Request, Response, Router, StreamResponse, json_response
+from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
-from tether.errors import BadRequest, NotFound
+from tether.errors import BadRequest
 from tether.image.bootstrap import bootstrap_busybox
 from tether.image.store import ImageStore
 
@@ -21,7 +19,6 @@ class ImageRoutes:
 
     def register(self, router: Router) -> None:
         router.add("GET", "/images/json", self.list)
-        router.add("POST", "/images/create", self.create)
         router.add("GET", "/images/{name:path}/json", self.inspect)
         router.add("POST", "/images/{name:path}/tag", self.tag)
         router.add("DELETE", "/images/{name:path}", self.remove)
@@ -30,6 +27,9 @@ class ImageRoutes:
     async def list(self, req: Request) -> Response:
         references = req.filters().get("reference", [])
         images = self.store.list()
+        if not req.qbool("all"):  # as dockerd: untagged images with children are a build's steps
+            parents = {i.parent for i in images}
+            images = [i for i in images if i.repo_tags or i.repo_digests or i.id not in parents]
         if references:
             images = [i for i in images if any(_ref_matches(r, t) for r in references
                                                 for t in i.repo_tags)]
@@ -42,35 +42,17 @@ class ImageRoutes:
         repo = req.q("repo") or ""
         if not repo:
             raise BadRequest("repository name must have at least one component")
-        await asyncio.to_thread(self.store.tag, req.params["name"], repo, req.q("tag") or "latest")
+        await asyncio.to_thread(self.store.tag, req.params["name"], repo, req.q("tag") or "")
         return Response(201)
 
     async def remove(self, req: Request) -> Response:
         report = await asyncio.to_thread(self.store.remove, req.params["name"], req.qbool("force"),
-                                         self.containers.users_of_image)
+                                         self.containers.users_of_image, not req.qbool("noprune"))
         return json_response(report)
 
     async def bootstrap(self, req: Request) -> Response:
         image = await asyncio.to_thread(bootstrap_busybox, self.store)
         return json_response({"Id": image.id})
-
-    async def create(self, req: Request) -> StreamResponse:
-        """`fromSrc=-` imports the request body; pulling needs the registry client (not built yet)."""
-        if req.q("fromImage"):
-            name = req.q("fromImage")
-            raise NotFound(f"pull access denied for {name}: tether cannot pull images yet; make "
-                           "one with 'tether image bootstrap busybox' or 'docker import'")
-        if req.q("fromSrc") != "-":
-            raise BadRequest("only fromSrc=- (the request body) can be imported")
-        repo = req.q("repo") or ""
-        if repo and req.q("tag"):
-            repo = f"{repo}:{req.q('tag')}"
-        image = await asyncio.to_thread(self.store.import_tar, io.BytesIO(req.body), repo or None,
-                                        req.query.get("changes", []), req.q("message") or "")
-
-        async def body() -> AsyncIterator[bytes]:
-            yield json.dumps({"status": image.id}).encode() + b"\r\n"
-        return StreamResponse(body(), "application/json")
 
 
 def _ref_matches(pattern: str, repo_tag: str) -> bool:

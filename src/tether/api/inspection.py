@@ -5,18 +5,17 @@ import asyncio
 import contextlib
 import io
 import json
-import os
 from pathlib import Path
 from typing import AsyncIterator
 
 from tether.api.http import Request, Response, Router, StreamResponse, json_response
+from tether.api.piped import written_chunks
 from tether.engine import archive, changes, procs
 from tether.engine.containers import ContainerService
 from tether.engine.records import Container
+from tether.engine.rootfs import mounted_overlay
 from tether.errors import BadRequest, Conflict
-from tether.runtime import mounts
 
-_CHUNK = 64 * 1024
 _STATS_INTERVAL = 1.0  # dockerd's collector period: the CPU % is over one such interval
 
 
@@ -39,26 +38,16 @@ class InspectionRoutes:
     async def _rootfs(self, c: Container) -> AsyncIterator[Path]:
         """The container's root as its processes see it. Running: /proc/<pid>/root, which also
         shows its volumes, binds and the bind-mounted hosts, hostname and resolv.conf. Stopped:
-        its overlay with its volumes and binds on it, mounted under its lifecycle lock (so a
-        `start` waits instead of racing the unmount) for the duration."""
+        its overlay with its volumes and binds on it, mounted for the duration (engine/rootfs.py)."""
         if c.state.status == "running" and c.state.pid:
             yield Path(f"/proc/{c.state.pid}/root")
             return
-        rootfs = self.service.paths.rootfs(c.id)
-        async with self.service.lifecycle_lock(c.id):
-            await self.service.wait_released(c.id)
+        async with mounted_overlay(self.service, c) as root:
             if c.state.status == "running" and c.state.pid:  # started while we waited
                 yield Path(f"/proc/{c.state.pid}/root")
                 return
-            image = await asyncio.to_thread(self.service.images.resolve, c.image_id)
-            lowers = await asyncio.to_thread(self.service.images.lower_dirs, image)
-            mounts.mount_overlay(lowers, self.service.paths.upper(c.id),
-                                 self.service.paths.work(c.id), rootfs)
-            try:
-                async with self.service.volumes_mounted_at(c, rootfs):
-                    yield rootfs
-            finally:
-                await asyncio.to_thread(mounts.unmount, rootfs)
+            async with self.service.volumes_mounted_at(c, root):
+                yield root
 
     # ---- docker cp --------------------------------------------------------------------------
 
@@ -156,19 +145,6 @@ class InspectionRoutes:
         return StreamResponse(body(), "application/json")
 
 
-async def _tar_chunks(host: Path, rebase: str) -> AsyncIterator[bytes]:
-    """Chunks of a tar written by a thread into a pipe; closing the read end (client gone)
-    makes the writer fail with EPIPE, so the thread always ends."""
-    read_fd, write_fd = os.pipe()
-    writer_file = os.fdopen(write_fd, "wb")
-
-    def produce() -> None:
-        with contextlib.suppress(BrokenPipeError), writer_file:
-            archive.write_tar(host, rebase, writer_file)
-    producer = asyncio.create_task(asyncio.to_thread(produce))
-    try:
-        while chunk := await asyncio.to_thread(os.read, read_fd, _CHUNK):
-            yield chunk
-    finally:
-        os.close(read_fd)
-        await producer
+def _tar_chunks(host: Path, rebase: str) -> AsyncIterator[bytes]:
+    """`docker cp`'s tar of `host`, its top entry named `rebase`, streamed as it is made."""
+    return written_chunks(lambda out: archive.write_tar(host, rebase, out))

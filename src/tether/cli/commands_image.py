@@ -1,4 +1,5 @@
-"""Image commands: images, import, tag, rmi, and tether's `image bootstrap busybox`."""
+"""Image commands: images, tag, rmi, and tether's `image bootstrap busybox` (import, save and load
+are in commands_archive.py)."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +10,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import _app, _json_lines, _filters, out, render_format
+from tether.cli.commands_container import _app, _filters, _json_lines, out, render_format
 from tether.cli.main import DockerGroup, command
 from tether.cli.runopts import split_ref
 
@@ -51,35 +52,6 @@ def images(all_: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fm
         sys.stdout.write(render_format(fmt, image_contexts(items, trunc, now), _IMAGE_HEADERS))
         return
     sys.stdout.write(formatting.images_table(items, trunc, now))
-
-
-@command("import", usage="[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", min_args=1)
-@click.option("-c", "--change", multiple=True, help="Apply Dockerfile instruction to the created image")
-@click.option("-m", "--message", default=None, help="Set commit message for imported image")
-@click.argument("source", required=False)
-@click.argument("reference", required=False)
-def import_(change: tuple[str, ...], message: str | None, source: str, reference: str | None) -> None:
-    """Import the contents from a tarball to create a filesystem image."""
-    client = _app().client
-    query: dict[str, Any] = {"fromSrc": "-", "repo": reference, "message": message,
-                             "changes": list(change) or None}
-    if source.startswith(("http://", "https://")):
-        query["fromSrc"] = source
-        resp = client.request("POST", "/images/create", query, own_connection=True)
-    elif source == "-":
-        resp = client.upload("/images/create", query, sys.stdin.buffer, "application/x-tar")
-    else:
-        try:
-            fh = open(source, "rb")
-        except OSError as exc:
-            raise CliError(f"open {source}: {(exc.strerror or str(exc)).lower()}") from exc
-        with fh:
-            resp = client.upload("/images/create", query, fh, "application/x-tar")
-    for line in _json_lines(resp.chunks()):
-        if line.get("errorDetail"):
-            raise CliError(line["errorDetail"].get("message", ""))
-        if line.get("status"):
-            out(line["status"])
 
 
 @command("tag", usage="SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", min_args=2)
@@ -171,10 +143,10 @@ def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> 
                 out(line["status"])
 
 
-for _cmd, _alias in ((images, "ls"), (import_, "import"), (tag, "tag"), (rmi, "rm")):
+for _cmd, _alias in ((images, "ls"), (tag, "tag"), (rmi, "rm")):
     image.add_command(_cmd, _alias)
 
 
 def register(group: click.Group) -> None:
-    for cmd in (images, import_, tag, rmi, image):
+    for cmd in (images, tag, rmi, image):
         group.add_command(cmd)

@@ -1,11 +1,16 @@
 """Layer tars: decompression by magic, and safe unpacking into overlayfs' on-disk form.
 
 A layer tar comes from outside (import, load, pull), so unpacking must never write outside the
-layer directory: `..` that climbs above the root is refused, absolute names are taken relative to
-the root (as tar and Docker do), entries below a symlinked or non-directory parent are refused, and
-hard links may only point at files inside the layer. Docker/OCI whiteouts become what overlayfs
-understands: `.wh.<name>` a 0/0 character device `<name>`, `.wh..wh..opq` the xattr
-`trusted.overlay.opaque=y` on its directory.
+layer directory: absolute names and `..` are resolved against the layer's root as Docker's chroot
+resolves them (`/a` and `../a` both mean `<layer>/a`), entries below a symlinked or non-directory
+parent are refused (Docker's chroot would follow the link inside the layer; no real layer needs
+that), and hard links may only point at files (not directories) already unpacked in the same
+layer. Device nodes are refused except the harmless character devices a container's device
+cgroup lets it use (null, zero, full, random, urandom, tty, console, ptmx): a layer is data from
+anywhere, and a block device node in it would be a door to the host's disks for whoever can read
+the layer directory (Docker creates them and relies on the device cgroup alone). Docker/OCI
+whiteouts become what overlayfs understands: `.wh.<name>` a 0/0 character device `<name>`,
+`.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on its directory.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import shutil
 import stat
 import tarfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Sequence
 
 from tether.errors import BadRequest
 
@@ -28,8 +33,20 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _XATTR_PAX_PREFIX = "SCHILY.xattr."
+# (major, minor) of the character devices a layer may carry; 0/0 is an overlay-form whiteout.
+SAFE_CHAR_DEVICES = frozenset({(0, 0), (1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)})
+
+
+def _zstd_reader(fileobj: BinaryIO) -> BinaryIO:
+    """zstd, imported on the first zstd layer: most images never carry one."""
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True)  # type: ignore[return-value]
+
+
 _COMPRESSORS: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
     (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)),  # type: ignore[arg-type,return-value]
+    (b"\x28\xb5\x2f\xfd", _zstd_reader),
     (b"\xfd7zXZ\x00", lzma.LZMAFile),  # type: ignore[arg-type]
     (b"BZh", bz2.BZ2File),  # type: ignore[arg-type]
 )
@@ -59,7 +76,7 @@ class _Prefixed(io.RawIOBase):
 
 
 def decompressed(fileobj: BinaryIO) -> BinaryIO:
-    """`fileobj` read through gzip, xz or bzip2 if its first bytes say so, as Docker's
+    """`fileobj` read through gzip, zstd, xz or bzip2 if its first bytes say so, as Docker's
     DecompressStream does; plain tars pass through."""
     head = b""
     while len(head) < _MAGIC_LEN:
@@ -89,8 +106,9 @@ def tar_size(path: Path) -> int:
     return total
 
 
-def unpack_layer(tar_path: Path, layer_dir: Path) -> Path:
-    """Unpack `tar_path` into `layer_dir/diff` once; return that diff dir.
+def unpack_layer(tar_path: Path, layer_dir: Path, lowers: Sequence[Path] = ()) -> Path:
+    """Unpack `tar_path` into `layer_dir/diff` once; return that diff dir. `lowers` are the diff
+    dirs of the layers below, top first (see `extract`).
 
     The work happens in a temporary sibling that is renamed into place, so a crash leaves either a
     whole layer or a `.tmp-` directory that ImageStore removes at start-up, never half a layer.
@@ -102,7 +120,7 @@ def unpack_layer(tar_path: Path, layer_dir: Path) -> Path:
     try:
         (tmp / "diff").mkdir(parents=True)
         with open(tar_path, "rb") as f:
-            extract(f, tmp / "diff")
+            extract(f, tmp / "diff", lowers)
         os.rename(tmp, layer_dir)
     finally:
         if tmp.exists():
@@ -110,44 +128,92 @@ def unpack_layer(tar_path: Path, layer_dir: Path) -> Path:
     return diff
 
 
-def extract(fileobj: BinaryIO, root: Path) -> None:
-    """Extract a layer tar stream into the existing directory `root`, whiteouts converted."""
+def extract(fileobj: BinaryIO, root: Path, lowers: Sequence[Path] = ()) -> None:
+    """Extract a layer tar stream into the existing directory `root`, whiteouts converted.
+
+    A layer may list `etc/a` without `etc` (umoci writes such diffs). The directory it implies
+    must still exist in this layer's own dir, and overlayfs shows the topmost one: it gets the
+    owner, mode and mtime the same directory has in `lowers`, so the image looks as a tool that
+    applies layers in place (umoci, containerd) shows it, not as a fresh 0755 root directory.
+    """
     directories: list[tuple[Path, tarfile.TarInfo]] = []
+    implied: list[Path] = []
     try:
         with tarfile.open(fileobj=fileobj, mode="r|") as tar:
             for member in tar:
-                path = _extract_member(tar, member, root)
+                path = _extract_member(tar, member, root, implied)
                 if path is not None and member.isdir():
                     directories.append((path, member))
     except tarfile.TarError as exc:
         raise BadRequest(f"invalid tar archive: {exc}") from exc
+    listed = {path for path, _ in directories}
+    for path in reversed(implied):
+        if path in listed or not stat.S_ISDIR(_lstat_mode(path)):
+            continue  # given by its own entry, or replaced by a later one
+        below = _visible_below(path.relative_to(root).parts, lowers)
+        if below is not None:
+            st = os.lstat(below)
+            os.chown(path, st.st_uid, st.st_gid)
+            os.chmod(path, stat.S_IMODE(st.st_mode))
+            os.utime(path, ns=(st.st_mtime_ns, st.st_mtime_ns))
     for path, member in reversed(directories):
         os.utime(path, ns=(int(member.mtime * 10**9),) * 2, follow_symlinks=False)
 
 
+def _visible_below(parts: tuple[str, ...], lowers: Sequence[Path]) -> Path | None:
+    """The directory at `parts` in the view `lowers` (top first) give, resolved as overlayfs
+    does: the first layer holding something on the path decides; a file or a whiteout there
+    hides the layers below, and so does an opaque directory above a path it lacks."""
+    for lower in lowers:
+        current, opaque = lower, False
+        for part in parts:
+            current = current / part
+            mode = _lstat_mode(current)
+            if not mode:
+                break
+            if not stat.S_ISDIR(mode):
+                return None
+            opaque = opaque or _is_opaque(current)
+        else:
+            return current
+        if opaque:
+            return None
+    return None
+
+
+def _is_opaque(path: Path) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
 def _components(name: str) -> list[str]:
-    """The entry's path inside the layer as components; refuses to climb above the root."""
+    """The entry's path inside the layer as components. `..` stops at the root, as it does in
+    the chroot Docker unpacks layers in: `../escape` lands at `<layer>/escape`."""
     parts: list[str] = []
     for part in name.split("/"):
         if part == "..":
-            if not parts:
-                raise BadRequest(f"invalid tar entry {name!r}: path escapes the layer")
-            parts.pop()
+            if parts:
+                parts.pop()
         elif part not in ("", "."):
             parts.append(part)
     return parts
 
 
-def _parent_dir(root: Path, parts: list[str], name: str) -> Path:
-    """The real directory that will hold `parts[-1]`, creating missing parents; symlinked or
-    non-directory parents are refused so nothing can be written outside `root`."""
+def _parent_dir(root: Path, parts: list[str], name: str, implied: list[Path]) -> Path:
+    """The real directory that will hold `parts[-1]`, creating missing parents (noted in
+    `implied`); symlinked or non-directory parents are refused so nothing can be written
+    outside `root`."""
     current = root
     for part in parts[:-1]:
         current = current / part
         try:
             st = os.lstat(current)
         except FileNotFoundError:
-            os.mkdir(current, 0o755)
+            os.mkdir(current)
+            os.chmod(current, 0o755)  # Docker's mode for an implied directory, whatever the umask
+            implied.append(current)
             continue
         if not stat.S_ISDIR(st.st_mode):
             raise BadRequest(f"invalid tar entry {name!r}: parent {part!r} is not a directory")
@@ -167,12 +233,13 @@ def _clear(path: Path, keep_dir: bool) -> None:
         os.unlink(path)
 
 
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> Path | None:
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path,
+                    implied: list[Path]) -> Path | None:
     """Create one entry; returns its path, or None for entries that make nothing (root, markers)."""
     parts = _components(member.name)
     if not parts:
         return None
-    parent = _parent_dir(root, parts, member.name)
+    parent = _parent_dir(root, parts, member.name, implied)
     base = parts[-1]
     if base == OPAQUE_MARKER:
         os.setxattr(parent, OPAQUE_XATTR, b"y")
@@ -206,18 +273,43 @@ def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, root: Pat
     elif member.issym():
         os.symlink(member.linkname, path)
     elif member.islnk():
-        target_parts = _components(member.linkname)
-        target = _parent_dir(root, target_parts, member.linkname) / target_parts[-1] if target_parts else root
-        if not os.path.lexists(target):
-            raise BadRequest(f"invalid tar entry {member.name!r}: bad hard link target {member.linkname!r}")
-        os.link(target, path, follow_symlinks=False)
+        os.link(_link_target(root, member), path, follow_symlinks=False)
+    elif member.ischr() and (member.devmajor, member.devminor) in SAFE_CHAR_DEVICES:
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(member.devmajor, member.devminor))
     elif member.ischr() or member.isblk():
-        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-        os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+        kind = "character" if member.ischr() else "block"
+        raise BadRequest(f"invalid tar entry {member.name!r}: {kind} device "
+                         f"{member.devmajor}:{member.devminor} is not allowed in a layer")
     elif member.isfifo():
         os.mkfifo(path, 0o600)
     else:
         raise BadRequest(f"invalid tar entry {member.name!r}: unsupported type {member.type!r}")
+
+
+def _link_target(root: Path, member: tarfile.TarInfo) -> Path:
+    """The file a hard link entry names: already unpacked in this layer, reached through real
+    directories only, and not a directory itself. Nothing is created on the way."""
+    parts = _components(member.linkname)
+    current = root
+    for part in parts[:-1]:
+        current = current / part
+        if not stat.S_ISDIR(_lstat_mode(current)):
+            break
+    else:
+        if parts:
+            target = current / parts[-1]
+            mode = _lstat_mode(target)
+            if mode and not stat.S_ISDIR(mode):
+                return target
+    raise BadRequest(f"invalid tar entry {member.name!r}: bad hard link target {member.linkname!r}")
+
+
+def _lstat_mode(path: Path) -> int:
+    """The st_mode of `path` without following it; 0 when there is nothing there."""
+    try:
+        return os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
 
 
 def _apply_metadata(member: tarfile.TarInfo, path: Path) -> None:

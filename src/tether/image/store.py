@@ -21,7 +21,7 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -103,6 +103,8 @@ class Image:
     size: int
     last_tag_time: str
     layer_root: Path
+    repo_digests: list[str] = field(default_factory=list)
+    parent: str = ""  # the image a build step or commit was made on ("" for pulled/imported)
 
     @property
     def short_id(self) -> str:
@@ -127,11 +129,13 @@ class Image:
         """GET /images/{name}/json."""
         cfg = self.config
         return {
-            "Id": self.id, "RepoTags": list(self.repo_tags), "RepoDigests": [], "Parent": "",
-            "Comment": cfg.get("comment", ""), "Created": cfg.get("created", ZERO_TIME), "Container": "",
-            "ContainerConfig": cfg.get("container_config") or container_config(),
+            "Id": self.id, "RepoTags": list(self.repo_tags), "RepoDigests": list(self.repo_digests),
+            "Parent": self.parent,
+            "Comment": cfg.get("comment", ""), "Created": cfg.get("created", ZERO_TIME),
+            "Container": cfg.get("container", ""),
+            "ContainerConfig": container_config(cfg.get("container_config")),
             "DockerVersion": cfg.get("docker_version", ""), "Author": cfg.get("author", ""),
-            "Config": cfg.get("config") or container_config(), "Architecture": cfg.get("architecture", ""),
+            "Config": container_config(cfg.get("config")), "Architecture": cfg.get("architecture", ""),
             "Os": cfg.get("os", ""), "Size": self.size, "VirtualSize": self.size,
             "GraphDriver": self._graph_driver(),
             "RootFS": {"Type": "layers", "Layers": self.diff_ids},
@@ -142,8 +146,9 @@ class Image:
         """One item of GET /images/json."""
         return {
             "Containers": -1, "Created": unix_seconds(self.config.get("created", ZERO_TIME)),
-            "Id": self.id, "Labels": (self.config.get("config") or {}).get("Labels"), "ParentId": "",
-            "RepoDigests": [], "RepoTags": list(self.repo_tags), "SharedSize": -1, "Size": self.size,
+            "Id": self.id, "Labels": (self.config.get("config") or {}).get("Labels"),
+            "ParentId": self.parent,
+            "RepoDigests": list(self.repo_digests), "RepoTags": list(self.repo_tags), "SharedSize": -1, "Size": self.size,
             "VirtualSize": self.size,
         }
 
@@ -178,6 +183,7 @@ class ImageStore:
         self._tags: dict[str, str] = self._load("repositories.json")
         self._images: dict[str, dict[str, Any]] = self._load("images.json")
         self._configs: dict[str, dict[str, Any]] = {}
+        self._layer_sizes: dict[str, int] = {}  # diff_id -> size; a layer's content never changes
         self._collect_garbage()
 
     # --- records ---
@@ -218,7 +224,8 @@ class ImageStore:
     def _image(self, image_id: str) -> Image:
         meta = self._images[image_id]
         return Image(image_id, self._config(image_id), self._tags_of(image_id), meta["size"],
-                     meta.get("last_tag_time", ZERO_TIME), self.layers)
+                     meta.get("last_tag_time", ZERO_TIME), self.layers, list(meta.get("repo_digests", [])),
+                     meta.get("parent", ""))
 
     # --- lookup ---
 
@@ -237,6 +244,11 @@ class ImageStore:
         tagged = str(parsed.tag_name_only())
         if parsed.digest is None and tagged in self._tags:
             return self._tags[tagged]
+        if parsed.digest is not None:
+            by_digest = str(refs.Reference(parsed.domain, parsed.path, None, parsed.digest))
+            for image_id, meta in self._images.items():
+                if by_digest in meta.get("repo_digests", []):
+                    return image_id
         found = self._search(ref)
         if found is None:
             raise NotFound(f"No such image: {tagged}")
@@ -276,11 +288,13 @@ class ImageStore:
 
     # --- removal (moby daemon/images/image_delete.go) ---
 
-    def remove(self, ref: str, force: bool, users: ContainerUsers) -> list[dict[str, str]]:
-        """DELETE /images/{ref}: untag, and delete the image once nothing names it.
+    def remove(self, ref: str, force: bool, users: ContainerUsers, prune: bool = True) -> list[dict[str, str]]:
+        """DELETE /images/{ref}: untag, and delete the image once nothing names it; with `prune`
+        (no `noprune`) its untagged parents (a build's steps) go too, as far as nothing uses them.
 
         `users(image_id)` lists the containers made from the image as (id, running).
         """
+        pruning = users if prune else None
         with self._lock:
             image_id = self._resolve_id(ref)
             containers = users(image_id)
@@ -294,20 +308,26 @@ class ImageStore:
                 self._untag(tag, records)
                 if self._tags_of(image_id):
                     return records
-                return self._delete(image_id, containers, force, records, quiet=True)
+                return self._delete(image_id, containers, force, records, quiet=True, prune=pruning)
             if len(self._tags_of(image_id)) == 1:
                 conflict = self._conflict(image_id, containers, soft=not force, references=False)
                 if conflict is not None:
                     raise Conflict(conflict.message)
                 self._untag(self._tags_of(image_id)[0], records)
-            return self._delete(image_id, containers, force, records, quiet=False)
+            return self._delete(image_id, containers, force, records, quiet=False, prune=pruning)
 
     @staticmethod
     def _is_id_prefix(image_id: str, ref: str) -> bool:
         return image_id.startswith(ref) or _hex(image_id).startswith(ref)
 
     def _untag(self, tag: str, records: list[dict[str, str]]) -> None:
-        del self._tags[tag]
+        """Drop a tag, or a `name@digest` reference (from the image's RepoDigests)."""
+        if "@" in tag:
+            for meta in self._images.values():
+                if tag in meta.get("repo_digests", []):
+                    meta["repo_digests"].remove(tag)
+        else:
+            del self._tags[tag]
         self._save()
         records.append({"Untagged": tag})
 
@@ -316,6 +336,9 @@ class ImageStore:
         """The first reason not to delete, in Docker's order: running container (cannot be
         forced), then, unless forcing, tags and stopped containers."""
         short = _hex(image_id)[:12]
+        if any(meta.get("parent") == image_id for meta in self._images.values()):
+            return _DeleteConflict(f"conflict: unable to delete {short} (cannot be forced) - image has "
+                                   "dependent child images", False)
         running = [cid for cid, is_running in containers if is_running]
         stopped = [cid for cid, is_running in containers if not is_running]
         if running:
@@ -330,14 +353,19 @@ class ImageStore:
         return None
 
     def _delete(self, image_id: str, containers: list[tuple[str, bool]], force: bool,
-                records: list[dict[str, str]], quiet: bool) -> list[dict[str, str]]:
+                records: list[dict[str, str]], quiet: bool,
+                prune: ContainerUsers | None = None) -> list[dict[str, str]]:
         """imageDeleteHelper: after the untag that made an image dangling (`quiet`), a conflict
-        caused by a container just keeps the image instead of failing."""
+        caused by a container, or by a tag or a child of an image that is not dangling, just
+        keeps the image instead of failing. `prune` then goes on with the parent, quietly."""
         conflict = self._conflict(image_id, containers, soft=not force, references=not force)
         if conflict is not None:
-            if quiet and conflict.used:
+            dangling = not self._tags_of(image_id) and not any(
+                meta.get("parent") == image_id for meta in self._images.values())
+            if quiet and (conflict.used or not dangling):
                 return records
             raise Conflict(conflict.message)
+        parent = self._images[image_id].get("parent", "")
         for tag in self._tags_of(image_id):
             del self._tags[tag]
             records.append({"Untagged": tag})
@@ -349,6 +377,8 @@ class ImageStore:
         records.append({"Deleted": image_id})
         if not containers:
             records.extend({"Deleted": chain} for chain in self._release_layers(diff_ids))
+        if prune is not None and parent in self._images:
+            return self._delete(parent, prune(parent), False, records, quiet=True, prune=prune)
         return records
 
     def _release_layers(self, diff_ids: list[str]) -> list[str]:
@@ -385,21 +415,33 @@ class ImageStore:
     def _commit(self, config_bytes: bytes, staged: list[_StagedLayer], repo_tag: str | None) -> Image:
         """Move staged layers into place and record the image, all under the lock so a concurrent
         removal cannot collect a layer between the two."""
-        image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         with self._lock:
             for layer in staged:
                 os.replace(layer.path, self.blobs / _hex(layer.diff_id))
-            config_path = self.blobs / _hex(image_id)
-            if not config_path.exists():
-                tmp = self.blobs / f".tmp-{secrets.token_hex(8)}"
-                tmp.write_bytes(config_bytes)
-                os.replace(tmp, config_path)
-            self._images.setdefault(image_id, {"size": sum(layer.size for layer in staged),
-                                               "last_tag_time": ZERO_TIME})
-            if repo_tag is not None:
-                self._set_tag(repo_tag, image_id)
-            self._save()
-            return self._image(image_id)
+            return self._record(config_bytes, sum(layer.size for layer in staged), repo_tag)
+
+    def _record(self, config_bytes: bytes, size: int, repo_tag: str | None,
+                repo_digest: str | None = None) -> Image:
+        """Write the config blob and the image's records (the caller holds the lock)."""
+        image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+        config_path = self.blobs / _hex(image_id)
+        if not config_path.exists():
+            tmp = self.blobs / f".tmp-{secrets.token_hex(8)}"
+            tmp.write_bytes(config_bytes)
+            os.replace(tmp, config_path)
+        meta = self._images.setdefault(image_id, {"size": size, "last_tag_time": ZERO_TIME})
+        if repo_tag is not None:
+            self._set_tag(repo_tag, image_id)
+        if repo_digest is not None:
+            self._add_repo_digest(meta, repo_digest)
+        self._save()
+        return self._image(image_id)
+
+    @staticmethod
+    def _add_repo_digest(meta: dict[str, Any], repo_digest: str) -> None:
+        digests = meta.setdefault("repo_digests", [])
+        if repo_digest not in digests:
+            digests.append(repo_digest)
 
     def add_image(self, config_bytes: bytes, layer_tars: list[BinaryIO], repo_tag: str | None = None) -> Image:
         """Store an image from its config bytes and its layer tars, bottom first (load, pull,
@@ -414,6 +456,52 @@ class ImageStore:
         finally:
             for layer in staged:
                 layer.path.unlink(missing_ok=True)
+
+    # --- layer by layer (pull): layers arrive one at a time and are shared between images ---
+
+    def has_layer(self, diff_id: str) -> bool:
+        """Whether the layer blob `diff_id` is stored (a pull skips fetching it)."""
+        return (self.blobs / _hex(diff_id)).exists()
+
+    def put_layer(self, fileobj: BinaryIO, diff_id: str) -> None:
+        """Store one (possibly compressed) layer tar that must hash to `diff_id`."""
+        layer = self._stage_layer(fileobj)
+        try:
+            if layer.diff_id != diff_id:
+                raise BadRequest(f"layer tar hashes to {layer.diff_id}, expected {diff_id}")
+            with self._lock:
+                os.replace(layer.path, self.blobs / _hex(diff_id))
+        finally:
+            layer.path.unlink(missing_ok=True)
+
+    def add_image_from_layers(self, config_bytes: bytes, repo_tag: str | None = None,
+                              repo_digest: str | None = None) -> Image:
+        """Record an image whose layers are all stored already (`put_layer`), tagged `repo_tag`
+        and known by `repo_digest` (`name@sha256:...`, for RepoDigests and `name@digest` refs)."""
+        tag = refs.normalize_tag(repo_tag) if repo_tag else None
+        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+        missing = [d for d in diff_ids if not self.has_layer(d)]
+        if missing:
+            raise NotFound(f"layer {missing[0]} is not in the store")
+        size = sum(self.layer_size(d) for d in diff_ids)
+        with self._lock:
+            if any(not self.has_layer(d) for d in diff_ids):
+                raise Conflict("a layer of the image was removed while it was being stored")
+            return self._record(config_bytes, size, tag, repo_digest)
+
+    def add_repo_digest(self, ref: str, repo_digest: str) -> None:
+        """Remember that the registry knows image `ref` as `repo_digest` (after a push)."""
+        with self._lock:
+            self._add_repo_digest(self._images[self._resolve_id(ref)], repo_digest)
+            self._save()
+
+    def layer_blob(self, diff_id: str) -> Path:
+        """The uncompressed tar of a stored layer (what a push compresses and sends)."""
+        return self.blobs / _hex(diff_id)
+
+    def config_bytes(self, image: Image) -> bytes:
+        """The exact config bytes the image ID hashes (pushed as the config blob)."""
+        return (self.blobs / _hex(image.id)).read_bytes()
 
     def import_tar(self, fileobj: BinaryIO, repo_tag: str | None, changes: list[str], message: str,
                    created: str | None = None) -> Image:
@@ -446,12 +534,64 @@ class ImageStore:
         }
         return json.dumps(image_config, separators=(",", ":")).encode()
 
+    # --- parents (build steps, commits): the legacy build cache and `docker history` ---
+
+    def layer_size(self, diff_id: str) -> int:
+        """A stored layer's size as Docker counts it, read from its tar once: a build adds an
+        image per step on the same base, and a big base layer takes a while to walk."""
+        if diff_id not in self._layer_sizes:
+            self._layer_sizes[diff_id] = layers.tar_size(self.blobs / _hex(diff_id))
+        return self._layer_sizes[diff_id]
+
+    def set_parent(self, image_id: str, parent_id: str) -> None:
+        """Record that `image_id` was made on `parent_id` (kept if already recorded)."""
+        with self._lock:
+            meta = self._images[image_id]
+            if parent_id and "parent" not in meta:
+                meta["parent"] = parent_id
+                self._save()
+
+    def children(self, parent_id: str) -> list[Image]:
+        """The images made on `parent_id`; for "" the images with no parent (FROM scratch)."""
+        with self._lock:
+            return [self._image(i) for i, meta in self._images.items()
+                    if meta.get("parent", "") == parent_id]
+
+    def history(self, ref: str) -> list[dict[str, Any]]:
+        """GET /images/{name}/history: newest first, each entry's image ID found through the
+        parent chain (`<missing>` beyond it), layer sizes from the stored layers."""
+        with self._lock:
+            image = self._image(self._resolve_id(ref))
+            sizes = iter([self.layer_size(d) for d in image.diff_ids])
+            items = [{"Comment": h.get("comment", ""), "Created": unix_seconds(h.get("created", ZERO_TIME)),
+                      "CreatedBy": h.get("created_by", ""), "Id": "<missing>",
+                      "Size": 0 if h.get("empty_layer") else next(sizes, 0), "Tags": None}
+                     for h in image.config.get("history") or []]
+            items.reverse()
+            current: Image | None = image
+            for item in items:
+                if current is None:
+                    break
+                item["Id"], item["Tags"] = current.id, list(current.repo_tags) or None
+                current = self._image(current.parent) if current.parent in self._images else None
+            return items
+
     # --- use ---
 
     def lower_dirs(self, image: Image) -> list[Path]:
         """The image's unpacked layers, top first (overlayfs lowerdir order), unpacking each the
         first time any image or container needs it (under the store lock, so concurrent callers
         never unpack the same layer twice)."""
+        return self.unpacked_layers(image.diff_ids)
+
+    def unpacked_layers(self, diff_ids: list[str]) -> list[Path]:
+        """The diff dirs of a layer stack (bottom first in, top first out), each unpacked over
+        the ones below it (directories a layer only implies look as they do below), now if not
+        yet: a load does it at once, so a layer that cannot be unpacked is refused with its
+        image, as dockerd does. A layer is unpacked once, by the first stack that needs it."""
         with self._lock:
-            return [layers.unpack_layer(self.blobs / _hex(d), self.layers / _hex(d))
-                    for d in reversed(image.diff_ids)]
+            dirs: list[Path] = []
+            for diff_id in diff_ids:
+                dirs.insert(0, layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id),
+                                                   list(dirs)))
+            return dirs

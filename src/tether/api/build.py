@@ -1,0 +1,132 @@
+"""Build routes: POST /build (the legacy builder API of `DOCKER_BUILDKIT=0 docker build` and the
+docker SDK), POST /commit, and GET /images/{name}/history, which shows what builds record."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any, AsyncIterator, Callable
+
+from tether.api.http import Request, Response, Router, StreamResponse, json_response
+from tether.engine import config as rules
+from tether.engine.containers import ContainerService
+from tether.errors import ApiError, BadRequest
+from tether.image import distribution, refs
+from tether.image.build import context, instructions
+from tether.image.build.commit import commit_upper
+from tether.image.build.executor import Builder, BuildError, BuildOptions
+from tether.image.changes import apply_changes
+from tether.image.store import ImageStore, container_config
+
+_END = object()
+
+
+def _json_param(req: Request, name: str) -> dict[str, Any]:
+    """A JSON map query parameter (`buildargs`, `labels`), read leniently as dockerd does."""
+    raw = req.q(name) or ""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BadRequest(f"invalid {name} parameter: {raw}") from None
+    return value if isinstance(value, dict) else {}
+
+
+def build_options(req: Request) -> tuple[BuildOptions, list[str]]:
+    """The query of POST /build as builder options, and the tags already normalised (a bad
+    tag is refused before the build starts, as dockerd does)."""
+    tags = [refs.normalize_tag(t) for t in req.query.get("t", []) if t]
+    options = BuildOptions(
+        dockerfile=req.q("dockerfile") or "Dockerfile", tags=tags,
+        build_args={k: (None if v is None else str(v)) for k, v in _json_param(req, "buildargs").items()},
+        labels={k: str(v) for k, v in _json_param(req, "labels").items()},
+        no_cache=req.qbool("nocache"), rm=req.qbool("rm", True), force_rm=req.qbool("forcerm"),
+        target=req.q("target") or "")
+    return options, tags
+
+
+def _message(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+class BuildRoutes:
+    def __init__(self, store: ImageStore, containers: ContainerService,
+                 insecure_registries: list[str] | None = None) -> None:
+        self.store = store
+        self.containers = containers
+        self.insecure = list(insecure_registries or [])
+        self.builder = Builder(store, containers, containers.paths.data_root / "builder", self._pull)
+
+    def _pull(self, name: str, emit: Callable[[dict[str, Any]], None]) -> None:
+        """A missing FROM image, pulled anonymously (a registry on loopback, or a public one)."""
+        ref = refs.parse_normalized(name).tag_name_only()
+        distribution.resolve_pull(ref, None, self.insecure).run(self.store, emit)
+
+    def register(self, router: Router) -> None:
+        router.add("POST", "/build", self.build)
+        router.add("POST", "/commit", self.commit)
+        router.add("GET", "/images/{name:path}/history", self.history)
+
+    async def build(self, req: Request) -> StreamResponse:
+        options, tags = build_options(req)
+        text = await asyncio.to_thread(context.dockerfile_from_tar, io.BytesIO(req.body), options.dockerfile)
+        instructions.parse(text, options.target, options.labels)  # dockerd's errors come as replies
+        quiet = req.qbool("q")
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def say(message: dict[str, Any] | str) -> None:
+            if not quiet:
+                queue.put_nowait({"stream": message} if isinstance(message, str) else message)
+
+        async def run() -> None:
+            try:
+                image = await self.builder.build(io.BytesIO(req.body), options, say)
+                queue.put_nowait({"aux": {"ID": image.id}})
+                if quiet:
+                    queue.put_nowait({"stream": image.id + "\n"})
+                say(f"Successfully built {image.short_id}\n")
+                await self.builder.tag(image, tags)
+                for tag in tags:
+                    say(f"Successfully tagged {tag}\n")
+            except BuildError as exc:
+                queue.put_nowait({"errorDetail": {"code": exc.code, "message": exc.message},
+                                  "error": exc.message})
+            except ApiError as exc:
+                queue.put_nowait({"errorDetail": {"message": exc.message}, "error": exc.message})
+            except Exception as exc:  # reported to the client: the stream has started
+                queue.put_nowait({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+            finally:
+                queue.put_nowait(_END)
+
+        async def body() -> AsyncIterator[bytes]:
+            task = asyncio.create_task(run())
+            try:
+                while (item := await queue.get()) is not _END:
+                    yield _message(item)
+            finally:
+                if not task.done():
+                    task.cancel()
+        return StreamResponse(body(), "application/json")
+
+    async def commit(self, req: Request) -> Response:
+        """docker commit: the container's upper dir as a layer on top of its image."""
+        c = self.containers.get(req.q("container") or "")
+        body = req.json() if req.body else {}
+        config = dict(c.config)
+        if isinstance(body, dict) and body:
+            config.update(rules.merge_image_config(body, c.config))
+        config = apply_changes(container_config(config), req.query.get("changes", []))
+        repo = req.q("repo") or ""
+        tag = refs.normalize_tag(f"{repo}:{req.q('tag')}" if req.q("tag") else repo) if repo else None
+        parent = await asyncio.to_thread(self.store.resolve, c.image_id)
+        image = await asyncio.to_thread(commit_upper, self.store, self.containers.paths.upper(c.id), parent,
+                                        config, c.config, c.id, req.q("comment") or "",
+                                        req.q("author") or "")
+        if tag:
+            name, _, tag_name = tag.rpartition(":")
+            await asyncio.to_thread(self.store.tag, image.id, name, tag_name)
+        return json_response({"Id": image.id}, status=201)
+
+    async def history(self, req: Request) -> Response:
+        return json_response(await asyncio.to_thread(self.store.history, req.params["name"]))

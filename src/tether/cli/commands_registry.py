@@ -1,0 +1,261 @@
+"""Registry commands: pull, push, login, logout.
+
+Credentials live where docker keeps them, `~/.docker/config.json` (or `$DOCKER_CONFIG`), as
+`{"auths": {"<server>": {"auth": base64("user:password")}}}`, so a login by either CLI serves
+both. The daemon keeps none: each pull or push sends them in `X-Registry-Auth`. Progress is
+drawn with rich on a terminal (imported only then: start-up time matters) and printed as
+docker's plain status lines otherwise.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import click
+
+from tether.cli.client import CliError, Client
+from tether.cli.commands_container import _app, _json_lines, out
+from tether.cli.main import command
+
+INDEX_SERVER = "https://index.docker.io/v1/"
+_FINISHED = frozenset({"Download complete", "Pull complete", "Pushed"})
+DEFAULT_DOMAIN = "docker.io"
+
+
+# --- credentials (pure, but for the file they live in) -------------------------------------
+
+def config_path(environ: dict[str, str] | None = None) -> Path:
+    """docker's config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`."""
+    env = os.environ if environ is None else environ
+    directory = env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    return Path(directory) / "config.json"
+
+
+def server_key(server: str | None) -> str:
+    """The `auths` key docker files a server under: Docker Hub's legacy URL, else the host."""
+    if not server:
+        return INDEX_SERVER
+    host = server.split("://", 1)[-1].split("/", 1)[0]
+    if host in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        return INDEX_SERVER
+    return host
+
+
+def registry_of(image: str) -> str:
+    """The registry a (familiar) image name lives on, as docker's splitDockerDomain sees it."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return DEFAULT_DOMAIN
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise CliError(f"loading config file {path}: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def save_config(path: Path, config: dict[str, Any]) -> None:
+    """Write atomically with mode 0600 (the file holds passwords), keeping unknown keys."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(config, fh, indent="\t")
+    os.replace(tmp, path)
+
+
+def with_login(config: dict[str, Any], server: str, username: str, password: str) -> dict[str, Any]:
+    """The config with a login for `server` added (docker's `auth` field)."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    auths = dict(config.get("auths") or {})
+    auths[server_key(server)] = {"auth": auth}
+    return {**config, "auths": auths}
+
+
+def without_login(config: dict[str, Any], server: str) -> tuple[dict[str, Any], bool]:
+    """The config without `server`'s login, and whether there was one."""
+    auths = dict(config.get("auths") or {})
+    found = auths.pop(server_key(server), None) is not None
+    return {**config, "auths": auths}, found
+
+
+def auth_for(config: dict[str, Any], registry: str) -> dict[str, str] | None:
+    """The AuthConfig docker sends for an image on `registry`, from the stored login."""
+    key = server_key(registry)
+    for name, entry in (config.get("auths") or {}).items():
+        if server_key(name) == key and isinstance(entry, dict) and entry.get("auth"):
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            return {"username": user, "password": password, "serveraddress": key}
+    return None
+
+
+def registry_auth_header(auth: dict[str, str] | None) -> dict[str, str]:
+    """`X-Registry-Auth`: base64url of the AuthConfig JSON (nothing when anonymous)."""
+    if auth is None:
+        return {}
+    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()}
+
+
+# --- progress --------------------------------------------------------------------------------
+
+def _raise_error(msg: dict[str, Any]) -> None:
+    """An error line ends the stream: the CLI exits with its message."""
+    if msg.get("errorDetail") or msg.get("error"):
+        raise CliError((msg.get("errorDetail") or {}).get("message") or msg.get("error", ""))
+
+
+def plain_lines(messages: Iterable[dict[str, Any]]) -> Iterable[str]:
+    """docker's non-terminal display: status lines, `id: status` for layers, no progress bars
+    or aux records; an error message ends the stream as a CliError."""
+    for msg in messages:
+        _raise_error(msg)
+        if "aux" in msg or msg.get("progressDetail", {}).get("total") is not None:
+            continue
+        status = msg.get("status", "")
+        yield f"{msg['id']}: {status}" if msg.get("id") else status
+
+
+def show_progress(messages: Iterable[dict[str, Any]]) -> None:
+    """Render the daemon's progress stream: rich bars on a terminal, plain lines elsewhere."""
+    if not sys.stdout.isatty():
+        for line in plain_lines(messages):
+            out(line)
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  transient=False) as progress:
+        tasks: dict[str, Any] = {}
+        totals: dict[str, int] = {}
+        for msg in messages:
+            _raise_error(msg)
+            if "aux" in msg:
+                continue
+            ident, status = msg.get("id"), msg.get("status", "")
+            if "progressDetail" not in msg:  # not a layer's: a line of its own, as docker prints it
+                progress.console.print(f"{ident}: {status}" if ident else status, markup=False,
+                                       highlight=False)
+                continue
+            detail = msg.get("progressDetail") or {}
+            if ident not in tasks:
+                tasks[ident] = progress.add_task(f"{ident}: {status}", total=None)
+            update: dict[str, Any] = {"description": f"{ident}: {status}"}
+            if detail.get("total"):
+                update.update(total=detail["total"], completed=detail.get("current", 0))
+                totals[ident] = detail["total"]
+            elif status in _FINISHED and ident in totals:
+                update["completed"] = totals[ident]
+            progress.update(tasks[ident], **update)
+
+
+def _stream(client: Client, path: str, query: dict[str, Any], image: str, quiet: bool) -> None:
+    """POST a pull or push with the stored login for the image's registry; show its progress
+    (or, quiet, only fail on its error)."""
+    headers = registry_auth_header(auth_for(load_config(config_path()), registry_of(image)))
+    resp = client.request("POST", path, query, headers=headers, own_connection=True)
+    messages = _json_lines(resp.chunks())
+    if quiet:
+        for _ in plain_lines(messages):
+            pass
+    else:
+        show_progress(messages)
+
+
+def _parse(name: str) -> Any:
+    from tether.errors import BadRequest
+    from tether.image import refs
+
+    try:
+        return refs.parse_normalized(name)
+    except BadRequest as exc:
+        raise CliError(exc.message) from exc
+
+
+# --- commands --------------------------------------------------------------------------------
+
+@command("pull", usage="[OPTIONS] NAME[:TAG|@DIGEST]", min_args=1)
+@click.option("-a", "--all-tags", is_flag=True, help="Download all tagged images in the repository")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
+@click.argument("name", required=False)
+def pull(all_tags: bool, quiet: bool, name: str) -> None:
+    """Download an image from a registry."""
+    ref = _parse(name)
+    if all_tags and (ref.tag or ref.digest):
+        raise CliError("tag can't be used with --all-tags/-a")
+    if not all_tags:
+        ref = ref.tag_name_only()
+    query = {"fromImage": ref.familiar_name, "tag": ref.digest or ref.tag}
+    _stream(_app().client, "/images/create", query, ref.familiar_name, quiet)
+    out(ref.full())
+
+
+@command("push", usage="[OPTIONS] NAME[:TAG]", min_args=1)
+@click.option("-a", "--all-tags", is_flag=True, help="Push all tags of an image to the repository")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
+@click.argument("name", required=False)
+def push(all_tags: bool, quiet: bool, name: str) -> None:
+    """Upload an image to a registry."""
+    ref = _parse(name)
+    if all_tags and ref.tag:
+        raise CliError("tag can't be used with --all-tags/-a")
+    if not all_tags:
+        ref = ref.tag_name_only()
+    _stream(_app().client, f"/images/{ref.familiar_name}/push", {"tag": ref.tag}, ref.familiar_name,
+            quiet)
+    if quiet:
+        out(str(ref))
+
+
+@command("login", usage="[OPTIONS] [SERVER]")
+@click.option("-u", "--username", default=None, help="Username")
+@click.option("-p", "--password", default=None, help="Password")
+@click.option("--password-stdin", is_flag=True, help="Take the password from stdin")
+@click.argument("server", required=False)
+def login(username: str | None, password: str | None, password_stdin: bool, server: str | None) -> None:
+    """Log in to a registry (Docker Hub when no server is given)."""
+    if password_stdin:
+        if password:
+            raise CliError("--password and --password-stdin are mutually exclusive")
+        if not username:
+            raise CliError("Must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    if not username:
+        username = click.prompt("Username", err=False).strip()
+    if not password:
+        password = click.prompt("Password", hide_input=True, err=False)
+    if not username or not password:
+        raise CliError("Error: Non-null Username Required" if not username else "Error: Password Required")
+    key = server_key(server)
+    reply = _app().client.json("POST", "/auth", body={"username": username, "password": password,
+                                                      "serveraddress": key})
+    path = config_path()
+    save_config(path, with_login(load_config(path), key, username, password))
+    out(reply.get("Status") or "Login Succeeded")
+
+
+@command("logout", usage="[SERVER]")
+@click.argument("server", required=False)
+def logout(server: str | None) -> None:
+    """Log out from a registry (Docker Hub when no server is given)."""
+    key = server_key(server)
+    path = config_path()
+    config, found = without_login(load_config(path), key)
+    if not found:
+        out(f"Not logged in to {key}")
+        return
+    out(f"Removing login credentials for {key}")
+    save_config(path, config)
+
+
+def register(group: click.Group) -> None:
+    for cmd in (pull, push, login, logout):
+        group.add_command(cmd)
