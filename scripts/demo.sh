@@ -46,7 +46,7 @@ show $tether ps -l
 
 step "The published port"
 show $tether port web 5000
-port=$($tether port web 5000 | head -1 | sed 's/.*://')
+port=$($tether port web 5000 | sed -n '1s/.*://p')
 printf '+ GET http://127.0.0.1:%s/\n' "$port"
 page=$($python - "$port" <<'EOF'
 import sys, time, urllib.request
