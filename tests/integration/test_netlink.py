@@ -88,8 +88,7 @@ def _own_netns_snapshot() -> tuple[set[str], str, str]:
 def own_netns_untouched() -> Iterator[None]:
     before = _own_netns_snapshot()
     yield
-    assert _own_netns_snapshot() == before
-    assert not Path(f"/proc/sys/net/ipv4/conf/{BRIDGE}").exists()
+    assert _own_netns_snapshot() == before  # its links too: a bridge made here would show
 
 
 @pytest.fixture
