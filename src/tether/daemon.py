@@ -22,13 +22,16 @@ from tether.api.execs import ExecRoutes
 from tether.api.http import Router, serve
 from tether.api.images import ImageRoutes
 from tether.api.inspection import InspectionRoutes
+from tether.api.networks import NetworkRoutes
 from tether.api.system import SystemRoutes
 from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.paths import Paths
 from tether.image.store import ImageStore
+from tether.network import dns
 from tether.network.manager import NetworkManager
+from tether.network.resolver import EmbeddedResolver
 from tether.runtime.conmon import Runtime
 
 DEFAULT_HOST = "unix:///run/tether/tether.sock"
@@ -101,6 +104,26 @@ def _lock(exec_root: Path) -> int:
     return fd
 
 
+def _upstreams(resolv_conf: Path) -> list[str]:
+    """Where the embedded resolver sends names it does not know: the host's nameservers."""
+    try:
+        return dns.upstreams(resolv_conf.read_text())
+    except OSError:
+        return dns.upstreams("")
+
+
+async def _forget_names_on_changes(events: EventBus, resolver: EmbeddedResolver) -> None:
+    """The resolver remembers lookups; any engine event (start, die, rename, network connect
+    or disconnect, destroy...) may change a name, so each one drops what it remembers."""
+    queue = events.subscribe()
+    try:
+        while True:
+            await queue.get()
+            resolver.forget()
+    finally:
+        events.unsubscribe(queue)
+
+
 async def run(args: argparse.Namespace) -> None:
     paths = Paths(Path(args.data_root), Path(args.exec_root))
     paths.data_root.mkdir(parents=True, exist_ok=True)
@@ -111,6 +134,10 @@ async def run(args: argparse.Namespace) -> None:
     await network.setup()
     events = EventBus()
     containers = ContainerService(paths, images, Runtime(paths.runtime), network, events=events)
+    resolver = EmbeddedResolver(containers.lookup, containers.reverse,
+                                _upstreams(containers.host_resolv))
+    containers.resolver = resolver
+    forgetting = asyncio.create_task(_forget_names_on_changes(events, resolver))
     await containers.load()
     router = Router()
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root)).register(router)
@@ -119,6 +146,7 @@ async def run(args: argparse.Namespace) -> None:
     ExecRoutes(ExecService(containers)).register(router)
     ImageRoutes(images, containers).register(router)
     InspectionRoutes(containers).register(router)
+    NetworkRoutes(containers).register(router)
     sock = socket_path(args.host)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
     server = await serve(router, sock)
@@ -131,6 +159,8 @@ async def run(args: argparse.Namespace) -> None:
     log.info("shutting down; containers keep running")
     server.close()
     await containers.shutdown()
+    forgetting.cancel()
+    await resolver.close()
     await network.shutdown()
     Path(sock).unlink(missing_ok=True)
     (paths.exec_root / "tetherd.pid").unlink(missing_ok=True)

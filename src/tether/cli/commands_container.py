@@ -83,6 +83,9 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--link", multiple=True, callback=_check_links,
                      help="Add link to another container"),
         click.option("--network", "--net", default="default", help="Connect a container to a network"),
+        click.option("--network-alias", "--net-alias", multiple=True,
+                     help="Add network-scoped alias for the container"),
+        click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)"),
         click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
         click.option("--dns", multiple=True, help="Set custom DNS servers"),
         click.argument("image", required=False),
@@ -103,7 +106,8 @@ def _options(params: dict[str, Any], detach: bool) -> RunOptions:
         entrypoint=params["entrypoint"], hostname=params["hostname"], labels=list(params["label"]),
         restart=params["restart"], user=params["user"], publish=list(params["publish"]),
         publish_all=params["publish_all"], expose=list(params["expose"]), links=list(params["link"]),
-        network=params["network"], add_hosts=list(params["add_host"]), dns=list(params["dns"]),
+        network=params["network"], network_aliases=list(params["network_alias"]),
+        ip=params["ip"], add_hosts=list(params["add_host"]), dns=list(params["dns"]),
         console_size=terminal_size(1) if params["tty"] else (0, 0),
     )
 

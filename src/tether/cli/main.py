@@ -97,9 +97,9 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def _register() -> None:
-    from tether.cli import commands_container, commands_image, commands_system
+    from tether.cli import commands_container, commands_image, commands_network, commands_system
 
-    for module in (commands_container, commands_image, commands_system):
+    for module in (commands_container, commands_image, commands_network, commands_system):
         module.register(cli)
 
 
