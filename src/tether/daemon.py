@@ -25,6 +25,7 @@ from tether.api.execs import ExecRoutes
 from tether.api.http import Router, serve
 from tether.api.images import ImageRoutes
 from tether.api.inspection import InspectionRoutes
+from tether.api.networks import NetworkRoutes
 from tether.api.system import SystemRoutes
 from tether.api.volumes import VolumeRoutes
 from tether.engine.containers import ContainerService
@@ -33,7 +34,9 @@ from tether.engine.execs import ExecService
 from tether.engine.paths import Paths
 from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
+from tether.network import dns
 from tether.network.manager import NetworkManager
+from tether.network.resolver import EmbeddedResolver
 from tether.runtime.conmon import Runtime
 
 DEFAULT_HOST = "unix:///run/tether/tether.sock"
@@ -108,6 +111,26 @@ def _lock(exec_root: Path) -> int:
     return fd
 
 
+def _upstreams(resolv_conf: Path) -> list[str]:
+    """Where the embedded resolver sends names it does not know: the host's nameservers."""
+    try:
+        return dns.upstreams(resolv_conf.read_text())
+    except OSError:
+        return dns.upstreams("")
+
+
+async def _forget_names_on_changes(events: EventBus, resolver: EmbeddedResolver) -> None:
+    """The resolver remembers lookups; any engine event (start, die, rename, network connect
+    or disconnect, destroy...) may change a name, so each one drops what it remembers."""
+    queue = events.subscribe()
+    try:
+        while True:
+            await queue.get()
+            resolver.forget()
+    finally:
+        events.unsubscribe(queue)
+
+
 async def run(args: argparse.Namespace) -> None:
     paths = Paths(Path(args.data_root), Path(args.exec_root))
     paths.data_root.mkdir(parents=True, exist_ok=True)
@@ -121,6 +144,10 @@ async def run(args: argparse.Namespace) -> None:
     containers = ContainerService(paths, images, Runtime(paths.runtime), network, volumes,
                                   events=events)
     volumes.referrers = containers.volume_users
+    resolver = EmbeddedResolver(containers.lookup, containers.reverse,
+                                _upstreams(containers.host_resolv))
+    containers.resolver = resolver
+    forgetting = asyncio.create_task(_forget_names_on_changes(events, resolver))
     await containers.load()
     router = Router()
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root)).register(router)
@@ -134,6 +161,7 @@ async def run(args: argparse.Namespace) -> None:
     DistributionRoutes(images, archive_routes.import_image, args.insecure_registries).register(router)
     InspectionRoutes(containers).register(router)
     VolumeRoutes(volumes).register(router)
+    NetworkRoutes(containers).register(router)
     sock = socket_path(args.host)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
     server = await serve(router, sock)
@@ -146,6 +174,8 @@ async def run(args: argparse.Namespace) -> None:
     log.info("shutting down; containers keep running")
     server.close()
     await containers.shutdown()
+    forgetting.cancel()
+    await resolver.close()
     await network.shutdown()
     Path(sock).unlink(missing_ok=True)
     (paths.exec_root / "tetherd.pid").unlink(missing_ok=True)

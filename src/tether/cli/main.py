@@ -104,10 +104,10 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 def _register() -> None:
     from tether.cli import (commands_archive, commands_build, commands_container, commands_image,
-                            commands_registry, commands_system, commands_volume)
+                            commands_network, commands_registry, commands_system, commands_volume)
 
     for module in (commands_container, commands_image, commands_archive, commands_registry,
-                   commands_build, commands_system, commands_volume):
+                   commands_build, commands_network, commands_system, commands_volume):
         module.register(cli)
 
 

@@ -37,6 +37,8 @@ class RunOptions:
     expose: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     network: str = "default"
+    network_aliases: list[str] = field(default_factory=list)
+    ip: str = ""
     add_hosts: list[str] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
     console_size: tuple[int, int] = (0, 0)
@@ -305,7 +307,7 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
             "VolumesFrom": list(opts.volumes_from) or None,
             "ReadonlyRootfs": opts.read_only,
         },
-        "NetworkingConfig": {"EndpointsConfig": {opts.network: {}}},
+        "NetworkingConfig": {"EndpointsConfig": {opts.network: endpoint_config(opts)}},
     }
     if exposed:
         body["ExposedPorts"] = exposed
@@ -314,6 +316,27 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
     if opts.tmpfs:
         body["HostConfig"]["Tmpfs"] = tmpfs_map(opts.tmpfs)
     return body
+
+
+BUILTIN_NETWORKS = ("default", "bridge", "host", "none")
+
+
+def endpoint_config(opts: RunOptions) -> dict[str, Any]:
+    """The EndpointsConfig entry of the container's network: `--network-alias`, `--ip` and, on a
+    user-defined network, the links (the docker CLI's parseNetworkOpts)."""
+    user_defined = opts.network not in BUILTIN_NETWORKS and not opts.network.startswith(
+        "container:")
+    if opts.network_aliases and not user_defined:
+        raise CliError("network-scoped aliases are only supported for user-defined networks",
+                       code=125)
+    config: dict[str, Any] = {}
+    if opts.ip:
+        config["IPAMConfig"] = {"IPv4Address": opts.ip}
+    if user_defined and opts.links:
+        config["Links"] = list(opts.links)
+    if opts.network_aliases:
+        config["Aliases"] = list(opts.network_aliases)
+    return config
 
 
 def tagged(ref: str) -> str:

@@ -33,6 +33,7 @@ from tether.engine import mountspec
 from tether.engine.events import EventBus
 from tether.engine.linkgraph import Edge, LinkGraph
 from tether.engine.mountspec import MountError, MountPoint
+from tether.engine.netattach import KEPT_BRIDGE_FIELDS, UserNetworks
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
 from tether.engine.volumes import VolumeService
@@ -79,7 +80,7 @@ class _Run:
     backoff: float = RESTART_BACKOFF_START
 
 
-class ContainerService:
+class ContainerService(UserNetworks):
     """All containers of one daemon."""
 
     def __init__(self, paths: Paths, images: ImageStore, runtime: Runtime, network: NetworkManager,
@@ -99,6 +100,9 @@ class ContainerService:
         self.links = LinkGraph()
         self.events = events or EventBus()
         self._paused: set[str] = set()  # frozen by `pause`; in memory: runc keeps no such flag
+        # the embedded DNS resolver (tether.network.resolver.EmbeddedResolver), set by the daemon:
+        # it serves every running container that is on a user-defined network
+        self.resolver: Any = None
 
     # ---- records and lookup -------------------------------------------------------------
 
@@ -165,10 +169,15 @@ class ContainerService:
         return item
 
     def network_settings(self, c: Container) -> dict[str, Any]:
-        return self.network.settings(c.network_mode, c.network, str(self.paths.netns(c.id)))
+        user = [(entry["Name"], entry) for entry in c.networks.values()]
+        return self.network.settings(c.network_mode, c.network, str(self.paths.netns(c.id)),
+                                     user)
 
     def published_ports(self, c: Container) -> list[dict[str, Any]]:
-        return self.network.list_ports(c.network)
+        live = [c.network, *(entry.get("State") or {} for entry in c.networks.values())]
+        holder = next((state for state in live if state.get("IPAddress") and "Ports" in state),
+                      {})
+        return self.network.list_ports(holder)
 
     def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
         """(container ID, running) of every container made from an image, for `rmi`."""
@@ -200,7 +209,7 @@ class ContainerService:
         if not isinstance(body, dict):
             raise BadRequest("config cannot be empty in order to create a container")
         host_config = body.pop("HostConfig", None) or {}
-        body.pop("NetworkingConfig", None)
+        endpoints_config = (body.pop("NetworkingConfig", None) or {}).get("EndpointsConfig") or {}
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise BadRequest("No image was specified")  # dockerd: config.Image is required
@@ -214,8 +223,7 @@ class ContainerService:
             if host_config.get("Links"):
                 raise BadRequest(CONTAINER_LINKS_CONFLICT)
             raise BadRequest("tether does not support --network container:<name> yet")
-        if mode not in ("default", "bridge", "none", "host"):
-            raise NotFound(f"network {mode} not found")
+        user_networks = self._endpoints_at_create(mode, endpoints_config)
         try:  # dockerd checks these before it looks at the image
             mountspec.validate_mounts(host_config.get("Mounts") or [],
                                       host_config.get("Tmpfs") or {}, os.path.exists)
@@ -225,6 +233,13 @@ class ContainerService:
         cid = new_container_id()
         full_name = self._reserve_name(name, cid)
         children = self._resolve_links(host_config.get("Links") or [])
+        if user_networks:  # links on a user network are names for the resolver, not edges
+            first = next(iter(user_networks.values()))
+            given = [*(first["Links"] or []),
+                     *(f"{child.name.lstrip('/')}:{alias}" for child, alias in children)]
+            first["Links"] = list(dict.fromkeys(
+                "{}:{}".format(*linkrules.parse_link(v)) for v in given)) or None
+            children = []
         config = rules.merge_image_config(body, image.config.get("config") or {})
         config["Image"] = image_ref
         config["Hostname"] = config.get("Hostname") or (
@@ -237,7 +252,8 @@ class ContainerService:
         path, args = rules.command_line(config)
         points = self._plan_mounts(host_config, config)
         c = Container(id=cid, name=full_name, created=now_rfc3339(), image_id=image.id,
-                      config=config, host_config=host_config, path=path, args=args)
+                      config=config, host_config=host_config, path=path, args=args,
+                      networks=user_networks)
         self._names[full_name] = cid
         try:
             self._create_volumes(points)
@@ -523,22 +539,40 @@ class ContainerService:
         for d in (self.paths.upper(c.id), self.paths.work(c.id), self.paths.rootfs(c.id)):
             d.mkdir(parents=True, exist_ok=True)
         (base / "hostname").write_text(files.hostname_file(c.config["Hostname"]))
-        host_resolv = _read_or_empty(self.host_resolv)
         if c.network_mode == "host":
             (base / "hosts").write_text(_read_or_empty(self.host_hosts))
-            (base / "resolv.conf").write_text(host_resolv)
+            (base / "resolv.conf").write_text(_read_or_empty(self.host_resolv))
             return
         self._write_hosts(c)
-        (base / "resolv.conf").write_text(files.resolv_conf(
-            host_resolv, c.host_config.get("Dns") or [], c.host_config.get("DnsSearch") or [],
-            c.host_config.get("DnsOptions") or []))
+        self._write_resolv(c)
+
+    def _write_resolv(self, c: Container) -> None:
+        """resolv.conf: the host's, or the embedded resolver's once the container is on a user
+        network (then it stays so, as in Docker); rewritten in place for a running container."""
+        host_resolv = _read_or_empty(self.host_resolv)
+        if self._on_user_network(c):
+            text = files.embedded_resolv_conf(host_resolv, c.host_config.get("DnsSearch") or [],
+                                              c.host_config.get("DnsOptions") or [])
+        else:
+            text = files.resolv_conf(host_resolv, c.host_config.get("Dns") or [],
+                                     c.host_config.get("DnsSearch") or [],
+                                     c.host_config.get("DnsOptions") or [])
+        _rewrite_in_place(self.paths.container(c.id) / "resolv.conf", text)
 
     def _write_hosts(self, c: Container, links: list[tuple[str, str]] = ()) -> None:
         """/etc/hosts with the container's current address and its links' lines."""
         extra = [tuple(reversed(h.split(":", 1))) for h in c.host_config.get("ExtraHosts") or []]
+        more = [(entry.get("State") or {}).get("IPAddress", "") for entry in c.networks.values()]
         text = files.hosts_file(c.config["Hostname"], c.network.get("IPAddress"),
-                                c.config.get("Domainname", ""), extra=extra, links=links)
+                                c.config.get("Domainname", ""), extra=extra, links=links,
+                                more=more)
         _rewrite_in_place(self.paths.container(c.id) / "hosts", text)
+
+    def _drop_own_hosts_lines(self, c: Container) -> None:
+        path = self.paths.container(c.id) / "hosts"
+        own = c.config["Hostname"] + (f".{c.config['Domainname']}"
+                                      if c.config.get("Domainname") else "")
+        _rewrite_in_place(path, files.remove_hosts_alias(path.read_text(), own))
 
     # ---- start --------------------------------------------------------------------------
 
@@ -570,11 +604,17 @@ class ContainerService:
             host_network = c.network_mode == "host"
             if not host_network:
                 await asyncio.to_thread(netns.create, netns_path)
-            if c.network_mode == "bridge":
+            c.next_ifindex = 0
+            if self._on_bridge(c):  # as dockerd: the default bridge first, as eth0
+                kept = {k: v for k, v in c.network.items() if k in KEPT_BRIDGE_FIELDS}
                 c.network = {**await self.network.connect(cid, c.name, c.config, c.host_config,
-                                                          netns_path), "SandboxID": cid}
+                                                          netns_path), "SandboxID": cid, **kept}
+                c.next_ifindex = 1
                 self._write_hosts(c, _hosts_of_links(linked))
                 self._refresh_parents(c)  # as dockerd: when the endpoint joins, not at the end
+            if c.networks or c.network_mode not in ("bridge", "none", "host"):
+                await self._join_user_networks(c, netns_path)
+                self._write_hosts(c)
             c.started_link_env = _env_of_links(linked)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             env = rules.process_env(c.config, c.config["Hostname"], c.tty, c.started_link_env)
@@ -625,6 +665,7 @@ class ContainerService:
         run.exited = asyncio.Event()
         run.watcher = asyncio.create_task(self._watch(c))
         await self._update_link_accepts()
+        await self._serve_dns(c)
         log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
         self.emit(c, "start")
 
@@ -649,14 +690,22 @@ class ContainerService:
             await self.runtime.delete(cid)
         except Exception:
             log.exception("runtime delete failed", extra={"ctx": {"id": cid}})
+        if not isinstance(c, str):  # first: the endpoint that published the ports frees them
+            await self._leave_user_networks(c)
         state = {} if isinstance(c, str) else c.network
         try:
             await self.network.disconnect(cid, state)
         except Exception:
             log.exception("network disconnect failed", extra={"ctx": {"id": cid}})
         if not isinstance(c, str):
-            c.network = {k: v for k, v in state.items() if k in ("NetworkID", "SandboxID")}
+            c.network = {k: v for k, v in state.items()
+                         if k in ("NetworkID", "SandboxID", *KEPT_BRIDGE_FIELDS)}
             self._release_volumes(c)
+        if self.resolver is not None:
+            try:
+                await self.resolver.stop(cid)
+            except Exception:
+                log.exception("embedded DNS stop failed", extra={"ctx": {"id": cid}})
         await asyncio.to_thread(mounts.unmount, self.paths.rootfs(cid))
         await asyncio.to_thread(netns.remove, self.paths.netns(cid))
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
@@ -958,7 +1007,10 @@ class ContainerService:
                 and any_of("name", lambda v: _name_matches(v, c.name))
                 and any_of("status", lambda v: c.state.status == v)
                 and any_of("ancestor", lambda v: self._is_ancestor(v, c))
-                and any_of("label", lambda v: _label_matches(v, c.config.get("Labels") or {}))
+                # every label filter must hold, as in Docker (compose asks project AND service)
+                and all(_label_matches(v, c.config.get("Labels") or {})
+                        for v in filters.get("label") or [])
+                and any_of("network", lambda v: v in self._network_names(c))
                 and any_of("exited", lambda v: c.state.status == "exited" and v.lstrip("-").isdigit()
                            and c.state.exit_code == int(v))
                 and any_of("volume", lambda v: any(v in (mp.name or mp.source, mp.destination)
@@ -1001,7 +1053,10 @@ class ContainerService:
 
     def _reload_links(self, parent: Container) -> None:
         """Links are re-made from HostConfig.Links by name, as dockerd does at start: a child
-        that is gone ends that container's remaining links (logged)."""
+        that is gone ends that container's remaining links (logged). On a user network links
+        are only names for the resolver, kept in the endpoint."""
+        if self._on_user_network(parent):
+            return
         children = []
         for value in parent.host_config.get("Links") or []:
             try:
@@ -1040,6 +1095,9 @@ class ContainerService:
             for mp in c.mount_points:  # the volume service learns its users again
                 if mp.type == "volume":
                     self.volumes.mount(mp.name, c.id)
+            for entry in c.networks.values():
+                await self.network.restore(c.id, entry.get("State") or {})
+            await self._serve_dns(c)
             run.exited = asyncio.Event()
             run.watcher = asyncio.create_task(self._watch(c))
             return

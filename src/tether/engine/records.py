@@ -101,6 +101,9 @@ class Container:
     stopped_by_user: bool = False
     has_been_started: bool = False
     network: dict[str, Any] = field(default_factory=dict)   # the endpoint (NetworkManager.connect)
+    # user-defined networks by ID, in connection order: {Name, Aliases, IPAMConfig, Links, State}
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    next_ifindex: int = 0   # the N of the next ethN in the current run's namespace
     link_ips: dict[str, str] = field(default_factory=dict)  # link name -> child address at start
     started_link_env: list[str] = field(default_factory=list)  # the link vars PID 1 got
     mounts: list[dict[str, Any]] = field(default_factory=list)  # the mount plan (MountPoint)
@@ -120,7 +123,8 @@ class Container:
 
     @property
     def network_mode(self) -> str:
-        """`bridge`, `none` or `host` (`default` and an empty value mean the bridge)."""
+        """`bridge`, `none`, `host` or a user network's name (`default` and an empty value mean
+        the bridge)."""
         mode = self.host_config.get("NetworkMode") or "default"
         return "bridge" if mode == "default" else mode
 

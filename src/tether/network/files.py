@@ -23,17 +23,18 @@ def hostname_file(hostname: str) -> str:
 
 
 def hosts_file(hostname: str, address: str | None = None, domainname: str = "",
-               extra: list[tuple[str, str]] = (), links: list[tuple[str, str]] = ()) -> str:
-    """/etc/hosts: localhost lines, `--add-host` entries, link entries, then the container's own."""
+               extra: list[tuple[str, str]] = (), links: list[tuple[str, str]] = (),
+               more: list[str] = ()) -> str:
+    """/etc/hosts: localhost lines, `--add-host` entries, link entries, then the container's own
+    line for each of its addresses (`more`: on its further networks, in connection order)."""
     lines = [("127.0.0.1", "localhost"), *IPV6_LOCAL_LINES, *extra, *links]
-    if address:
-        if domainname:
-            names = f"{hostname}.{domainname} {hostname}"
-        elif "." in hostname:
-            names = f"{hostname} {hostname.split('.', 1)[0]}"
-        else:
-            names = hostname
-        lines.append((address, names))
+    if domainname:
+        names = f"{hostname}.{domainname} {hostname}"
+    elif "." in hostname:
+        names = f"{hostname} {hostname.split('.', 1)[0]}"
+    else:
+        names = hostname
+    lines += [(ip, names) for ip in (address, *more) if ip]
     return "".join(f"{ip}\t{names}\n" for ip, names in lines)
 
 
@@ -89,12 +90,38 @@ def resolv_conf(host_text: str, dns: list[str] = (), dns_search: list[str] = (),
     return "\n".join(out) + "\n"
 
 
+EMBEDDED_DNS = "127.0.0.11"
+
+
+def embedded_resolv_conf(host_text: str, dns_search: list[str] = (),
+                         dns_options: list[str] = ()) -> str:
+    """resolv.conf on a user-defined network (Docker 20.10): the host's search domains and
+    options, the embedded resolver as the only nameserver, and `ndots:0` unless set."""
+    search: list[str] = []
+    options: list[str] = []
+    for raw in host_text.splitlines():
+        fields = raw.split()
+        if fields and fields[0] in ("search", "domain"):
+            search = fields[1:]
+        elif fields and fields[0] == "options":
+            options.extend(fields[1:])
+    if dns_search:
+        search = [] if list(dns_search) == ["."] else list(dns_search)
+    if dns_options:
+        options = list(dns_options)
+    if not any(opt.startswith("ndots:") for opt in options):
+        options.append("ndots:0")
+    out = ["search " + " ".join(search)] if search else []
+    out += [f"nameserver {EMBEDDED_DNS}", "options " + " ".join(options)]
+    return "\n".join(out) + "\n"
+
+
 def _first_name_is(line: str, alias: str) -> bool:
     """Docker's etchosts.Update match: the line's first name is the alias (then a blank or `.`)."""
     fields = line.split("\t", 1)
     if len(fields) != 2:
         return False
-    names = fields[1]
+    names = fields[1].rstrip("\n")
     return names == alias or names.startswith((alias + " ", alias + "\t", alias + "."))
 
 

@@ -58,6 +58,18 @@ class Mapping:
 
 
 @dataclass(frozen=True)
+class BridgeNet:
+    """A user-defined network's bridge: isolated from every other bridge of the table, and
+    with no way in or out at all when `internal`."""
+
+    bridge: str
+    subnet: str
+    gateway: str
+    icc: bool = True
+    internal: bool = False
+
+
+@dataclass(frozen=True)
 class FirewallConfig:
     """Everything the table depends on. `accepts` are (proto, src_ip, dst_ip, dst_port) that
     must pass between containers when `icc` is False (links)."""
@@ -69,6 +81,11 @@ class FirewallConfig:
     icc: bool = True
     accepts: tuple[tuple[str, str, str, int], ...] = ()
     gateway: str = ""   # the bridge's address: a static SNAT target, cheaper than masquerade
+    networks: tuple[BridgeNet, ...] = ()   # user-defined networks, each on a bridge of its own
+
+    def bridges(self) -> tuple[BridgeNet, ...]:
+        """The default bridge first, then the user networks' bridges."""
+        return (BridgeNet(self.bridge, self.subnet, self.gateway, self.icc), *self.networks)
 
 
 def _match(left: Expr, right: Any, op: str = "==") -> Expr:
@@ -154,35 +171,70 @@ def _dnat_from(kind: str) -> list[Expr]:
                       "port": {"map": {"key": key, "data": f"@{kind}-inet_service"}}}}]
 
 
-def _forward(cfg: FirewallConfig) -> list[list[Expr]]:
-    into_bridge = _meta("oifname", cfg.bridge)
-    from_bridge = _meta("iifname", cfg.bridge)
-    rules = [[_ct("state", ["established", "related"]), ACCEPT],
-             [from_bridge, _meta("oifname", cfg.bridge, "!="), ACCEPT],
-             [into_bridge, _ct("status", ["dnat"]), ACCEPT]]
+def _isolation(cfg: FirewallConfig) -> list[list[Expr]]:
+    """As Docker's DOCKER-ISOLATION chains, ahead of everything (replies included): nothing
+    crosses from one of the table's bridges to another, and an internal network's bridge
+    neither sends out nor receives from outside."""
+    if not cfg.networks:
+        return []
+    names = [net.bridge for net in cfg.bridges()]
+    rules: list[list[Expr]] = []
+    for net in cfg.bridges():
+        if net.internal:
+            rules += [[_meta("iifname", net.bridge), _meta("oifname", net.bridge, "!="), DROP],
+                      [_meta("oifname", net.bridge), _meta("iifname", net.bridge, "!="), DROP]]
+        else:
+            others = {"set": [name for name in names if name != net.bridge]}
+            rules.append([_meta("iifname", net.bridge), _meta("oifname", others), DROP])
+    return rules
+
+
+def _forward_bridge(net: BridgeNet, mappings: tuple[Mapping, ...],
+                    accepts: tuple[tuple[str, str, str, int], ...]) -> list[list[Expr]]:
+    """One bridge's forward rules: out, DNATed in, published ports, bridge to bridge, drop."""
+    into_bridge = _meta("oifname", net.bridge)
+    from_bridge = _meta("iifname", net.bridge)
+    subnet = ipaddress.IPv4Network(net.subnet, strict=False)
+    rules = [] if net.internal else [[from_bridge, _meta("oifname", net.bridge, "!="), ACCEPT]]
+    rules.append([into_bridge, _ct("status", ["dnat"]), ACCEPT])
     # as Docker's DOCKER chain: a published container port is also open at the container's own
     # address to whoever can route to it
-    targets = sorted({(m.proto, m.container_ip, m.container_port) for m in cfg.mappings})
-    rules += [[_meta("iifname", cfg.bridge, "!="), into_bridge, _addr("daddr", ip),
+    targets = sorted({(m.proto, m.container_ip, m.container_port) for m in mappings
+                      if ipaddress.IPv4Address(m.container_ip) in subnet})
+    rules += [[_meta("iifname", net.bridge, "!="), into_bridge, _addr("daddr", ip),
                _port(proto, "dport", port), ACCEPT] for proto, ip, port in targets]
-    if cfg.icc:
+    if net.icc:
         rules.append([from_bridge, into_bridge, ACCEPT])
     else:
         rules += [[from_bridge, into_bridge, _addr("saddr", src), _addr("daddr", dst),
-                   _port(proto, "dport", port), ACCEPT] for proto, src, dst, port in cfg.accepts]
+                   _port(proto, "dport", port), ACCEPT] for proto, src, dst, port in accepts]
     rules.append([into_bridge, DROP])
+    return rules
+
+
+def _forward(cfg: FirewallConfig) -> list[list[Expr]]:
+    rules = _isolation(cfg)
+    rules.append([_ct("state", ["established", "related"]), ACCEPT])
+    for index, net in enumerate(cfg.bridges()):
+        rules += _forward_bridge(net, cfg.mappings, cfg.accepts if index == 0 else ())
     return rules
 
 
 def _postrouting(cfg: FirewallConfig) -> list[list[Expr]]:
     """Sources a container cannot answer become the bridge's address: loopback clients and
     hairpin connections by a static SNAT to the gateway when it is known (no per-connection
-    address lookup, as masquerade does), the subnet going out by masquerade."""
-    on_bridge = _meta("oifname", cfg.bridge)
-    to_bridge = {"snat": {"addr": cfg.gateway}} if cfg.gateway else MASQUERADE
-    return [[on_bridge, _addr("saddr", LOOPBACK), to_bridge],
-            [on_bridge, _addr("saddr", cfg.subnet), _ct("status", ["dnat"]), to_bridge],
-            [_meta("oifname", cfg.bridge, "!="), _addr("saddr", cfg.subnet), MASQUERADE]]
+    address lookup, as masquerade does), the subnet going out by masquerade (never for an
+    internal network)."""
+    rules: list[list[Expr]] = []
+    for net in cfg.bridges():
+        on_bridge = _meta("oifname", net.bridge)
+        to_bridge = {"snat": {"addr": net.gateway}} if net.gateway else MASQUERADE
+        rules += [[on_bridge, _addr("saddr", LOOPBACK), to_bridge],
+                  [on_bridge, _addr("saddr", net.subnet), _ct("status", ["dnat"]), to_bridge]]
+        if not net.internal:
+            rules.append([_meta("oifname", net.bridge, "!="), _addr("saddr", net.subnet),
+                          MASQUERADE])
+    return rules
 
 
 def _chains(cfg: FirewallConfig) -> list[tuple[dict[str, Any], list[list[Expr]]]]:

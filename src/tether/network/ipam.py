@@ -56,7 +56,8 @@ class IPAM:
     lowest free offset, so allocation does not rescan the taken prefix every time.
     """
 
-    def __init__(self, subnet: IPv4Network, gateway: IPv4Address) -> None:
+    def __init__(self, subnet: IPv4Network, gateway: IPv4Address,
+                 pool: IPv4Network | None = None) -> None:
         if gateway not in subnet:
             raise IPAMError(f"gateway {gateway} is not in {subnet}")
         self.subnet = subnet
@@ -66,7 +67,13 @@ class IPAM:
         self._first = 0 if small else 1
         self._last = subnet.num_addresses - (1 if small else 2)
         self._used: set[int] = {self._offset(gateway)}
-        self._hint = self._first
+        # `--ip-range`: dynamic addresses come from the pool only (from its first address, as
+        # Docker does); a static `--ip` may be any host address of the subnet.
+        self._pool_first, self._pool_last = self._first, self._last
+        if pool is not None:
+            self._pool_first = max(self._first, self._offset(pool.network_address))
+            self._pool_last = min(self._last, self._offset(pool.broadcast_address))
+        self._hint = self._pool_first
 
     def _offset(self, address: IPv4Address) -> int:
         return int(address) - int(self.subnet.network_address)
@@ -84,10 +91,10 @@ class IPAM:
 
     def allocate(self) -> IPv4Address:
         """The lowest free host address, now marked in use."""
-        offset = self._hint
-        while offset <= self._last and offset in self._used:
+        offset = max(self._hint, self._pool_first)
+        while offset <= self._pool_last and offset in self._used:
             offset += 1
-        if offset > self._last:
+        if offset > self._pool_last:
             raise IPAMError(f"no available IPv4 addresses in {self.subnet}")
         self._used.add(offset)
         self._hint = offset + 1
@@ -105,7 +112,7 @@ class IPAM:
         not know what was handed out); the gateway or a foreign address is a caller's bug."""
         offset = self._host_offset(address)
         self._used.discard(offset)
-        self._hint = min(self._hint, offset)
+        self._hint = max(min(self._hint, offset), self._pool_first)
 
 
 def mac_address(ip: IPv4Address) -> str:

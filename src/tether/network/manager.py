@@ -1,10 +1,13 @@
-"""The default bridge network: endpoints for containers, and the ports they publish.
+"""The networks: the default bridge and user-defined bridges, endpoints for containers, and the
+ports they publish.
 
 It composes the pure rules (IPAM, port specs, port allocation, the firewall ruleset) with the
 drivers (netlink, nft, the userland proxy). Per container it gives an address on the bridge, a
 veth pair into the container's namespace, and host ports served by DNAT in the kernel (IPv4) or
 by the proxy in the daemon (IPv6 host addresses to an IPv4 container). What an endpoint holds is
 written into the container's record, so that a restarted daemon can take it over as it is.
+User-defined networks (`network create`) each get a bridge of their own and a record under the
+state dir; the firewall isolates every bridge from the others.
 """
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ApiError, BadRequest
-from tether.network import firewall, ipam, netlink, portspec
+from tether.engine.records import now_rfc3339
+from tether.errors import ApiError, BadRequest, Conflict, Forbidden
+from tether.network import firewall, ipam, netlink, netrules, portspec
+from tether.network.netrules import NetworkRecord
 from tether.network.portalloc import PortAllocator, read_ephemeral_range
 from tether.network.proxy import PortHolder, UserlandProxy
 from tether.state import read_json, write_json_atomic
@@ -32,9 +37,12 @@ TOP_LEVEL_FIELDS = ("EndpointID", "Gateway", "GlobalIPv6Address", "GlobalIPv6Pre
                     "IPAddress", "IPPrefixLen", "IPv6Gateway", "MacAddress")
 
 
-def host_ifname(cid: str) -> str:
-    """The host end of a container's veth pair: derived from its ID, so recovery can find it."""
-    return "veth" + cid[:11]
+def host_ifname(cid: str, ifname: str = "eth0") -> str:
+    """The host end of a container's veth pair: derived from its ID and the interface's name in
+    the container (eth0, eth1...), so recovery and disconnect can find it."""
+    if ifname == "eth0":
+        return "veth" + cid[:11]
+    return f"veth{cid[:8]}-{ifname[3:]}"
 
 
 def _ipv6_available() -> bool:
@@ -45,6 +53,18 @@ def _ipv6_available() -> bool:
         return True
     except OSError:
         return False
+
+
+@dataclass
+class _Net:
+    """Where an endpoint goes: a bridge, its subnet and gateway, its addresses."""
+
+    id: str
+    bridge: str
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    ipam: ipam.IPAM
+    record: NetworkRecord | None = None   # None for the default bridge
 
 
 @dataclass
@@ -76,6 +96,9 @@ class NetworkManager:
         self._mappings: dict[str, list[firewall.Mapping]] = {}
         self._published: dict[str, _Published] = {}
         self._lock = asyncio.Lock()
+        self.user: dict[str, _Net] = {}       # user-defined networks by ID
+        self.predefined: dict[str, dict[str, str]] = {}   # host/none: their ID and creation time
+        self.created = ""
 
     # ---- daemon start -------------------------------------------------------------------
 
@@ -90,28 +113,148 @@ class NetworkManager:
             self.subnet = ipaddress.IPv4Network(record["subnet"])
             self.gateway = ipaddress.IPv4Address(record["gateway"])
             self.network_id = record["id"]
+            self.created = record.get("created", "")
         else:
             in_use = await asyncio.to_thread(netlink.addresses_in_use)
             self.subnet, self.gateway = ipam.choose_subnet(in_use, self.bip)
             self.network_id = record.get("id") or secrets.token_hex(32)
+            self.created = now_rfc3339()
             write_json_atomic(record_path, {"id": self.network_id, "bridge": self.bridge,
                                             "bip": self.bip, "subnet": str(self.subnet),
-                                            "gateway": str(self.gateway)})
+                                            "gateway": str(self.gateway),
+                                            "created": self.created})
+        self.predefined = self._predefined_ids()
         self.ipam = ipam.IPAM(self.subnet, self.gateway)
         interface = ipaddress.IPv4Interface(f"{self.gateway}/{self.subnet.prefixlen}")
         await asyncio.to_thread(netlink.ensure_bridge, self.bridge, interface)
         self.ipv6 = _ipv6_available()
-        if not self.icc:
-            await asyncio.to_thread(netlink.enable_bridge_netfilter)
+        for path in sorted(self._records_dir().glob("*.json")):
+            net = self._user_net(NetworkRecord.from_json(read_json(path)))
+            await self._ensure_bridge(net)
+            self.user[net.id] = net
+        await self._bridge_netfilter()
         await self._apply()
         log.info("bridge ready", extra={"ctx": {"bridge": self.bridge, "subnet": str(self.subnet)}})
 
+    def _records_dir(self) -> Path:
+        path = self.state_dir / "networks"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _predefined_ids(self) -> dict[str, dict[str, str]]:
+        """Stable IDs for `host` and `none`, made once."""
+        path = self.state_dir / "predefined.json"
+        try:
+            return read_json(path)
+        except FileNotFoundError:
+            ids = {name: {"id": secrets.token_hex(32), "created": now_rfc3339()}
+                   for name in ("host", "none")}
+            write_json_atomic(path, ids)
+            return ids
+
+    @staticmethod
+    def _user_net(record: NetworkRecord) -> _Net:
+        subnet = record.network
+        gateway = ipaddress.IPv4Address(record.gateway)
+        return _Net(record.id, record.bridge, subnet, gateway,
+                    ipam.IPAM(subnet, gateway, record.range), record)
+
+    @staticmethod
+    async def _ensure_bridge(net: _Net) -> None:
+        await asyncio.to_thread(netlink.ensure_bridge, net.bridge,
+                                ipaddress.IPv4Interface(f"{net.gateway}/{net.subnet.prefixlen}"),
+                                _mtu(net.record))
+
+    def _default(self) -> _Net:
+        assert self.ipam is not None
+        return _Net(self.network_id, self.bridge, self.subnet, self.gateway, self.ipam)
+
+    def _net_of(self, state: dict[str, Any]) -> _Net | None:
+        """The network an endpoint state belongs to (the bridge's when it names none)."""
+        network_id = state.get("NetworkID") or self.network_id
+        if network_id == self.network_id:
+            return self._default() if self.ipam is not None else None
+        return self.user.get(network_id)
+
+    async def _bridge_netfilter(self) -> None:
+        """`--icc=false` (or a network's enable_icc=false) needs bridged frames to see nft."""
+        if not self.icc or any(not net.record.icc for net in self.user.values() if net.record):
+            await asyncio.to_thread(netlink.enable_bridge_netfilter)
+
+    # ---- user-defined networks ------------------------------------------------------------
+
+    def records(self) -> list[NetworkRecord]:
+        return [net.record for net in self.user.values() if net.record]
+
+    def find(self, ref: str) -> NetworkRecord:
+        """A user-defined network by ID, name or unique ID prefix (404 otherwise)."""
+        return netrules.find(self.records(), ref)
+
+    async def create_network(self, body: dict[str, Any]) -> NetworkRecord:
+        """`POST /networks/create`: choose or check the subnet, make the bridge, keep the record."""
+        spec = netrules.parse_create(body)
+        name = spec["name"]
+        async with self._lock:
+            if name in netrules.PREDEFINED or any(r.name == name for r in self.records()):
+                raise Conflict(f"network with name {name} already exists")
+            existing = [self.subnet, *(net.subnet for net in self.user.values())]
+            config = spec["config"]
+            gateway: ipaddress.IPv4Address | None = None
+            ip_range = None
+            if config.get("Subnet"):
+                subnet, gateway, ip_range = netrules.parse_ipam(config)
+                netrules.check_overlap(subnet, existing)
+            elif config.get("Gateway") or config.get("IPRange"):
+                raise BadRequest("every ip-range or gateway must have a corresponding subnet")
+            else:
+                in_use = await asyncio.to_thread(netlink.addresses_in_use)
+                subnet = netrules.choose_pool([*existing, *in_use])
+            gateway = gateway or subnet.network_address + 1
+            user_config = {k: config[k] for k in ("Subnet", "IPRange", "Gateway")
+                           if config.get(k)}
+            bridge_name = spec["options"].get(netrules.BRIDGE_NAME_OPTION)
+            if bridge_name and any(net.bridge == bridge_name for net in self.user.values()) \
+                    or bridge_name == self.bridge:
+                raise Forbidden(f"bridge name {bridge_name} is already in use")
+            record = NetworkRecord(id=secrets.token_hex(32), name=name, created=now_rfc3339(),
+                                   subnet=str(subnet), gateway=str(gateway),
+                                   ip_range=str(ip_range) if ip_range else "",
+                                   user_config=user_config, internal=spec["internal"],
+                                   attachable=spec["attachable"], labels=spec["labels"],
+                                   options=spec["options"])
+            net = self._user_net(record)
+            await self._ensure_bridge(net)
+            try:
+                write_json_atomic(self._records_dir() / f"{record.id}.json", record.to_json())
+                self.user[record.id] = net
+                await self._bridge_netfilter()
+                await self._apply()
+            except BaseException:
+                self.user.pop(record.id, None)
+                (self._records_dir() / f"{record.id}.json").unlink(missing_ok=True)
+                await asyncio.to_thread(netlink.delete_bridge, net.bridge)
+                raise
+        log.info("network created", extra={"ctx": {"id": record.id, "name": name,
+                                                   "subnet": record.subnet}})
+        return record
+
+    async def remove_network(self, record: NetworkRecord) -> None:
+        """Delete a network nobody is connected to (the caller checks): bridge, rules, record."""
+        async with self._lock:
+            net = self.user.pop(record.id)
+            await self._apply()
+            await asyncio.to_thread(netlink.delete_bridge, net.bridge)
+            (self._records_dir() / f"{record.id}.json").unlink(missing_ok=True)
+
     async def restore(self, cid: str, state: dict[str, Any]) -> None:
         """Take back the address and ports of a container that kept running while the daemon was away."""
-        if not state.get("IPAddress") or self.ipam is None:
+        net = self._net_of(state)
+        if not state.get("IPAddress") or net is None:
             return
         async with self._lock:
-            self.ipam.reserve(ipaddress.IPv4Address(state["IPAddress"]))
+            net.ipam.reserve(ipaddress.IPv4Address(state["IPAddress"]))
+            if "Mappings" not in state:  # a further network's endpoint holds no ports
+                return
             published = _Published()
             mappings: list[firewall.Mapping] = []
             for proto, host_ip, port, container_port in state.get("Mappings", []):
@@ -153,64 +296,90 @@ class NetworkManager:
         return mappings
 
     async def connect(self, cid: str, name: str, config: dict[str, Any],
-                      host_config: dict[str, Any], netns_path: Path) -> dict[str, Any]:
-        """Put a container on the bridge and publish its ports; the endpoint state to record."""
+                      host_config: dict[str, Any], netns_path: Path, network_id: str = "",
+                      ifname: str = "eth0", address: str = "", publish: bool = True,
+                      default_route: bool = True) -> dict[str, Any]:
+        """Put a container on a network (the bridge unless `network_id`) as `ifname`, with a
+        given `address` or the lowest free one, and publish its ports when `publish` (the
+        container's first network); the endpoint state to record."""
         assert self.ipam is not None
+        net = self.user[network_id] if network_id else self._default()
         endpoint_id = secrets.token_hex(32)
-        try:
-            bindings = portspec.validate_bindings(host_config.get("PortBindings"))
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        try:
-            requests = portspec.binding_requests(config.get("ExposedPorts"), bindings,
-                                                 bool(host_config.get("PublishAllPorts")))
-        except ValueError as exc:
-            raise _driver_error(name, endpoint_id, str(exc)) from None
+        requests: list[portspec.BindingRequest] = []
+        if publish:
+            try:
+                bindings = portspec.validate_bindings(host_config.get("PortBindings"))
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from None
+            try:
+                requests = portspec.binding_requests(config.get("ExposedPorts"), bindings,
+                                                     bool(host_config.get("PublishAllPorts")))
+            except ValueError as exc:
+                raise _driver_error(name, endpoint_id, str(exc)) from None
         async with self._lock:
-            address = self.ipam.allocate()
+            try:
+                ip = ipaddress.IPv4Address(address) if address else net.ipam.allocate()
+                if address:
+                    net.ipam.reserve(ip)
+            except ValueError as exc:  # IPAMError included; dockerd's words
+                if address and "in use" in str(exc):
+                    raise Forbidden("Address already in use") from None
+                raise Forbidden("no available IPv4 addresses on this network's address pools: "
+                                f"{net.record.name if net.record else 'bridge'} ({net.id})"
+                                ) from None
             published = _Published()
             allocated: list[tuple[str, list[str], int]] = []
             state_mappings: list[list[Any]] = []
             nat: list[firewall.Mapping] = []
             ports: dict[str, list[dict[str, str]] | None] = {
                 "{}/{}".format(*portspec.port_key(key)): None
-                for key in config.get("ExposedPorts") or {}}
+                for key in (config.get("ExposedPorts") or {} if publish else {})}
             try:
                 for req in requests:
                     host_ips = self._host_ips(req.host_ip)
                     port = self.ports.allocate(req.proto, host_ips, req.host_start, req.host_end)
                     allocated.append((req.proto, host_ips, port))
-                    nat += await self._hold(published, req.proto, host_ips, port, str(address),
+                    nat += await self._hold(published, req.proto, host_ips, port, str(ip),
                                             req.container_port)
                     state_mappings.append([req.proto, req.host_ip or ANY4, port, req.container_port])
                     key = f"{req.container_port}/{req.proto}"
                     ports[key] = (ports.get(key) or []) + [
-                        {"HostIp": ip, "HostPort": str(port)} for ip in host_ips]
+                        {"HostIp": h, "HostPort": str(port)} for h in host_ips]
             except ApiError as exc:
                 await self._drop(published, allocated)
-                self.ipam.release(address)
+                net.ipam.release(ip)
                 raise _driver_error(name, endpoint_id, exc.message) from None
             except BaseException:
                 await self._drop(published, allocated)
-                self.ipam.release(address)
+                net.ipam.release(ip)
                 raise
-            self._published[cid] = published
-            self._mappings[cid] = nat
+            if publish:
+                self._published[cid] = published
+                self._mappings[cid] = nat
+        state: dict[str, Any] = {
+            "NetworkID": net.id, "EndpointID": endpoint_id, "IPAddress": str(ip),
+            "IPPrefixLen": net.subnet.prefixlen, "Gateway": str(net.gateway),
+            "MacAddress": ipam.mac_address(ip), "Ifname": ifname}
+        if publish:
+            state.update({"Ports": dict(sorted(ports.items())), "Mappings": state_mappings})
         try:
             await asyncio.to_thread(
-                netlink.connect, str(netns_path), self.bridge, host_ifname(cid),
-                ipaddress.IPv4Interface(f"{address}/{self.subnet.prefixlen}"), self.gateway,
-                ipam.mac_address(address))
+                netlink.connect, str(netns_path), net.bridge, host_ifname(cid, ifname),
+                ipaddress.IPv4Interface(f"{ip}/{net.subnet.prefixlen}"),
+                net.gateway if default_route else None, ipam.mac_address(ip), ifname,
+                _mtu(net.record))
             if nat:  # no NAT mapping: the ruleset is the same, nft need not run (~10 ms)
                 async with self._lock:
                     await self._apply()
         except BaseException:
-            await self.disconnect(cid, {"IPAddress": str(address), "Mappings": state_mappings})
+            await self.disconnect(cid, state)
             raise
-        return {"NetworkID": self.network_id, "EndpointID": endpoint_id,
-                "IPAddress": str(address), "IPPrefixLen": self.subnet.prefixlen,
-                "Gateway": str(self.gateway), "MacAddress": ipam.mac_address(address),
-                "Ports": dict(sorted(ports.items())), "Mappings": state_mappings}
+        return state
+
+    async def route_default(self, netns_path: Path, state: dict[str, Any]) -> None:
+        """Route a container's default traffic through the endpoint `state`'s gateway."""
+        await asyncio.to_thread(netlink.route_default, str(netns_path), state["Ifname"],
+                                ipaddress.IPv4Address(state["Gateway"]))
 
     async def _drop(self, published: _Published, allocated: list[tuple[str, list[str], int]]) -> None:
         for proxy in published.proxies:
@@ -221,17 +390,22 @@ class NetworkManager:
             self.ports.release(proto, host_ips, port)
 
     async def disconnect(self, cid: str, state: dict[str, Any]) -> None:
-        """Free everything `connect` (or `restore`) took; safe to call twice or for nothing."""
-        await asyncio.to_thread(netlink.disconnect, host_ifname(cid))
+        """Free everything `connect` (or `restore`) took; safe to call twice or for nothing.
+        A state without `Mappings` other than the empty one is a further network's endpoint:
+        the container's published ports stay."""
+        await asyncio.to_thread(netlink.disconnect,
+                                host_ifname(cid, state.get("Ifname") or "eth0"))
         async with self._lock:
-            published = self._published.pop(cid, _Published())
-            allocated = [(proto, self._host_ips(host_ip), port)
-                         for proto, host_ip, port, _ in state.get("Mappings", [])]
-            await self._drop(published, allocated if cid in self._mappings else [])
-            if self._mappings.pop(cid, None):  # only a container with NAT mappings changes it
-                await self._apply()
-            if state.get("IPAddress") and self.ipam is not None:
-                self.ipam.release(ipaddress.IPv4Address(state["IPAddress"]))
+            if "Mappings" in state or not state:
+                published = self._published.pop(cid, _Published())
+                allocated = [(proto, self._host_ips(host_ip), port)
+                             for proto, host_ip, port, _ in state.get("Mappings", [])]
+                await self._drop(published, allocated if cid in self._mappings else [])
+                if self._mappings.pop(cid, None):  # only a container with NAT mappings changes it
+                    await self._apply()
+            net = self._net_of(state)
+            if state.get("IPAddress") and net is not None:
+                net.ipam.release(ipaddress.IPv4Address(state["IPAddress"]))
 
     async def set_link_accepts(self, accepts: list[tuple[str, str, str, int]]) -> None:
         """The (proto, parent IP, child IP, port) pairs that may pass with `--icc=false`."""
@@ -245,32 +419,49 @@ class NetworkManager:
         if not self.nat:
             return
         mappings = tuple(m for ms in self._mappings.values() for m in ms)
+        networks = tuple(
+            firewall.BridgeNet(net.bridge, str(net.subnet), str(net.gateway), net.record.icc,
+                               net.record.internal)
+            for net in self.user.values() if net.record)
         cfg = firewall.FirewallConfig(table=self.table, bridge=self.bridge,
                                       subnet=str(self.subnet), mappings=mappings,
                                       gateway=str(self.gateway), icc=self.icc,
-                                      accepts=self._accepts)
+                                      accepts=self._accepts, networks=networks)
         await asyncio.to_thread(firewall.apply, cfg)
 
     # ---- reports ------------------------------------------------------------------------
 
-    def settings(self, mode: str, state: dict[str, Any], sandbox_key: str) -> dict[str, Any]:
-        """Docker 20.10's NetworkSettings for a container in `mode` with endpoint `state` (empty
-        before the first start; only the network and sandbox IDs once stopped)."""
+    def settings(self, mode: str, state: dict[str, Any], sandbox_key: str,
+                 user: list[tuple[str, dict[str, Any]]] = ()) -> dict[str, Any]:
+        """Docker 20.10's NetworkSettings for a container in `mode` with bridge endpoint `state`
+        (empty before the first start; only the network and sandbox IDs once stopped) and the
+        endpoints on user networks, `user`: (network name, {Aliases, IPAMConfig, Links, State})
+        in connection order. The top-level address fields are the default bridge's only;
+        `Ports` belong to the first network, which published them."""
         endpoint: dict[str, Any] = {"IPAMConfig": None, "Links": None, "Aliases": None}
-        endpoint.update({
-            "NetworkID": state.get("NetworkID", ""), "EndpointID": state.get("EndpointID", ""),
-            "Gateway": state.get("Gateway", ""), "IPAddress": state.get("IPAddress", ""),
-            "IPPrefixLen": state.get("IPPrefixLen", 0), "IPv6Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": state.get("MacAddress", ""), "DriverOpts": None})
+        endpoint.update(_endpoint_fields(state))
+        endpoint.update(state.get("EndpointConfig") or {})  # as `network connect bridge` gave it
+        networks: dict[str, Any] = {}
+        on_bridge = mode in BRIDGE_MODES and not state.get("Detached") or "Attached" in state
+        if mode in ("host", "none") or on_bridge:
+            networks["bridge" if on_bridge else mode] = endpoint
         sandbox = state.get("SandboxID", "")
+        ports = state.get("Ports", {}) if state.get("IPAddress") and "Ports" in state else {}
+        for name, entry in user:
+            live = entry.get("State") or {}
+            networks[name] = {"IPAMConfig": entry.get("IPAMConfig"), "Links": entry.get("Links"),
+                              "Aliases": entry.get("Aliases"), **_endpoint_fields(live),
+                              "DriverOpts": entry.get("DriverOpts")}
+            sandbox = sandbox or live.get("SandboxID", "")
+            if live.get("IPAddress") and "Ports" in live:
+                ports = live["Ports"]
+        top = endpoint if on_bridge else _endpoint_fields({})
         return {"Bridge": "", "SandboxID": sandbox, "HairpinMode": False,
                 "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "Ports": state.get("Ports", {}) if state.get("IPAddress") else {},
-                "SandboxKey": sandbox_key if sandbox else "",
+                "Ports": ports, "SandboxKey": sandbox_key if sandbox else "",
                 "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-                **{key: endpoint[key] for key in TOP_LEVEL_FIELDS},
-                "Networks": {"bridge" if mode in BRIDGE_MODES else mode: endpoint}}
+                **{key: top[key] for key in TOP_LEVEL_FIELDS},
+                "Networks": dict(sorted(networks.items()))}
 
     @staticmethod
     def list_ports(state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -287,6 +478,20 @@ class NetworkManager:
                 items.append({"IP": b["HostIp"], "PrivatePort": private,
                               "PublicPort": int(b["HostPort"]), "Type": proto})
         return items
+
+
+def _mtu(record: NetworkRecord | None) -> int | None:
+    """A network's `com.docker.network.driver.mtu` (None: the kernel's default)."""
+    return int(record.options.get(netrules.MTU_OPTION, 0)) or None if record else None
+
+
+def _endpoint_fields(state: dict[str, Any]) -> dict[str, Any]:
+    """An EndpointSettings' address fields from an endpoint state (empty when not running)."""
+    return {"NetworkID": state.get("NetworkID", ""), "EndpointID": state.get("EndpointID", ""),
+            "Gateway": state.get("Gateway", ""), "IPAddress": state.get("IPAddress", ""),
+            "IPPrefixLen": state.get("IPPrefixLen", 0), "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": state.get("MacAddress", ""), "DriverOpts": None}
 
 
 def _driver_error(name: str, endpoint_id: str, message: str) -> ApiError:

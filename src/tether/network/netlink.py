@@ -93,8 +93,8 @@ def _random_bridge_mac() -> str:
     return ":".join(f"{b:02x}" for b in (0x02, 0x42, *secrets.token_bytes(4)))
 
 
-def ensure_bridge(name: str, gateway: IPv4Interface) -> None:
-    """Create the bridge if missing, give it exactly the gateway address, bring it up.
+def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int | None = None) -> None:
+    """Create the bridge if missing, give it exactly the gateway address (and `mtu`), bring it up.
 
     Idempotent: a daemon restart finds the bridge as it left it. route_localnet lets DNAT send
     loopback-addressed packets out on the bridge; ip_forward lets the bridge route at all.
@@ -107,6 +107,8 @@ def ensure_bridge(name: str, gateway: IPv4Interface) -> None:
         elif ipr.get_links(index)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "bridge":
             raise OSError(f"{name} exists and is not a bridge")
         _set_only_address(ipr, index, gateway)
+        if mtu:
+            ipr.link("set", index=index, mtu=mtu)
         ipr.link("set", index=index, state="up")
     _write_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
     _write_sysctl("net/ipv4/ip_forward", "1")
@@ -135,19 +137,21 @@ def delete_bridge(name: str) -> None:
 
 
 def connect(netns_path: str, bridge: str, host_ifname: str, address: IPv4Interface,
-            gateway: IPv4Address, mac: str, container_ifname: str = "eth0") -> None:
+            gateway: IPv4Address | None, mac: str, container_ifname: str = "eth0",
+            mtu: int | None = None) -> None:
     """Plug the namespace at `netns_path` into `bridge` through a new veth pair.
 
     The host end is enslaved to the bridge, up, with hairpin on (so a container can reach its own
     published port through the host). The peer is born inside the namespace with its final name
-    and MAC; from inside it gets its address, goes up and routes by default via the gateway.
+    and MAC; from inside it gets its address, goes up and routes by default via the gateway
+    (none given: the container already has its default route through another network).
     If any step fails the veth is removed again, which also removes the peer.
     """
     if not 0 < len(host_ifname.encode()) < IFNAMSIZ:
         raise ValueError(f"interface name {host_ifname!r} must be 1 to {IFNAMSIZ - 1} bytes")
     ns_fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _add_veth(ns_fd, bridge, host_ifname, mac, container_ifname)
+        _add_veth(ns_fd, bridge, host_ifname, mac, container_ifname, mtu)
         try:
             _in_netns(ns_fd, lambda: _configure_inside(container_ifname, address, gateway))
         except BaseException:
@@ -157,18 +161,20 @@ def connect(netns_path: str, bridge: str, host_ifname: str, address: IPv4Interfa
         os.close(ns_fd)
 
 
-def _add_veth(ns_fd: int, bridge: str, host_ifname: str, mac: str, container_ifname: str) -> None:
+def _add_veth(ns_fd: int, bridge: str, host_ifname: str, mac: str, container_ifname: str,
+              mtu: int | None = None) -> None:
     """Create the pair with its host end up on the bridge in hairpin mode, its peer in `ns_fd`.
 
     Both ends get no transmit queue (a veth never queues), as Docker makes them, so `ip link`
-    in a container prints what it prints under Docker."""
+    in a container prints what it prints under Docker; and the network's MTU when it has one."""
+    sized = {"mtu": mtu} if mtu else {}
     with _netlink(f"create veth {host_ifname} on {bridge}") as ipr:
         master = _link_index(bridge)
         if master is None:
             raise OSError(f"bridge {bridge} does not exist")
         ipr.link("add", ifname=host_ifname, kind="veth", master=master, state="up", txqlen=0,
-                 peer={"ifname": container_ifname, "net_ns_fd": ns_fd, "address": mac,
-                       "txqlen": 0})
+                 **sized, peer={"ifname": container_ifname, "net_ns_fd": ns_fd,
+                                "address": mac, "txqlen": 0, **sized})
         try:
             ipr.brport("set", index=_link_index(host_ifname), mode=BRIDGE_MODE_HAIRPIN)
         except BaseException:
@@ -176,7 +182,7 @@ def _add_veth(ns_fd: int, bridge: str, host_ifname: str, mac: str, container_ifn
             raise
 
 
-def _configure_inside(ifname: str, address: IPv4Interface, gateway: IPv4Address) -> None:
+def _configure_inside(ifname: str, address: IPv4Interface, gateway: IPv4Address | None) -> None:
     """From inside the container's namespace: IPv6 off (as Docker does on an IPv4-only bridge),
     the address with its broadcast, link up, default route."""
     _write_sysctl("net/ipv6/conf/all/disable_ipv6", "1")
@@ -185,7 +191,22 @@ def _configure_inside(ifname: str, address: IPv4Interface, gateway: IPv4Address)
         ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen,
                  broadcast=str(address.network.broadcast_address))
         ipr.link("set", index=index, state="up")
-        ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index, proto=ROUTE_PROTO)
+        if gateway is not None:
+            ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index, proto=ROUTE_PROTO)
+
+
+def route_default(netns_path: str, ifname: str, gateway: IPv4Address) -> None:
+    """Make (or move) the default route of the namespace at `netns_path` go via `gateway` on
+    `ifname`: a container on several networks changes gateway as networks come and go."""
+    def replace() -> None:
+        with _netlink(f"route via {gateway} on {ifname}") as ipr:
+            ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway), oif=_link_index(ifname),
+                      proto=ROUTE_PROTO)
+    ns_fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _in_netns(ns_fd, replace)
+    finally:
+        os.close(ns_fd)
 
 
 def disconnect(host_ifname: str) -> None:

@@ -1,0 +1,218 @@
+"""`tether network`: create, ls, inspect, rm, prune, connect, disconnect, as the docker CLI words
+them (its client-side checks included: a gateway or range needs a subnet)."""
+from __future__ import annotations
+
+import ipaddress
+import sys
+from typing import Any
+
+import click
+
+from tether.cli import formatting
+from tether.cli.client import CliError
+from tether.cli.commands_container import MULTI, _app, _filters, out, render_format
+from tether.cli.main import DockerGroup
+
+_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+            "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
+_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+
+
+def _kv(values: tuple[str, ...]) -> dict[str, str]:
+    return {key: value for key, _, value in (v.partition("=") for v in values)}
+
+
+def ipam_config(subnets: tuple[str, ...], gateways: tuple[str, ...],
+                ranges: tuple[str, ...]) -> list[dict[str, str]]:
+    """IPAM.Config from --subnet/--gateway/--ip-range: each gateway and range goes with the
+    subnet that holds it (the docker CLI's consolidateIpam, its errors)."""
+    if (gateways or ranges) and not subnets:
+        raise CliError("every ip-range or gateway must have a corresponding subnet")
+    configs: list[dict[str, str]] = [{"Subnet": s} for s in subnets]
+    nets = []
+    for subnet in subnets:
+        try:
+            nets.append(ipaddress.ip_network(subnet, strict=False))
+        except ValueError:
+            raise CliError(f"invalid CIDR address: {subnet}") from None
+    for key, values in (("IPRange", ranges), ("Gateway", gateways)):
+        for value in values:
+            try:
+                target = ipaddress.ip_network(value, strict=False) if key == "IPRange" \
+                    else ipaddress.ip_address(value)
+            except ValueError:
+                raise CliError(f"invalid {'CIDR' if key == 'IPRange' else 'IP'} address: "
+                               f"{value}") from None
+            holder = next((i for i, net in enumerate(nets)
+                           if (target.subnet_of(net) if key == "IPRange" else target in net)),
+                          None)
+            if holder is None:
+                raise CliError(f"no matching subnet for {'range' if key == 'IPRange' else 'gateway'}"
+                               f" {value}")
+            if key in configs[holder]:
+                raise CliError(f"cannot configure multiple {'ranges' if key == 'IPRange' else 'gateways'}"
+                               f" ({value}, {configs[holder][key]}) on the same subnet "
+                               f"({subnets[holder]})")
+            configs[holder][key] = value
+    return configs
+
+
+def network_contexts(items: list[dict[str, Any]], trunc: bool) -> list[dict[str, Any]]:
+    """What `network ls --format` templates see (the docker CLI's networkContext), by name."""
+    rows = []
+    for item in sorted(items, key=lambda n: n["Name"]):
+        labels = item.get("Labels") or {}
+        rows.append({"ID": formatting.short_id(item["Id"]) if trunc else item["Id"],
+                     "Name": item["Name"], "Driver": item["Driver"], "Scope": item["Scope"],
+                     "IPv6": str(bool(item.get("EnableIPv6"))).lower(),
+                     "Internal": str(bool(item.get("Internal"))).lower(),
+                     "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+                     "CreatedAt": item.get("Created", "")})
+    return rows
+
+
+@click.group("network", cls=DockerGroup)
+def network() -> None:
+    """Manage networks."""
+
+
+@network.command("create", usage="[OPTIONS] NETWORK", min_args=1)
+@click.option("-d", "--driver", default="bridge", help="Driver to manage the Network")
+@click.option("--subnet", multiple=True, help="Subnet in CIDR format that represents a network segment")
+@click.option("--gateway", multiple=True, help="IPv4 or IPv6 Gateway for the master subnet")
+@click.option("--ip-range", multiple=True, help="Allocate container ip from a sub-range")
+@click.option("--internal", is_flag=True, help="Restrict external access to the network")
+@click.option("--attachable", is_flag=True, help="Enable manual container attachment")
+@click.option("--label", multiple=True, help="Set metadata on a network")
+@click.option("-o", "--opt", multiple=True, help="Set driver specific options")
+@click.argument("name", required=False)
+def create(driver: str, subnet: tuple[str, ...], gateway: tuple[str, ...],
+           ip_range: tuple[str, ...], internal: bool, attachable: bool, label: tuple[str, ...],
+           opt: tuple[str, ...], name: str) -> None:
+    """Create a network."""
+    configs = ipam_config(subnet, gateway, ip_range)
+    body = {"Name": name, "CheckDuplicate": True, "Driver": driver, "Internal": internal,
+            "Attachable": attachable, "Options": _kv(opt), "Labels": _kv(label),
+            "IPAM": {"Driver": "default", "Options": {}, "Config": configs}}
+    out(_app().client.json("POST", "/networks/create", body=body)["Id"])
+
+
+@network.command("ls", usage="[OPTIONS]")
+@click.option("-q", "--quiet", is_flag=True, help="Only display network IDs")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate the output")
+@click.option("-f", "--filter", "filters", multiple=True, help="Provide filter values")
+@click.option("--format", "fmt", default=None, help="Pretty-print networks using a Go template")
+def ls(quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None) -> None:
+    """List networks."""
+    items = _app().client.json("GET", "/networks", {"filters": _filters(filters)})
+    rows = network_contexts(items, not no_trunc)
+    if quiet:
+        sys.stdout.write("".join(row["ID"] + "\n" for row in rows))
+        return
+    sys.stdout.write(render_format(fmt if fmt and fmt != "table" else _TABLE, rows, _HEADERS))
+
+
+@network.command("inspect", usage="[OPTIONS] NETWORK [NETWORK...]",
+                 min_args=1)
+@click.option("-f", "--format", "fmt", default=None, help="Format the output using a Go template")
+@click.option("-v", "--verbose", is_flag=True, help="Verbose output for diagnostics")
+@click.argument("names", **MULTI)
+def inspect(fmt: str | None, verbose: bool, names: tuple[str, ...]) -> None:
+    """Display detailed information on one or more networks."""
+    from tether.cli.template import ExecError, Template, TemplateError
+
+    client = _app().client
+    found, errors = [], []
+    for name in names:
+        try:
+            found.append(client.json("GET", f"/networks/{name}"))
+        except CliError as exc:
+            errors.append(exc.message)
+    if fmt:
+        try:
+            template = Template(fmt, missing_key_error=True)
+            for obj in found:
+                out(template.render(obj))
+        except (TemplateError, ExecError) as exc:
+            raise CliError(f"template parsing error: {exc}", 64) from exc
+    else:
+        out(formatting.go_json_indent(found) if found else "[]")
+    if errors:
+        raise CliError("\n".join(errors))
+
+
+@network.command("rm", usage="NETWORK [NETWORK...]", min_args=1)
+@click.argument("names", **MULTI)
+def rm(names: tuple[str, ...]) -> None:
+    """Remove one or more networks."""
+    client = _app().client
+    errors = []
+    for name in names:
+        try:
+            client.request("DELETE", f"/networks/{name}")
+        except CliError as exc:
+            errors.append(exc.message)
+            continue
+        out(name)
+    if errors:
+        raise CliError("\n".join(errors))
+
+
+@network.command("prune", usage="[OPTIONS]")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values")
+def prune(force: bool, filters: tuple[str, ...]) -> None:
+    """Remove all unused networks."""
+    if not force:
+        sys.stdout.write("WARNING! This will remove all custom networks not used by at least "
+                         "one container.\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return
+    report = _app().client.json("POST", "/networks/prune", {"filters": _filters(filters)})
+    deleted = report.get("NetworksDeleted") or []
+    if deleted:
+        out("Deleted Networks:\n" + "".join(name + "\n" for name in deleted))
+
+
+@network.command("connect", usage="[OPTIONS] NETWORK CONTAINER",
+                 min_args=2)
+@click.option("--alias", multiple=True, help="Add network-scoped alias for the container")
+@click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+@click.option("--link", multiple=True, help="Add link to another container")
+@click.argument("net", required=False)
+@click.argument("container", required=False)
+def connect(alias: tuple[str, ...], ip: str, link: tuple[str, ...], net: str,
+            container: str) -> None:
+    """Connect a container to a network."""
+    _need_two("connect", container)
+    config: dict[str, Any] = {"Aliases": list(alias) or None, "Links": list(link) or None}
+    if ip:
+        config["IPAMConfig"] = {"IPv4Address": ip}
+    _app().client.request("POST", f"/networks/{net}/connect",
+                          body={"Container": container, "EndpointConfig": config})
+
+
+@network.command("disconnect", usage="[OPTIONS] NETWORK CONTAINER",
+                 min_args=2)
+@click.option("-f", "--force", is_flag=True, help="Force the container to disconnect from a network")
+@click.argument("net", required=False)
+@click.argument("container", required=False)
+def disconnect(force: bool, net: str, container: str) -> None:
+    """Disconnect a container from a network."""
+    _need_two("disconnect", container)
+    _app().client.request("POST", f"/networks/{net}/disconnect",
+                          body={"Container": container, "Force": force})
+
+
+def _need_two(verb: str, container: str | None) -> None:
+    if not container:
+        raise CliError(f'"tether network {verb}" requires exactly 2 arguments.')
+
+
+network.add_command(ls, "list")
+network.add_command(rm, "remove")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(network)

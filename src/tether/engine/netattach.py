@@ -1,0 +1,309 @@
+"""Containers on user-defined networks: the part of the container service that joins them.
+
+A mixin of `ContainerService` (which provides `get`, `_run`, `_save`, `_write_hosts`,
+`_write_resolv`, `_drop_own_hosts_lines` and `_resolve_links`), kept apart so that the service
+module stays about one container's lifecycle. The records: `Container.networks` (network ID ->
+{Name, Aliases, IPAMConfig, Links, State}, in connection order) beside `Container.network`, the
+default bridge's endpoint. Who resolves to what is `tether.engine.endpoints` (pure).
+"""
+from __future__ import annotations
+
+import logging
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from tether.engine import endpoints
+from tether.engine.events import EventBus
+from tether.engine.paths import Paths
+from tether.engine.records import Container
+from tether.errors import BadRequest, Forbidden, NotFound
+from tether.network import netrules
+from tether.network.manager import NetworkManager
+
+log = logging.getLogger("tether.containers")
+# what the default bridge's endpoint keeps across runs beside its IDs: off it (`Detached`), on it
+# beside user networks (`Attached`), the EndpointConfig of `network connect bridge`
+KEPT_BRIDGE_FIELDS = ("Detached", "Attached", "EndpointConfig")
+ENDPOINT_CONFIG_FIELDS = ("IPAMConfig", "Links", "Aliases", "DriverOpts")
+
+
+class UserNetworks:
+    """Joining, leaving and reporting user-defined networks for the container service."""
+
+    network: NetworkManager
+    paths: Paths
+    events: EventBus
+    resolver: Any
+    _containers: dict[str, Container]
+
+    def _endpoints_at_create(self, mode: str, configs: dict[str, Any]
+                             ) -> dict[str, dict[str, Any]]:
+        """The user networks a new container joins (its NetworkMode first, then the other
+        EndpointsConfig entries), as record entries; dockerd's errors for the rest."""
+        builtin = mode in ("default", "bridge", "none", "host")
+        by_network: dict[str, dict[str, Any]] = {}
+        for key, config in configs.items():
+            config = config or {}
+            if key in ("default", "bridge", "none", "host") or (builtin and key == mode):
+                netrules.check_endpoint_config(key, False, config)
+                continue
+            try:
+                record = self.network.find(key)
+            except NotFound:  # as dockerd: an unknown network fails the start, not the create
+                continue
+            by_network[record.id] = self._endpoint_entry(record, config)
+        if builtin:
+            return by_network
+        try:
+            record = self.network.find(mode)
+        except NotFound:
+            return by_network
+        first = by_network.pop(record.id, None) or self._endpoint_entry(record, {})
+        return {record.id: first, **by_network}
+
+    @staticmethod
+    def _endpoint_entry(record: netrules.NetworkRecord, config: dict[str, Any]) -> dict[str, Any]:
+        """A record entry from an EndpointSettings request; a static address must be in the
+        subnet (whether it is free is known only when the endpoint is made, at start)."""
+        ipam_config = config.get("IPAMConfig") or None
+        if ipam_config and ipam_config.get("IPv4Address"):
+            address = netrules.ipv4(ipam_config["IPv4Address"])
+            if address not in record.network:
+                raise BadRequest(f"Invalid address {address}: It does not belong to any of "
+                                 "this network's subnets")
+        return {"Name": record.name, "Aliases": config.get("Aliases"),
+                "IPAMConfig": config.get("IPAMConfig"), "Links": config.get("Links") or None,
+                "DriverOpts": config.get("DriverOpts"), "State": {}}
+
+    async def _join_user_networks(self, c: Container, netns_path: Path) -> None:
+        """Connect a starting container to each of its user networks (after the bridge, if it
+        is on it): the first endpoint publishes the ports and routes by default. Its mode's
+        network must exist by now."""
+        if c.network_mode not in ("bridge", "none", "host") and not any(
+                entry["Name"] == c.network_mode or nid == c.network_mode
+                for nid, entry in c.networks.items()):
+            record = self.network.find(c.network_mode)
+            c.networks = {record.id: self._endpoint_entry(record, {}), **c.networks}
+            self._write_resolv(c)
+        for nid in list(c.networks):
+            await self._join(c, nid, netns_path)
+        await self._route_by_preferred_gateway(c)
+
+    async def _join(self, c: Container, nid: str, netns_path: Path) -> None:
+        entry = c.networks[nid]
+        if nid not in self.network.user:  # removed while the container was stopped
+            raise NotFound(f"network {entry['Name']} not found")
+        first = not c.network.get("IPAddress") and not any(
+            (e.get("State") or {}).get("IPAddress") for e in c.networks.values())
+        entry["Aliases"] = endpoints.merge_aliases(entry.get("Aliases") or [], c.short_id)
+        state = await self.network.connect(
+            c.id, c.name, c.config, c.host_config, netns_path, network_id=nid,
+            ifname=self._next_ifname(c),
+            address=(entry.get("IPAMConfig") or {}).get("IPv4Address", ""),
+            publish=first, default_route=first)
+        entry["State"] = {**state, "SandboxID": c.id}
+
+    @staticmethod
+    def _next_ifname(c: Container) -> str:
+        live = [e["State"] for e in c.networks.values() if (e.get("State") or {}).get("IPAddress")]
+        if c.network.get("IPAddress"):
+            live.append(c.network)
+        index = endpoints.next_ifindex(c.next_ifindex,
+                                       (state.get("Ifname") or "eth0" for state in live))
+        c.next_ifindex = index + 1
+        return f"eth{index}"
+
+    async def _route_by_preferred_gateway(self, c: Container, after_leave: bool = False) -> None:
+        """Give a running container on several networks its default route through the
+        endpoint libnetwork would choose (see endpoints.gateway_endpoint); after a network
+        left, also when one is left (its endpoint was made without the route)."""
+        candidates = [("bridge", False, c.network)] if c.network.get("IPAddress") else []
+        for nid, entry in c.networks.items():
+            state = entry.get("State") or {}
+            if state.get("IPAddress") and nid in self.network.user:
+                record = self.network.user[nid].record
+                candidates.append((entry["Name"], bool(record and record.internal), state))
+        chosen = endpoints.gateway_endpoint(candidates)
+        if chosen is not None and (len(candidates) > 1 or after_leave):
+            await self.network.route_default(self.paths.netns(c.id), chosen)
+
+    async def _join_bridge_later(self, c: Container, netns_path: Path) -> None:
+        """`network connect bridge` on a running container: a further interface, with the
+        ports only if it is the first."""
+        first = not any((e.get("State") or {}).get("IPAddress") for e in c.networks.values())
+        kept = {k: v for k, v in c.network.items() if k in KEPT_BRIDGE_FIELDS}
+        state = await self.network.connect(c.id, c.name, c.config, c.host_config, netns_path,
+                                           ifname=self._next_ifname(c), publish=first,
+                                           default_route=first)
+        c.network = {**state, "SandboxID": c.id, **kept}
+
+    async def _leave_user_networks(self, c: Container) -> None:
+        for entry in c.networks.values():
+            state = entry.get("State") or {}
+            if state.get("IPAddress"):
+                try:
+                    await self.network.disconnect(c.id, state)
+                except Exception:
+                    log.exception("network disconnect failed", extra={"ctx": {"id": c.id}})
+            entry["State"] = {k: v for k, v in state.items() if k in ("NetworkID", "SandboxID")}
+
+    def _on_user_network(self, c: Container) -> bool:
+        """Whether the embedded resolver serves the container (resolv.conf, DNS sockets)."""
+        return bool(c.networks) or c.network_mode not in ("bridge", "none", "host")
+
+    def lookup(self, querier_id: str, name: str) -> list[IPv4Address]:
+        """The embedded resolver's forward lookup (see tether.engine.endpoints)."""
+        return endpoints.lookup(self._containers.values(), querier_id, name)
+
+    def reverse(self, querier_id: str, address: IPv4Address) -> str | None:
+        """The embedded resolver's PTR lookup."""
+        return endpoints.reverse(self._containers.values(), querier_id, address)
+
+    def network_containers(self, network_id: str) -> dict[str, dict[str, str]]:
+        """A network's `Containers` map: the running containers with an endpoint on it."""
+        out = {}
+        for c in self._containers.values():
+            if network_id == self.network.network_id:
+                state = c.network
+            else:
+                state = (c.networks.get(network_id) or {}).get("State") or {}
+            if state.get("IPAddress") and state.get("NetworkID") == network_id:
+                out[c.id] = netrules.container_entry(c.name, state)
+        return out
+
+    async def connect_network(self, ref: str, net_ref: str, config: dict[str, Any]) -> None:
+        """`POST /networks/{id}/connect`: a running container gets a new interface at once; a
+        stopped one joins at its next start."""
+        if net_ref in ("host", "none"):
+            raise BadRequest("container cannot be disconnected from host network or connected "
+                             "to host network" if net_ref == "host" else
+                             "container cannot be connected to multiple networks with one of "
+                             "the networks in private (none) mode")
+        c = self.get(ref)
+        if c.network_mode == "host":
+            raise BadRequest("container cannot be disconnected from host network or connected "
+                             "to host network")
+        if c.network_mode == "none" or c.network_mode.startswith("container:"):
+            raise BadRequest("container sharing network namespace with another container or "
+                             "host cannot be connected to any other network")
+        if net_ref in ("bridge", self.network.network_id):
+            await self._attach_bridge(c, config)
+            return
+        record = self.network.find(net_ref)
+        run = self._run(c.id)
+        async with run.lock:
+            if record.id in c.networks:
+                raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
+                                f"network {record.name}")
+            entry = self._endpoint_entry(record, config)
+            links = self._resolve_links(list(config.get("Links") or []))
+            entry["Links"] = [f"{child.name.lstrip('/')}:{alias}" for child, alias in links] \
+                or None
+            c.networks[record.id] = entry
+            if c.state.status == "running":
+                try:
+                    await self._join(c, record.id, self.paths.netns(c.id))
+                except BaseException:
+                    del c.networks[record.id]
+                    raise
+                await self._route_by_preferred_gateway(c)
+                self._write_hosts(c)
+                self._write_resolv(c)
+                await self._serve_dns(c)
+            else:
+                self._write_resolv(c)
+                entry["Aliases"] = endpoints.merge_aliases(entry.get("Aliases") or [],
+                                                           c.short_id)
+            self._save(c)
+        self.events.publish("network", "connect", record.id,
+                            {"container": c.id, "name": record.name, "type": "bridge"})
+
+    async def disconnect_network(self, ref: str, net_ref: str, force: bool) -> None:
+        """`POST /networks/{id}/disconnect`: the interface goes; the container stays."""
+        if net_ref == "host":
+            raise BadRequest("container cannot be disconnected from host network or connected "
+                             "to host network")
+        if net_ref in ("bridge", self.network.network_id):
+            await self._detach_bridge(self.get(ref))
+            return
+        record = self.network.find(net_ref)
+        try:
+            c = self.get(ref)
+        except NotFound:
+            if force:
+                return
+            raise
+        run = self._run(c.id)
+        async with run.lock:
+            entry = c.networks.get(record.id)
+            if entry is None:
+                raise Forbidden(f"container {c.id} is not connected to network {record.name}")
+            state = entry.get("State") or {}
+            if state.get("IPAddress"):
+                await self.network.disconnect(c.id, state)
+            del c.networks[record.id]
+            if c.state.status == "running":
+                await self._route_by_preferred_gateway(c, after_leave=True)
+            if c.state.status == "running":  # Docker 20.10 drops every line of its own name
+                self._drop_own_hosts_lines(c)
+            self._save(c)
+        self.events.publish("network", "disconnect", record.id,
+                            {"container": c.id, "name": record.name, "type": "bridge"})
+
+    def _on_bridge(self, c: Container) -> bool:
+        return (c.network_mode == "bridge" and not c.network.get("Detached")) \
+            or bool(c.network.get("Attached"))
+
+    async def _attach_bridge(self, c: Container, config: dict[str, Any]) -> None:
+        """`network connect bridge`: back on the default bridge, or on it beside user networks."""
+        netrules.check_endpoint_config("bridge", False, config)
+        async with self._run(c.id).lock:
+            if self._on_bridge(c):
+                raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
+                                "network bridge")
+            c.network = {"EndpointConfig": {k: config.get(k) for k in ENDPOINT_CONFIG_FIELDS}}
+            if c.network_mode != "bridge":
+                c.network["Attached"] = True
+            if c.state.status == "running":
+                await self._join_bridge_later(c, self.paths.netns(c.id))
+                await self._route_by_preferred_gateway(c)
+                self._write_hosts(c)
+            self._save(c)
+        self.events.publish("network", "connect", self.network.network_id,
+                            {"container": c.id, "name": "bridge", "type": "bridge"})
+
+    async def _detach_bridge(self, c: Container) -> None:
+        """Take a container off the default bridge (its interface goes, with the ports it
+        published); it stays off at later starts, as in Docker."""
+        async with self._run(c.id).lock:
+            if not self._on_bridge(c):
+                raise Forbidden(f"container {c.id} is not connected to network bridge")
+            if c.network.get("IPAddress"):
+                await self.network.disconnect(c.id, c.network)
+            c.network = {"Detached": True} if c.network_mode == "bridge" else {}
+            if c.state.status == "running":
+                await self._route_by_preferred_gateway(c, after_leave=True)
+                self._write_hosts(c)
+            self._save(c)
+        self.events.publish("network", "disconnect", self.network.network_id,
+                            {"container": c.id, "name": "bridge", "type": "bridge"})
+
+    async def _serve_dns(self, c: Container) -> None:
+        """Start the embedded resolver in the container's namespace. A failure is logged, not
+        raised: the container runs (as it would with an unreachable nameserver)."""
+        if self.resolver is None or not self._on_user_network(c):
+            return
+        try:
+            await self.resolver.serve(c.id, str(self.paths.netns(c.id)))
+        except Exception:
+            log.exception("embedded DNS failed to start", extra={"ctx": {"id": c.id}})
+
+    def _network_names(self, c: Container) -> set[str]:
+        """The names and IDs of the networks a container is on (the `network` filter)."""
+        names = {entry["Name"] for entry in c.networks.values()} | set(c.networks)
+        if c.network_mode in ("host", "none"):
+            names.add(c.network_mode)
+        if self._on_bridge(c):
+            names |= {"bridge", self.network.network_id}
+        return names
