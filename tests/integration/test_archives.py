@@ -186,7 +186,11 @@ def http_server(daemon, tmp_dir) -> Iterator[tuple[str, Path]]:
 
 def test_import_from_url_file_and_stdin(daemon, http_server, tmp_dir) -> None:
     base_url, served = http_server
-    r = daemon.docker("export", daemon.docker("create", "busybox").stdout.decode().strip())
+    cid = daemon.docker("create", "busybox").stdout.decode().strip()
+    try:
+        r = daemon.docker("export", cid)
+    finally:
+        daemon.docker("rm", cid)
     assert r.returncode == 0
     (served / "rootfs.tar").write_bytes(r.stdout)
     tag = unique("urlimp") + ":1"
