@@ -7,6 +7,7 @@ be run against both engines and their outputs compared.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import signal
@@ -26,8 +27,11 @@ REFDOCKER = next((base / "shared" / "reference" / "refdocker.sh" for base in REP
 
 class ReferenceEngine:
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.host = f"unix:///run/ref-{name}.sock"
+        # the checkout's tag in the name: two checkouts running the same differential test at
+        # once (worktrees, a CI clone beside a developer's tree) must not share, or stop, an engine
+        self.name = f"{name}-{hashlib.sha1(str(REPO).encode()).hexdigest()[:6]}"
+        self.host = f"unix:///run/ref-{self.name}.sock"
+        self.data_root = Path(f"/var/lib/ref-{self.name}")
 
     def start(self) -> None:
         if not REFDOCKER.exists():
@@ -43,7 +47,7 @@ class ReferenceEngine:
         """Stop the engine; refdocker.sh can leave its netns mounts busy, so sweep them up."""
         subprocess.run(["bash", str(REFDOCKER), "stop", self.name], capture_output=True,
                        timeout=300)
-        for root in (Path(f"/run/ref-{self.name}"), Path(f"/var/lib/ref-{self.name}")):
+        for root in (Path(f"/run/ref-{self.name}"), self.data_root):
             mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
                       if line.split()[4].startswith(str(root))]
             for target in sorted(mounts, key=len, reverse=True):

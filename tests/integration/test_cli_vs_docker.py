@@ -12,8 +12,8 @@ from reference import ReferenceEngine
 
 pytestmark = pytest.mark.integration
 
-NAME = "clidiff"
-SOCK = f"unix:///run/ref-{NAME}.sock"
+REF = ReferenceEngine("clidiff")
+SOCK = REF.host
 TETHER = str(Path(sys.executable).parent / "tether")
 
 
@@ -23,7 +23,7 @@ def sh(cmd: str, **kw) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[None]:
-    ref = ReferenceEngine(NAME)
+    ref = REF
     try:
         ref.start()
         sh(f"DOCKER_HOST={SOCK} docker run --name ex busybox sh -c 'echo hi; echo err >&2; exit 3'")

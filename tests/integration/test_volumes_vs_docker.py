@@ -28,7 +28,7 @@ def engines() -> Iterator[dict[str, dict[str, str]]]:
     try:
         ref.start()
         with running_daemon() as d:
-            yield {"docker": {"DOCKER_HOST": ref.host, "root": f"/var/lib/ref-{REF_NAME}/volumes"},
+            yield {"docker": {"DOCKER_HOST": ref.host, "root": str(ref.data_root / "volumes")},
                    "tether": {"DOCKER_HOST": d.host, "root": str(d.data_root / "volumes")}}
     finally:
         ref.stop()
