@@ -103,9 +103,11 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def _register() -> None:
-    from tether.cli import commands_container, commands_image, commands_system, commands_volume
+    from tether.cli import (commands_container, commands_cp, commands_image, commands_system,
+                            commands_volume)
 
-    for module in (commands_container, commands_image, commands_system, commands_volume):
+    for module in (commands_container, commands_cp, commands_image, commands_system,
+                   commands_volume):
         module.register(cli)
 
 
