@@ -296,11 +296,12 @@ class Client:
              body: Any = None) -> Any:
         return self.request(method, path, query, body).json()
 
-    def upload(self, path: str, query: dict[str, Any], stream: Any, content_type: str) -> Response:
-        """POST a body of unknown length (a tar from stdin) with chunked transfer encoding."""
+    def upload(self, path: str, query: dict[str, Any], stream: Any, content_type: str,
+               method: str = "POST") -> Response:
+        """Send a body of unknown length (a tar from stdin) with chunked transfer encoding."""
         sock = self._open()
         reader = _Reader(sock)
-        head = self._encode("POST", self.url(path, query),
+        head = self._encode(method, self.url(path, query),
                             {"Content-Type": content_type, "Transfer-Encoding": "chunked"}, b"")
         sock.sendall(head)
         while block := stream.read(_CHUNK):

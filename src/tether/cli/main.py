@@ -103,11 +103,13 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def _register() -> None:
-    from tether.cli import (commands_archive, commands_build, commands_container, commands_image,
-                            commands_network, commands_registry, commands_system, commands_volume)
+    from tether.cli import (commands_archive, commands_build, commands_container, commands_cp,
+                            commands_image, commands_network, commands_registry, commands_system,
+                            commands_volume)
 
-    for module in (commands_container, commands_image, commands_archive, commands_registry,
-                   commands_build, commands_network, commands_system, commands_volume):
+    for module in (commands_container, commands_cp, commands_image, commands_archive,
+                   commands_registry, commands_build, commands_network, commands_system,
+                   commands_volume):
         module.register(cli)
 
 
