@@ -138,7 +138,7 @@ def main() -> None:
         ref = ReferenceEngine("bench")
         try:
             ref.start()
-            measure("docker", "bench", ref.docker, args.seconds, args.repeat)
+            measure("docker", ref.name, ref.docker, args.seconds, args.repeat)
         finally:
             ref.stop()
 

@@ -71,7 +71,7 @@ def bench_pull(args: argparse.Namespace) -> None:
         daemon.start()
         if reference is not None:
             reference.start()
-        namespaces = [None, daemon.netns] + ([REFERENCE_NAME] if reference else [])
+        namespaces = [None, daemon.netns] + ([reference.name] if reference else [])
         with registries(namespaces) as regs:
             name = f"{regs[0].address}/bench/pull:v1"
             push_from_test_store(scratch / "store", name, layers)

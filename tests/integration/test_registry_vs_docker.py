@@ -21,7 +21,8 @@ from tether.image.registry import RegistryClient
 from test_registry_pushpull import _entry, _tar, push_from_test_store, whiteout_layers
 
 pytestmark = pytest.mark.integration
-ENGINE = "i6a-reg"
+REFERENCE = ReferenceEngine("i6a-reg")
+ENGINE = REFERENCE.name  # also its network namespace, where its registries run
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +33,7 @@ def _forget_pushed_images(daemon) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[ReferenceEngine]:
-    ref = ReferenceEngine(ENGINE)
+    ref = REFERENCE
     try:
         ref.start()
         yield ref
