@@ -55,7 +55,7 @@ class InspectionRoutes:
             mounts.mount_overlay(lowers, self.service.paths.upper(c.id),
                                  self.service.paths.work(c.id), rootfs)
             try:
-                async with self.service.volumes_mounted_at(c, rootfs):
+                async with self.service.container_mounts.volumes_mounted_at(c, rootfs):
                     yield rootfs
             finally:
                 await asyncio.to_thread(mounts.unmount, rootfs)
