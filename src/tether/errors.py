@@ -53,3 +53,17 @@ def start_failure_code(message: str, default: int) -> int:
     if "permission denied" in lowered:
         return 126
     return default
+
+
+MOUNT_TYPE_HINT = ("Are you trying to mount a directory onto a file (or vice-versa)? Check if the "
+                   "specified host path exists and is the expected type")
+
+
+def runtime_create_error(runtime_message: str) -> str:
+    """dockerd's text around the runtime's own when it could not create a container. A "not a
+    directory" (a file bound onto a directory, or the reverse) gets dockerd's hint
+    (translateContainerdStartErr), as users search for that sentence."""
+    text = f"failed to create shim task: OCI runtime create failed: {runtime_message}: unknown"
+    if "not a directory" in text.lower():
+        text += ": " + MOUNT_TYPE_HINT
+    return text

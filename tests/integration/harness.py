@@ -137,8 +137,10 @@ class Daemon:
         if cid in mounts:
             found += [line for line in mounts.splitlines() if cid in line]
         for base in (self.exec_root, self.data_root):
-            if base.exists():
-                found += [str(p) for p in base.rglob(f"*{cid}*")]
+            # os.walk, not rglob: a removed volume's directory is erased in the background and
+            # may vanish mid-walk, which rglob reports as an error
+            for top, dirs, names in os.walk(base):
+                found += [os.path.join(top, n) for n in dirs + names if cid in n]
         ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
         found += [line for line in ps.splitlines() if cid in line]
         return found

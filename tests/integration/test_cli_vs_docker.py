@@ -60,6 +60,7 @@ def both(args: str, stdin: str = "") -> tuple[tuple, tuple]:
     "inspect -f '{{range $k, $v := .NetworkSettings.Ports}}{{$k}}{{end}}' web",
     "inspect -f '{{.Nope}}' ex", "inspect -f '{{foo}}' ex", "inspect nope", "inspect ex nope",
     "inspect --type image busybox", "inspect --type container nope",
+    "inspect --format json ex nope",
     "logs ex", "logs --tail 1 ex", "port web", "port web 80", "port web 81", "wait ex",
     "exec web sh -c 'echo out; echo err >&2; exit 4'", "exec ex true",
     "run --rm busybox sh -c 'echo a; echo b >&2; exit 7'", "run nope:1",

@@ -175,6 +175,8 @@ def test_create_errors(engines, args):
     (["--tmpfs", "/x:foo=bar"], 'invalid tmpfs option ["foo" "bar"]'),
     (["-v", "{host}:/d:rshared"], "is mounted on / but it is not a shared mount"),
     (["-v", "{host}:/d:slave"], "is mounted on / but it is not a shared or slave mount"),
+    (["-v", "{host}/in/file:/etc"], "not a directory: unknown: Are you trying to mount a "
+                                    "directory onto a file (or vice-versa)?"),
 ])
 def test_errors_at_start(engines, names, host_dir, args, text):
     """Both engines here see the host's / as a private mount."""
@@ -266,6 +268,25 @@ def test_volumes_from(engines, names, host_dir):
         assert views["tether"] == views["docker"]
 
 
+
+def test_volumes_from_a_container_removed_later(engines, names):
+    """The inheritor keeps the anonymous volume when its source goes with `rm -v` (in use: not
+    an error), and takes it with its own `rm -v`; --volumes-from a removed container fails."""
+    source, heir = names.container("gone-source"), names.container("heir")
+    same(engines, "create", "--name", source, "-v", "/anon", "busybox")
+    same(engines, "run", "--name", heir, "--volumes-from", source, "busybox", "sh", "-c",
+         "echo kept > /anon/f")
+    [anonymous] = [m["Name"] for m in json.loads(engines["tether"]("inspect", heir).stdout)[0]
+                   ["Mounts"]]
+    same(engines, "rm", "-v", source)
+    assert same(engines, "start", "-a", heir)[0] == 0
+    assert same(engines, "run", "--rm", "--volumes-from", heir, "busybox", "cat",
+                "/anon/f")[1] == "kept\n"
+    same(engines, "create", "--volumes-from", source, "busybox")
+    assert engines["tether"]("volume", "inspect", anonymous).returncode == 0
+    same(engines, "rm", "-v", heir)
+    assert engines["tether"]("volume", "inspect", anonymous).returncode == 1
+
 def test_read_only_root(engines, names):
     c = names.container("ro")
     same(engines, "run", "--name", c, "--read-only", "--tmpfs", "/run", "busybox", "sh", "-c",
@@ -349,3 +370,28 @@ def test_ps_volume_filter(engines, names, host_dir):
         rc, listed, _ = same(engines, "ps", "-a", "--filter", f"volume={value}", "--format",
                              "{{.Names}}")
         assert (user in listed) == (value not in ("/in", "nothing")) and other not in listed
+
+
+def test_volume_over_a_file_of_the_image(engines, names):
+    """dockerd refuses an anonymous volume of Config.Volumes over a file of the image, and a new
+    (empty) volume there too, when it comes to copy into it; a volume holding data is not
+    copied into, so nothing is refused. The refused creates leave no volume but the named one."""
+    named = names.volume("over-file")
+    before = {name: set(engines[name]("volume", "ls", "-q").stdout.split()) for name in ENGINES}
+    results = both(engines, "create", "-v", "/etc/passwd", "busybox", "true")
+    over_named = both(engines, "create", "-v", f"{named}:/etc/passwd", "busybox", "true")
+    results.update({f"{k}-named": v for k, v in over_named.items()})
+    left = {name: set(engines[name]("volume", "ls", "-q").stdout.split()) - before[name]
+            for name in ENGINES}
+    same(engines, "run", "--rm", "-v", f"{named}:/d", "busybox", "touch", "/d/data")
+    holder = names.container("over-file")
+    rc, _, _ = same(engines, "create", "--name", holder, "-v", f"{named}:/etc/passwd", "busybox")
+    paths = re.compile(r"/\S+/etc/passwd")
+    seen = {k: (rc_, paths.sub("<root>/etc/passwd", err)) for k, (rc_, _, err) in results.items()}
+    assert seen["tether"] == seen["docker"] == (
+        1, "Error response from daemon: cannot mount volume over existing file, file exists "
+           "<root>/etc/passwd\n")
+    assert seen["tether-named"] == seen["docker-named"] == (
+        1, "Error response from daemon: source <root>/etc/passwd is not directory\n")
+    assert left["tether"] == left["docker"] == {named.encode()}
+    assert rc == 0

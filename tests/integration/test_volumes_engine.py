@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
@@ -171,6 +173,42 @@ def test_volume_records_survive_kill9(fresh_daemon):
     d.remove_all()
     assert ok(d.docker("run", "--rm", "-v", "durable:/data", "busybox", "cat",
                        "/data/file")) == "persisted\n"
+
+
+def test_opt_volume_released_when_its_container_died_while_the_daemon_was_down(fresh_daemon):
+    """Nobody is left to unmount a tmpfs volume whose container died while the daemon was
+    killed: the restarted daemon does it once it knows the volume's users again."""
+    d = fresh_daemon
+    ok(d.docker("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "scratch"))
+    mountpoint = str(d.data_root / "volumes" / "scratch" / "_data")
+    cid = ok(d.docker("run", "-d", "-v", "scratch:/s", "busybox", "sleep", "1000")).strip()
+    assert mounted(mountpoint)
+    pid = json.loads(ok(d.docker("inspect", cid)))[0]["State"]["Pid"]
+    d.kill9()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30  # conmon reaps it and records its exit status
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    d.start()
+    assert json.loads(ok(d.docker("inspect", cid)))[0]["State"]["Status"] == "exited"
+    assert not mounted(mountpoint)
+    assert ok(d.docker("run", "--rm", "-v", "scratch:/s", "busybox", "sh", "-c",
+                       "grep -q ' /s tmpfs' /proc/mounts && echo tmpfs")) == "tmpfs\n"
+    d.remove_all()
+    ok(d.docker("volume", "rm", "scratch"))
+
+
+def test_daemon_starts_when_a_running_containers_volume_vanished(fresh_daemon):
+    """A volume deleted by hand while the daemon was down must not keep it from starting: the
+    running container that used it is still known and can be stopped and removed."""
+    d = fresh_daemon
+    cid = ok(d.docker("run", "-d", "-v", "vanishing:/v", "busybox", "sleep", "1000")).strip()
+    d.kill9()
+    subprocess.run(["rm", "-rf", str(d.data_root / "volumes" / "vanishing")], check=True)
+    d.start()
+    assert json.loads(ok(d.docker("inspect", cid)))[0]["State"]["Status"] == "running"
+    ok(d.docker("rm", "-f", cid))
+    assert d.leaks(cid) == []
 
 
 COMPOSE_FILE = """\

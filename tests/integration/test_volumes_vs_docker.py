@@ -242,3 +242,31 @@ def test_sdk_matches_docker(engines):
     ref, ours = (sdk_session(engines[n]["DOCKER_HOST"], engines[n]["root"])
                  for n in ("docker", "tether"))
     assert ours == ref
+
+
+def mounted_below(root: str) -> list[str]:
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [line.split()[4] for line in lines if line.split()[4].startswith(root + "/")]
+
+
+def test_failed_create_leaves_no_anonymous_volume_and_no_mount(engines):
+    """A create whose volume cannot be mounted, or whose copy-up fills the volume, fails and
+    takes its anonymous volume with it (dockerd's cleanupContainer); a volume at a path the
+    image does not have is not mounted at create, so a bad one does not fail that create."""
+    seen = {}
+    for kind, engine in engines.items():
+        steps = ["volume create -o type=tmpfs -o device=tmpfs -o o=bogusopt=1 badopt",
+                 "volume create -o type=tmpfs -o device=tmpfs -o o=size=8k tiny",
+                 "create -v /anon1 -v badopt:/etc busybox true",
+                 "create -v /anon2 -v tiny:/bin busybox true",
+                 "create -v badopt:/not/in/image busybox true",
+                 "volume ls -q"]
+        results = [run(engine, step, "", None) for step in steps]
+        seen[kind] = {"codes": [code for code, _, _ in results],
+                      "no_space": results[3][2].split(":")[:2],
+                      "volumes": results[-1][1].split(),
+                      "mounted": mounted_below(engine["root"])}
+    assert seen["tether"] == seen["docker"]
+    assert seen["tether"] == {
+        "codes": [0, 0, 1, 1, 0, 0], "volumes": ["badopt", "tiny"], "mounted": [],
+        "no_space": ["Error response from daemon", " failed to copy files"]}

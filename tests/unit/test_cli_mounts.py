@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tether.cli.client import CliError
-from tether.cli.runopts import RunOptions, create_body, mount_flag, tmpfs_map, volume_flags
+from tether.cli.runopts import RunOptions, create_body, mount_flag, split_map, volume_flags
 
 
 def test_volume_flags_split_binds_from_anonymous_volumes():
@@ -74,8 +74,8 @@ def test_mount_flag_errors(value, text):
     assert str(info.value) == text
 
 
-def test_tmpfs_map():
-    assert tmpfs_map(["/t1", "/t2:size=2m,noexec", "/t1:size=1m"]) == \
+def test_split_map_of_tmpfs_flags():
+    assert split_map(["/t1", "/t2:size=2m,noexec", "/t1:size=1m"], ":") == \
         {"/t1": "size=1m", "/t2": "size=2m,noexec"}
 
 

@@ -1,5 +1,6 @@
 """The `tether volume` commands' pure parts: contexts, key=value flags, prune texts."""
 from tether.cli import commands_volume as cv
+from tether.cli.runopts import split_map
 
 
 def test_volume_context_is_dockers_volume_context_in_key_order():
@@ -13,9 +14,9 @@ def test_volume_context_is_dockers_volume_context_in_key_order():
     assert cv.volume_context({**item, "Labels": None})["Labels"] == ""
 
 
-def test_key_values():
-    assert cv.key_values(("a=b", "z", "o=x=y,z")) == {"a": "b", "z": "", "o": "x=y,z"}
-    assert cv.key_values(()) == {}
+def test_split_map_of_label_and_opt_flags():
+    assert split_map(("a=b", "z", "o=x=y,z")) == {"a": "b", "z": "", "o": "x=y,z"}
+    assert split_map(()) == {}
 
 
 def test_prune_warning_follows_the_api_version():

@@ -46,7 +46,7 @@ class InspectionRoutes:
             if c.state.status == "running" and c.state.pid:  # started while we waited
                 yield Path(f"/proc/{c.state.pid}/root")
                 return
-            async with self.service.volumes_mounted_at(c, root):
+            async with self.service.container_mounts.volumes_mounted_at(c, root):
                 yield root
 
     # ---- docker cp --------------------------------------------------------------------------

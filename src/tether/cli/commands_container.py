@@ -645,32 +645,10 @@ def _lookup(client: Client, name: str, kind: str | None, size: bool) -> dict[str
 @click.argument("names", **MULTI)
 def inspect(fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...]) -> None:
     """Return low-level information on tether objects."""
-    from tether.cli.template import ExecError, Template, TemplateError
+    from tether.cli.inspect_output import print_inspected
 
     client = _app().client
-    template = None
-    if fmt:
-        try:
-            template = Template(fmt, missing_key_error=True)
-        except TemplateError as exc:
-            raise CliError(f"template parsing error: {exc}", 64) from exc
-    found, errors = [], []
-    for name in names:
-        try:
-            found.append(_lookup(client, name, kind, size))
-        except CliError as exc:
-            errors.append(exc.message)
-    if template is None:
-        out(formatting.go_json_indent(found) if found else "[]")
-    else:
-        for obj in found:
-            try:
-                out(template.render(obj))
-            except ExecError as exc:
-                out("")
-                raise CliError(f"template parsing error: {exc}") from exc
-    if errors:
-        raise CliError("\n".join(errors))
+    print_inspected(names, lambda name: _lookup(client, name, kind, size), fmt)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from tether.cli import formatting
 from tether.cli.client import CliError, parse_version
 from tether.cli.commands_container import MULTI, _app, _filters, for_each, out, render_format
 from tether.cli.main import DockerGroup, command
+from tether.cli.runopts import split_map
 
 _HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
             "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Availability": "AVAILABILITY",
@@ -39,15 +40,6 @@ def template_view(volume: dict[str, Any], fmt: str) -> dict[str, Any]:
     if "json" in fmt:
         return volume
     return {**volume, "Labels": volume.get("Labels") or {}, "Options": volume.get("Options") or {}}
-
-
-def key_values(values: tuple[str, ...]) -> dict[str, str]:
-    """`--label k=v` / `--opt k=v`: a value without `=` is a key with an empty value."""
-    result: dict[str, str] = {}
-    for value in values:
-        key, _, val = value.partition("=")
-        result[key] = val
-    return result
 
 
 def prune_warning(api_version: str, all_: bool) -> str:
@@ -107,9 +99,9 @@ def create(driver: str, label: tuple[str, ...], opt: tuple[str, ...], name_flag:
                        "and as a positional arg")
     body: dict[str, Any] = {"Name": names[0] if names else name_flag or "", "Driver": driver}
     if opt:
-        body["DriverOpts"] = key_values(opt)
+        body["DriverOpts"] = split_map(opt)
     if label:
-        body["Labels"] = key_values(label)
+        body["Labels"] = split_map(label)
     out(_app().client.json("POST", "/volumes/create", body=body)["Name"])
 
 
@@ -137,33 +129,11 @@ def ls(quiet: bool, filters: tuple[str, ...], fmt: str | None, extra: tuple[str,
 @click.argument("names", **MULTI)
 def inspect(fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more volumes."""
-    from tether.cli.template import ExecError, Template, TemplateError
+    from tether.cli.inspect_output import print_inspected
 
     client = _app().client
-    template = None
-    if fmt and fmt != "json":
-        try:
-            template = Template(fmt, missing_key_error=True)
-        except TemplateError as exc:
-            raise CliError(f"template parsing error: {exc}", 64) from exc
-    found, errors = [], []
-    for name in names:
-        try:
-            found.append(client.json("GET", f"/volumes/{name}"))
-        except CliError as exc:
-            errors.append(exc.message)
-    if fmt == "json":
-        out(json.dumps(found, ensure_ascii=False, separators=(",", ":")))
-    elif template is None:
-        out(formatting.go_json_indent(found) if found else "[]")
-    else:
-        for obj in found:
-            try:
-                out(template.render(template_view(obj, fmt or "")))
-            except ExecError as exc:
-                raise CliError(f"template parsing error: {exc}") from exc
-    if errors:
-        raise CliError("\n".join(errors))
+    print_inspected(names, lambda name: client.json("GET", f"/volumes/{name}"), fmt,
+                    lambda volume: template_view(volume, fmt or ""))
 
 
 @command("rm", usage="[OPTIONS] VOLUME [VOLUME...]", min_args=1)

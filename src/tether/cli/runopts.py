@@ -6,6 +6,7 @@ follow the docker CLI's grammar through tether.network.portspec, shared with the
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,10 +82,12 @@ def link_format_error(value: str) -> str | None:
     return None
 
 
-def labels_map(labels: list[str]) -> dict[str, str]:
+def split_map(values: Iterable[str], sep: str = "=") -> dict[str, str]:
+    """`KEY<sep>VALUE` flags as a map, the later of a repeated key winning, a value without
+    `sep` a key with an empty value: `--label`, `volume create --opt`, `--tmpfs PATH:OPTIONS`."""
     result: dict[str, str] = {}
-    for label in labels:
-        key, _, value = label.partition("=")
+    for item in values:
+        key, _, value = item.partition(sep)
         result[key] = value
     return result
 
@@ -259,15 +262,6 @@ def mount_flag(value: str) -> dict[str, Any]:
     return mount
 
 
-def tmpfs_map(values: list[str]) -> dict[str, str]:
-    """--tmpfs values -> HostConfig.Tmpfs: `path[:options]`."""
-    result: dict[str, str] = {}
-    for value in values:
-        path, _, options = value.partition(":")
-        result[path] = options
-    return result
-
-
 def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """The POST /containers/create body for these options, keyed as the docker CLI sends it."""
     bindings, published = publish_map(opts.publish)
@@ -292,7 +286,7 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
         "WorkingDir": opts.workdir,
         "Entrypoint": entrypoint,
         "OnBuild": None,
-        "Labels": labels_map(opts.labels),
+        "Labels": split_map(opts.labels),
         "HostConfig": {
             "Binds": binds or None,
             "NetworkMode": opts.network,
@@ -314,7 +308,7 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
     if opts.mounts:
         body["HostConfig"]["Mounts"] = list(opts.mounts)
     if opts.tmpfs:
-        body["HostConfig"]["Tmpfs"] = tmpfs_map(opts.tmpfs)
+        body["HostConfig"]["Tmpfs"] = split_map(opts.tmpfs, ":")
     return body
 
 

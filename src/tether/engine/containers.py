@@ -9,35 +9,32 @@ whichever way it stopped, including while the daemon was down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import posixpath
 import re
 import secrets
 import shutil
 import signal
 import socket
-import stat
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from tether import names as naming
-from tether.engine import archive
 from tether.engine import config as rules
 from tether.engine import links as linkrules
 from tether.engine import mountspec
 from tether.engine.events import EventBus
 from tether.engine.linkgraph import Edge, LinkGraph
+from tether.engine.container_mounts import ContainerMounts
 from tether.engine.mountspec import MountError, MountPoint
 from tether.engine.netattach import KEPT_BRIDGE_FIELDS, UserNetworks
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
 from tether.engine.volumes import VolumeService
-from tether.errors import ApiError, BadRequest, Conflict, NotFound, NotModified, start_failure_code
+from tether.errors import (ApiError, BadRequest, Conflict, NotFound, NotModified,
+                           runtime_create_error, start_failure_code)
 from tether.image.store import ImageStore
 from tether.network import files, netns, portspec
 from tether.network.manager import NetworkManager
@@ -55,7 +52,6 @@ CONTAINER_LINKS_CONFLICT = ("conflicting options: container type network can't b
 RESTART_BACKOFF_START = 0.1
 RESTART_BACKOFF_MAX = 60.0
 RESTART_BACKOFF_RESET_AFTER = 10.0
-NETWORK_FILES = ("/etc/resolv.conf", "/etc/hostname", "/etc/hosts")
 
 
 def new_container_id() -> str:
@@ -99,10 +95,13 @@ class ContainerService(UserNetworks):
         self._tasks: set[asyncio.Task] = set()
         self.links = LinkGraph()
         self.events = events or EventBus()
+        self.container_mounts = ContainerMounts(paths, images, volumes, self.events)
         self._paused: set[str] = set()  # frozen by `pause`; in memory: runc keeps no such flag
         # the embedded DNS resolver (tether.network.resolver.EmbeddedResolver), set by the daemon:
         # it serves every running container that is on a user-defined network
         self.resolver: Any = None
+        # the mount plans of containers being created (not yet listed): their volumes are in use
+        self._creating: dict[str, list[MountPoint]] = {}
 
     # ---- records and lookup -------------------------------------------------------------
 
@@ -184,10 +183,12 @@ class ContainerService(UserNetworks):
         return [(c.id, c.state.running) for c in self._containers.values() if c.image_id == image_id]
 
     def volume_users(self, name: str) -> list[str]:
-        """IDs of every container (running or not) whose mount plan uses volume `name`: what
-        keeps it from `volume rm` and `prune` (VolumeService.referrers)."""
-        return [c.id for c in self._containers.values()
-                if any(mp.type == "volume" and mp.name == name for mp in c.mount_points)]
+        """IDs of every container (running or not, or still being created) whose mount plan uses
+        volume `name`: what keeps it from `volume rm` and `prune` (VolumeService.referrers)."""
+        plans = [*((c.id, c.mount_points) for c in self._containers.values()),
+                 *self._creating.items()]
+        return [cid for cid, points in plans
+                if any(mp.type == "volume" and mp.name == name for mp in points)]
 
     # ---- create -------------------------------------------------------------------------
 
@@ -250,158 +251,30 @@ class ContainerService(UserNetworks):
         for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
             config[key] = bool(config.get(key))
         path, args = rules.command_line(config)
-        points = self._plan_mounts(host_config, config)
+        points = self.container_mounts.plan(host_config, config, self.get)
         c = Container(id=cid, name=full_name, created=now_rfc3339(), image_id=image.id,
                       config=config, host_config=host_config, path=path, args=args,
                       networks=user_networks)
         self._names[full_name] = cid
+        self._creating[cid] = points  # no `volume rm` or prune may take them while we wait
         try:
-            self._create_volumes(points)
+            self.container_mounts.create_volumes(points)
             c.mounts = [mp.to_json() for mp in points]
             self._write_files(c)
-            await self._copy_up(c)
+            await self.container_mounts.copy_up(c)
             self._save(c)
-        except BaseException:
+        except BaseException:  # as dockerd's cleanupContainer: its anonymous volumes go too
             del self._names[full_name]
+            del self._creating[cid]
             shutil.rmtree(self.paths.container(cid), ignore_errors=True)
+            self.container_mounts.remove_anonymous(points)
             raise
+        del self._creating[cid]
         self._containers[cid] = c
         self._register_links(c, children)
         log.info("container created", extra={"ctx": {"id": cid, "name": full_name}})
         self.emit(c, "create")
         return c
-
-    # ---- mounts -------------------------------------------------------------------------
-
-    def _plan_mounts(self, host_config: dict[str, Any], config: dict[str, Any]) -> list[MountPoint]:
-        """The container's mount points: --volumes-from, binds, mounts, then the image's and
-        Config's volumes (dockerd's registerMountPoints), refused with its texts."""
-        try:
-            inherited = []
-            for spec_ in host_config.get("VolumesFrom") or []:
-                ref, mode = mountspec.parse_volumes_from(spec_)
-                try:
-                    other = self.get(ref)
-                except NotFound as exc:  # dockerd answers 400 here
-                    raise BadRequest(exc.message) from None
-                inherited += [mountspec.inherited(mp, mode) for mp in other.mount_points]
-            return mountspec.plan(host_config.get("Binds") or [], host_config.get("Mounts") or [],
-                                  host_config.get("Tmpfs") or {}, inherited,
-                                  (config.get("Volumes") or {}).keys(), os.path.exists)
-        except MountError as exc:
-            raise ApiError(str(exc), exc.status) from None
-
-    def _create_volumes(self, points: list[MountPoint]) -> None:
-        """Create (or find) each planned volume: a named one may exist already, an anonymous
-        one gets a random name; the mount point learns its name, driver and directory. One
-        taken by --volumes-from (it has its directory already) must still exist."""
-        for mp in points:
-            if mp.type != "volume":
-                continue
-            if mp.source:
-                self.volumes.get(mp.name)
-                continue
-            options = mp.volume_options
-            volume = self.volumes.create(mp.name or None, mp.driver or "local",
-                                         options.get("DriverOpts"), options.get("Labels"),
-                                         anonymous=mp.anonymous)
-            mp.name, mp.driver, mp.source = volume.name, volume.driver, str(volume.mountpoint)
-
-    async def _copy_up(self, c: Container) -> None:
-        """Seed each new, empty volume with what the image has at its path (dockerd's
-        populateVolumes): the container's root is mounted for the copy only."""
-        wanted = [mp for mp in c.mount_points if mp.type == "volume" and mp.copy_data]
-        if not wanted:
-            return
-        rootfs = self.paths.rootfs(c.id)
-        image = await asyncio.to_thread(self.images.resolve, c.image_id)
-        lowers = await asyncio.to_thread(self.images.lower_dirs, image)
-        mounts.mount_overlay(lowers, self.paths.upper(c.id), self.paths.work(c.id), rootfs)
-        try:
-            for mp in wanted:
-                source = archive.resolve_in_root(rootfs, mp.destination)
-                await asyncio.to_thread(_copy_into_empty, source,
-                                        self.volumes.mount(mp.name, c.id))
-                self.volumes.unmount(mp.name, c.id)
-        finally:
-            await asyncio.to_thread(mounts.unmount, rootfs)
-
-    def _start_mounts(self, c: Container) -> list[dict[str, Any]]:
-        """The OCI mounts of a starting container: its volumes made ready (mounted if they
-        need it), a missing `-v` host directory created (0755, as dockerd), tmpfs options
-        merged; the hosts, hostname and resolv.conf binds unless the user mounts those paths,
-        read-only with a read-only root (as dockerd). Each volume gets dockerd's `mount` event."""
-        points = []
-        for mp in c.mount_points:
-            if mp.type == "volume":
-                mp.source = str(self.volumes.mount(mp.name, c.id))
-                self.events.publish("volume", "mount", mp.name, {
-                    "container": c.id, "destination": mp.destination, "driver": mp.driver,
-                    "propagation": mp.propagation, "read/write": str(mp.rw).lower()})
-            elif mp.type == "bind":
-                if mp.create_source:
-                    try:
-                        os.makedirs(mp.source, 0o755, exist_ok=True)
-                    except (FileExistsError, NotADirectoryError):
-                        pass  # a file: bound as it is
-                problem = mountspec.propagation_error(mp, *mounts.source_mount(mp.source))
-                if problem:
-                    raise ApiError(problem, 500)
-            points.append(mp)
-        try:
-            user = mountspec.oci_mounts(points, c.host_config.get("Tmpfs") or {})
-        except MountError as exc:
-            raise ApiError(str(exc), exc.status) from None
-        taken = {m["destination"] for m in user}
-        base = self.paths.container(c.id)
-        read_only = bool(c.host_config.get("ReadonlyRootfs"))
-        files_ = [{"destination": dest, "type": "bind",
-                   "source": str(base / posixpath.basename(dest)),
-                   "options": ["rbind", *(["ro"] if read_only else []), "rprivate"]}
-                  for dest in NETWORK_FILES if dest not in taken]
-        return mountspec.sort_mounts(user + files_)
-
-    def _release_volumes(self, c: Container) -> None:
-        for mp in c.mount_points:
-            if mp.type == "volume":
-                self.volumes.unmount(mp.name, c.id)
-
-    def _remove_anonymous_volumes(self, c: Container) -> None:
-        """`rm -v`: the container's anonymous volumes go; one still used by another container
-        stays (not an error, as dockerd), a named one is never touched."""
-        for mp in c.mount_points:
-            if not mp.anonymous:
-                continue
-            try:
-                self.volumes.remove(mp.name)
-            except (Conflict, NotFound) as exc:
-                log.info("anonymous volume kept", extra={"ctx": {"volume": mp.name,
-                                                                 "reason": exc.message}})
-
-    @contextlib.asynccontextmanager
-    async def volumes_mounted_at(self, c: Container, rootfs: Path) -> AsyncIterator[None]:
-        """A stopped container's volumes and binds on its mounted root, for docker cp (as
-        dockerd's mountVolumes): private binds, read-only where the mount is, undone after."""
-        done: list[Path] = []
-        try:
-            for m in self._start_mounts(c):
-                if m["type"] != "bind":
-                    continue
-                target = archive.resolve_in_root(rootfs, m["destination"])
-                source = Path(m["source"])
-                if source.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                elif not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.touch()
-                await asyncio.to_thread(mounts.bind, source, target, "ro" in m["options"],
-                                        m["options"][0] == "rbind")
-                done.append(target)
-            yield
-        finally:
-            for target in reversed(done):
-                await asyncio.to_thread(mounts.unmount, target)
-            self._release_volumes(c)
 
     # ---- links --------------------------------------------------------------------------
 
@@ -624,7 +497,7 @@ class ContainerService(UserNetworks):
                 rootfs=str(rootfs), args=[c.path, *c.args], env=env, cwd=cwd, uid=uid, gid=gid,
                 additional_gids=groups, tty=c.tty, hostname=c.config["Hostname"],
                 netns_path=None if host_network else str(netns_path),
-                mounts=self._start_mounts(c), cgroups_path=f"/tether/{cid}",
+                mounts=self.container_mounts.oci_mounts(c), cgroups_path=f"/tether/{cid}",
                 readonly_rootfs=bool(c.host_config.get("ReadonlyRootfs")),
                 cap_add=c.host_config.get("CapAdd") or [], cap_drop=c.host_config.get("CapDrop") or [],
                 privileged=bool(c.host_config.get("Privileged")),
@@ -641,9 +514,8 @@ class ContainerService(UserNetworks):
                                           stdin=bool(c.config.get("OpenStdin")),
                                           stdin_once=bool(c.config.get("StdinOnce")),
                                           log_path=self.paths.log(cid))
-            except RuntimeError as exc:  # dockerd's wording around the runtime's own message
-                raise BadRequest("failed to create shim task: OCI runtime create failed: "
-                                 f"{exc}: unknown") from exc
+            except RuntimeError as exc:
+                raise BadRequest(runtime_create_error(str(exc))) from exc
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:
@@ -700,7 +572,7 @@ class ContainerService(UserNetworks):
         if not isinstance(c, str):
             c.network = {k: v for k, v in state.items()
                          if k in ("NetworkID", "SandboxID", *KEPT_BRIDGE_FIELDS)}
-            self._release_volumes(c)
+            self.container_mounts.release(c)
         if self.resolver is not None:
             try:
                 await self.resolver.stop(cid)
@@ -890,7 +762,7 @@ class ContainerService(UserNetworks):
             self._drop_links_of(c)
             shutil.rmtree(self.paths.container(c.id), ignore_errors=True)
             if volumes:
-                self._remove_anonymous_volumes(c)
+                self.container_mounts.remove_anonymous(c.mount_points)
         self._runs.pop(c.id, None)
         for fut in run.removal_waiters:
             if not fut.done():
@@ -1049,6 +921,7 @@ class ContainerService(UserNetworks):
             self._reload_links(c)
         for c in self._dependency_order(ordered):
             await self._reconcile(c)
+        self.volumes.unmount_unused()
         await self._update_link_accepts()
 
     def _reload_links(self, parent: Container) -> None:
@@ -1092,9 +965,7 @@ class ContainerService(UserNetworks):
         if c.state.status in ("running", "restarting") and status == "running":
             c.state.status = "running"
             await self.network.restore(c.id, c.network)
-            for mp in c.mount_points:  # the volume service learns its users again
-                if mp.type == "volume":
-                    self.volumes.mount(mp.name, c.id)
+            self.container_mounts.reacquire(c)
             for entry in c.networks.values():
                 await self.network.restore(c.id, entry.get("State") or {})
             await self._serve_dns(c)
@@ -1149,19 +1020,6 @@ def _rewrite_in_place(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
         f.truncate()
-
-
-def _copy_into_empty(source: Path, volume: Path) -> None:
-    """Copy a directory's content, owners, modes, times and links into an empty volume, and
-    give the volume the directory's owner and mode (dockerd's copyExistingContents). Nothing
-    happens when the image has no directory there or the volume already holds data."""
-    if not source.is_dir() or any(volume.iterdir()):
-        return
-    subprocess.run(["cp", "-a", "--", f"{source}/.", f"{volume}/"], check=True,
-                   capture_output=True)
-    st = source.stat()
-    os.chown(volume, st.st_uid, st.st_gid)
-    os.chmod(volume, stat.S_IMODE(st.st_mode))
 
 
 def _read_or_empty(path: Path) -> str:

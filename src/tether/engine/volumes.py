@@ -13,7 +13,6 @@ decides `dangling`, the in-use refusal of `remove` and the RefCount of `system d
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import secrets
 import shutil
@@ -27,6 +26,7 @@ from tether.engine import volume_rules as rules
 from tether.engine.events import EventBus
 from tether.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime.mounts import is_mounted, unmount
+from tether.runtime.mounts import mount as mount_syscall
 from tether.state import read_json, remove_stale_temp_files, write_json_atomic
 
 RECORD = "volume.json"
@@ -34,10 +34,6 @@ DATA = "_data"
 # A removed volume's directory is renamed to this prefix before it is erased; volume names
 # cannot start with a dot, so it never collides with one.
 TRASH_PREFIX = ".removing-"
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p)
 
 
 def rfc3339_now() -> str:
@@ -206,14 +202,14 @@ class VolumeService:
         if request.remount_read_only:
             calls.append(("", "", main_flags | rules.MS_REMOUNT, ""))
         for index, (device, fstype, flags, data) in enumerate(calls):
-            if _libc.mount(device.encode() or None, target.encode(), fstype.encode() or None,
-                           flags, data.encode() or None) == 0:
-                continue
-            err = rules.go_errno_text(os.strerror(ctypes.get_errno()))
-            if index:  # a later call failed: do not leave a half-made mount behind
-                unmount(volume.mountpoint)
-            raise ApiError(prefix + "failed to mount local volume: "
-                           + rules.mount_error_text("mount", device, target, flags, data, err))
+            try:
+                mount_syscall(device, volume.mountpoint, fstype, flags, data)
+            except OSError as exc:
+                if index:  # a later call failed: do not leave a half-made mount behind
+                    unmount(volume.mountpoint)
+                err = rules.go_errno_text(os.strerror(exc.errno or 0))
+                raise ApiError(prefix + "failed to mount local volume: " + rules.mount_error_text(
+                    "mount", device, target, flags, data, err)) from None
 
     def unmount(self, name: str, container_id: str) -> None:
         """A container that used the volume stopped; the last one out unmounts an `--opt`
@@ -229,6 +225,16 @@ class VolumeService:
                 unmount(volume.mountpoint)
         if volume is not None:
             self._emit("unmount", name, {"container": container_id, "driver": volume.driver})
+
+    def unmount_unused(self) -> None:
+        """Unmount each `--opt` volume that no container uses. The daemon calls it once the
+        containers are reloaded (their users known again): a daemon killed while a container
+        used the volume, or mid-way through a copy-up, left it mounted with nobody to release
+        it, and its next user must get a fresh mount (a new tmpfs), as after a clean stop."""
+        for volume in self._volumes.values():
+            if volume.name not in self._users \
+                    and rules.mount_request(volume.options or {}) is not None:
+                unmount(volume.mountpoint)
 
     # ---- removal, usage ---------------------------------------------------------------------
 

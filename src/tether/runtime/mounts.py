@@ -1,4 +1,5 @@
-"""Overlay mounts for container root filesystems, through mount(2)/umount2(2) directly.
+"""Filesystem mounts (container root overlays, binds, volumes' --opt mounts) through
+mount(2)/umount2(2) directly: the engine's one binding of those syscalls.
 
 Calling the syscalls through ctypes costs microseconds where spawning mount(8) costs milliseconds,
 and container start latency is a benchmark target.
@@ -55,6 +56,14 @@ def _check(result: int, what: str, target: Path) -> None:
         raise OSError(err, f"{what} {target}: {os.strerror(err)}")
 
 
+def mount(source: str, target: Path, fstype: str, flags: int, data: str,
+          what: str = "mount on") -> None:
+    """mount(2) itself; empty strings are passed as NULL (a remount or a propagation change has
+    no source, type or data). Raises OSError with the errno, its message naming `what`."""
+    _check(_libc.mount(source.encode() or None, str(target).encode(), fstype.encode() or None,
+                       flags, data.encode() or None), what, target)
+
+
 def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
     """Mount an overlay of `lowers` (top layer first) with `upper` as its writable layer.
 
@@ -66,22 +75,18 @@ def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> 
     for d in (upper, work, target):
         d.mkdir(parents=True, exist_ok=True)
     options = f"lowerdir={':'.join(str(p) for p in lowers)},upperdir={upper},workdir={work}"
-    _check(_libc.mount(b"overlay", str(target).encode(), b"overlay", 0, options.encode()),
-           "mount overlay on", target)
+    mount("overlay", target, "overlay", 0, options, "mount overlay on")
 
 
 def bind(source: Path, target: Path, read_only: bool, recursive: bool = True) -> None:
     """Bind `source` on `target` (both existing), private so that unmounting it later never
     propagates back to the source's own mounts; read-only needs a remount of the bind."""
     flags = MS_BIND | (MS_REC if recursive else 0)
-    _check(_libc.mount(str(source).encode(), str(target).encode(), None, flags, None),
-           "bind mount on", target)
+    mount(str(source), target, "", flags, "", "bind mount on")
     try:
-        _check(_libc.mount(None, str(target).encode(), None, MS_PRIVATE | MS_REC, None),
-               "make private", target)
+        mount("", target, "", MS_PRIVATE | MS_REC, "", "make private")
         if read_only:
-            _check(_libc.mount(None, str(target).encode(), None,
-                               MS_BIND | MS_REMOUNT | MS_RDONLY, None), "remount read-only", target)
+            mount("", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY, "", "remount read-only")
     except OSError:
         unmount(target)
         raise

@@ -1,0 +1,217 @@
+"""A container's mounts over its life: the plan made at create (volumes created, new ones seeded
+from the image), the OCI mounts of each start, their release at each exit, the anonymous volumes
+that go with the container, and the mounts `docker cp` needs on a stopped container.
+
+Kept apart from the container service, which decides when each step happens; this module knows
+how, through the volume service (mounts of `--opt` volumes, use counts) and the image store.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import posixpath
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+from tether.engine import archive, mountspec
+from tether.engine.events import EventBus
+from tether.engine.mountspec import MountError, MountPoint
+from tether.engine.paths import Paths
+from tether.engine.records import Container
+from tether.engine.volumes import VolumeService
+from tether.errors import ApiError, BadRequest, Conflict, NotFound
+from tether.image.store import ImageStore
+from tether.runtime import mounts
+
+log = logging.getLogger("tether.containers")
+
+NETWORK_FILES = ("/etc/resolv.conf", "/etc/hostname", "/etc/hosts")
+
+
+class ContainerMounts:
+    """The mounts of one daemon's containers. Methods run on the daemon's event loop thread."""
+
+    def __init__(self, paths: Paths, images: ImageStore, volumes: VolumeService,
+                 events: EventBus) -> None:
+        self.paths = paths
+        self.images = images
+        self.volumes = volumes
+        self.events = events
+
+    def plan(self, host_config: dict[str, Any], config: dict[str, Any],
+             lookup: Callable[[str], Container]) -> list[MountPoint]:
+        """The container's mount points: --volumes-from (its containers found by `lookup`),
+        binds, mounts, then the image's and Config's volumes (dockerd's registerMountPoints),
+        refused with its texts."""
+        try:
+            inherited = []
+            for spec_ in host_config.get("VolumesFrom") or []:
+                ref, mode = mountspec.parse_volumes_from(spec_)
+                try:
+                    other = lookup(ref)
+                except NotFound as exc:  # dockerd answers 400 here
+                    raise BadRequest(exc.message) from None
+                inherited += [mountspec.inherited(mp, mode) for mp in other.mount_points]
+            return mountspec.plan(host_config.get("Binds") or [], host_config.get("Mounts") or [],
+                                  host_config.get("Tmpfs") or {}, inherited,
+                                  (config.get("Volumes") or {}).keys(), os.path.exists)
+        except MountError as exc:
+            raise ApiError(str(exc), exc.status) from None
+
+    def create_volumes(self, points: list[MountPoint]) -> None:
+        """Create (or find) each planned volume: a named one may exist already, an anonymous
+        one gets a random name; the mount point learns its name, driver and directory. One
+        taken by --volumes-from (it has its directory already) must still exist."""
+        for mp in points:
+            if mp.type != "volume":
+                continue
+            if mp.source:
+                self.volumes.get(mp.name)
+                continue
+            options = mp.volume_options
+            volume = self.volumes.create(mp.name or None, mp.driver or "local",
+                                         options.get("DriverOpts"), options.get("Labels"),
+                                         anonymous=mp.anonymous)
+            mp.name, mp.driver, mp.source = volume.name, volume.driver, str(volume.mountpoint)
+
+    async def copy_up(self, c: Container) -> None:
+        """Seed each new, empty volume with what the image has at its path (dockerd's
+        populateVolumes): the container's root is mounted for the copy only. As dockerd, an
+        anonymous volume of Config.Volumes (`-v /path`, an image VOLUME) may not cover a file of
+        the image, checked before anything is copied."""
+        wanted = [mp for mp in c.mount_points if mp.type == "volume" and mp.copy_data]
+        if not wanted:
+            return
+        rootfs = self.paths.rootfs(c.id)
+        image = await asyncio.to_thread(self.images.resolve, c.image_id)
+        lowers = await asyncio.to_thread(self.images.lower_dirs, image)
+        mounts.mount_overlay(lowers, self.paths.upper(c.id), self.paths.work(c.id), rootfs)
+        try:
+            sources = [(mp, archive.resolve_in_root(rootfs, mp.destination)) for mp in wanted]
+            declared = {posixpath.normpath(v) for v in c.config.get("Volumes") or {}}
+            for mp, source in sources:
+                if mp.anonymous and mp.destination in declared \
+                        and source.exists() and not source.is_dir():
+                    raise ApiError("cannot mount volume over existing file, file exists "
+                                   f"{source}", 500)
+            for mp, source in sources:
+                if not source.exists():  # as dockerd: nothing to seed, the volume is not mounted
+                    continue
+                try:
+                    await asyncio.to_thread(_copy_into_empty, source,
+                                            self.volumes.mount(mp.name, c.id))
+                finally:  # a failed copy must not leave the volume mounted for a container
+                    self.volumes.unmount(mp.name, c.id)
+        finally:
+            await asyncio.to_thread(mounts.unmount, rootfs)
+
+    def oci_mounts(self, c: Container) -> list[dict[str, Any]]:
+        """The OCI mounts of a starting container: its volumes made ready (mounted if they
+        need it), a missing `-v` host directory created (0755, as dockerd), tmpfs options
+        merged; the hosts, hostname and resolv.conf binds unless the user mounts those paths,
+        read-only with a read-only root (as dockerd). Each volume gets dockerd's `mount` event."""
+        points = []
+        for mp in c.mount_points:
+            if mp.type == "volume":
+                mp.source = str(self.volumes.mount(mp.name, c.id))
+                self.events.publish("volume", "mount", mp.name, {
+                    "container": c.id, "destination": mp.destination, "driver": mp.driver,
+                    "propagation": mp.propagation, "read/write": str(mp.rw).lower()})
+            elif mp.type == "bind":
+                if mp.create_source:
+                    try:
+                        os.makedirs(mp.source, 0o755, exist_ok=True)
+                    except (FileExistsError, NotADirectoryError):
+                        pass  # a file: bound as it is
+                problem = mountspec.propagation_error(mp, *mounts.source_mount(mp.source))
+                if problem:
+                    raise ApiError(problem, 500)
+            points.append(mp)
+        try:
+            user = mountspec.oci_mounts(points, c.host_config.get("Tmpfs") or {})
+        except MountError as exc:
+            raise ApiError(str(exc), exc.status) from None
+        taken = {m["destination"] for m in user}
+        base = self.paths.container(c.id)
+        read_only = bool(c.host_config.get("ReadonlyRootfs"))
+        files_ = [{"destination": dest, "type": "bind",
+                   "source": str(base / posixpath.basename(dest)),
+                   "options": ["rbind", *(["ro"] if read_only else []), "rprivate"]}
+                  for dest in NETWORK_FILES if dest not in taken]
+        return mountspec.sort_mounts(user + files_)
+
+    def release(self, c: Container) -> None:
+        """A run ended (or a copy was made): the container no longer uses its volumes."""
+        for mp in c.mount_points:
+            if mp.type == "volume":
+                self.volumes.unmount(mp.name, c.id)
+
+    def remove_anonymous(self, points: list[MountPoint]) -> None:
+        """`rm -v` (or a failed create): the container's anonymous volumes go; one still used by
+        another container stays (not an error, as dockerd), a named one is never touched."""
+        for mp in points:
+            if not mp.anonymous or not mp.name:
+                continue
+            try:
+                self.volumes.remove(mp.name)
+            except (Conflict, NotFound) as exc:
+                log.info("anonymous volume kept", extra={"ctx": {"volume": mp.name,
+                                                                 "reason": exc.message}})
+
+    @contextlib.asynccontextmanager
+    async def volumes_mounted_at(self, c: Container, rootfs: Path) -> AsyncIterator[None]:
+        """A stopped container's volumes and binds on its mounted root, for docker cp (as
+        dockerd's mountVolumes): private binds, read-only where the mount is, undone after."""
+        done: list[Path] = []
+        try:
+            for m in self.oci_mounts(c):
+                if m["type"] != "bind":
+                    continue
+                target = archive.resolve_in_root(rootfs, m["destination"])
+                source = Path(m["source"])
+                if source.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                elif not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.touch()
+                await asyncio.to_thread(mounts.bind, source, target, "ro" in m["options"],
+                                        m["options"][0] == "rbind")
+                done.append(target)
+            yield
+        finally:
+            for target in reversed(done):
+                await asyncio.to_thread(mounts.unmount, target)
+            self.release(c)
+
+    def reacquire(self, c: Container) -> None:
+        """After a daemon restart, the volume service learns a running container's volumes
+        are in use again. One gone behind our back is logged: the daemon must still start."""
+        for mp in c.mount_points:
+            if mp.type == "volume":
+                try:
+                    self.volumes.mount(mp.name, c.id)
+                except ApiError as exc:
+                    log.warning("volume of a running container lost", extra={"ctx": {
+                        "id": c.id, "volume": mp.name, "error": exc.message}})
+
+
+def _copy_into_empty(source: Path, volume: Path) -> None:
+    """Copy a directory's content, owners, modes, times and links into an empty volume, and
+    give the volume the directory's owner and mode (dockerd's copyExistingContents). Nothing
+    happens when the volume already holds data; a file of the image there is refused then only,
+    as dockerd does."""
+    if any(volume.iterdir()):
+        return
+    if not source.is_dir():
+        raise ApiError(f"source {source} is not directory", 500)
+    copy = subprocess.run(["cp", "-a", "--", f"{source}/.", f"{volume}/"], capture_output=True,
+                          text=True)
+    if copy.returncode:  # dockerd's text around the copier's (a full volume, say)
+        raise ApiError(f"failed to copy files: {copy.stderr.strip()}", 500)
+    st = source.stat()
+    os.chown(volume, st.st_uid, st.st_gid)
+    os.chmod(volume, stat.S_IMODE(st.st_mode))
