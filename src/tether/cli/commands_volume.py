@@ -9,7 +9,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError, parse_version
-from tether.cli.commands_container import MULTI, _app, _filters, for_each, out, render_format
+from tether.cli.commands_container import MULTI, current_app, filters_query, for_each, out, render_format
 from tether.cli.main import DockerGroup, command
 
 _HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
@@ -88,7 +88,7 @@ def _filter_query(values: tuple[str, ...], flag: str) -> str | None:
         if "=" not in value:
             raise _usage_error(f'invalid argument "{value}" for "{flag}" flag: bad format of '
                                "filter (expected name=value)", 125)
-    return _filters(values)
+    return filters_query(values)
 
 
 @command("create", usage="[OPTIONS] [VOLUME]")
@@ -110,7 +110,7 @@ def create(driver: str, label: tuple[str, ...], opt: tuple[str, ...], name_flag:
         body["DriverOpts"] = key_values(opt)
     if label:
         body["Labels"] = key_values(label)
-    out(_app().client.json("POST", "/volumes/create", body=body)["Name"])
+    out(current_app().client.json("POST", "/volumes/create", body=body)["Name"])
 
 
 @command("ls", usage="[OPTIONS]")
@@ -123,7 +123,7 @@ def ls(quiet: bool, filters: tuple[str, ...], fmt: str | None, extra: tuple[str,
     """List volumes."""
     if extra:
         raise _too_many(0)
-    reply = _app().client.json("GET", "/volumes", {"filters": _filter_query(filters, "-f, --filter")})
+    reply = current_app().client.json("GET", "/volumes", {"filters": _filter_query(filters, "-f, --filter")})
     items = sorted(reply.get("Volumes") or [], key=lambda v: formatting.natural_key(v["Name"]))
     if fmt == "json":
         fmt = "{{json .}}"
@@ -139,7 +139,7 @@ def inspect(fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more volumes."""
     from tether.cli.template import ExecError, Template, TemplateError
 
-    client = _app().client
+    client = current_app().client
     template = None
     if fmt and fmt != "json":
         try:
@@ -171,7 +171,7 @@ def inspect(fmt: str | None, names: tuple[str, ...]) -> None:
 @click.argument("names", **MULTI)
 def rm(force: bool, names: tuple[str, ...]) -> None:
     """Remove one or more volumes. You cannot remove a volume that is in use by a container."""
-    client = _app().client
+    client = current_app().client
     for_each(names, lambda name: client.request("DELETE", f"/volumes/{name}",
                                                 {"force": 1 if force else None}))
 
@@ -186,7 +186,7 @@ def prune(all_: bool, filters: tuple[str, ...], force: bool, extra: tuple[str, .
     if extra:
         raise _too_many(0)
     encoded = _filter_query(filters, "--filter")
-    client = _app().client
+    client = current_app().client
     chosen: dict[str, Any] = json.loads(encoded) if encoded else {}
     if all_ and parse_version(client.version) >= (1, 42):
         if "all" in chosen:
