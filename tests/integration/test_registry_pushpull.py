@@ -34,7 +34,7 @@ def _forget_pushed_images(daemon) -> Iterator[None]:
     forget_test_images(daemon)
 
 
-def _tar(entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+def tar_bytes(entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for info, data in entries:
@@ -43,7 +43,7 @@ def _tar(entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
     return buf.getvalue()
 
 
-def _entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes | None = None, mode: int = 0o644,
+def tar_entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes | None = None, mode: int = 0o644,
            uid: int = 0, gid: int = 0, link: str = "") -> tuple[tarfile.TarInfo, bytes | None]:
     info = tarfile.TarInfo(name)
     info.type, info.mode, info.uid, info.gid, info.linkname = kind, mode, uid, gid, link
@@ -58,19 +58,19 @@ def whiteout_layers() -> list[bytes]:
     base = io.BytesIO()
     busybox_rootfs_tar(base)
     d = tarfile.DIRTYPE
-    second = _tar([
-        _entry("data", d, mode=0o755), _entry("data/keep", data=b"one\n", mode=0o640, uid=1000, gid=1000),
-        _entry("data/gone", data=b"bye\n"), _entry("data/suid", data=b"#!/bin/sh\n", mode=0o4755),
-        _entry("data/link", tarfile.SYMTYPE, link="keep", mode=0o777),
-        _entry("data/hard", tarfile.LNKTYPE, link="data/keep", mode=0o640, uid=1000, gid=1000),
-        _entry("opq", d, mode=0o750, uid=5, gid=6), _entry("opq/old", data=b"old\n"),
-        _entry("opq/sub", d, mode=0o755), _entry("opq/sub/older", data=b"older\n"),
+    second = tar_bytes([
+        tar_entry("data", d, mode=0o755), tar_entry("data/keep", data=b"one\n", mode=0o640, uid=1000, gid=1000),
+        tar_entry("data/gone", data=b"bye\n"), tar_entry("data/suid", data=b"#!/bin/sh\n", mode=0o4755),
+        tar_entry("data/link", tarfile.SYMTYPE, link="keep", mode=0o777),
+        tar_entry("data/hard", tarfile.LNKTYPE, link="data/keep", mode=0o640, uid=1000, gid=1000),
+        tar_entry("opq", d, mode=0o750, uid=5, gid=6), tar_entry("opq/old", data=b"old\n"),
+        tar_entry("opq/sub", d, mode=0o755), tar_entry("opq/sub/older", data=b"older\n"),
     ])
-    third = _tar([
-        _entry("data", d, mode=0o755), _entry("data/.wh.gone", data=b""),
-        _entry("data/keep", data=b"two\n", mode=0o600, uid=1000, gid=1000),
-        _entry("opq", d, mode=0o750, uid=5, gid=6), _entry("opq/.wh..wh..opq", data=b""),
-        _entry("opq/new", data=b"new\n", mode=0o644, uid=7, gid=8),
+    third = tar_bytes([
+        tar_entry("data", d, mode=0o755), tar_entry("data/.wh.gone", data=b""),
+        tar_entry("data/keep", data=b"two\n", mode=0o600, uid=1000, gid=1000),
+        tar_entry("opq", d, mode=0o750, uid=5, gid=6), tar_entry("opq/.wh..wh..opq", data=b""),
+        tar_entry("opq/new", data=b"new\n", mode=0o644, uid=7, gid=8),
     ])
     return [base.getvalue(), second, third]
 
@@ -350,7 +350,7 @@ def test_a_layer_shared_by_concurrent_pulls_is_downloaded_once(daemon, tmp_path:
     from tether.image.registry import RegistryClient
 
     shared = os.urandom(1 << 20)
-    layer_sets = [[_tar([_entry("shared", data=shared)]), _tar([_entry(f"own{i}", data=b"%d" % i)])]
+    layer_sets = [[tar_bytes([tar_entry("shared", data=shared)]), tar_bytes([tar_entry(f"own{i}", data=b"%d" % i)])]
                   for i in range(2)]
     with registries([None, daemon.netns]) as (host_reg, reg):
         repo = f"{host_reg.address}/i6a/shared"

@@ -18,7 +18,7 @@ import pytest
 from localregistry import LocalRegistry, forget_test_images, free_port, registries
 from reference import ReferenceEngine
 from tether.image.registry import RegistryClient
-from test_registry_pushpull import _entry, _tar, push_from_test_store, whiteout_layers
+from test_registry_pushpull import push_from_test_store, tar_bytes, tar_entry, whiteout_layers
 
 pytestmark = pytest.mark.integration
 REFERENCE = ReferenceEngine("i6a-reg")
@@ -103,7 +103,7 @@ def test_a_layer_pulled_goes_back_as_the_same_blob(daemon, reference: ReferenceE
     Docker's blob there (one HEAD) instead of uploading its own compression of the layer."""
     with registries([None, daemon.netns, ENGINE]) as (reg, _, _):
         name = f"{reg.address}/i6a/docker-made:v1"
-        layer = _tar([_entry("docker-made", data=os.urandom(4096))])
+        layer = tar_bytes([tar_entry("docker-made", data=os.urandom(4096))])
         assert reference.docker("import", "-", name, input=layer).returncode == 0
         assert reference.docker("push", name).returncode == 0
         assert daemon.docker("pull", name).returncode == 0

@@ -10,7 +10,7 @@ import pytest
 
 from tether.errors import Conflict
 from tether.image.build import cache
-from tether.image.build.commit import image_config, mount_artifacts, write_layer
+from tether.image.build.commit import commit, mount_artifacts, write_layer
 from tether.image.store import ImageStore, container_config
 
 
@@ -26,14 +26,8 @@ def _base(store: ImageStore):
 
 def _step(store: ImageStore, parent, cmd: list[str], layer: bytes | None = None):
     recorded = container_config({"Cmd": cmd, "Image": parent.id, "Hostname": "abc"})
-    diff_id = None
-    if layer is not None:
-        diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-        store.put_layer(io.BytesIO(layer), diff_id)
-    raw = image_config(parent.config, container_config({"Cmd": ["sh"]}), recorded, "c" * 64,
-                       " ".join(cmd), diff_id)
-    image = store.add_image_from_layers(raw)
-    store.set_parent(image.id, parent.id)
+    image = commit(store, parent, container_config({"Cmd": ["sh"]}), recorded, "c" * 64,
+                   None if layer is None else io.BytesIO(layer))
     return image, recorded
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.cli.commands_build import is_archive, parse_build_args
+from tether.cli.commands_build import context_from_stream, is_archive, parse_build_args
 from tether.errors import BadRequest
 from tether.units import human_size
 from tether.image.build.context import (apply_dockerignore, dockerfile_from_tar, read_dockerfile,
@@ -74,3 +74,39 @@ def test_cli_helpers() -> None:
     assert not is_archive(b"FROM busybox\n")
     assert parse_build_args(("A=1", "B", "C"), {"B": "env"}) == {"A": "1", "B": "env", "C": None}
     assert human_size(18432, 4) == "18.43kB"  # "Sending build context to Docker daemon  18.43kB"
+
+
+def test_dockerignore_symlink_is_read_inside_the_context(tmp_path: Path) -> None:
+    """A `.dockerignore` linking to a host file is resolved inside the context (as dockerd's
+    FullPath does): the host file's lines never become patterns."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (tmp_path / "host-file").write_text("secret.txt\n")
+    (ctx / "secret.txt").write_text("x")
+    (ctx / ".dockerignore").symlink_to(tmp_path / "host-file")
+    apply_dockerignore(ctx)
+    assert (ctx / "secret.txt").exists()
+    inside = ctx / (tmp_path / "host-file").relative_to("/")  # the same link, read inside the context
+    inside.parent.mkdir(parents=True)
+    inside.write_text("secret.txt\n")
+    apply_dockerignore(ctx)
+    assert not (ctx / "secret.txt").exists()
+
+
+def test_context_from_stdin_archive_or_dockerfile() -> None:
+    """`tether build -`: an archive passes through byte for byte (streamed), a Dockerfile becomes
+    a one-file context."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = 13
+        tar.addfile(info, io.BytesIO(b"FROM scratch\n"))
+        big = tarfile.TarInfo("big")
+        big.size = 3 << 20
+        tar.addfile(big, io.BytesIO(bytes(big.size)))
+    out = io.BytesIO()
+    assert context_from_stream(io.BytesIO(context.getvalue()), out) == "Dockerfile"
+    assert out.getvalue() == context.getvalue()
+    out = io.BytesIO()
+    assert context_from_stream(io.BytesIO(b"FROM busybox\nRUN true\n"), out) == "Dockerfile"
+    assert dockerfile_from_tar(io.BytesIO(out.getvalue()), "") == "FROM busybox\nRUN true\n"

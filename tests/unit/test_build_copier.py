@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tether.errors import ApiError
-from tether.image.build.copier import clean_path, copy_source, find_sources
+from tether.image.build.copier import clean_path, copy_source, find_sources, leaves_root
 
 ME = (os.getuid(), os.getgid())
 
@@ -29,6 +29,26 @@ def test_sources_globs_and_symlinks_stay_inside(tmp_path: Path) -> None:
                                        ".dockerignore: stat escape/passwd: file does not exist"):
         find_sources(root, ["escape/passwd"], "COPY", True)  # /etc of the context, not the host's
     assert clean_path("a/../../b/./c") == "/b/c"
+
+
+@pytest.mark.parametrize("source, leaves", [
+    ("../x", True), ("a/../../x", True), ("/../x", True), ("..", True), ("./../x", True),
+    ("a/../x", False), ("/x", False), ("..x", False), ("x/..", False), (".", False),
+])
+def test_leaves_root(source: str, leaves: bool) -> None:
+    assert leaves_root(source) is leaves
+
+
+@pytest.mark.parametrize("source", ["../a.txt", "dir/../../a.txt", "/../a.txt"])
+def test_sources_above_the_context_are_forbidden_as_dockerd_says(tmp_path: Path, source: str) -> None:
+    """dockerd 20.10: `COPY failed: forbidden path outside the build context: ../x ()`; the
+    file of the same name in the context (or next to it) is not taken instead."""
+    root = _context(tmp_path / "ctx")
+    (tmp_path / "a.txt").write_text("outside")
+    with pytest.raises(ApiError) as raised:
+        find_sources(root, [source], "COPY", True)
+    assert raised.value.message == f"COPY failed: forbidden path outside the build context: {source} ()"
+    assert [p.name for p in find_sources(root, ["dir/../a.txt"], "ADD", True)] == ["a.txt"]
 
 
 def test_destinations(tmp_path: Path) -> None:

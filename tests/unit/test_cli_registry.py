@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from tether.cli.client import CliError
-from tether.cli.commands_registry import (INDEX_SERVER, auth_for, config_path, load_config, plain_lines,
-                                          registry_auth_header, registry_of, save_config, server_key,
-                                          show_progress, with_login, without_login)
+from tether.cli.commands_registry import plain_lines, show_progress
+from tether.cli.credentials import (INDEX_SERVER, auth_for, config_path, load_config, registry_auth_header,
+                                    registry_of, save_config, server_key, stored_auth_header, with_login,
+                                    without_login)
 
 
 def test_config_path_follows_docker_config(tmp_path: Path) -> None:
@@ -69,6 +70,17 @@ def test_registry_auth_header_is_base64url_json() -> None:
     header = registry_auth_header({"username": "a", "password": "b", "serveraddress": "s"})["X-Registry-Auth"]
     assert json.loads(base64.urlsafe_b64decode(header)) == {"username": "a", "password": "b",
                                                             "serveraddress": "s"}
+
+
+def test_stored_auth_header_is_the_login_of_the_images_registry(tmp_path: Path) -> None:
+    """What pull, push and run's pull send: the login stored for the image's own registry."""
+    environ = {"DOCKER_CONFIG": str(tmp_path)}
+    save_config(tmp_path / "config.json", with_login({}, "localhost:5000", "alice", "s3cret"))
+    header = stored_auth_header("localhost:5000/team/app", environ)["X-Registry-Auth"]
+    assert json.loads(base64.urlsafe_b64decode(header)) == {"username": "alice", "password": "s3cret",
+                                                            "serveraddress": "localhost:5000"}
+    assert stored_auth_header("busybox", environ) == {}
+    assert stored_auth_header("localhost:5000/x", {"DOCKER_CONFIG": str(tmp_path / "none")}) == {}
 
 
 def test_plain_lines_are_dockers_non_terminal_display() -> None:

@@ -4,7 +4,9 @@ so the tests can use plain blocking sockets."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http.client
+import io
 import json
 import logging
 import os
@@ -23,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tether.api import http as http_module
 from tether.api import streams
 from tether.api.http import (API_VERSION, MIN_API_VERSION, Hijack, HijackedConn, Request, Response,
                              Router, StreamResponse, json_response, no_content, parse_filters,
@@ -200,6 +203,12 @@ def make_router(probe: Probe) -> Router:
                               "query": req.query, "body": req.body.decode("latin-1"),
                               "method": req.method})
 
+    async def spooled(req: Request) -> Response:
+        probe.requests.append(req)
+        data = req.body_stream().read()
+        return json_response({"size": len(data), "sha": hashlib.sha256(data).hexdigest(),
+                              "on_disk": req.content._rolled})  # type: ignore[attr-defined]
+
     async def fail(req: Request) -> Response:
         raise RuntimeError("kaboom")
 
@@ -248,6 +257,7 @@ def make_router(probe: Probe) -> Router:
     router.add("DELETE", "/containers/{id}", echo)
     router.add("GET", "/images/{name:path}/json", echo)
     router.add("POST", "/echo", echo)
+    router.add("POST", "/spooled", spooled)
     router.add("GET", "/fail", fail)
     router.add("GET", "/missing", missing)
     router.add("GET", "/conflict", conflict)
@@ -288,7 +298,7 @@ def assert_standard_headers(headers: dict[str, str]) -> None:
 
 def request(query: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None,
             body: bytes = b"") -> Request:
-    return Request("GET", "/x", None, query or {}, headers or {}, body)
+    return Request("GET", "/x", None, query or {}, headers or {}, io.BytesIO(body))
 
 
 @pytest.mark.parametrize("value", ["", "0", "no", "false", "none", "FALSE", "No", " None "])
@@ -545,6 +555,20 @@ def test_chunked_request_body(client: RawClient) -> None:
                 b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n")
     assert read_reply(client.f).json()["body"] == "hello, world"
     assert client.get("/_ping").body == b"OK"
+
+
+def test_a_large_body_is_spooled_to_disk_and_released(client: RawClient, probe: Probe, monkeypatch) -> None:
+    """An archive body beyond SPOOL_IN_MEMORY goes to an unnamed file, not into memory, and
+    the file is closed once the reply is out; a small one stays in memory."""
+    monkeypatch.setattr(http_module, "SPOOL_IN_MEMORY", 4096)
+    for size, on_disk in ((4096, False), (300_000, True)):
+        data = os.urandom(size)
+        client.send(b"POST /spooled HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+                    b"Content-Length: %d\r\n\r\n" % size + data)
+        assert read_reply(client.f).json() == {"size": size, "sha": hashlib.sha256(data).hexdigest(),
+                                               "on_disk": on_disk}
+        assert client.get("/_ping").body == b"OK"  # the connection goes on, the reply was sent
+        assert probe.requests[-1].content.closed
 
 
 def test_expect_100_continue(client: RawClient) -> None:

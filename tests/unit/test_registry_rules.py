@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tether.api.distribution import _registry_domain
+from tether.api.distribution import registry_domain
+from tether.api.piped import error_line
 from tether.errors import BadRequest, NotFound
 from tether.image import distribution
 from tether.image.registry import (Credentials, credentials_from_header, is_insecure, parse_challenge,
@@ -130,7 +131,7 @@ def test_schema2_manifest_layout() -> None:
     ("http://127.0.0.1:5000/", "127.0.0.1:5000"), ("registry-1.docker.io", "docker.io"),
 ])
 def test_auth_server_address_to_registry(server: str, domain: str) -> None:
-    assert _registry_domain(server) == domain
+    assert registry_domain(server) == domain
 
 
 def test_keyed_locks_serialise_one_key_and_forget_it() -> None:
@@ -163,3 +164,10 @@ def test_blob_map_remembers_gzip_blobs_per_layer(tmp_path: Path) -> None:
     blobs.remember("sha256:aa", "sha256:c2", 12)
     assert distribution.BlobMap(store).blobs("sha256:aa") == [("sha256:c1", 10), ("sha256:c2", 12)]
     assert distribution.BlobMap(store).blobs("sha256:bb") == []
+
+
+def test_error_lines_are_dockerds() -> None:
+    """The docker CLI raises a stream's `errorDetail`, and exits with a failed build step's code."""
+    assert error_line("denied") == {"errorDetail": {"message": "denied"}, "error": "denied"}
+    assert json.dumps(error_line("exit 3", 3)) == \
+        '{"errorDetail": {"code": 3, "message": "exit 3"}, "error": "exit 3"}'

@@ -14,14 +14,13 @@ import io
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
-from tether.api.distribution import _stream
 from tether.api.http import Request, Router, StreamResponse
-from tether.api.piped import written_chunks
+from tether.api.piped import progress_stream, written_chunks
 from tether.engine.containers import ContainerService
 from tether.engine.rootfs import mounted_overlay
 from tether.errors import BadRequest
 from tether.image import archive
-from tether.image.distribution import Emit, _Throttled, message
+from tether.image.distribution import Emit, Throttled, message
 from tether.image.store import ImageStore
 
 TAR = "application/x-tar"
@@ -47,12 +46,12 @@ class ArchiveRoutes:
 
     async def load(self, req: Request) -> StreamResponse:
         """The archive is checked (and its image list read) before the stream starts."""
-        source = await asyncio.to_thread(archive.Archive, io.BytesIO(req.body))
+        source = await asyncio.to_thread(archive.Archive, req.body_stream())
         images = await asyncio.to_thread(archive.read_images, source)
         for image in images:
             archive.check_layers(image)
         quiet = req.qbool("quiet")
-        return _stream(lambda emit: archive.load(self.store, source, images, quiet, emit))
+        return progress_stream(lambda emit: archive.load(self.store, source, images, quiet, emit))
 
     async def export(self, req: Request) -> StreamResponse:
         """The container's overlay is mounted (and its lifecycle lock held) by the body itself,
@@ -75,7 +74,7 @@ class ArchiveRoutes:
             repo = f"{repo}:{req.q('tag')}"
         changes = req.query.get("changes", [])
         if src == "-":
-            image = await asyncio.to_thread(self.store.import_tar, io.BytesIO(req.body), repo or None,
+            image = await asyncio.to_thread(self.store.import_tar, req.body_stream(), repo or None,
                                             changes, req.q("message") or "")
 
             async def body() -> AsyncIterator[bytes]:
@@ -89,10 +88,10 @@ class ArchiveRoutes:
             with resp:
                 emit(message(f"Downloading from {url}"))
                 total = int(resp.headers.get("Content-Length") or 0)
-                source = io.BufferedReader(archive.CountingReader(resp, _Throttled(emit, "Importing", "", total)))
+                source = io.BufferedReader(archive.CountingReader(resp, Throttled(emit, "Importing", "", total)))
                 image = self.store.import_tar(source, repo or None, changes, comment)
             emit(message(image.id))
-        return _stream(work)
+        return progress_stream(work)
 
 
 def download_url(src: str) -> str:

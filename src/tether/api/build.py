@@ -3,11 +3,11 @@ docker SDK), POST /commit, and GET /images/{name}/history, which shows what buil
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from typing import Any, AsyncIterator, Callable
 
 from tether.api.http import Request, Response, Router, StreamResponse, json_response
+from tether.api.piped import error_line
 from tether.engine import config as rules
 from tether.engine.containers import ContainerService
 from tether.errors import ApiError, BadRequest
@@ -70,7 +70,7 @@ class BuildRoutes:
 
     async def build(self, req: Request) -> StreamResponse:
         options, tags = build_options(req)
-        text = await asyncio.to_thread(context.dockerfile_from_tar, io.BytesIO(req.body), options.dockerfile)
+        text = await asyncio.to_thread(context.dockerfile_from_tar, req.body_stream(), options.dockerfile)
         instructions.parse(text, options.target, options.labels)  # dockerd's errors come as replies
         quiet = req.qbool("q")
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -81,7 +81,7 @@ class BuildRoutes:
 
         async def run() -> None:
             try:
-                image = await self.builder.build(io.BytesIO(req.body), options, say)
+                image = await self.builder.build(req.body_stream(), options, say)
                 queue.put_nowait({"aux": {"ID": image.id}})
                 if quiet:
                     queue.put_nowait({"stream": image.id + "\n"})
@@ -90,12 +90,11 @@ class BuildRoutes:
                 for tag in tags:
                     say(f"Successfully tagged {tag}\n")
             except BuildError as exc:
-                queue.put_nowait({"errorDetail": {"code": exc.code, "message": exc.message},
-                                  "error": exc.message})
+                queue.put_nowait(error_line(exc.message, exc.code))
             except ApiError as exc:
-                queue.put_nowait({"errorDetail": {"message": exc.message}, "error": exc.message})
+                queue.put_nowait(error_line(exc.message))
             except Exception as exc:  # reported to the client: the stream has started
-                queue.put_nowait({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+                queue.put_nowait(error_line(str(exc)))
             finally:
                 queue.put_nowait(_END)
 

@@ -10,19 +10,16 @@ line, as the docker CLI and SDK expect once a 200 has been sent.
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 from tether.api.http import Handler, Request, Response, Router, StreamResponse, json_response
-from tether.errors import ApiError, BadRequest
+from tether.api.piped import progress_stream
+from tether.errors import BadRequest
 from tether.image import distribution, refs
 from tether.image.registry import Credentials, RegistryClient, credentials_from_header, \
     credentials_from_json
 from tether.image.store import ImageStore
 
-log = logging.getLogger(__name__)
-_DONE = object()
 
 
 class DistributionRoutes:
@@ -43,7 +40,7 @@ class DistributionRoutes:
         ref = distribution.pull_reference(req.q("fromImage") or "", req.q("tag") or "")
         creds = credentials_from_header(req.headers.get("x-registry-auth"))
         pull = await asyncio.to_thread(distribution.resolve_pull, ref, creds, self.insecure)
-        return _stream(lambda emit: pull.run(self.store, emit))
+        return progress_stream(lambda emit: pull.run(self.store, emit))
 
     async def push(self, req: Request) -> StreamResponse:
         """A bad name is a 400; everything else, a missing tag included, is reported in the stream
@@ -54,7 +51,7 @@ class DistributionRoutes:
 
         def work(emit: Callable[[dict[str, Any]], None]) -> Any:
             return distribution.resolve_push(self.store, name, tag, creds, self.insecure).run(self.store, emit)
-        return _stream(work)
+        return progress_stream(work)
 
     async def auth(self, req: Request) -> Response:
         """Check credentials against the registry (dockerd keeps none: the client stores them)."""
@@ -62,47 +59,15 @@ class DistributionRoutes:
         if not isinstance(body, dict):
             raise BadRequest("invalid auth configuration")
         creds = credentials_from_json(body) or Credentials()
-        domain = _registry_domain(str(body.get("serveraddress") or ""))
+        domain = registry_domain(str(body.get("serveraddress") or ""))
         client = RegistryClient(domain, "", creds, self.insecure)
         await asyncio.to_thread(client.login)
         return json_response({"IdentityToken": "", "Status": "Login Succeeded"})
 
 
-def _registry_domain(server: str) -> str:
+def registry_domain(server: str) -> str:
     """`https://index.docker.io/v1/`, `localhost:5000`, `http://host/` -> the registry's domain."""
     host = server.split("://", 1)[-1].split("/", 1)[0]
     if not host or host in (refs.LEGACY_DOMAIN, "registry-1.docker.io"):
         return refs.DEFAULT_DOMAIN
     return host
-
-
-def _stream(work: Callable[[Callable[[dict[str, Any]], None]], Any]) -> StreamResponse:
-    """Run `work(emit)` in a thread and stream what it emits as JSON lines, then its error if
-    it failed (dockerd's `{"errorDetail": {"message": ...}, "error": ...}`)."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    def emit(msg: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, msg)
-
-    async def runner() -> None:
-        try:
-            await asyncio.to_thread(work, emit)
-        except ApiError as exc:
-            await queue.put({"errorDetail": {"message": exc.message}, "error": exc.message})
-        except Exception as exc:  # an error line, not a dropped stream: the client shows it
-            log.exception("registry operation failed")
-            await queue.put({"errorDetail": {"message": str(exc)}, "error": str(exc)})
-        finally:
-            await queue.put(_DONE)
-
-    task = loop.create_task(runner())
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            while (item := await queue.get()) is not _DONE:
-                yield json.dumps(item, separators=(",", ":")).encode() + b"\r\n"
-        finally:
-            await task
-
-    return StreamResponse(body(), "application/json")

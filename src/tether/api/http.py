@@ -14,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import json
 import logging
 import os
 import re
 import socket
 import stat
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, unquote
 
 import h11
@@ -62,7 +64,7 @@ _STANDARD_HEAD = b"".join(name + b": " + value + b"\r\n" for name, value in _STA
 
 @dataclass(slots=True)
 class Request:
-    """One parsed request, body already read in full.
+    """One parsed request, body already read in full (into `content`: see `body` and `body_stream`).
 
     `path` is the raw (still percent-encoded) path without the `/v1.NN` prefix and without the
     query; `params` holds the route's decoded placeholders.
@@ -73,8 +75,20 @@ class Request:
     api_version: str | None
     query: dict[str, list[str]]
     headers: dict[str, str]
-    body: bytes = b""
+    content: BinaryIO = field(default_factory=io.BytesIO)
     params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def body(self) -> bytes:
+        """The whole body in memory: for JSON and other small bodies (archives: `body_stream`)."""
+        self.content.seek(0)
+        return self.content.read()
+
+    def body_stream(self) -> BinaryIO:
+        """The body as a file from its start: what a load, an import, a build context or a
+        copy into a container reads, so that a multi-GB archive is never held in memory."""
+        self.content.seek(0)
+        return self.content
 
     def q(self, name: str, default: str | None = None) -> str | None:
         """The first value of a query parameter, as Go's `r.Form.Get` takes it."""
@@ -97,10 +111,11 @@ class Request:
 
     def json(self) -> Any:
         """The body decoded as JSON; None for an empty body (body-less POSTs are common)."""
-        if not self.body.strip():
+        data = self.body
+        if not data.strip():
             return None
         try:
-            return json.loads(self.body)
+            return json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"invalid JSON: {exc}") from None
 
@@ -305,6 +320,9 @@ JSON_BODY_LIMIT = 16 << 20
 """Request bodies are read whole before the handler runs; a JSON body has no reason to be large,
 so one over this is refused (413) as it arrives instead of being buffered. Other bodies are
 archives (import sends text/plain, load/build/cp application/x-tar) and are not limited here."""
+SPOOL_IN_MEMORY = 8 << 20
+"""A body is kept in memory up to this size and beyond it in an unnamed temporary file (gone
+with its last descriptor, even if the daemon is killed): archives can be many GB."""
 
 
 def _body_limit(event: h11.Request) -> float:
@@ -313,7 +331,7 @@ def _body_limit(event: h11.Request) -> float:
         else float("inf")
 
 
-def _make_request(event: h11.Request, body: bytes) -> Request:
+def _make_request(event: h11.Request, body: BinaryIO) -> Request:
     target = event.target.decode("latin-1")
     path, _, query_string = target.partition("?")
     version = None
@@ -399,15 +417,16 @@ class _Connection:
             return False
         if request is None:
             return False
-        outcome = await self._dispatch(request)
-        if isinstance(outcome, Hijack):
-            await self._hijack(request, outcome)
-            return False
-        if isinstance(outcome, StreamResponse):
-            if not await self._stream(request, outcome):
+        with request.content:  # a spooled body's file goes once the reply has been sent
+            outcome = await self._dispatch(request)
+            if isinstance(outcome, Hijack):
+                await self._hijack(request, outcome)
                 return False
-        else:
-            await self._respond(request, outcome)
+            if isinstance(outcome, StreamResponse):
+                if not await self._stream(request, outcome):
+                    return False
+            else:
+                await self._respond(request, outcome)
         if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
             self.h11.start_next_cycle()
             return True
@@ -429,20 +448,23 @@ class _Connection:
         if not isinstance(event, h11.Request):
             return None
         limit = _body_limit(event)
-        body: list[bytes] = []
-        size = 0
-        while True:
-            part = await self._next_event()
-            if isinstance(part, h11.Data):
-                size += len(part.data)
-                if size > limit:
-                    raise h11.RemoteProtocolError(
-                        f"request body larger than {limit >> 20} MiB", error_status_hint=413)
-                body.append(part.data)
-            elif isinstance(part, h11.EndOfMessage):
-                return _make_request(event, b"".join(body))
-            else:
-                return None
+        body: BinaryIO = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # type: ignore[assignment]
+        try:
+            while True:
+                part = await self._next_event()
+                if isinstance(part, h11.Data):
+                    if body.tell() + len(part.data) > limit:
+                        raise h11.RemoteProtocolError(
+                            f"request body larger than {limit >> 20} MiB", error_status_hint=413)
+                    body.write(part.data)
+                elif isinstance(part, h11.EndOfMessage):
+                    return _make_request(event, body)
+                else:
+                    body.close()
+                    return None
+        except BaseException:
+            body.close()
+            raise
 
     async def _dispatch(self, request: Request) -> Outcome:
         try:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 from pathlib import Path
 from typing import AsyncIterator
@@ -93,7 +92,7 @@ class InspectionRoutes:
         archive.check_writable(c.mount_points, bool(c.host_config.get("ReadonlyRootfs")), path)
         async with self._rootfs(c) as root:
             await asyncio.to_thread(archive.extract_tar, root, path, req.params["id"],
-                                    io.BytesIO(req.body), req.qbool("noOverwriteDirNonDir"))
+                                    req.body_stream(), req.qbool("noOverwriteDirNonDir"))
         return Response(200)
 
     # ---- diff, top, stats -------------------------------------------------------------------

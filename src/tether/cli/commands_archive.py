@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 import click
 
 from tether.cli.client import CliError, Response
-from tether.cli.commands_container import _app, _json_lines, out
+from tether.cli.commands_container import current_app, json_lines
 from tether.cli.commands_registry import show_progress
 from tether.cli.main import command
 
@@ -79,7 +79,7 @@ def save(output: str | None, images: tuple[str, ...]) -> None:
     """Save one or more images to a tar archive (streamed to STDOUT by default)."""
     if not output and sys.stdout.isatty():
         raise CliError(REFUSE_TERMINAL)
-    resp = _app().client.request("GET", "/images/get", {"names": list(images)}, own_connection=True)
+    resp = current_app().client.request("GET", "/images/get", {"names": list(images)}, own_connection=True)
     write_output(resp, output)
 
 
@@ -93,8 +93,8 @@ def load(input_: str | None, quiet: bool) -> None:
     quiet = quiet or not sys.stdout.isatty()
     source = _open_input(input_) if input_ else sys.stdin.buffer
     with source:
-        resp = _app().client.upload("/images/load", {"quiet": 1 if quiet else 0}, source, "application/x-tar")
-        show_progress(_streams_printed(_json_lines(resp.chunks())))
+        resp = current_app().client.upload("/images/load", {"quiet": 1 if quiet else 0}, source, "application/x-tar")
+        show_progress(_streams_printed(json_lines(resp.chunks())))
 
 
 @command("export", usage="[OPTIONS] CONTAINER", min_args=1)
@@ -104,7 +104,7 @@ def export(output: str | None, container: str) -> None:
     """Export a container's filesystem as a tar archive."""
     if not output and sys.stdout.isatty():
         raise CliError(REFUSE_TERMINAL)
-    resp = _app().client.request("GET", f"/containers/{container}/export", own_connection=True)
+    resp = current_app().client.request("GET", f"/containers/{container}/export", own_connection=True)
     write_output(resp, output)
 
 
@@ -115,7 +115,7 @@ def export(output: str | None, container: str) -> None:
 @click.argument("reference", required=False)
 def import_(change: tuple[str, ...], message: str | None, source: str, reference: str | None) -> None:
     """Import the contents from a tarball to create a filesystem image."""
-    client = _app().client
+    client = current_app().client
     query: dict[str, Any] = {"fromSrc": "-", "repo": reference, "message": message,
                              "changes": list(change) or None}
     if source.startswith(("http://", "https://")):
@@ -126,7 +126,7 @@ def import_(change: tuple[str, ...], message: str | None, source: str, reference
     else:
         with _open_input(source) as fh:
             resp = client.upload("/images/create", query, fh, "application/x-tar")
-    show_progress(_json_lines(resp.chunks()))
+    show_progress(json_lines(resp.chunks()))
 
 
 def register(group: click.Group) -> None:

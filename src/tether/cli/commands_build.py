@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 import click
 
 from tether.cli.client import CliError
-from tether.cli.commands_container import _app, _json_lines
+from tether.cli.commands_container import current_app, json_lines
 from tether.cli.main import command
 
 _TAR_MAGIC_OFFSET = 257
@@ -57,17 +57,22 @@ def _context_from_dir(path: Path, dockerfile: str | None, out: BinaryIO) -> str:
     return name
 
 
-def _context_from_stdin(out: BinaryIO) -> str:
+def context_from_stream(source: BinaryIO, out: BinaryIO) -> str:
+    """`tether build -`: `source` is a context archive, copied through as it comes (it may be
+    large: never held whole), or a Dockerfile alone, made a context of that one file; the name
+    of the Dockerfile in the context."""
+    import shutil
     import tempfile
 
     from tether.image.build.context import DEFAULT_DOCKERFILE, write_context_tar
 
-    data = sys.stdin.buffer.read()
-    if is_archive(data[:512]):
-        out.write(data)
+    head = source.read(512)
+    if is_archive(head):
+        out.write(head)
+        shutil.copyfileobj(source, out)
         return DEFAULT_DOCKERFILE
     with tempfile.TemporaryDirectory() as empty:
-        write_context_tar(Path(empty), out, extra={DEFAULT_DOCKERFILE: data})
+        write_context_tar(Path(empty), out, extra={DEFAULT_DOCKERFILE: head + source.read()})
     return DEFAULT_DOCKERFILE
 
 
@@ -91,10 +96,10 @@ def build(tags: tuple[str, ...], dockerfile: str | None, build_args: tuple[str, 
 
     from tether.units import human_size
 
-    client = _app().client
+    client = current_app().client
     with tempfile.TemporaryFile() as tar:
         if context_path == "-":
-            name = _context_from_stdin(tar)
+            name = context_from_stream(sys.stdin.buffer, tar)
         else:
             name = _context_from_dir(Path(context_path), dockerfile, tar)
         size = tar.tell()
@@ -118,7 +123,7 @@ def _print_stream(chunks: Any) -> str:
     """Print `stream` text as it comes; an `errorDetail` ends the build with its code. Returns
     the image ID from the `aux` message."""
     image_id = ""
-    for message in _json_lines(chunks):
+    for message in json_lines(chunks):
         if message.get("errorDetail") or message.get("error"):
             detail = message.get("errorDetail") or {}
             sys.stdout.flush()

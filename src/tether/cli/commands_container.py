@@ -22,7 +22,7 @@ from tether.network.portspec import PortSpecError, parse_uint16
 MULTI = dict(nargs=-1, required=False)
 
 
-def _app() -> App:
+def current_app() -> App:
     return click.get_current_context().find_object(App)  # type: ignore[return-value]
 
 
@@ -137,11 +137,14 @@ def _options(params: dict[str, Any], detach: bool) -> RunOptions:
 
 
 def pull(client: Client, ref: str) -> None:
-    """POST /images/create?fromImage=... and show the progress stream on stderr."""
+    """POST /images/create?fromImage=... with the stored login for the image's registry (as
+    `tether pull` sends it), and show the progress stream on stderr."""
+    from tether.cli.credentials import stored_auth_header
+
     repo, tag = split_ref(ref)
     resp = client.request("POST", "/images/create", {"fromImage": qualified_name(repo), "tag": tag},
-                          own_connection=True)
-    for line in _json_lines(resp.chunks()):
+                          headers=stored_auth_header(repo), own_connection=True)
+    for line in json_lines(resp.chunks()):
         if line.get("errorDetail"):
             raise CliError(line["errorDetail"].get("message", ""))
         status = line.get("status")
@@ -149,7 +152,7 @@ def pull(client: Client, ref: str) -> None:
             err(f"{line['id']}: {status}" if line.get("id") else status)
 
 
-def _json_lines(chunks: Iterable[bytes]) -> Iterable[dict[str, Any]]:
+def json_lines(chunks: Iterable[bytes]) -> Iterable[dict[str, Any]]:
     buf = b""
     for chunk in chunks:
         buf += chunk
@@ -240,7 +243,7 @@ def _start_or_fail(client: Client, cid: str) -> None:
 @run_options
 def run(detach: bool, **params: Any) -> None:
     """Create and run a new container from an image."""
-    sys.exit(run_container(_app().client, _options(params, detach)))
+    sys.exit(run_container(current_app().client, _options(params, detach)))
 
 
 @command("create", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]", min_args=1,
@@ -255,7 +258,7 @@ def create(**params: Any) -> None:
         raise CliError(f"tether: {exc.message}\n\nRun 'tether create --help' for more information",
                        125) from exc
     # unlike run, docker create reports the daemon's errors plainly, with exit 1
-    out(create_container(_app().client, opts, body))
+    out(create_container(current_app().client, opts, body))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -266,7 +269,7 @@ def create(**params: Any) -> None:
 @click.argument("containers", **MULTI)
 def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
     """Start one or more stopped containers."""
-    client = _app().client
+    client = current_app().client
     if attach or interactive:
         if len(containers) > 1:
             raise CliError("tether: you cannot start and attach multiple containers at once")
@@ -307,7 +310,7 @@ def _timeout_query(timeout: int | None, signal_name: str | None = None) -> dict[
 @click.argument("containers", **MULTI)
 def stop(timeout: int | None, signal_name: str | None, containers: tuple[str, ...]) -> None:
     """Stop one or more running containers."""
-    client = _app().client
+    client = current_app().client
     for_each(containers, lambda n: client.request("POST", f"/containers/{n}/stop",
                                                   _timeout_query(timeout, signal_name)))
 
@@ -319,7 +322,7 @@ def stop(timeout: int | None, signal_name: str | None, containers: tuple[str, ..
 @click.argument("containers", **MULTI)
 def restart(timeout: int | None, signal_name: str | None, containers: tuple[str, ...]) -> None:
     """Restart one or more containers."""
-    client = _app().client
+    client = current_app().client
     for_each(containers, lambda n: client.request("POST", f"/containers/{n}/restart",
                                                   _timeout_query(timeout, signal_name)))
 
@@ -329,7 +332,7 @@ def restart(timeout: int | None, signal_name: str | None, containers: tuple[str,
 @click.argument("containers", **MULTI)
 def kill(signal_name: str | None, containers: tuple[str, ...]) -> None:
     """Kill one or more running containers."""
-    client = _app().client
+    client = current_app().client
     for_each(containers, lambda n: client.request("POST", f"/containers/{n}/kill",
                                                   {"signal": signal_name}))
 
@@ -341,7 +344,7 @@ def kill(signal_name: str | None, containers: tuple[str, ...]) -> None:
 @click.argument("containers", **MULTI)
 def rm(force: bool, volumes: bool, link: bool, containers: tuple[str, ...]) -> None:
     """Remove one or more containers."""
-    client = _app().client
+    client = current_app().client
     query = {"force": 1 if force else None, "v": 1 if volumes else None, "link": 1 if link else None}
 
     errors = []
@@ -367,7 +370,7 @@ def rm(force: bool, volumes: bool, link: bool, containers: tuple[str, ...]) -> N
 @click.argument("containers", **MULTI)
 def wait(containers: tuple[str, ...]) -> None:
     """Block until one or more containers stop, then print their exit codes."""
-    client = _app().client
+    client = current_app().client
     errors = []
     for name in containers:
         try:
@@ -387,7 +390,7 @@ def rename(container: str, new_name: str | None) -> None:
     if not new_name:
         raise CliError("tether: 'tether rename' requires exactly 2 arguments")
     try:
-        _app().client.request("POST", f"/containers/{container}/rename", {"name": new_name})
+        current_app().client.request("POST", f"/containers/{container}/rename", {"name": new_name})
     except CliError as exc:
         raise CliError(f"{exc.message}\nError: failed to rename container named {container}") from exc
 
@@ -406,7 +409,7 @@ def logs(follow: bool, tail: str, timestamps: bool, since: str | None, until: st
     """Fetch the logs of a container."""
     from tether.cli.tty import demux, write_all
 
-    client = _app().client
+    client = current_app().client
     info = client.json("GET", f"/containers/{container}/json")
     query = {"stdout": 1, "stderr": 1, "since": _timestamp(since), "until": _timestamp(until),
              "timestamps": 1 if timestamps else None, "follow": 1 if follow else None, "tail": tail}
@@ -481,7 +484,7 @@ def exec_(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], work
 
     if not command:
         raise CliError("tether: 'tether exec' requires at least 2 arguments")
-    client = _app().client
+    client = current_app().client
     size = list(terminal_size(1)) if tty else None
     body = {"User": user, "Privileged": False, "Tty": tty, "ConsoleSize": size,
             "AttachStdin": interactive and not detach, "AttachStdout": not detach,
@@ -530,7 +533,7 @@ def port(args: tuple[str, ...]) -> None:
     if not 1 <= len(args) <= 2:
         raise _port_usage_error()
     container = args[0]
-    info = _app().client.json("GET", f"/containers/{container}/json")
+    info = current_app().client.json("GET", f"/containers/{container}/json")
     ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
     for line in port_lines(ports, container, args[1] if len(args) > 1 else ""):
         out(line)
@@ -576,7 +579,7 @@ def render_format(fmt: str, contexts: list[dict[str, Any]], headers: dict[str, s
     return formatting.tabwrite([row.split("\t") for row in [header] + lines])
 
 
-def _filters(values: tuple[str, ...]) -> str | None:
+def filters_query(values: tuple[str, ...]) -> str | None:
     if not values:
         return None
     result: dict[str, dict[str, bool]] = {}
@@ -603,8 +606,8 @@ def ps(all_: bool, latest: bool, last: int, quiet: bool, size: bool, no_trunc: b
     """List containers."""
     limit = 1 if latest else last
     query = {"all": 1 if all_ else None, "limit": limit if limit > 0 else None,
-             "size": 1 if size else None, "filters": _filters(filters)}
-    items = _app().client.json("GET", "/containers/json", query)
+             "size": 1 if size else None, "filters": filters_query(filters)}
+    items = current_app().client.json("GET", "/containers/json", query)
     trunc = not no_trunc
     if quiet:
         sys.stdout.write("".join((formatting.short_id(i["Id"]) if trunc else i["Id"]) + "\n"
@@ -647,7 +650,7 @@ def inspect(fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...
     """Return low-level information on tether objects."""
     from tether.cli.inspect_output import print_inspected
 
-    client = _app().client
+    client = current_app().client
     print_inspected(names, lambda name: _lookup(client, name, kind, size), fmt)
 
 
@@ -666,7 +669,7 @@ def links(fmt: str, args: tuple[str, ...]) -> None:
     if fmt not in ("table", "json"):
         raise CliError(f'unsupported format "{fmt}": use "table" or "json"', 125)
     endpoint = f"/containers/{args[0]}/links" if args else "/tether/links"
-    graph = _app().client.json("GET", endpoint)
+    graph = current_app().client.json("GET", endpoint)
     sys.stdout.write(formatting.go_json_indent(graph) + "\n" if fmt == "json"
                      else formatting.links_table(graph))
 

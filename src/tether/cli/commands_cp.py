@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from tether.cli.client import CliError, Client
-from tether.cli.commands_container import _app, err
+from tether.cli.commands_container import current_app, err
 from tether.cli.main import DockerCommand
 
 USAGE = ("[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
@@ -87,7 +87,7 @@ def cp(archive: bool, follow_link: bool, quiet: bool | None, args: tuple[str, ..
     silent = not sys.stdout.isatty() if flags["quiet"] is None else bool(flags["quiet"])
     try:
         container, container_path, local_path, from_container = copy_direction(*args)
-        client = _app().client
+        client = current_app().client
         if from_container:
             copy_from_container(client, container, container_path, local_path,
                                 bool(flags["follow-link"]), silent)

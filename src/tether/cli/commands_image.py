@@ -10,7 +10,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import _app, _filters, _json_lines, out, render_format
+from tether.cli.commands_container import current_app, filters_query, json_lines, out, render_format
 from tether.cli.main import DockerGroup, command
 from tether.cli.runopts import split_ref
 
@@ -36,8 +36,8 @@ def images(all_: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fm
            reference: str | None) -> None:
     """List images."""
     filter_values = filters + ((f"reference={reference}",) if reference else ())
-    query = {"all": 1 if all_ else None, "filters": _filters(filter_values)}
-    items = _app().client.json("GET", "/images/json", query)
+    query = {"all": 1 if all_ else None, "filters": filters_query(filter_values)}
+    items = current_app().client.json("GET", "/images/json", query)
     trunc = not no_trunc
     if quiet:
         seen: list[str] = []
@@ -62,7 +62,7 @@ def tag(source: str, target: str | None) -> None:
     if not target:
         raise CliError("tether: 'tether tag' requires 2 arguments")
     repo, tag_name = split_ref(target)
-    _app().client.request("POST", f"/images/{source}/tag", {"repo": repo, "tag": tag_name})
+    current_app().client.request("POST", f"/images/{source}/tag", {"repo": repo, "tag": tag_name})
 
 
 @command("rmi", usage="[OPTIONS] IMAGE [IMAGE...]", min_args=1)
@@ -71,7 +71,7 @@ def tag(source: str, target: str | None) -> None:
 @click.argument("names", nargs=-1, required=False)
 def rmi(force: bool, no_prune: bool, names: tuple[str, ...]) -> None:
     """Remove one or more images."""
-    client = _app().client
+    client = current_app().client
     errors = []
     query = {"force": 1 if force else None, "noprune": 1 if no_prune else None}
     for name in names:
@@ -101,7 +101,7 @@ def bootstrap() -> None:
 @bootstrap.command("busybox", usage="")
 def bootstrap_busybox() -> None:
     """Create busybox:latest from the host's busybox-static (tether-specific)."""
-    reply = _app().client.json("POST", "/tether/bootstrap/busybox")
+    reply = current_app().client.json("POST", "/tether/bootstrap/busybox")
     out(reply["Id"])
 
 
@@ -135,8 +135,8 @@ def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> 
         if code:
             raise CliError(f"mmdebstrap failed with exit code {code}")
         tar.seek(0)
-        resp = _app().client.upload("/images/create", query, tar, "application/x-tar")
-        for line in _json_lines(resp.chunks()):
+        resp = current_app().client.upload("/images/create", query, tar, "application/x-tar")
+        for line in json_lines(resp.chunks()):
             if line.get("errorDetail"):
                 raise CliError(line["errorDetail"].get("message", ""))
             if line.get("status"):

@@ -10,7 +10,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import MULTI, _app, _filters, out, render_format
+from tether.cli.commands_container import MULTI, current_app, filters_query, out, render_format
 from tether.cli.main import DockerGroup
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
@@ -94,7 +94,7 @@ def create(driver: str, subnet: tuple[str, ...], gateway: tuple[str, ...],
     body = {"Name": name, "CheckDuplicate": True, "Driver": driver, "Internal": internal,
             "Attachable": attachable, "Options": _kv(opt), "Labels": _kv(label),
             "IPAM": {"Driver": "default", "Options": {}, "Config": configs}}
-    out(_app().client.json("POST", "/networks/create", body=body)["Id"])
+    out(current_app().client.json("POST", "/networks/create", body=body)["Id"])
 
 
 @network.command("ls", usage="[OPTIONS]")
@@ -104,7 +104,7 @@ def create(driver: str, subnet: tuple[str, ...], gateway: tuple[str, ...],
 @click.option("--format", "fmt", default=None, help="Pretty-print networks using a Go template")
 def ls(quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None) -> None:
     """List networks."""
-    items = _app().client.json("GET", "/networks", {"filters": _filters(filters)})
+    items = current_app().client.json("GET", "/networks", {"filters": filters_query(filters)})
     rows = network_contexts(items, not no_trunc)
     if quiet:
         sys.stdout.write("".join(row["ID"] + "\n" for row in rows))
@@ -121,7 +121,7 @@ def inspect(fmt: str | None, verbose: bool, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more networks."""
     from tether.cli.template import ExecError, Template, TemplateError
 
-    client = _app().client
+    client = current_app().client
     found, errors = [], []
     for name in names:
         try:
@@ -145,7 +145,7 @@ def inspect(fmt: str | None, verbose: bool, names: tuple[str, ...]) -> None:
 @click.argument("names", **MULTI)
 def rm(names: tuple[str, ...]) -> None:
     """Remove one or more networks."""
-    client = _app().client
+    client = current_app().client
     errors = []
     for name in names:
         try:
@@ -169,7 +169,7 @@ def prune(force: bool, filters: tuple[str, ...]) -> None:
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return
-    report = _app().client.json("POST", "/networks/prune", {"filters": _filters(filters)})
+    report = current_app().client.json("POST", "/networks/prune", {"filters": filters_query(filters)})
     deleted = report.get("NetworksDeleted") or []
     if deleted:
         out("Deleted Networks:\n" + "".join(name + "\n" for name in deleted))
@@ -189,7 +189,7 @@ def connect(alias: tuple[str, ...], ip: str, link: tuple[str, ...], net: str,
     config: dict[str, Any] = {"Aliases": list(alias) or None, "Links": list(link) or None}
     if ip:
         config["IPAMConfig"] = {"IPv4Address": ip}
-    _app().client.request("POST", f"/networks/{net}/connect",
+    current_app().client.request("POST", f"/networks/{net}/connect",
                           body={"Container": container, "EndpointConfig": config})
 
 
@@ -201,7 +201,7 @@ def connect(alias: tuple[str, ...], ip: str, link: tuple[str, ...], net: str,
 def disconnect(force: bool, net: str, container: str) -> None:
     """Disconnect a container from a network."""
     _need_two("disconnect", container)
-    _app().client.request("POST", f"/networks/{net}/disconnect",
+    current_app().client.request("POST", f"/networks/{net}/disconnect",
                           body={"Container": container, "Force": force})
 
 

@@ -1,108 +1,24 @@
 """Registry commands: pull, push, login, logout.
 
-Credentials live where docker keeps them, `~/.docker/config.json` (or `$DOCKER_CONFIG`), as
-`{"auths": {"<server>": {"auth": base64("user:password")}}}`, so a login by either CLI serves
-both. The daemon keeps none: each pull or push sends them in `X-Registry-Auth`. Progress is
+Credentials live where docker keeps them (`tether.cli.credentials`), so a login by either CLI
+serves both. The daemon keeps none: each pull or push sends them in `X-Registry-Auth`. Progress is
 drawn with rich on a terminal (imported only then: start-up time matters) and printed as
 docker's plain status lines otherwise.
 """
 from __future__ import annotations
 
-import base64
-import json
-import os
 import sys
-from pathlib import Path
 from typing import Any, Iterable
 
 import click
 
 from tether.cli.client import CliError, Client
-from tether.cli.commands_container import _app, _json_lines, out
+from tether.cli.commands_container import current_app, json_lines, out
+from tether.cli.credentials import (config_path, load_config, save_config, server_key, stored_auth_header,
+                                    with_login, without_login)
 from tether.cli.main import command
 
-INDEX_SERVER = "https://index.docker.io/v1/"
 _FINISHED = frozenset({"Download complete", "Pull complete", "Pushed"})
-DEFAULT_DOMAIN = "docker.io"
-
-
-# --- credentials (pure, but for the file they live in) -------------------------------------
-
-def config_path(environ: dict[str, str] | None = None) -> Path:
-    """docker's config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`."""
-    env = os.environ if environ is None else environ
-    directory = env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    return Path(directory) / "config.json"
-
-
-def server_key(server: str | None) -> str:
-    """The `auths` key docker files a server under: Docker Hub's legacy URL, else the host."""
-    if not server:
-        return INDEX_SERVER
-    host = server.split("://", 1)[-1].split("/", 1)[0]
-    if host in ("docker.io", "index.docker.io", "registry-1.docker.io"):
-        return INDEX_SERVER
-    return host
-
-
-def registry_of(image: str) -> str:
-    """The registry a (familiar) image name lives on, as docker's splitDockerDomain sees it."""
-    first, sep, _ = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return DEFAULT_DOMAIN
-
-
-def load_config(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise CliError(f"loading config file {path}: {exc}") from exc
-    return data if isinstance(data, dict) else {}
-
-
-def save_config(path: Path, config: dict[str, Any]) -> None:
-    """Write atomically with mode 0600 (the file holds passwords), keeping unknown keys."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(config, fh, indent="\t")
-    os.replace(tmp, path)
-
-
-def with_login(config: dict[str, Any], server: str, username: str, password: str) -> dict[str, Any]:
-    """The config with a login for `server` added (docker's `auth` field)."""
-    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
-    auths = dict(config.get("auths") or {})
-    auths[server_key(server)] = {"auth": auth}
-    return {**config, "auths": auths}
-
-
-def without_login(config: dict[str, Any], server: str) -> tuple[dict[str, Any], bool]:
-    """The config without `server`'s login, and whether there was one."""
-    auths = dict(config.get("auths") or {})
-    found = auths.pop(server_key(server), None) is not None
-    return {**config, "auths": auths}, found
-
-
-def auth_for(config: dict[str, Any], registry: str) -> dict[str, str] | None:
-    """The AuthConfig docker sends for an image on `registry`, from the stored login."""
-    key = server_key(registry)
-    for name, entry in (config.get("auths") or {}).items():
-        if server_key(name) == key and isinstance(entry, dict) and entry.get("auth"):
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            return {"username": user, "password": password, "serveraddress": key}
-    return None
-
-
-def registry_auth_header(auth: dict[str, str] | None) -> dict[str, str]:
-    """`X-Registry-Auth`: base64url of the AuthConfig JSON (nothing when anonymous)."""
-    if auth is None:
-        return {}
-    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()}
 
 
 # --- progress --------------------------------------------------------------------------------
@@ -160,9 +76,8 @@ def show_progress(messages: Iterable[dict[str, Any]]) -> None:
 def _stream(client: Client, path: str, query: dict[str, Any], image: str, quiet: bool) -> None:
     """POST a pull or push with the stored login for the image's registry; show its progress
     (or, quiet, only fail on its error)."""
-    headers = registry_auth_header(auth_for(load_config(config_path()), registry_of(image)))
-    resp = client.request("POST", path, query, headers=headers, own_connection=True)
-    messages = _json_lines(resp.chunks())
+    resp = client.request("POST", path, query, headers=stored_auth_header(image), own_connection=True)
+    messages = json_lines(resp.chunks())
     if quiet:
         for _ in plain_lines(messages):
             pass
@@ -194,7 +109,7 @@ def pull(all_tags: bool, quiet: bool, name: str) -> None:
     if not all_tags:
         ref = ref.tag_name_only()
     query = {"fromImage": ref.familiar_name, "tag": ref.digest or ref.tag}
-    _stream(_app().client, "/images/create", query, ref.familiar_name, quiet)
+    _stream(current_app().client, "/images/create", query, ref.familiar_name, quiet)
     out(ref.full())
 
 
@@ -209,7 +124,7 @@ def push(all_tags: bool, quiet: bool, name: str) -> None:
         raise CliError("tag can't be used with --all-tags/-a")
     if not all_tags:
         ref = ref.tag_name_only()
-    _stream(_app().client, f"/images/{ref.familiar_name}/push", {"tag": ref.tag}, ref.familiar_name,
+    _stream(current_app().client, f"/images/{ref.familiar_name}/push", {"tag": ref.tag}, ref.familiar_name,
             quiet)
     if quiet:
         out(str(ref))
@@ -235,7 +150,7 @@ def login(username: str | None, password: str | None, password_stdin: bool, serv
     if not username or not password:
         raise CliError("Error: Non-null Username Required" if not username else "Error: Password Required")
     key = server_key(server)
-    reply = _app().client.json("POST", "/auth", body={"username": username, "password": password,
+    reply = current_app().client.json("POST", "/auth", body={"username": username, "password": password,
                                                       "serveraddress": key})
     path = config_path()
     save_config(path, with_login(load_config(path), key, username, password))

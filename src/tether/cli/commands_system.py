@@ -9,7 +9,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import MAX_API_VERSION
-from tether.cli.commands_container import _app
+from tether.cli.commands_container import current_app
 from tether.cli.main import command
 from tether.units import bytes_size
 
@@ -63,7 +63,7 @@ def version_text(server: dict[str, Any], negotiated: str) -> str:
 @command("version", usage="[OPTIONS]")
 def version() -> None:
     """Show the tether version information."""
-    client = _app().client
+    client = current_app().client
     server = client.json("GET", "/version")
     sys.stdout.write(version_text(server, client.version))
 
@@ -105,7 +105,7 @@ def info_text(info: dict[str, Any]) -> str:
 @command("info", usage="[OPTIONS]")
 def info() -> None:
     """Display system-wide information."""
-    sys.stdout.write(info_text(_app().client.json("GET", "/info")))
+    sys.stdout.write(info_text(current_app().client.json("GET", "/info")))
 
 
 def register(group: click.Group) -> None:

@@ -9,7 +9,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError, parse_version
-from tether.cli.commands_container import MULTI, _app, _filters, for_each, out, render_format
+from tether.cli.commands_container import MULTI, current_app, filters_query, for_each, out, render_format
 from tether.cli.main import DockerGroup, command
 from tether.cli.runopts import split_map
 
@@ -80,7 +80,7 @@ def _filter_query(values: tuple[str, ...], flag: str) -> str | None:
         if "=" not in value:
             raise _usage_error(f'invalid argument "{value}" for "{flag}" flag: bad format of '
                                "filter (expected name=value)", 125)
-    return _filters(values)
+    return filters_query(values)
 
 
 @command("create", usage="[OPTIONS] [VOLUME]")
@@ -102,7 +102,7 @@ def create(driver: str, label: tuple[str, ...], opt: tuple[str, ...], name_flag:
         body["DriverOpts"] = split_map(opt)
     if label:
         body["Labels"] = split_map(label)
-    out(_app().client.json("POST", "/volumes/create", body=body)["Name"])
+    out(current_app().client.json("POST", "/volumes/create", body=body)["Name"])
 
 
 @command("ls", usage="[OPTIONS]")
@@ -115,7 +115,7 @@ def ls(quiet: bool, filters: tuple[str, ...], fmt: str | None, extra: tuple[str,
     """List volumes."""
     if extra:
         raise _too_many(0)
-    reply = _app().client.json("GET", "/volumes", {"filters": _filter_query(filters, "-f, --filter")})
+    reply = current_app().client.json("GET", "/volumes", {"filters": _filter_query(filters, "-f, --filter")})
     items = sorted(reply.get("Volumes") or [], key=lambda v: formatting.natural_key(v["Name"]))
     if fmt == "json":
         fmt = "{{json .}}"
@@ -131,7 +131,7 @@ def inspect(fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more volumes."""
     from tether.cli.inspect_output import print_inspected
 
-    client = _app().client
+    client = current_app().client
     print_inspected(names, lambda name: client.json("GET", f"/volumes/{name}"), fmt,
                     lambda volume: template_view(volume, fmt or ""))
 
@@ -141,7 +141,7 @@ def inspect(fmt: str | None, names: tuple[str, ...]) -> None:
 @click.argument("names", **MULTI)
 def rm(force: bool, names: tuple[str, ...]) -> None:
     """Remove one or more volumes. You cannot remove a volume that is in use by a container."""
-    client = _app().client
+    client = current_app().client
     for_each(names, lambda name: client.request("DELETE", f"/volumes/{name}",
                                                 {"force": 1 if force else None}))
 
@@ -156,7 +156,7 @@ def prune(all_: bool, filters: tuple[str, ...], force: bool, extra: tuple[str, .
     if extra:
         raise _too_many(0)
     encoded = _filter_query(filters, "--filter")
-    client = _app().client
+    client = current_app().client
     chosen: dict[str, Any] = json.loads(encoded) if encoded else {}
     if all_ and parse_version(client.version) >= (1, 42):
         if "all" in chosen:

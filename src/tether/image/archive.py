@@ -31,9 +31,9 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 from tether.errors import BadRequest, NotFound
 from tether.image import refs
-from tether.image.distribution import Emit, _Throttled, message
+from tether.image.distribution import Emit, Throttled
 from tether.image.registry import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, pick_platform
-from tether.image.store import Image, ImageStore, chain_ids, go_arch, unix_seconds
+from tether.image.store import Image, ImageStore, chain_ids, diff_ids_of, go_arch, unix_seconds
 
 MANIFEST_FILE = "manifest.json"
 INDEX_FILE = "index.json"
@@ -345,10 +345,7 @@ class CountingReader(io.RawIOBase):
 
 def check_layers(image: ArchivedImage) -> list[str]:
     """The config's diff_ids, refused (as dockerd does) when the layer count disagrees."""
-    try:
-        diff_ids = list(json.loads(image.config)["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequest(f"invalid image config: {exc}") from exc
+    diff_ids = diff_ids_of(image.config)
     if len(diff_ids) != len(image.layers):
         raise BadRequest(f"invalid manifest, layers length mismatch: expected {len(diff_ids)}, "
                          f"got {len(image.layers)}")
@@ -360,15 +357,16 @@ def load(store: ImageStore, archive: Archive, images: list[ArchivedImage], quiet
     tags; dockerd's `Loaded image` lines (and its rename notice when a tag moves)."""
     for image in images:
         diff_ids = check_layers(image)
-        for member, diff_id, chain in zip(image.layers, diff_ids, chain_ids(diff_ids), strict=True):
-            if not store.has_layer(diff_id):
-                source: BinaryIO = archive.open(member)
-                if not quiet:
-                    source = io.BufferedReader(CountingReader(source, _Throttled(
-                        emit, "Loading layer", _hex(chain)[:12], archive.size(member))))
-                store.put_layer(source, diff_id)
-        store.unpacked_layers(diff_ids)  # a layer that cannot be unpacked fails the load
-        loaded = store.add_image_from_layers(image.config)
+        with store.keeping_layers(diff_ids):
+            for member, diff_id, chain in zip(image.layers, diff_ids, chain_ids(diff_ids), strict=True):
+                if not store.has_layer(diff_id):
+                    source: BinaryIO = archive.open(member)
+                    if not quiet:
+                        source = io.BufferedReader(CountingReader(source, Throttled(
+                            emit, "Loading layer", _hex(chain)[:12], archive.size(member))))
+                    store.put_layer(source, diff_id)
+            store.unpacked_layers(diff_ids)  # a layer that cannot be unpacked fails the load
+            loaded = store.add_image_from_layers(image.config)
         for tag in image.tags:
             previous = _tagged(store, tag)
             if previous is not None and previous != loaded.id:

@@ -166,7 +166,7 @@ def _label(config: Config, rest: str) -> None:
     config["Labels"] = labels
 
 
-def _port_specs(spec: str) -> list[str]:
+def port_specs(spec: str) -> list[str]:
     """`80`, `443/udp`, `8000-8002` (and `ip:host:` prefixes, ignored) -> ["80/tcp", ...]."""
     port, _, proto = spec.rpartition(":")[2].partition("/")
     proto = proto or "tcp"
@@ -184,7 +184,7 @@ def _port_specs(spec: str) -> list[str]:
 def _expose(config: Config, rest: str) -> None:
     ports = config.get("ExposedPorts") or {}
     for word in _expanded_words("EXPOSE", rest, _env_map(config)):
-        ports.update({p: {} for p in _port_specs(word)})
+        ports.update({p: {} for p in port_specs(word)})
     config["ExposedPorts"] = ports
 
 
@@ -267,7 +267,7 @@ def _health_option(options: dict[str, int], flag: str) -> None:
         raise BadRequest(f"Unknown flag: {name}")
 
 
-def _healthcheck(config: Config, rest: str) -> None:
+def set_healthcheck(config: Config, rest: str) -> None:
     options: dict[str, int] = {}
     text = rest.strip()
     while match := re.match(r"--(\S*)\s*", text):
@@ -287,7 +287,7 @@ def _healthcheck(config: Config, rest: str) -> None:
 
 
 _INSTRUCTIONS: dict[str, Callable[[Config, str], None]] = {
-    "cmd": _cmd, "entrypoint": _entrypoint, "env": _env, "expose": _expose, "healthcheck": _healthcheck,
+    "cmd": _cmd, "entrypoint": _entrypoint, "env": _env, "expose": _expose, "healthcheck": set_healthcheck,
     "label": _label, "onbuild": _onbuild, "user": _user, "volume": _volume, "workdir": _workdir,
 }
 

@@ -30,7 +30,7 @@ from tether.image import refs
 from tether.image.registry import (CONFIG_V2, INDEX_TYPES, LAYER_GZIP, MANIFEST_V2, Credentials,
                                    NoCredentials, RegistryClient, RegistryError, pick_platform,
                                    sha256_digest)
-from tether.image.store import Image, ImageStore, go_arch
+from tether.image.store import Image, ImageStore, diff_ids_of, go_arch
 from tether.state import read_json, write_json_atomic
 from tether.units import human_size
 
@@ -39,6 +39,7 @@ PROGRESS_STEP = 512 * 1024
 BAR_WIDTH = 50
 GZIP_LEVEL = 6
 DOWNLOADS = 3  # layers fetched at once, as dockerd's max-concurrent-downloads default
+MAX_CONFIG_BYTES = 8 << 20  # real configs are KBs; the ones with the longest histories, a few 100 KB
 
 
 class KeyedLocks:
@@ -134,7 +135,7 @@ def short(digest: str) -> str:
     return digest.split(":", 1)[1][:12]
 
 
-class _Throttled:
+class Throttled:
     """A progress callback that emits a message every PROGRESS_STEP bytes and at the end."""
 
     def __init__(self, emit: Emit, status: str, ident: str, total: int) -> None:
@@ -183,16 +184,17 @@ class PullPlan:
         Whether anything changed (dockerd's "Downloaded newer image" against "up to date")."""
         emit(message(f"Pulling from {self.ref.path}", self.tag_or_digest))
         config_bytes = self._config(self.manifest["config"])
-        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+        diff_ids = diff_ids_of(config_bytes)
         layer_descs = self.manifest.get("layers") or []
         if len(diff_ids) != len(layer_descs):
             raise RegistryError("the manifest's layers do not match the config's diff_ids")
         tag = str(self.ref) if self.ref.tag else None
         existed = self._already_there(store, config_bytes, tag)
-        if not self._has_image(store, config_bytes):
-            self._layers(store, list(zip(layer_descs, diff_ids, strict=True)), emit)
         repo_digest = str(refs.Reference(self.ref.domain, self.ref.path, None, self.digest))
-        store.add_image_from_layers(config_bytes, tag, repo_digest)
+        with store.keeping_layers(diff_ids):
+            if not self._has_image(store, config_bytes):
+                self._layers(store, list(zip(layer_descs, diff_ids, strict=True)), emit)
+            store.add_image_from_layers(config_bytes, tag, repo_digest)
         emit(message(f"Digest: {self.digest}"))
         return not existed
 
@@ -226,8 +228,12 @@ class PullPlan:
             return False
 
     def _config(self, desc: dict[str, Any]) -> bytes:
+        """The config blob, verified; one over MAX_CONFIG_BYTES is refused before it is read
+        into memory (it went to disk on the way): a registry decides how much it sends."""
         with tempfile.SpooledTemporaryFile(max_size=4 << 20) as out:
             self.client.fetch_blob(desc["digest"], out)  # type: ignore[arg-type]
+            if out.tell() > MAX_CONFIG_BYTES:
+                raise RegistryError(f"image config {desc['digest']} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
             out.seek(0)
             return out.read()
 
@@ -242,7 +248,7 @@ class PullPlan:
             with tempfile.TemporaryFile(dir=store.root) as out:
                 size = int(desc.get("size", 0))
                 self.client.fetch_blob(desc["digest"], out,  # type: ignore[arg-type]
-                                       _Throttled(emit, "Downloading", ident, size))
+                                       Throttled(emit, "Downloading", ident, size))
                 emit(message("Verifying Checksum", ident))
                 emit(message("Download complete", ident))
                 out.seek(0)
@@ -366,7 +372,7 @@ class PushPlan:
             else:
                 blob.seek(0)
                 self.client.upload_blob(digest, size, blob,  # type: ignore[arg-type]
-                                        _Throttled(emit, "Pushing", ident, size))
+                                        Throttled(emit, "Pushing", ident, size))
                 emit(message("Pushed", ident))
         blob_map.remember(diff_id, digest, size)
         return {"mediaType": LAYER_GZIP, "size": size, "digest": digest}

@@ -145,3 +145,13 @@ def normalize_tag(text: str) -> str:
 def sort_key(familiar: str) -> str:
     """Sort RepoTags as Docker does: by the fully qualified reference string."""
     return parse_normalized(familiar).full()
+
+
+def sha256_hex(digest: str) -> str:
+    """The hex of a `sha256:<64 hex>` digest, anything else refused: digests come from
+    manifests, configs and archives nobody vouches for, and name files in the store, so one like
+    `sha256:../../etc/passwd` must never reach a path (other algorithms cannot be verified)."""
+    match = _ID_DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
+    if match is None:
+        raise BadRequest(f"unsupported digest: {digest}")
+    return match.group(1)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
-from tether.errors import ApiError, BadRequest, NotFound
+from tether.errors import ApiError, NotFound
 from tether.image import refs
 
 DOCKER_HUB_HOST = "registry-1.docker.io"
@@ -142,14 +142,6 @@ def pick_platform(index: dict, os_name: str, arch: str) -> dict:
 
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def check_digest(digest: str) -> str:
-    """The hex of a `sha256:` digest; other algorithms are refused (we cannot verify them)."""
-    algo, _, hexpart = digest.partition(":")
-    if algo != "sha256" or not re.fullmatch(r"[a-f0-9]{64}", hexpart):
-        raise BadRequest(f"unsupported digest: {digest}")
-    return hexpart
 
 
 class _Reply:
@@ -419,7 +411,7 @@ class RegistryClient:
     def fetch_blob(self, digest: str, out: BinaryIO, progress: Progress | None = None) -> int:
         """Write a blob to `out` while hashing it; its size. Raises when the bytes do not match
         the digest (the caller discards what was written)."""
-        expected = check_digest(digest)
+        expected = refs.sha256_hex(digest)
         reply = self.request("GET", f"{self.repository}/blobs/{digest}")
         if reply.status != 200:
             raise reply.error(f"fetching blob {digest}")

@@ -13,6 +13,7 @@ daemon calls the slow parts from worker threads.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,10 +22,11 @@ import secrets
 import shutil
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 from tether.errors import BadRequest, Conflict, NotFound
 from tether.image import layers, refs
@@ -91,6 +93,21 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
+
+
+def diff_ids_of(config_bytes: bytes) -> list[str]:
+    """An image config's `rootfs.diff_ids`, each a well-formed sha256 digest, or a 400: configs
+    come from registries and archives, and their diff_ids name the store's layer files (and the
+    ones `rmi` deletes), so a malformed one must be refused before anything is stored."""
+    try:
+        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest(f"invalid image config: {exc}") from exc
+    if not isinstance(diff_ids, list):
+        raise BadRequest("invalid image config: rootfs.diff_ids is not a list")
+    for diff_id in diff_ids:
+        refs.sha256_hex(diff_id)
+    return diff_ids
 
 
 @dataclass
@@ -184,6 +201,8 @@ class ImageStore:
         self._images: dict[str, dict[str, Any]] = self._load("images.json")
         self._configs: dict[str, dict[str, Any]] = {}
         self._layer_sizes: dict[str, int] = {}  # diff_id -> size; a layer's content never changes
+        self._held: Counter[str] = Counter()  # diff_id -> operations (pull, load, commit) using it
+        self._unclaimed: set[str] = set()  # held layers stored or released while held: see keeping_layers
         self._collect_garbage()
 
     # --- records ---
@@ -383,15 +402,48 @@ class ImageStore:
 
     def _release_layers(self, diff_ids: list[str]) -> list[str]:
         """Delete the layers no remaining image uses; their chain IDs, top first, as Docker lists."""
-        in_use = {d for i in self._images for d in self._config(i)["rootfs"]["diff_ids"]}
+        in_use = self._layers_in_use()
         released = []
         for diff_id, chain in reversed(list(zip(diff_ids, chain_ids(diff_ids), strict=True))):
             if diff_id in in_use:
                 continue
-            shutil.rmtree(self.layers / _hex(diff_id), ignore_errors=True)
-            (self.blobs / _hex(diff_id)).unlink(missing_ok=True)
+            if self._held[diff_id]:  # a pull or load is about to use it: it decides on release
+                self._unclaimed.add(diff_id)
+                continue
+            self._remove_layer(diff_id)
             released.append(chain)
         return released
+
+    def _layers_in_use(self) -> set[str]:
+        return {d for i in self._images for d in self._config(i)["rootfs"]["diff_ids"]}
+
+    def _remove_layer(self, diff_id: str) -> None:
+        shutil.rmtree(self.layers / _hex(diff_id), ignore_errors=True)
+        (self.blobs / _hex(diff_id)).unlink(missing_ok=True)
+        self._layer_sizes.pop(diff_id, None)
+
+    @contextlib.contextmanager
+    def keeping_layers(self, diff_ids: list[str]) -> Iterator[None]:
+        """Hold the layers an operation (a pull, a load, a commit) stores or relies on until it
+        has recorded its image: an `rmi` meanwhile leaves them alone. On the way out, a layer
+        stored under the hold (or released by an `rmi` during it) that no image uses and no
+        other operation holds is removed, blob and unpacked dir: a pull or load that failed or
+        was cut off half-way leaves no orphan layers behind. Layers that were there before and
+        are not claimed stay as they were (a container may use one as its lower dir)."""
+        with self._lock:
+            self._held.update(diff_ids)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.subtract(diff_ids)
+                idle = {d for d in diff_ids if self._held[d] <= 0}
+                for diff_id in idle:
+                    del self._held[diff_id]
+                orphans = (idle & self._unclaimed) - self._layers_in_use()
+                self._unclaimed -= idle
+                for diff_id in orphans:
+                    self._remove_layer(diff_id)
 
     # --- creation ---
 
@@ -447,7 +499,7 @@ class ImageStore:
         """Store an image from its config bytes and its layer tars, bottom first (load, pull,
         build); the tars must hash to the config's diff_ids."""
         tag = refs.normalize_tag(repo_tag) if repo_tag else None
-        expected = json.loads(config_bytes)["rootfs"]["diff_ids"]
+        expected = diff_ids_of(config_bytes)
         staged = [self._stage_layer(f) for f in layer_tars]
         try:
             if [s.diff_id for s in staged] != expected:
@@ -461,16 +513,20 @@ class ImageStore:
 
     def has_layer(self, diff_id: str) -> bool:
         """Whether the layer blob `diff_id` is stored (a pull skips fetching it)."""
-        return (self.blobs / _hex(diff_id)).exists()
+        return self.layer_blob(diff_id).exists()
 
     def put_layer(self, fileobj: BinaryIO, diff_id: str) -> None:
-        """Store one (possibly compressed) layer tar that must hash to `diff_id`."""
+        """Store one (possibly compressed) layer tar that must hash to `diff_id`, under a
+        `keeping_layers` hold on it (which removes it again if no image ends up using it)."""
         layer = self._stage_layer(fileobj)
         try:
             if layer.diff_id != diff_id:
                 raise BadRequest(f"layer tar hashes to {layer.diff_id}, expected {diff_id}")
             with self._lock:
-                os.replace(layer.path, self.blobs / _hex(diff_id))
+                if not self._held[diff_id]:
+                    raise RuntimeError(f"layer {diff_id} stored outside keeping_layers")
+                os.replace(layer.path, self.layer_blob(diff_id))
+                self._unclaimed.add(diff_id)
         finally:
             layer.path.unlink(missing_ok=True)
 
@@ -479,7 +535,7 @@ class ImageStore:
         """Record an image whose layers are all stored already (`put_layer`), tagged `repo_tag`
         and known by `repo_digest` (`name@sha256:...`, for RepoDigests and `name@digest` refs)."""
         tag = refs.normalize_tag(repo_tag) if repo_tag else None
-        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+        diff_ids = diff_ids_of(config_bytes)
         missing = [d for d in diff_ids if not self.has_layer(d)]
         if missing:
             raise NotFound(f"layer {missing[0]} is not in the store")
@@ -496,8 +552,9 @@ class ImageStore:
             self._save()
 
     def layer_blob(self, diff_id: str) -> Path:
-        """The uncompressed tar of a stored layer (what a push compresses and sends)."""
-        return self.blobs / _hex(diff_id)
+        """The uncompressed tar of a stored layer (what a push compresses and sends); a
+        malformed `diff_id` is refused rather than allowed to name a path outside the store."""
+        return self.blobs / refs.sha256_hex(diff_id)
 
     def config_bytes(self, image: Image) -> bytes:
         """The exact config bytes the image ID hashes (pushed as the config blob)."""

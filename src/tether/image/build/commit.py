@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 import tether
 from tether.image.layers import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX
-from tether.image.store import Image, ImageStore, container_config, go_arch, rfc3339_nano
+from tether.image.store import Image, ImageStore, container_config, diff_ids_of, go_arch, rfc3339_nano
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -162,11 +162,13 @@ def commit(store: ImageStore, parent: Image | None, config: dict[str, Any],
     if layer is not None:
         diff_id = _digest(layer)
         layer.seek(0)
-        store.put_layer(layer, diff_id)
     created_by = " ".join(container_cfg.get("Cmd") or [])
     raw = image_config(parent.config if parent else None, config, container_cfg, container_id,
                        created_by, diff_id, comment=comment, author=author)
-    image = store.add_image_from_layers(raw)
+    with store.keeping_layers(diff_ids_of(raw)):  # an rmi of the parent meanwhile keeps them
+        if layer is not None and diff_id is not None and not store.has_layer(diff_id):
+            store.put_layer(layer, diff_id)
+        image = store.add_image_from_layers(raw)
     if parent is not None:
         store.set_parent(image.id, parent.id)
     return store.resolve(image.id)

@@ -14,6 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
+from tether.engine.archive import resolve_in_root
 from tether.errors import BadRequest
 from tether.image import layers
 from tether.image.build import dockerignore
@@ -111,10 +112,10 @@ def read_dockerfile(root: Path, name: str) -> str:
 def apply_dockerignore(root: Path) -> None:
     """Delete what .dockerignore excludes from an unpacked context (the Dockerfile included, as
     dockerd does once it has read it)."""
-    ignore = root / IGNORE_FILE
+    ignore = resolve_in_root(root, IGNORE_FILE)  # a symlink must not read a host file (dockerd's FullPath)
     if not ignore.is_file():
         return
-    patterns = dockerignore.parse(ignore.read_text())
+    patterns = dockerignore.parse(ignore.read_text(errors="replace"))
     for rel in reversed(_entries(root)):  # children first: a `!` pattern may keep one of them
         path = root / rel
         if not dockerignore.excluded(rel, patterns):

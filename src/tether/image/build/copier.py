@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
@@ -31,6 +32,14 @@ def clean_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+def leaves_root(source: str) -> bool:
+    """Whether a COPY/ADD source climbs out of its root with `..` (`../x`, `a/../../x`, `/../x`):
+    dockerd refuses those ("forbidden path outside the build context") rather than quietly
+    reading `x` from the root as `clean_path` would."""
+    rel = posixpath.normpath(source.removeprefix("/"))
+    return rel == ".." or rel.startswith("../")
+
+
 def owner(rootfs: Path, chown: str) -> tuple[int, int]:
     """`--chown=user[:group]` against the image's own passwd and group files; root by default."""
     if not chown:
@@ -45,6 +54,8 @@ def find_sources(root: Path, patterns: list[str], cmd: str, from_context: bool) 
     resolved inside `root` so a symlink can never lead outside it."""
     found: list[Path] = []
     for pattern in patterns:
+        if not set(pattern) & GLOB and leaves_root(pattern):
+            raise ApiError(f"{cmd} failed: forbidden path outside the build context: {pattern} ()")
         rel = clean_path(pattern).lstrip("/")
         if set(rel) & GLOB:
             matches = _glob(root, rel)

@@ -29,7 +29,7 @@ from tether.image.build import cache, context
 from tether.image.build import instructions as ins
 from tether.image.build.commit import commit, commit_upper, write_layer
 from tether.image.build.copier import GLOB, clean_path, copy_source, find_sources, make_dirs, owner
-from tether.image.changes import _healthcheck, _port_specs, expand
+from tether.image.changes import expand, port_specs, set_healthcheck
 from tether.image.store import Image, ImageStore, container_config
 from tether.runtime import mounts
 
@@ -304,7 +304,7 @@ class _Run:
         words = ins.words(inst, self._expansion_env(state))
         ports = dict(state.config.get("ExposedPorts") or {})
         for word in words:
-            ports.update({p: {} for p in _port_specs(word)})
+            ports.update({p: {} for p in port_specs(word)})
         return _Step(self._nop(state, ins.expose_text(words)), self._new_config(state, ExposedPorts=ports), "nop")
 
     def _plan_volume(self, state: _Stage, inst: ins.Instruction) -> _Step:
@@ -360,7 +360,7 @@ class _Run:
 
     def _plan_healthcheck(self, state: _Stage, inst: ins.Instruction) -> _Step:
         config = self._new_config(state)
-        _healthcheck(config, inst.original.split(None, 1)[1] if " " in inst.original.strip() else "")
+        set_healthcheck(config, inst.original.split(None, 1)[1] if " " in inst.original.strip() else "")
         return _Step(self._nop(state, ins.healthcheck_text(config["Healthcheck"])), config, "nop")
 
     # --- filesystem instructions ---

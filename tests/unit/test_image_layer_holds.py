@@ -1,0 +1,183 @@
+"""A pull, load or commit cut off half-way leaves no layer behind, an `rmi` meanwhile does not
+pull a layer from under it, and diff_ids from untrusted configs never become paths."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+
+from tether.errors import BadRequest
+from tether.image import ImageStore, archive, distribution, refs
+from tether.image.distribution import PullPlan
+from tether.image.registry import RegistryError
+from tether.image.store import diff_ids_of
+from test_image_archive import digest, layer, tar_of
+
+
+def config(diff_ids: list[str]) -> bytes:
+    return json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                       "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+
+
+BASE = layer(("etc/base", b"base"))
+TOP = layer(("etc/top", b"top"))
+MID = layer(("etc/mid", b"mid"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ImageStore:
+    return ImageStore(tmp_path / "store")
+
+
+def leftovers(store: ImageStore) -> list[str]:
+    """Every blob and layer dir the store holds (configs included), temporaries too."""
+    return sorted(p.name for p in [*store.blobs.iterdir(), *store.layers.iterdir()])
+
+
+class FakeRegistry:
+    """Serves blobs by digest; `broken` ones fail half-way, as a registry that dies would."""
+
+    def __init__(self, blobs: dict[str, bytes], broken: frozenset[str] = frozenset()) -> None:
+        self.blobs, self.broken = blobs, broken
+
+    def fetch_blob(self, blob_digest: str, out: BinaryIO, progress: Any = None) -> int:
+        data = self.blobs[blob_digest]
+        if blob_digest in self.broken:
+            out.write(data[:100])
+            raise RegistryError(f"fetching blob {blob_digest}: connection reset")
+        out.write(data)
+        return len(data)
+
+
+def plan(layers: list[bytes], broken: frozenset[str] = frozenset(),
+         diff_ids: list[str] | None = None) -> PullPlan:
+    cfg = config(diff_ids or [digest(x) for x in layers])
+    blobs = {digest(cfg): cfg, **{digest(x): x for x in layers}}
+    manifest = {"config": {"digest": digest(cfg), "size": len(cfg)},
+                "layers": [{"digest": digest(x), "size": len(x)} for x in layers]}
+    ref = refs.parse_normalized("localhost:5000/i6r/img:1")
+    return PullPlan(ref, FakeRegistry(blobs, broken), manifest, digest(b"manifest"))  # type: ignore[arg-type]
+
+
+def test_a_pull_cut_off_half_way_leaves_no_layer(store: ImageStore) -> None:
+    with pytest.raises(RegistryError, match="connection reset"):
+        plan([BASE, TOP], broken=frozenset({digest(TOP)})).run(store, lambda msg: None)
+    assert leftovers(store) == []
+    plan([BASE, TOP]).run(store, lambda msg: None)
+    assert store.resolve("localhost:5000/i6r/img:1").diff_ids == [digest(BASE), digest(TOP)]
+
+
+def test_a_failed_pull_keeps_layers_that_were_there_before(store: ImageStore) -> None:
+    base = store.add_image(config([digest(BASE)]), [io.BytesIO(BASE)], "base:1")
+    with pytest.raises(RegistryError):
+        plan([BASE, TOP], broken=frozenset({digest(TOP)})).run(store, lambda msg: None)
+    assert store.has_layer(digest(BASE)) and not store.has_layer(digest(TOP))
+    assert store.resolve("base:1").id == base.id
+
+
+def test_rmi_during_a_pull_leaves_the_layer_to_the_pull(store: ImageStore) -> None:
+    """The pull finds BASE stored ("Already exists"); an rmi of its only image meanwhile must
+    not delete it, and once the pull is done the layer belongs to the pulled image."""
+    store.add_image(config([digest(BASE)]), [io.BytesIO(BASE)], "base:1")
+    with store.keeping_layers([digest(BASE)]):
+        records = store.remove("base:1", force=False, users=lambda image_id: [])
+        assert {"Deleted": digest(BASE)} not in records and store.has_layer(digest(BASE))
+        store.add_image_from_layers(config([digest(BASE)]), "again:1")
+    assert store.has_layer(digest(BASE))
+
+
+def test_a_layer_released_by_rmi_during_a_failed_pull_goes_with_it(store: ImageStore) -> None:
+    store.add_image(config([digest(BASE)]), [io.BytesIO(BASE)], "base:1")
+    with pytest.raises(RuntimeError), store.keeping_layers([digest(BASE)]):
+        store.remove("base:1", force=False, users=lambda image_id: [])
+        raise RuntimeError("the pull failed")
+    assert leftovers(store) == []
+
+
+def test_holds_nest_across_operations(store: ImageStore) -> None:
+    """Two pulls share a layer: the one failing first must not remove what the other stored."""
+    with store.keeping_layers([digest(BASE)]):
+        with pytest.raises(RuntimeError), store.keeping_layers([digest(BASE)]):
+            store.put_layer(io.BytesIO(BASE), digest(BASE))
+            raise RuntimeError("first pull failed")
+        assert store.has_layer(digest(BASE))
+        store.add_image_from_layers(config([digest(BASE)]), "second:1")
+    assert store.has_layer(digest(BASE))
+
+
+def test_put_layer_needs_a_hold(store: ImageStore) -> None:
+    with pytest.raises(RuntimeError, match="outside keeping_layers"):
+        store.put_layer(io.BytesIO(BASE), digest(BASE))
+    assert leftovers(store) == []
+
+
+def truncated_load(store: ImageStore) -> None:
+    """Two images, the second's last layer cut short: the first is loaded, the second not."""
+    data = tar_of({"a.json": config([digest(BASE)]), "base.tar": BASE, "mid.tar": MID, "top.tar": TOP[:700],
+                   "b.json": config([digest(BASE), digest(MID), digest(TOP)]), "manifest.json": json.dumps([
+                       {"Config": "a.json", "RepoTags": ["a:1"], "Layers": ["base.tar"]},
+                       {"Config": "b.json", "RepoTags": ["b:1"], "Layers": ["base.tar", "mid.tar", "top.tar"]}]).encode()})
+    source = archive.Archive(io.BytesIO(data))
+    archive.load(store, source, archive.read_images(source), True, lambda msg: None)
+
+
+def test_a_truncated_layer_in_a_load_leaves_no_layer(store: ImageStore) -> None:
+    with pytest.raises(BadRequest, match="invalid tar archive: unexpected end of data"):
+        truncated_load(store)
+    assert [image.repo_tags for image in store.list()] == [["a:1"]]
+    assert store.has_layer(digest(BASE))
+    assert not store.has_layer(digest(MID)) and not store.has_layer(digest(TOP))
+    assert not any(name.startswith(".tmp-") for name in leftovers(store))
+
+
+@pytest.mark.parametrize("bad", ["sha256:../../../../etc/passwd", "sha256:" + "A" * 64, "sha512:" + "a" * 128,
+                                 "sha256:" + "a" * 64 + "\n", 7])
+def test_malformed_diff_ids_are_refused(store: ImageStore, bad: Any) -> None:
+    with pytest.raises(BadRequest):
+        diff_ids_of(config([digest(BASE), bad]))
+    with pytest.raises(BadRequest):
+        store.add_image_from_layers(config([bad]))
+    with pytest.raises(BadRequest):
+        store.has_layer(bad)
+
+
+def test_a_pull_refuses_a_config_naming_paths(store: ImageStore, tmp_path: Path) -> None:
+    """A registry's config pointing a diff_id at a host file: refused, and nothing recorded, so
+    no later rmi can delete that file."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(BASE)
+    escape = "sha256:" + "/".join([".."] * 8) + str(victim)
+    with pytest.raises(BadRequest, match="unsupported digest"):
+        plan([BASE], diff_ids=[escape]).run(store, lambda msg: None)
+    assert store.list() == [] and victim.exists()
+
+
+def test_a_load_refuses_a_config_naming_paths(store: ImageStore) -> None:
+    data = tar_of({"c.json": config(["sha256:../../../../etc/hostname"]), "l.tar": BASE,
+                   "manifest.json": json.dumps([{"Config": "c.json", "RepoTags": ["x:1"], "Layers": ["l.tar"]}]).encode()})
+    source = archive.Archive(io.BytesIO(data))
+    with pytest.raises(BadRequest, match="unsupported digest"):
+        archive.check_layers(archive.read_images(source)[0])
+    assert store.list() == []
+
+
+def test_a_pull_refuses_an_oversized_config(store: ImageStore, monkeypatch) -> None:
+    monkeypatch.setattr(distribution, "MAX_CONFIG_BYTES", 64)
+    with pytest.raises(RegistryError, match="is larger than"):
+        plan([BASE]).run(store, lambda msg: None)
+    assert leftovers(store) == []
+
+
+def test_a_daemon_killed_mid_pull_restarts_without_its_layers(store: ImageStore) -> None:
+    """Killed with a layer stored and its image not yet recorded (the hold never released): the
+    next start-up collects the layer; the images that were complete stay."""
+    store.add_image(config([digest(BASE)]), [io.BytesIO(BASE)], "base:1")
+    hold = store.keeping_layers([digest(BASE), digest(TOP)])
+    hold.__enter__()
+    store.put_layer(io.BytesIO(TOP), digest(TOP))
+    restarted = ImageStore(store.root)
+    assert restarted.has_layer(digest(BASE)) and not restarted.has_layer(digest(TOP))
+    assert [image.repo_tags for image in restarted.list()] == [["base:1"]]
