@@ -488,6 +488,7 @@ class ContainerService(UserNetworks):
             if c.networks or c.network_mode not in ("bridge", "none", "host"):
                 await self._join_user_networks(c, netns_path)
                 self._write_hosts(c)
+                await self._serve_dns(c)  # before the process runs: its first lookup needs it
             c.started_link_env = _env_of_links(linked)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             env = rules.process_env(c.config, c.config["Hostname"], c.tty, c.started_link_env)
@@ -537,7 +538,6 @@ class ContainerService(UserNetworks):
         run.exited = asyncio.Event()
         run.watcher = asyncio.create_task(self._watch(c))
         await self._update_link_accepts()
-        await self._serve_dns(c)
         log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
         self.emit(c, "start")
 
