@@ -41,13 +41,14 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-def human_size(n: float) -> str:
-    """Format a byte count as go-units `HumanSizeWithPrecision(n, 3)`: decimal units, "%.3g".
+def human_size(n: float, precision: int = 3) -> str:
+    """Format a byte count as go-units `HumanSizeWithPrecision(n, 3)`: decimal units, "%.3g"
+    (precision 4 is go-units' `HumanSize`, which `system df` uses for its totals).
 
     Python's "%.*g" and Go's agree for these magnitudes (both drop trailing zeros and switch to
     an exponent at 1e+03), so "999.9 kB" style edge cases come out as docker prints them.
     """
-    return _scaled(n, 1000.0, _DECIMAL_UNITS, 3)
+    return _scaled(n, 1000.0, _DECIMAL_UNITS, precision)
 
 
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")

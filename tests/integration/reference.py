@@ -18,7 +18,16 @@ from typing import Callable, Iterator
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
 REPO = Path(__file__).resolve().parents[2]
-REFDOCKER = REPO.parent / "shared" / "reference" / "refdocker.sh"
+
+
+def _find_refdocker() -> Path:
+    """shared/ sits beside the checkout (CI), or beside the directory of worktrees (a worktree
+    under wt/): the nearest ancestor that has it wins."""
+    candidates = [parent / "shared" / "reference" / "refdocker.sh" for parent in REPO.parents]
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+REFDOCKER = _find_refdocker()
 
 
 class ReferenceEngine:

@@ -178,6 +178,7 @@ class ImageStore:
         self._tags: dict[str, str] = self._load("repositories.json")
         self._images: dict[str, dict[str, Any]] = self._load("images.json")
         self._configs: dict[str, dict[str, Any]] = {}
+        self._layer_sizes: dict[str, int] = {}
         self._collect_garbage()
 
     # --- records ---
@@ -211,6 +212,12 @@ class ImageStore:
         if image_id not in self._configs:
             self._configs[image_id] = json.loads((self.blobs / _hex(image_id)).read_bytes())
         return self._configs[image_id]
+
+    def layer_size(self, diff_id: str) -> int:
+        """A layer's size as its images count it (for `system df`): measured from its blob once."""
+        if diff_id not in self._layer_sizes:
+            self._layer_sizes[diff_id] = layers.tar_size(self.blobs / _hex(diff_id))
+        return self._layer_sizes[diff_id]
 
     def _tags_of(self, image_id: str) -> list[str]:
         return sorted((t for t, i in self._tags.items() if i == image_id), key=refs.sort_key)

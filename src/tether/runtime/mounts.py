@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 MNT_DETACH = 2
+MS_BIND = 4096
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p)
@@ -48,6 +49,13 @@ def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> 
     options = f"lowerdir={':'.join(str(p) for p in lowers)},upperdir={upper},workdir={work}"
     _check(_libc.mount(b"overlay", str(target).encode(), b"overlay", 0, options.encode()),
            "mount overlay on", target)
+
+
+def bind_mount(source: Path, target: Path) -> None:
+    """Bind `source` onto `target` (which must exist). The caller checks that `target` leads
+    nowhere else: mount(2) follows symlinks."""
+    _check(_libc.mount(str(source).encode(), str(target).encode(), None, MS_BIND, None),
+           "bind mount on", target)
 
 
 def unmount(target: Path) -> None:
