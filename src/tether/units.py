@@ -45,7 +45,8 @@ def human_duration(seconds: float) -> str:
 
 def human_size(n: float, precision: int = 3) -> str:
     """Format a byte count as go-units `HumanSizeWithPrecision(n, 3)`: decimal units, "%.3g"
-    (`precision=4` is go-units' plain `HumanSize`: prune reports, the build context's "18.43kB").
+    (`precision=4` is go-units' plain `HumanSize`: prune reports, `system df` totals, the build
+    context's "18.43kB").
 
     Python's "%.*g" and Go's agree for these magnitudes (both drop trailing zeros and switch to
     an exponent at 1e+03), so "999.9 kB" style edge cases come out as docker prints them.

@@ -6,6 +6,7 @@ route to any upstream), the resolver's sockets live as long as the container run
 restart serves the running containers again."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -92,8 +93,14 @@ def _dns_sockets(pid: int) -> set[str]:
 
 
 def _sockets_held(pid: int) -> set[str]:
-    links = (os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
-    return {link[len("socket:["):-1] for link in links if link.startswith("socket:[")}
+    """Inodes of the sockets process `pid` holds; an fd closed while we list them is skipped."""
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                held.add(link[len("socket:["):-1])
+    return held
 
 
 def test_the_daemon_holds_the_resolver_sockets_only_while_the_container_runs(net, daemon) -> None:

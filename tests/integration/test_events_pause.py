@@ -71,8 +71,8 @@ def test_events_filters_and_human_format(daemon: Daemon) -> None:
     human = _ok(daemon.docker("events", "--since", str(t0), "--until", str(int(time.time()) + 1),
                               "--filter", f"container={name}", "--filter", "event=create"))
     assert "container create " in human and f"name={name}" in human and "tier=web" in human
-    bad = daemon.docker("events", "--filter", "colour=red", "--until", "1")
-    assert bad.returncode != 0 and "invalid filter 'colour'" in bad.stderr.decode()
+    # as Docker 20.10, a key it does not know is no error and filters nothing out
+    assert len(_events(daemon, t0, "--filter", f"container={name}", "--filter", "colour=red")) == 5
 
 
 def test_live_follower_sees_new_events(daemon: Daemon) -> None:

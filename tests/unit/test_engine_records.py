@@ -33,3 +33,19 @@ def test_log_times_become_utc_nanoseconds():
     text, seconds = to_docker_time("2026-11-25T19:00:00.5Z")
     assert text == "2026-11-25T19:00:00.500000000Z"
     assert seconds == parse_rfc3339("2026-11-25T19:00:00.5Z")
+
+
+def test_paused_is_kept_apart_from_status():
+    """A paused container runs: the record says so, the views say paused (dockerd's State)."""
+    c = Container(id="c" * 64, name="/p", created=now_rfc3339(), image_id="sha256:" + "0" * 64,
+                  config={}, host_config={}, path="sleep", args=["9"],
+                  state=State(status="running", started_at=now_rfc3339(), paused=True))
+    view = c.state.view()
+    assert (view["Status"], view["Paused"], view["Running"]) == ("paused", True, True)
+    assert c.state.status_text().endswith(" (Paused)") and c.state.running
+    assert c.summary({}, [])["State"] == "paused"
+    again = Container.from_json(c.to_json())
+    assert again.state.paused
+    old = c.to_json()
+    del old["state"]["paused"]  # a record written before the field existed
+    assert Container.from_json(old).state.paused is False

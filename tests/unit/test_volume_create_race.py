@@ -36,7 +36,7 @@ def test_volumes_of_a_container_being_created_are_in_use(tmp_path: Path) -> None
     async def scenario() -> None:
         copying, done = asyncio.Event(), asyncio.Event()
 
-        async def slow_copy_up(c) -> None:
+        async def slow_copy_up(c, lowers) -> None:
             copying.set()
             await done.wait()
         containers.container_mounts.copy_up = slow_copy_up
@@ -60,7 +60,7 @@ def test_volumes_of_a_container_being_created_are_in_use(tmp_path: Path) -> None
 def test_failed_create_frees_and_removes_its_anonymous_volumes(tmp_path: Path) -> None:
     containers, volumes = service(tmp_path)
 
-    async def failing_copy_up(c) -> None:
+    async def failing_copy_up(c, lowers) -> None:
         raise ApiError("failed to copy files: no space left on device", 500)
     containers.container_mounts.copy_up = failing_copy_up
     body = {"Image": "busybox", "HostConfig": {"Binds": ["named:/data"]}, "Volumes": {"/anon": {}}}

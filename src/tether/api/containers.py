@@ -4,13 +4,14 @@ from __future__ import annotations
 import json
 from typing import AsyncIterator
 
+from tether import detachkeys
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
     json_response, no_content
-from tether.api.pump import pump
+from tether.api.pump import Outcome, pump
 from tether.api.streams import MULTIPLEXED, RAW, frame
 from tether.engine.containers import ContainerService
 from tether.engine.logs import LogQuery, log_entries
-from tether.errors import BadRequest
+from tether.errors import BadRequest, Conflict
 
 
 class ContainerRoutes:
@@ -47,11 +48,17 @@ class ContainerRoutes:
 
     async def list(self, req: Request) -> Response:
         items = self.service.list(req.qbool("all"), req.qint("limit", -1), req.filters())
+        if req.qbool("size"):
+            return json_response(await self.service.sized_summaries(items))
         return json_response([self.service.summary(c) for c in items])
 
     async def inspect(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
-        return json_response(self.service.inspect(c))
+        view = self.service.inspect(c)
+        if req.qbool("size"):  # both fields, even a zero SizeRw, as dockerd's inspect
+            sized = (await self.service.sized_summaries([c]))[0]
+            view.update(SizeRw=sized.get("SizeRw", 0), SizeRootFs=sized["SizeRootFs"])
+        return json_response(view)
 
     async def start(self, req: Request) -> Response:
         await self.service.start(req.params["id"])
@@ -119,7 +126,11 @@ class ContainerRoutes:
         return StreamResponse(body(), "application/json")
 
     async def attach(self, req: Request) -> Hijack:
+        keys = _detach_keys(req.q("detachKeys") or "")
         c = self.service.get(req.params["id"])
+        if c.state.paused:  # dockerd's refusal, before the upgrade
+            raise Conflict(f"container {req.params['id']} is paused, unpause the container "
+                           "before attach")
         stdin = req.qbool("stdin")
         streams = frozenset(s for s, name in ((1, "stdout"), (2, "stderr")) if req.qbool(name))
         tty = c.tty
@@ -131,9 +142,12 @@ class ContainerRoutes:
             if stdio is None:
                 return
             try:
-                await pump(conn, stdio, tty=tty, stdin=stdin, streams=streams)
+                outcome = await pump(conn, stdio, tty=tty, stdin=stdin, streams=streams,
+                                     detach_keys=keys)
             finally:
                 stdio.close()
+            if outcome is Outcome.DETACHED:
+                self.service.emit(c, "detach")
         return Hijack(run, RAW if tty else MULTIPLEXED)
 
     async def logs(self, req: Request) -> StreamResponse:
@@ -154,6 +168,13 @@ class ContainerRoutes:
             async for stream, data in log_entries(path, query, lambda: c.state.running):
                 yield data if tty else frame(stream, data)
         return StreamResponse(body(), RAW if tty else MULTIPLEXED)
+
+
+def _detach_keys(value: str) -> bytes:
+    try:
+        return detachkeys.parse(value)
+    except ValueError:
+        raise BadRequest(f"Invalid detach keys ({value}) provided") from None
 
 
 def _unix_time(value: str | None) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, json_response
-from tether.api.pump import pump
+from tether.api.pump import Outcome, pump
 from tether.api.streams import MULTIPLEXED, RAW
 from tether.engine.execs import Exec, ExecService, console_size
 from tether.runtime.conmon import ExecProcess
@@ -45,10 +45,17 @@ class ExecRoutes:
 
         async def run(conn: HijackedConn) -> None:
             process = await self.service.launch(e, tty, size)
+            outcome = Outcome.GONE
             try:
-                await pump(conn, process, tty=tty, stdin=e.attach_stdin)
+                outcome = await pump(conn, process, tty=tty, stdin=e.attach_stdin,
+                                     detach_keys=e.detach_keys)
             finally:
-                self.service.finish(e, await process.wait())
+                if outcome is Outcome.ENDED:
+                    self.service.finish(e, await process.wait())
+                else:  # detached or gone: the process runs on, its output drained
+                    _finish_later(self.service, e, process)
+            if outcome is Outcome.DETACHED:
+                self.service.detached(e)
         return Hijack(run, RAW if tty else MULTIPLEXED)
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import AsyncIterator
 
 from tether.api.http import Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import written_chunks
-from tether.engine import archive, changes, procs
+from tether.engine import archive, changes, initlayer, procs
 from tether.engine.containers import ContainerService
 from tether.engine.records import Container
 from tether.engine.rootfs import mounted_overlay
 from tether.errors import BadRequest, Conflict
+from tether.runtime import mounts
 
 _STATS_INTERVAL = 1.0  # dockerd's collector period: the CPU % is over one such interval
 
@@ -45,8 +48,26 @@ class InspectionRoutes:
             if c.state.status == "running" and c.state.pid:  # started while we waited
                 yield Path(f"/proc/{c.state.pid}/root")
                 return
-            async with self.service.container_mounts.volumes_mounted_at(c, root):
-                yield root
+            bound: list[Path] = []
+            try:
+                await asyncio.to_thread(self._bind_network_files, c, root, bound)
+                async with self.service.container_mounts.volumes_mounted_at(c, root):
+                    yield root
+            finally:
+                for target in reversed(bound):
+                    await asyncio.to_thread(mounts.unmount, target)
+
+    def _bind_network_files(self, c: Container, rootfs: Path, bound: list[Path]) -> None:
+        """hosts, hostname and resolv.conf over their mount points, as dockerd mounts them for a
+        stopped container's archive. Only onto plain files reached without a symlink (the
+        container's own /etc could point out of its root, and mount(2) follows symlinks). `bound` lists them as they are made,
+        so that a failure half-way still unmounts what was bound."""
+        base = self.service.paths.container(c.id)
+        for point in initlayer.MOUNT_POINTS:
+            source, target = base / Path(point).name, rootfs / point
+            if source.is_file() and _plain_path(rootfs, point):
+                mounts.bind(source, target, read_only=False, recursive=False)
+                bound.append(target)
 
     # ---- docker cp --------------------------------------------------------------------------
 
@@ -76,6 +97,7 @@ class InspectionRoutes:
         except BaseException:
             await ctx.__aexit__(None, None, None)
             raise
+        self.service.emit(c, "archive-path")
 
         async def body() -> AsyncIterator[bytes]:
             try:
@@ -93,14 +115,14 @@ class InspectionRoutes:
         async with self._rootfs(c) as root:
             await asyncio.to_thread(archive.extract_tar, root, path, req.params["id"],
                                     req.body_stream(), req.qbool("noOverwriteDirNonDir"))
+        self.service.emit(c, "extract-to-dir")
         return Response(200)
 
     # ---- diff, top, stats -------------------------------------------------------------------
 
     async def changes(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
-        image = await asyncio.to_thread(self.service.images.resolve, c.image_id)
-        lowers = await asyncio.to_thread(self.service.images.lower_dirs, image)
+        lowers = await asyncio.to_thread(self.service.lower_dirs, c)
         found = await asyncio.to_thread(changes.overlay_changes, self.service.paths.upper(c.id),
                                         lowers)
         return json_response([change.to_json() for change in found])
@@ -112,7 +134,9 @@ class InspectionRoutes:
     async def top(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
         self._running(c)
-        return json_response(await procs.top(c.id, req.q("ps_args") or "-ef"))
+        listing = await procs.top(c.id, req.q("ps_args") or "-ef")
+        self.service.emit(c, "top")
+        return json_response(listing)
 
     async def stats(self, req: Request) -> StreamResponse | Response:
         """stream=false answers the second sample (so precpu is one interval old), as dockerd."""
@@ -147,3 +171,20 @@ class InspectionRoutes:
 def _tar_chunks(host: Path, rebase: str) -> AsyncIterator[bytes]:
     """`docker cp`'s tar of `host`, its top entry named `rebase`, streamed as it is made."""
     return written_chunks(lambda out: archive.write_tar(host, rebase, out))
+
+
+def _plain_path(root: Path, relative: str) -> bool:
+    """Every component of `relative` below `root` is a real directory and the last a regular
+    file: nothing on the way is a symlink."""
+    path = root
+    parts = Path(relative).parts
+    for i, part in enumerate(parts):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return False
+        wanted = stat.S_ISREG if i == len(parts) - 1 else stat.S_ISDIR
+        if not wanted(mode):
+            return False
+    return True

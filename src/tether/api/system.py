@@ -1,11 +1,15 @@
 """System routes: ping, version, info: what clients ask before anything else."""
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import socket
+from collections import Counter
+
 import tether
 from tether.api.http import API_VERSION, MIN_API_VERSION, Request, Response, Router, json_response
+from tether.engine import diskusage
 from tether.engine.containers import ContainerService
 from tether.image.store import ImageStore
 
@@ -22,17 +26,19 @@ def _mem_total() -> int:
 
 class SystemRoutes:
     def __init__(self, containers: ContainerService, images: ImageStore, daemon_id: str,
-                 data_root: str) -> None:
+                 data_root: str, volumes_df: diskusage.VolumesDf | None = None) -> None:
         self.containers = containers
         self.images = images
         self.daemon_id = daemon_id
         self.data_root = data_root
+        self.volumes_df = volumes_df  # the volume service's df items, once there is one
 
     def register(self, router: Router) -> None:
         router.add("GET", "/_ping", self.ping)
         router.add("HEAD", "/_ping", self.ping)
         router.add("GET", "/version", self.version)
         router.add("GET", "/info", self.info)
+        router.add("GET", "/system/df", self.df)
 
     async def ping(self, req: Request) -> Response:
         headers = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
@@ -53,13 +59,33 @@ class SystemRoutes:
             platform.python_version(), "Os": "linux", "Arch": arch,
             "KernelVersion": uname.release, "Experimental": False, "BuildTime": ""})
 
+    async def df(self, req: Request) -> Response:
+        """Images (with the counts only df has), containers with sizes (newest first), volumes,
+        and an empty build cache; layer sizes come from their blobs, read in a thread."""
+        images = self.images.list()
+        layers_of = {i.id: i.diff_ids for i in images}
+        containers = sorted(self.containers.all(), key=lambda c: c.created, reverse=True)
+        users = Counter(c.image_id for c in containers)
+
+        def measure_layers() -> tuple[int, dict[str, int]]:
+            return (diskusage.layers_size(layers_of, self.images.layer_size),
+                    diskusage.shared_sizes(layers_of, self.images.layer_size))
+        total, shared = await asyncio.to_thread(measure_layers)
+        return json_response({
+            "LayersSize": total,
+            "Images": diskusage.image_items([i.summary() for i in images], users, shared),
+            "Containers": await self.containers.sized_summaries(containers),
+            "Volumes": self.volumes_df() if self.volumes_df else [],
+            "BuildCache": [], "BuilderSize": 0})
+
     async def info(self, req: Request) -> Response:
-        states = [c.state.status for c in self.containers.all()]
-        running = sum(s in ("running", "restarting") for s in states)
+        states = [c.state for c in self.containers.all()]
+        paused = sum(s.paused for s in states)
+        running = sum(s.running for s in states) - paused
         uname = platform.uname()
         return json_response({
             "ID": self.daemon_id, "Containers": len(states), "ContainersRunning": running,
-            "ContainersPaused": 0, "ContainersStopped": len(states) - running,
+            "ContainersPaused": paused, "ContainersStopped": len(states) - running - paused,
             "Images": len(self.images.list()), "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"]], "DockerRootDir": self.data_root,
             "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "1",

@@ -1,4 +1,4 @@
-"""Container commands: run, create, start, stop, restart, kill, rm, logs, exec, wait, rename,
+"""Container commands: run, create, start, attach, stop, restart, kill, rm, logs, exec, wait, rename,
 port, ps, inspect, and tether's own `links`. Each sends the requests the docker CLI sends and
 prints what it prints."""
 from __future__ import annotations
@@ -181,16 +181,42 @@ def _run_error(exc: CliError, code: int = 125) -> CliError:
     return CliError(f"tether: {exc.message}\n\nRun 'tether run --help' for more information", code)
 
 
-def _attach(client: Client, cid: str, stdin: bool, stream_path: str = "/containers/{}/attach"):
-    query = {"stderr": 1, "stdin": 1 if stdin else None, "stdout": 1, "stream": 1}
-    return client.hijack(stream_path.format(cid), query)
+detach_keys_option = click.option("--detach-keys", default="",
+                                  help="Override the key sequence for detaching a container")
 
 
-def _pump(client: Client, conn: Any, resize_path: str, tty: bool, stdin: bool) -> bool:
-    """Copy streams until the output ends; raw mode and resizes when on a terminal."""
+def _attach(client: Client, cid: str, stdin: bool, detach_keys: str = ""):
+    """The daemon checks the keys (a 400 before the upgrade) and scans for them too."""
+    query = {"detachKeys": detach_keys or None, "stderr": 1, "stdin": 1 if stdin else None,
+             "stdout": 1, "stream": 1}
+    return client.hijack(f"/containers/{cid}/attach", query)
+
+
+def _check_tty(stdin: bool, tty: bool) -> None:
+    """docker's CheckTty: a tty fed from a pipe would never see a detach key or an EOF."""
+    if stdin and tty and not os.isatty(0):
+        raise CliError("the input device is not a TTY")
+
+
+def _escape_keys(detach_keys: str) -> bytes:
+    """What this side scans for: the default when the keys are invalid (as the docker CLI,
+    which leaves the refusal to the daemon)."""
+    from tether import detachkeys
+
+    try:
+        return detachkeys.parse(detach_keys)
+    except ValueError:
+        return detachkeys.DEFAULT
+
+
+def _pump(client: Client, conn: Any, resize_path: str, tty: bool, stdin: bool,
+          detach_keys: str = "") -> bool:
+    """Copy streams until the output ends; raw mode and resizes when on a terminal.
+    True when the user typed the detach keys."""
     from tether.cli.tty import RawTerminal, StreamPump, watch_resize
 
-    pump = StreamPump(conn, tty, sys.stdin.buffer if stdin else None)
+    pump = StreamPump(conn, tty, sys.stdin.buffer if stdin else None,
+                      detach_keys=_escape_keys(detach_keys))
     if not tty:
         pump.run()
         return pump.detached
@@ -207,8 +233,10 @@ def _pump(client: Client, conn: Any, resize_path: str, tty: bool, stdin: bool) -
     return pump.detached
 
 
-def run_container(client: Client, opts: RunOptions) -> int:
+def run_container(client: Client, opts: RunOptions, detach_keys: str = "") -> int:
     """docker run's sequence: create, attach, wait (headers read), start, stream, exit code."""
+    if not opts.detach:
+        _check_tty(opts.interactive, opts.tty)
     try:
         cid = create_container(client, opts, create_body(opts))
     except CliError as exc:
@@ -217,13 +245,13 @@ def run_container(client: Client, opts: RunOptions) -> int:
         out(cid)
         _start_or_fail(client, cid)
         return 0
-    conn = _attach(client, cid, opts.interactive)
+    conn = _attach(client, cid, opts.interactive, detach_keys)
     condition = "removed" if opts.rm else "next-exit"
     waiter = client.request("POST", f"/containers/{cid}/wait", {"condition": condition},
                             own_connection=True)
     _start_or_fail(client, cid)
-    if _pump(client, conn, f"/containers/{cid}/resize", opts.tty, opts.interactive):
-        return 0
+    if _pump(client, conn, f"/containers/{cid}/resize", opts.tty, opts.interactive, detach_keys):
+        return 0  # detached: silently, with 0, as docker run
     status = json.loads(waiter.read() or b"{}")
     if (status.get("Error") or {}).get("Message"):
         raise CliError(f"tether: {status['Error']['Message']}", 125)
@@ -240,10 +268,11 @@ def _start_or_fail(client: Client, cid: str) -> None:
 @command("run", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]", min_args=1,
                context_settings={"allow_interspersed_args": False})
 @click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID")
+@detach_keys_option
 @run_options
-def run(detach: bool, **params: Any) -> None:
+def run(detach: bool, detach_keys: str, **params: Any) -> None:
     """Create and run a new container from an image."""
-    sys.exit(run_container(current_app().client, _options(params, detach)))
+    sys.exit(run_container(current_app().client, _options(params, detach), detach_keys))
 
 
 @command("create", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]", min_args=1,
@@ -266,14 +295,15 @@ def create(**params: Any) -> None:
 @command("start", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
 @click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
 @click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
+@detach_keys_option
 @click.argument("containers", **MULTI)
-def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
+def start(attach: bool, interactive: bool, detach_keys: str, containers: tuple[str, ...]) -> None:
     """Start one or more stopped containers."""
     client = current_app().client
     if attach or interactive:
         if len(containers) > 1:
             raise CliError("tether: you cannot start and attach multiple containers at once")
-        sys.exit(_start_attached(client, containers[0], interactive))
+        sys.exit(_start_attached(client, containers[0], interactive, detach_keys))
     failed = []
     for name in containers:
         try:
@@ -287,16 +317,41 @@ def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
         raise CliError(f"Error: failed to start containers: {', '.join(failed)}")
 
 
-def _start_attached(client: Client, name: str, interactive: bool) -> int:
+def _start_attached(client: Client, name: str, interactive: bool, detach_keys: str) -> int:
     info = client.json("GET", f"/containers/{name}/json")
     tty = bool(info["Config"].get("Tty"))
-    conn = _attach(client, info["Id"], interactive)
+    conn = _attach(client, info["Id"], interactive, detach_keys)
     waiter = client.request("POST", f"/containers/{info['Id']}/wait", {"condition": "next-exit"},
                             own_connection=True)
     client.request("POST", f"/containers/{info['Id']}/start")
-    if _pump(client, conn, f"/containers/{info['Id']}/resize", tty, interactive):
-        return 0
+    if _pump(client, conn, f"/containers/{info['Id']}/resize", tty, interactive, detach_keys):
+        return 0  # detached: silently, with 0, as docker start -a
     return int(json.loads(waiter.read() or b"{}").get("StatusCode", 0))
+
+
+@command("attach", usage="[OPTIONS] CONTAINER", min_args=1)
+@detach_keys_option
+@click.option("--no-stdin", is_flag=True, help="Do not attach STDIN")
+@click.argument("container", required=False)
+def attach(detach_keys: str, no_stdin: bool, container: str) -> None:
+    """Attach local standard input, output, and error streams to a running container."""
+    client = current_app().client
+    info = client.json("GET", f"/containers/{container}/json")
+    state = info["State"]
+    if not state.get("Running"):
+        raise CliError("You cannot attach to a stopped container, start it first")
+    if state.get("Paused"):
+        raise CliError("You cannot attach to a paused container, unpause it first")
+    if state.get("Restarting"):
+        raise CliError("You cannot attach to a restarting container, wait until it is running")
+    stdin = not no_stdin and bool(info["Config"].get("OpenStdin"))
+    tty = bool(info["Config"].get("Tty"))
+    _check_tty(not no_stdin, tty)
+    waiter = client.request("POST", f"/containers/{info['Id']}/wait", own_connection=True)
+    conn = _attach(client, info["Id"], stdin, detach_keys)
+    if _pump(client, conn, f"/containers/{info['Id']}/resize", tty, stdin, detach_keys):
+        raise CliError("read escape sequence")  # docker attach's word for a detach, exit 1
+    sys.exit(int(json.loads(waiter.read() or b"{}").get("StatusCode", 0)))
 
 
 def _timeout_query(timeout: int | None, signal_name: str | None = None) -> dict[str, Any]:
@@ -474,21 +529,24 @@ def _timestamp(value: str | None, now: float | None = None) -> str | None:
 @click.option("-e", "--env", multiple=True, help="Set environment variables")
 @click.option("-w", "--workdir", default="", help="Working directory inside the container")
 @click.option("-u", "--user", default="", help="Username or UID")
+@detach_keys_option
 @click.argument("container", required=False)
 @click.argument("command", nargs=-1, required=False)
 def exec_(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str, user: str,
-          container: str, command: tuple[str, ...]) -> None:
+          detach_keys: str, container: str, command: tuple[str, ...]) -> None:
     """Execute a command in a running container."""
     from tether.cli.runopts import env_list
     from tether.cli.tty import terminal_size
 
     if not command:
         raise CliError("tether: 'tether exec' requires at least 2 arguments")
+    if not detach:
+        _check_tty(interactive, tty)
     client = current_app().client
     size = list(terminal_size(1)) if tty else None
     body = {"User": user, "Privileged": False, "Tty": tty, "ConsoleSize": size,
             "AttachStdin": interactive and not detach, "AttachStdout": not detach,
-            "AttachStderr": not detach, "DetachKeys": "", "Env": env_list(list(env), []),
+            "AttachStderr": not detach, "DetachKeys": detach_keys, "Env": env_list(list(env), []),
             "WorkingDir": workdir, "Cmd": list(command)}
     exec_id = client.json("POST", f"/containers/{container}/exec", body=body)["Id"]
     start_body = {"Detach": detach, "Tty": tty, "ConsoleSize": size}
@@ -496,7 +554,8 @@ def exec_(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], work
         client.request("POST", f"/exec/{exec_id}/start", body=start_body)
         return
     conn = client.hijack(f"/exec/{exec_id}/start", body=start_body)
-    _pump(client, conn, f"/exec/{exec_id}/resize", tty, interactive)
+    if _pump(client, conn, f"/exec/{exec_id}/resize", tty, interactive, detach_keys):
+        raise CliError("read escape sequence")  # docker exec's word for a detach, exit 1
     sys.exit(int(client.json("GET", f"/exec/{exec_id}/json").get("ExitCode") or 0))
 
 
@@ -675,6 +734,6 @@ def links(fmt: str, args: tuple[str, ...]) -> None:
 
 
 def register(group: click.Group) -> None:
-    for cmd in (run, create, start, stop, restart, kill, rm, wait, rename, logs, exec_, port,
+    for cmd in (run, create, start, attach, stop, restart, kill, rm, wait, rename, logs, exec_, port,
                 ps, inspect, links):
         group.add_command(cmd)

@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from tether.cli import formatting
-from tether.cli.client import MAX_API_VERSION
+from tether.cli.client import MAX_API_VERSION, CliError
 from tether.cli.commands_container import current_app
-from tether.cli.main import command
+from tether.cli.main import DockerGroup, command
 from tether.units import bytes_size
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -108,6 +108,45 @@ def info() -> None:
     sys.stdout.write(info_text(current_app().client.json("GET", "/info")))
 
 
+@command("df", usage="[OPTIONS]")
+@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
+@click.option("--format", "fmt", default=None, help="Format output using a Go template")
+def df(verbose: bool, fmt: str | None) -> None:
+    """Show tether disk usage."""
+    import time
+
+    from tether.cli import dfformat
+    from tether.cli.commands_container import render_format
+
+    usage = current_app().client.json("GET", "/system/df")
+    if verbose and fmt == "json":
+        try:
+            sys.stdout.write(dfformat.verbose_json(usage, time.time()))
+        except ValueError as exc:
+            raise CliError(f"tether: {exc}", 125) from exc
+    elif verbose:
+        if fmt not in (None, "", "table"):  # docker runs such a template on its whole context
+            raise CliError("tether: only --format json or table go with --verbose", 125)
+        sys.stdout.write(dfformat.verbose_text(usage, time.time()))
+    elif fmt == "json":
+        sys.stdout.write(dfformat.summary_json(usage))
+    else:
+        fmt = fmt if fmt and fmt != "table" else ("table {{.Type}}\t{{.TotalCount}}\t{{.Active}}"
+                                                  "\t{{.Size}}\t{{.Reclaimable}}")
+        sys.stdout.write(render_format(fmt, dfformat.summary_contexts(usage),
+                                       dfformat.SUMMARY_HEADERS))
+
+
+@click.group("system", cls=DockerGroup)
+def system() -> None:
+    """Manage tether."""
+
+
+system.add_command(df)
+system.add_command(info)
+
+
 def register(group: click.Group) -> None:
     group.add_command(version)
     group.add_command(info)
+    group.add_command(system)

@@ -2,7 +2,9 @@
 
 The docker CLI copies stdin to the hijacked socket and the socket to stdout/stderr at the same
 time, half-closing the socket when stdin ends (or at once without -i) so the daemon can close
-the process's stdin. Without a tty the stream is stdcopy-framed and must be demultiplexed.
+the process's stdin. Without a tty the stream is stdcopy-framed and must be demultiplexed. With a
+tty the input is scanned for the detach keys (docker's escape proxy): they are not sent, and the
+connection is closed with the process left running.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from types import FrameType
 from typing import BinaryIO, Callable, Iterator
 
 from tether.cli.client import CliError, Hijacked
+from tether.detachkeys import DEFAULT, EscapeScanner
 
-DETACH_KEYS = b"\x10\x11"  # Ctrl-P Ctrl-Q
 _STREAM_ERROR = 3
 
 
@@ -116,8 +118,9 @@ class StreamPump:
     """Copy stdin to a hijacked socket and its output to stdout/stderr until the output ends."""
 
     def __init__(self, conn: Hijacked, tty: bool, stdin: BinaryIO | None,
-                 stdout_fd: int = 1, stderr_fd: int = 2) -> None:
+                 stdout_fd: int = 1, stderr_fd: int = 2, detach_keys: bytes = DEFAULT) -> None:
         self.conn = conn
+        self.scanner = EscapeScanner(detach_keys) if tty else None
         self.tty = tty
         self.stdin = stdin
         self.out_fds = {1: stdout_fd, 2: stderr_fd}
@@ -152,14 +155,15 @@ class StreamPump:
         fd = self.stdin.fileno()
         try:
             while data := os.read(fd, 4096):
-                if self.tty and DETACH_KEYS in data:
-                    data = data[: data.index(DETACH_KEYS)]
-                    if data:
-                        self.conn.sock.sendall(data)
+                detached = False
+                if self.scanner is not None:
+                    data, detached = self.scanner.feed(data)
+                if data:
+                    self.conn.sock.sendall(data)
+                if detached:
                     self.detached = True
                     self.conn.sock.shutdown(socket.SHUT_RDWR)
                     return
-                self.conn.sock.sendall(data)
             self.conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the output side ended first and closed the socket

@@ -78,17 +78,17 @@ class ContainerMounts:
                                          anonymous=mp.anonymous)
             mp.name, mp.driver, mp.source = volume.name, volume.driver, str(volume.mountpoint)
 
-    async def copy_up(self, c: Container) -> None:
+    async def copy_up(self, c: Container, lower_dirs: Callable[[Container], list[Path]]) -> None:
         """Seed each new, empty volume with what the image has at its path (dockerd's
-        populateVolumes): the container's root is mounted for the copy only. As dockerd, an
+        populateVolumes): the container's root (`lower_dirs`: its init layer and the image's
+        layers) is mounted for the copy only. As dockerd, an
         anonymous volume of Config.Volumes (`-v /path`, an image VOLUME) may not cover a file of
         the image, checked before anything is copied."""
         wanted = [mp for mp in c.mount_points if mp.type == "volume" and mp.copy_data]
         if not wanted:
             return
         rootfs = self.paths.rootfs(c.id)
-        image = await asyncio.to_thread(self.images.resolve, c.image_id)
-        lowers = await asyncio.to_thread(self.images.lower_dirs, image)
+        lowers = await asyncio.to_thread(lower_dirs, c)
         mounts.mount_overlay(lowers, self.paths.upper(c.id), self.paths.work(c.id), rootfs)
         try:
             sources = [(mp, archive.resolve_in_root(rootfs, mp.destination)) for mp in wanted]

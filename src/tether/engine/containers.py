@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable
 
 from tether import names as naming
 from tether.engine import config as rules
+from tether.engine import diskusage, initlayer
 from tether.engine import links as linkrules
 from tether.engine import mountspec
 from tether.engine.events import EventBus
@@ -96,7 +97,6 @@ class ContainerService(UserNetworks):
         self.links = LinkGraph()
         self.events = events or EventBus()
         self.container_mounts = ContainerMounts(paths, images, volumes, self.events)
-        self._paused: set[str] = set()  # frozen by `pause`; in memory: runc keeps no such flag
         # the embedded DNS resolver (tether.network.resolver.EmbeddedResolver), set by the daemon:
         # it serves every running container that is on a user-defined network
         self.resolver: Any = None
@@ -113,6 +113,11 @@ class ContainerService(UserNetworks):
         attributes = {**(c.config.get("Labels") or {}), "image": c.config.get("Image", ""),
                       "name": c.name.lstrip("/"), **extra}
         self.events.publish("container", action, c.id, attributes)
+
+    def _emit_network(self, cid: str, action: str) -> None:
+        """dockerd's `network connect`/`disconnect` events of the bridge network."""
+        self.events.publish("network", action, self.network.network_id,
+                            {"container": cid, "name": "bridge", "type": "bridge"})
 
     def _run(self, cid: str) -> _Run:
         return self._runs.setdefault(cid, _Run())
@@ -155,17 +160,34 @@ class ContainerService(UserNetworks):
             child = self._containers.get(edge.child_id)
             links.append(f"{child.name if child else edge.child_name}:{edge.name}")
         view["HostConfig"]["Links"] = links or None
-        if c.id in self._paused:
-            view["State"].update(Status="paused", Paused=True)
         return view
 
     def summary(self, c: Container) -> dict[str, Any]:
         """A list item; a linked container's Names include its link names (`/web/db`)."""
         item = c.summary(self.network_settings(c), self.published_ports(c))
         item["Names"] = sorted([c.name, *self.links.names_of(c.id)])
-        if c.id in self._paused:
-            item["State"], item["Status"] = "paused", item["Status"] + " (Paused)"
         return item
+
+    async def sized_summaries(self, items: list[Container]) -> list[dict[str, Any]]:
+        """List items with SizeRw and SizeRootFs (`ps -s`, `system df`); the upper dirs are
+        walked in a thread, the records read here on the loop."""
+        summaries = [self.summary(c) for c in items]
+        image_sizes = [self._image_size(c.image_id) for c in items]
+        uppers = [self.paths.upper(c.id) for c in items]
+        sizes = await asyncio.to_thread(lambda: [diskusage.directory_size(u) for u in uppers])
+        return [diskusage.with_sizes(item, rw, image) for item, rw, image
+                in zip(summaries, sizes, image_sizes, strict=True)]
+
+    def lower_dirs(self, c: Container) -> list[Path]:
+        """The overlay's lower dirs, top first: the init layer, then the image's (blocking)."""
+        image = self.images.resolve(c.image_id)
+        return [initlayer.ensure(self.paths.init_layer(c.id)), *self.images.lower_dirs(image)]
+
+    def _image_size(self, image_id: str) -> int:
+        try:
+            return self.images.resolve(image_id).size
+        except NotFound:  # a force-removed image: its layers stay, its size is gone
+            return 0
 
     def network_settings(self, c: Container) -> dict[str, Any]:
         user = [(entry["Name"], entry) for entry in c.networks.values()]
@@ -261,7 +283,7 @@ class ContainerService(UserNetworks):
             self.container_mounts.create_volumes(points)
             c.mounts = [mp.to_json() for mp in points]
             self._write_files(c)
-            await self.container_mounts.copy_up(c)
+            await self.container_mounts.copy_up(c, self.lower_dirs)
             self._save(c)
         except BaseException:  # as dockerd's cleanupContainer: its anonymous volumes go too
             del self._names[full_name]
@@ -467,8 +489,7 @@ class ContainerService(UserNetworks):
         bundle = self.paths.bundle(cid)
         netns_path = self.paths.netns(cid)
         try:
-            image = await asyncio.to_thread(self.images.resolve, c.image_id)
-            lowers = await asyncio.to_thread(self.images.lower_dirs, image)
+            lowers = await asyncio.to_thread(self.lower_dirs, c)
             mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
             uid, gid, groups, home = resolve_user(str(rootfs), c.config.get("User") or "")
             cwd = c.config.get("WorkingDir") or "/"
@@ -483,6 +504,7 @@ class ContainerService(UserNetworks):
                 c.network = {**await self.network.connect(cid, c.name, c.config, c.host_config,
                                                           netns_path), "SandboxID": cid, **kept}
                 c.next_ifindex = 1
+                self._emit_network(cid, "connect")
                 self._write_hosts(c, _hosts_of_links(linked))
                 self._refresh_parents(c)  # as dockerd: when the endpoint joins, not at the end
             if c.networks or c.network_mode not in ("bridge", "none", "host"):
@@ -513,7 +535,10 @@ class ContainerService(UserNetworks):
             try:
                 await self.runtime.create(cid, bundle, tty=c.tty,
                                           stdin=bool(c.config.get("OpenStdin")),
-                                          stdin_once=bool(c.config.get("StdinOnce")),
+                                          # dockerd closes stdin at a client's EOF only
+                                          # without a tty: a detach must leave it open
+                                          stdin_once=bool(c.config.get("StdinOnce"))
+                                          and not c.tty,
                                           log_path=self.paths.log(cid))
             except RuntimeError as exc:
                 raise BadRequest(runtime_create_error(str(exc))) from exc
@@ -569,6 +594,8 @@ class ContainerService(UserNetworks):
             await self.network.disconnect(cid, state)
         except Exception:
             log.exception("network disconnect failed", extra={"ctx": {"id": cid}})
+        if state.get("EndpointID"):
+            self._emit_network(cid, "disconnect")
         if not isinstance(c, str):
             c.network = {k: v for k, v in state.items()
                          if k in ("NetworkID", "SandboxID", *KEPT_BRIDGE_FIELDS)}
@@ -599,11 +626,10 @@ class ContainerService(UserNetworks):
         started = c.state.started_at
         c.state = State(status="exited", exit_code=code, started_at=started,
                         finished_at=now_rfc3339())
+        self.emit(c, "die", exitCode=str(code))  # before the network's `disconnect`, as dockerd
         await self._release(c)
         c.link_ips, c.started_link_env = {}, []
-        self._paused.discard(c.id)
         self._save(c)
-        self.emit(c, "die", exitCode=str(code))
         await self._update_link_accepts()
         log.info("container exited", extra={"ctx": {"id": c.id, "code": code}})
         waiters, run.exit_waiters = run.exit_waiters, []
@@ -687,9 +713,10 @@ class ContainerService(UserNetworks):
         """Signal the container's process (a `kill` event); a paused one is thawed to take it."""
         self.emit(c, "kill", signal=str(int(number)))
         await self.runtime.kill(c.id, number)
-        if c.id in self._paused:
+        if c.state.paused:
             await self.runtime.resume(c.id)
-            self._paused.discard(c.id)
+            c.state.paused = False
+            self._save(c)
 
     async def kill(self, ref: str, sig: str | None = None) -> None:
         c = self.get(ref)
@@ -820,19 +847,21 @@ class ContainerService(UserNetworks):
         async with self._run(c.id).lock:
             if c.state.status != "running":
                 raise Conflict(f"Container {c.id} is not running")
-            if c.id in self._paused:
+            if c.state.paused:
                 raise Conflict(f"Container {c.id} is already paused")
             await self._runc_call(c, self.runtime.pause, "pause")
-            self._paused.add(c.id)
+            c.state.paused = True
+            self._save(c)
         self.emit(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
         async with self._run(c.id).lock:
-            if c.id not in self._paused:
+            if not c.state.paused:
                 raise Conflict(f"Container {c.id} is not paused")
             await self._runc_call(c, self.runtime.resume, "unpause")
-            self._paused.discard(c.id)
+            c.state.paused = False
+            self._save(c)
         self.emit(c, "unpause")
 
     async def _runc_call(self, c: Container, call: Callable[[str], Awaitable[None]],
@@ -962,8 +991,12 @@ class ContainerService(UserNetworks):
     async def _reconcile(self, c: Container) -> None:
         run = self._run(c.id)
         status = self.runtime.status(c.id)
-        if c.state.status in ("running", "restarting") and status == "running":
-            c.state.status = "running"
+        if c.state.status in ("running", "restarting") and status in ("running", "paused"):
+            # runc's word on the freezer wins: a pause or unpause may have been cut short
+            paused = status == "paused"
+            if (c.state.status, c.state.paused) != ("running", paused):
+                c.state.status, c.state.paused = "running", paused
+                self._save(c)
             await self.network.restore(c.id, c.network)
             self.container_mounts.reacquire(c)
             for entry in c.networks.values():

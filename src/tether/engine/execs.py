@@ -6,13 +6,15 @@ CLI asks for it (`GET /exec/{id}/json`) right after its stream ends.
 """
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether import detachkeys
 from tether.engine import config as rules
 from tether.engine.containers import ContainerService
-from tether.errors import BadRequest, Conflict, NotFound
+from tether.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime.conmon import ExecProcess
 from tether.runtime.user import resolve_user
 
@@ -31,6 +33,7 @@ class Exec:
     attach_stderr: bool
     privileged: bool
     console_size: tuple[int, int] | None = None
+    detach_keys: bytes = b""  # as given at create; empty means the default (ctrl-p,ctrl-q)
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -49,7 +52,7 @@ class Exec:
             "OpenStdout": self.attach_stdout,
             "CanRemove": False,
             "ContainerID": self.container_id,
-            "DetachKeys": "",
+            "DetachKeys": base64.b64encode(self.detach_keys).decode(),  # []byte in Go's JSON
             "Pid": self.pid,
         }
 
@@ -81,6 +84,11 @@ class ExecService:
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
         self.containers.link_env(c)  # as the reference engine: refused while a link is down
+        keys = str(body.get("DetachKeys") or "")
+        try:
+            detach_keys = detachkeys.parse(keys) if keys else b""
+        except ValueError:
+            raise ApiError(f"Invalid escape keys ({keys}) provided") from None  # a 500, as dockerd
         e = Exec(id=secrets.token_hex(32), container_id=c.id, cmd=list(cmd),
                  env=list(body.get("Env") or []), user=body.get("User") or "",
                  working_dir=body.get("WorkingDir") or "", tty=bool(body.get("Tty")),
@@ -88,7 +96,7 @@ class ExecService:
                  attach_stdout=bool(body.get("AttachStdout")),
                  attach_stderr=bool(body.get("AttachStderr")),
                  privileged=bool(body.get("Privileged")),
-                 console_size=console_size(body.get("ConsoleSize")))
+                 console_size=console_size(body.get("ConsoleSize")), detach_keys=detach_keys)
         self._execs[e.id] = e
         self._emit(e, "exec_create: " + _command_text(e.cmd))
         return e
@@ -131,6 +139,10 @@ class ExecService:
         e.running = True
         self._emit(e, "exec_start: " + _command_text(e.cmd))
         return e.process
+
+    def detached(self, e: Exec) -> None:
+        """The client typed the detach keys: the process runs on without it."""
+        self._emit(e, "exec_detach")
 
     def finish(self, e: Exec, code: int) -> None:
         e.exit_code = code

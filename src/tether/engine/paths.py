@@ -35,6 +35,10 @@ class Paths:
     def upper(self, cid: str) -> Path:
         return self.container(cid) / "fs" / "upper"
 
+    def init_layer(self, cid: str) -> Path:
+        """The mount points of hosts, hostname and resolv.conf, under the container's layer."""
+        return self.container(cid) / "fs" / "init"
+
     def work(self, cid: str) -> Path:
         return self.container(cid) / "fs" / "work"
 

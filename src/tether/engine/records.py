@@ -35,7 +35,12 @@ def parse_rfc3339(value: str) -> float:
 
 @dataclass
 class State:
-    """Docker's State block; `status` is one of created, running, restarting, exited, removing, dead."""
+    """Docker's State block; `status` is one of created, running, restarting, exited, removing, dead.
+
+    `paused` is kept apart from `status` (a paused container is still running, as in dockerd's
+    State) and saved with the record, so that a daemon restarted while the container is frozen
+    knows it without asking runc first; runc's own state (`paused`) says the same.
+    """
 
     status: str = "created"
     pid: int = 0
@@ -44,6 +49,7 @@ class State:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     oom_killed: bool = False
+    paused: bool = False
 
     @property
     def running(self) -> bool:
@@ -51,9 +57,9 @@ class State:
 
     def view(self) -> dict[str, Any]:
         return {
-            "Status": self.status,
+            "Status": "paused" if self.paused else self.status,
             "Running": self.status in ("running", "restarting"),
-            "Paused": False,
+            "Paused": self.paused,
             "Restarting": self.status == "restarting",
             "OOMKilled": self.oom_killed,
             "Dead": self.status == "dead",
@@ -68,7 +74,8 @@ class State:
         """The `Status` column of `docker ps`: "Up 2 minutes", "Exited (0) 5 seconds ago"."""
         now = time.time() if now is None else now
         if self.status == "running":
-            return "Up " + human_duration(now - parse_rfc3339(self.started_at))
+            up = "Up " + human_duration(now - parse_rfc3339(self.started_at))
+            return up + " (Paused)" if self.paused else up
         if self.status == "restarting":
             ago = human_duration(now - parse_rfc3339(self.finished_at))
             return f"Restarting ({self.exit_code}) {ago} ago"
@@ -194,7 +201,7 @@ class Container:
             "Created": int(parse_rfc3339(self.created)),
             "Ports": ports,
             "Labels": self.config.get("Labels") or {},
-            "State": self.state.status,
+            "State": "paused" if self.state.paused else self.state.status,
             "Status": self.state.status_text(),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": network.get("Networks", {})},

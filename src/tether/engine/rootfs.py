@@ -28,8 +28,7 @@ async def mounted_overlay(service: ContainerService, c: Container) -> AsyncItera
         if mounts.is_mounted(rootfs):
             yield rootfs
             return
-        image = await asyncio.to_thread(service.images.resolve, c.image_id)
-        lowers = await asyncio.to_thread(service.images.lower_dirs, image)
+        lowers = await asyncio.to_thread(service.lower_dirs, c)
         mounts.mount_overlay(lowers, service.paths.upper(c.id), service.paths.work(c.id), rootfs)
         try:
             yield rootfs

@@ -77,6 +77,21 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
+def _frozen(cgroup_paths: dict[str, str]) -> bool:
+    """Whether the container's cgroup is frozen, read where runc reads it: the v1 freezer when
+    there is one (a hybrid host's unified cgroup does not freeze), else the v2 cgroup.freeze."""
+    if "freezer" in cgroup_paths:
+        path, frozen = Path(cgroup_paths["freezer"]) / "freezer.state", "FROZEN"
+    elif "" in cgroup_paths:
+        path, frozen = Path(cgroup_paths[""]) / "cgroup.freeze", "1"
+    else:
+        return False
+    try:
+        return path.read_text().strip() == frozen
+    except OSError:
+        return False
+
+
 def _proc_stat(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat after the command name (state first), None if no such process."""
     try:
@@ -266,11 +281,11 @@ class Runtime:
             return "stopped"
         if (self.runc_root / cid / "exec.fifo").exists():
             return "created"
-        return "running"
+        return "paused" if _frozen(state.get("cgroup_paths") or {}) else "running"
 
     def pid(self, cid: str) -> int | None:
         """The container's init pid while its process exists."""
-        if self.status(cid) not in ("created", "running"):
+        if self.status(cid) not in ("created", "running", "paused"):
             return None
         state = self._runc_state(cid)
         return state["init_process_pid"] if state else None

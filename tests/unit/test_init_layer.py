@@ -1,0 +1,36 @@
+"""The init layer under a container's own layer, and the checks before binding into a root."""
+from __future__ import annotations
+
+import os
+import stat
+
+from tether.api.inspection import _plain_path
+from tether.engine.initlayer import MOUNT_POINTS, ensure
+
+
+def test_init_layer_holds_the_mount_points(tmp_path):
+    layer = ensure(tmp_path / "init")
+    assert stat.S_IMODE(os.stat(layer / "etc").st_mode) == 0o755
+    for point in MOUNT_POINTS:
+        st = os.stat(layer / point)
+        assert stat.S_ISREG(st.st_mode) and st.st_size == 0 and stat.S_IMODE(st.st_mode) == 0o644
+
+
+def test_init_layer_is_made_once_and_a_half_made_one_is_redone(tmp_path):
+    (tmp_path / "init.tmp" / "junk").mkdir(parents=True)  # what a crash left
+    layer = ensure(tmp_path / "init")
+    (layer / "etc" / "hosts").write_text("kept")
+    assert ensure(tmp_path / "init") == layer and (layer / "etc" / "hosts").read_text() == "kept"
+    assert not (tmp_path / "init.tmp").exists()
+
+
+def test_plain_path_refuses_symlinks_on_the_way(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hosts").write_text("")
+    assert _plain_path(tmp_path, "etc/hosts")
+    os.symlink("/etc/passwd", tmp_path / "etc" / "hostname")
+    assert not _plain_path(tmp_path, "etc/hostname")
+    os.symlink("/etc", tmp_path / "etc2")
+    assert not _plain_path(tmp_path, "etc2/hosts")
+    assert not _plain_path(tmp_path, "etc/missing")
+    assert not _plain_path(tmp_path, "etc")  # a directory is no file to bind onto
