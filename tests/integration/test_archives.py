@@ -20,6 +20,7 @@ import pytest
 
 import imagetars
 from harness import BIN
+from tether.engine.initlayer import MOUNT_POINTS
 
 
 def unique(prefix: str) -> str:
@@ -60,6 +61,8 @@ def test_layers_and_whiteouts_come_out_as_umoci_unpacks_them(daemon, umoci_image
         assert r.returncode == 0, r.stderr
         exported, links = imagetars.tree_of_tar(r.stdout)
         expected = imagetars.tree_of_dir(rootfs)
+        for point in MOUNT_POINTS:  # the container's init layer, which an export has as Docker's
+            assert exported.pop(point)[:2] == (stat.S_IFREG, 0o644)
         assert exported == expected
         assert sorted(map(sorted, links)) == sorted(map(sorted, imagetars.hardlink_groups(rootfs))) \
             == [["data/hard1", "data/hard3"]]

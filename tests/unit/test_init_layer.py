@@ -34,3 +34,16 @@ def test_plain_path_refuses_symlinks_on_the_way(tmp_path):
     assert not _plain_path(tmp_path, "etc2/hosts")
     assert not _plain_path(tmp_path, "etc/missing")
     assert not _plain_path(tmp_path, "etc")  # a directory is no file to bind onto
+
+
+def test_init_layer_etc_keeps_the_image_etc_attributes(tmp_path):
+    top, bottom = tmp_path / "top", tmp_path / "bottom"
+    (top / "bin").mkdir(parents=True)
+    (bottom / "etc").mkdir(parents=True)
+    os.chmod(bottom / "etc", 0o751)
+    os.chown(bottom / "etc", 3, 4)
+    os.utime(bottom / "etc", (1_500_000_000, 1_500_000_000))
+    etc = ensure(tmp_path / "init", [top, bottom]) / "etc"
+    st = os.stat(etc)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)) == \
+        (0o751, 3, 4, 1_500_000_000)

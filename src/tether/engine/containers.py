@@ -181,7 +181,8 @@ class ContainerService(UserNetworks):
     def lower_dirs(self, c: Container) -> list[Path]:
         """The overlay's lower dirs, top first: the init layer, then the image's (blocking)."""
         image = self.images.resolve(c.image_id)
-        return [initlayer.ensure(self.paths.init_layer(c.id)), *self.images.lower_dirs(image)]
+        image_lowers = self.images.lower_dirs(image)
+        return [initlayer.ensure(self.paths.init_layer(c.id), image_lowers), *image_lowers]
 
     def _image_size(self, image_id: str) -> int:
         try:
