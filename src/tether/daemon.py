@@ -150,7 +150,8 @@ async def run(args: argparse.Namespace) -> None:
     forgetting = asyncio.create_task(_forget_names_on_changes(events, resolver))
     await containers.load()
     router = Router()
-    SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root)).register(router)
+    SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root),
+                 volumes.disk_usage).register(router)
     ContainerRoutes(containers).register(router)
     EventRoutes(events).register(router)
     ExecRoutes(ExecService(containers)).register(router)

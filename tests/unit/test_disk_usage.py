@@ -96,8 +96,6 @@ def test_verbose_rows():
 def test_verbose_json_is_one_go_object():
     import json
 
-    import pytest
-
     from tether.cli.dfformat import go_json, verbose_json
 
     df = {**DF, "Volumes": []}
@@ -109,5 +107,15 @@ def test_verbose_json_is_one_go_object():
     assert list(parsed) == ["Images", "Containers", "Volumes", "BuildCache"]
     assert parsed["Containers"][0]["Size"] == "30.7kB" and parsed["Containers"][0]["Platform"] is None
     assert go_json({"b": 1, "a": "<"}) == '{"a":"\\u003c","b":1}'
-    with pytest.raises(ValueError):
-        verbose_json(DF, now=10)  # volume items are not rendered yet: refused, not dropped
+    volumes = json.loads(verbose_json(DF, now=10))["Volumes"]
+    assert [(v["Name"], v["Links"], v["Size"]) for v in volumes] == \
+        [("v1", "1", "100B"), ("v2", "0", "300B"), ("v3", "N/A", "N/A")]
+    assert volumes[0]["Availability"] == volumes[0]["Group"] == volumes[0]["Status"] == "N/A"
+
+
+def test_directory_size_counts_hard_links_once_and_skips_dirs(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a").write_bytes(b"x" * 100)
+    os.link(tmp_path / "sub" / "a", tmp_path / "b")
+    os.symlink("sub/a", tmp_path / "link")
+    assert directory_size(tmp_path) == 100 + len("sub/a")

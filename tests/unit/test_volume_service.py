@@ -2,14 +2,13 @@
 Mounting `--opt` volumes needs root and is covered by the integration tests."""
 import asyncio
 import json
-import os
 import re
 
 import pytest
 
 from tether.engine.events import EventBus
 from tether.engine.volume_rules import ANONYMOUS_LABEL
-from tether.engine.volumes import VolumeService, directory_size, rfc3339_now
+from tether.engine.volumes import VolumeService, rfc3339_now
 from tether.errors import ApiError, BadRequest, Conflict, NotFound
 
 
@@ -159,13 +158,6 @@ def test_disk_usage_counts_plain_volumes(service):
     [entry] = asyncio.run(service.disk_usage())
     assert entry["Name"] == "sized" and entry["UsageData"] == {"Size": 10, "RefCount": 2}
 
-
-def test_directory_size_counts_hard_links_once_and_skips_dirs(tmp_path):
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "a").write_bytes(b"x" * 100)
-    os.link(tmp_path / "sub" / "a", tmp_path / "b")
-    os.symlink("sub/a", tmp_path / "link")
-    assert directory_size(tmp_path) == 100 + len("sub/a")
 
 
 def test_plain_volume_mount_tracks_users(service):

@@ -31,7 +31,7 @@ class SystemRoutes:
         self.images = images
         self.daemon_id = daemon_id
         self.data_root = data_root
-        self.volumes_df = volumes_df  # the volume service's df items, once there is one
+        self.volumes_df = volumes_df  # the volume service's df items
 
     def register(self, router: Router) -> None:
         router.add("GET", "/_ping", self.ping)
@@ -75,7 +75,7 @@ class SystemRoutes:
             "LayersSize": total,
             "Images": diskusage.image_items([i.summary() for i in images], users, shared),
             "Containers": await self.containers.sized_summaries(containers),
-            "Volumes": self.volumes_df() if self.volumes_df else [],
+            "Volumes": await self.volumes_df() if self.volumes_df else [],
             "BuildCache": [], "BuilderSize": 0})
 
     async def info(self, req: Request) -> Response:

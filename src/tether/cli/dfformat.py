@@ -113,16 +113,24 @@ def _container_json(item: dict[str, Any], now: float) -> dict[str, Any]:
             "State": item.get("State", ""), "Status": item.get("Status", "")}
 
 
+def _volume_json(volume: dict[str, Any]) -> dict[str, Any]:
+    name, links, size = _volume_row(volume)
+    labels = volume.get("Labels") or {}
+    return {"Availability": "N/A", "Driver": volume.get("Driver", ""), "Group": "N/A",
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())), "Links": links,
+            "Mountpoint": volume.get("Mountpoint", ""), "Name": name,
+            "Scope": volume.get("Scope", ""), "Size": size, "Status": "N/A"}
+
+
 def verbose_json(df: dict[str, Any], now: float) -> str:
     """`system df -v --format json`: one object (a Go struct: its fields in their order) holding
-    every kind's items (Go maps: keys sorted). Volume items are not rendered yet: with volumes
-    present this raises ValueError rather than leave them out."""
-    if df.get("Volumes"):
-        raise ValueError("--format json with --verbose cannot list volumes yet")
+    every kind's items (Go maps: keys sorted)."""
     images = ",".join(go_json(_image_json(i, now)) for i in df.get("Images") or [])
     containers = ",".join(go_json(_container_json(c, now)) for c in df.get("Containers") or [])
+    volumes = ",".join(go_json(_volume_json(v)) for v in df.get("Volumes") or [])
     # no newline after it: docker 28 writes none either
-    return f'{{"Images":[{images}],"Containers":[{containers}],"Volumes":[],"BuildCache":[]}}'
+    return (f'{{"Images":[{images}],"Containers":[{containers}],"Volumes":[{volumes}],'
+            '"BuildCache":[]}')
 
 
 def _container_row(item: dict[str, Any], now: float) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
-VolumesDf = Callable[[], list[dict[str, Any]]]
+VolumesDf = Callable[[], Awaitable[list[dict[str, Any]]]]
 
 
 def directory_size(root: Path) -> int:

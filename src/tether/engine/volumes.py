@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.engine import volume_rules as rules
+from tether.engine.diskusage import directory_size
 from tether.engine.events import EventBus
 from tether.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime.mounts import is_mounted, unmount
@@ -304,20 +305,3 @@ def _erase(path: Path) -> int:
 def _plain(volume: Volume) -> bool:
     """A local volume that is just its directory, without `--opt`s."""
     return volume.driver == rules.LOCAL_DRIVER and not volume.options
-
-
-def directory_size(path: Path) -> int:
-    """Bytes in the files under `path`, each inode once, directories not counted, symlinks not
-    followed (moby pkg/directory.Size)."""
-    seen: set[int] = set()
-    total = 0
-    for top, dirs, files in os.walk(path):
-        for entry in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
-            try:
-                st = os.lstat(os.path.join(top, entry))
-            except OSError:
-                continue
-            if st.st_size and st.st_ino not in seen:
-                seen.add(st.st_ino)
-                total += st.st_size
-    return total
