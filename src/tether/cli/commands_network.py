@@ -10,7 +10,8 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import MULTI, current_app, filters_query, out, render_format
+from tether.cli.commands_container import (MULTI, current_app, filters_query, for_each, out,
+                                           render_format)
 from tether.cli.main import DockerGroup
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
@@ -119,26 +120,10 @@ def ls(quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None) -
 @click.argument("names", **MULTI)
 def inspect(fmt: str | None, verbose: bool, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more networks."""
-    from tether.cli.template import ExecError, Template, TemplateError
+    from tether.cli.inspect_output import print_inspected
 
     client = current_app().client
-    found, errors = [], []
-    for name in names:
-        try:
-            found.append(client.json("GET", f"/networks/{name}"))
-        except CliError as exc:
-            errors.append(exc.message)
-    if fmt:
-        try:
-            template = Template(fmt, missing_key_error=True)
-            for obj in found:
-                out(template.render(obj))
-        except (TemplateError, ExecError) as exc:
-            raise CliError(f"template parsing error: {exc}", 64) from exc
-    else:
-        out(formatting.go_json_indent(found) if found else "[]")
-    if errors:
-        raise CliError("\n".join(errors))
+    print_inspected(names, lambda name: client.json("GET", f"/networks/{name}"), fmt)
 
 
 @network.command("rm", usage="NETWORK [NETWORK...]", min_args=1)
@@ -146,16 +131,7 @@ def inspect(fmt: str | None, verbose: bool, names: tuple[str, ...]) -> None:
 def rm(names: tuple[str, ...]) -> None:
     """Remove one or more networks."""
     client = current_app().client
-    errors = []
-    for name in names:
-        try:
-            client.request("DELETE", f"/networks/{name}")
-        except CliError as exc:
-            errors.append(exc.message)
-            continue
-        out(name)
-    if errors:
-        raise CliError("\n".join(errors))
+    for_each(names, lambda name: client.request("DELETE", f"/networks/{name}"))
 
 
 @network.command("prune", usage="[OPTIONS]")
