@@ -170,9 +170,12 @@ def _delete_runc_containers(exec_root: Path) -> None:
     """Containers a broken test left behind: found by runc's state files, force-deleted."""
     if not exec_root.exists():
         return
-    for state in exec_root.rglob("state.json"):
-        subprocess.run(["runc", "--root", str(state.parent.parent), "delete", "--force",
-                        state.parent.name], check=False, capture_output=True)
+    # os.walk, not rglob: a conmon still exiting removes its dirs while we walk them
+    for top, _, files in os.walk(exec_root):
+        if "state.json" in files:
+            state = Path(top)
+            subprocess.run(["runc", "--root", str(state.parent), "delete", "--force", state.name],
+                           check=False, capture_output=True)
 
 
 def _kill_processes_mentioning(text: str) -> None:
