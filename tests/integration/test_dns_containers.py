@@ -2,8 +2,9 @@
 other while they run, a stopped one stops resolving, a restarted one resolves to its new address, a
 renamed one by its new name only, one connected while running (with an alias) resolves and
 is served until it is disconnected, unknown names fail at once (the test daemon's namespace has no
-route to any upstream), the resolver's sockets live as long as the container runs, and a daemon
-restart serves the running containers again."""
+route to any upstream) or go to the container's `--dns` server unless all its networks are
+internal, the resolver's sockets live as long as the container runs, and a daemon restart serves
+the running containers again."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -152,3 +154,63 @@ def test_network_connect_and_disconnect_of_a_running_container(net) -> None:
     assert nslookup(docker, b, q)[:2] == (0, [address(docker, q, name)])  # b is served now
     ok(docker, "network", "disconnect", name, b)
     assert nslookup(docker, q, b)[:2] == (1, [])
+
+
+UPSTREAM = "10.99.53.1"  # on the daemon namespace's lo: the resolver forwards from that namespace
+FAKE_UPSTREAM = f"""
+import sys
+from dnslib import QTYPE, RR, A
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+class Everything(BaseResolver):
+    def resolve(self, request, handler):
+        reply = request.reply()
+        if request.q.qtype == QTYPE.A:
+            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A("10.1.2.3"), ttl=5))
+        return reply
+
+DNSServer(Everything(), address="{UPSTREAM}", port=53,
+          logger=DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data")).start_thread()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def upstream(daemon) -> Iterator[str]:
+    """A DNS server answering 10.1.2.3 for every A query, reachable only from the daemon."""
+    subprocess.run(["ip", "-n", daemon.netns, "addr", "add", f"{UPSTREAM}/32", "dev", "lo"],
+                   check=True)
+    server = None
+    try:
+        server = subprocess.Popen(["nsenter", f"--net=/run/netns/{daemon.netns}",
+                                   sys.executable, "-c", FAKE_UPSTREAM],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert server.stdout is not None and server.stdout.readline() == b"ready\n"
+        yield UPSTREAM
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "-n", daemon.netns, "addr", "del", f"{UPSTREAM}/32", "dev", "lo"],
+                       check=False)
+
+
+def test_unknown_names_go_to_the_containers_dns_but_never_out_of_an_internal_network(
+        daemon, upstream) -> None:
+    docker = daemon.docker
+    tag = uuid.uuid4().hex[:6]
+    nets = {"open": f"dnsu-{tag}", "internal": f"dnsi-{tag}"}
+    ok(docker, "network", "create", nets["open"])
+    ok(docker, "network", "create", "--internal", nets["internal"])
+    try:
+        for kind, net in nets.items():
+            ok(docker, "run", "-d", "--name", net, "--network", net, "--dns", upstream, "busybox",
+               "sleep", "600")
+        assert nslookup(docker, nets["open"], "outside.example")[:2] == (0, ["10.1.2.3"])
+        code, found, out = nslookup(docker, nets["internal"], "outside.example")
+        assert (code, found) == (1, []) and "SERVFAIL" in out, out
+    finally:
+        docker("rm", "-f", *nets.values())
+        for net in nets.values():
+            docker("network", "rm", net)

@@ -295,9 +295,20 @@ class UserNetworks:
         if self.resolver is None or not self._on_user_network(c):
             return
         try:
-            await self.resolver.serve(c.id, str(self.paths.netns(c.id)))
+            await self.resolver.serve(c.id, str(self.paths.netns(c.id)), self._dns_upstreams(c))
         except Exception:
             log.exception("embedded DNS failed to start", extra={"ctx": {"id": c.id}})
+
+    def _dns_upstreams(self, c: Container) -> list[str] | None:
+        """Where the resolver sends a container's unknown names: nowhere when every network it is
+        on is `--internal` (no way out, as in Docker, even though the resolver itself sits in the
+        daemon's namespace), else its own `--dns` servers, else the host's (None)."""
+        def internal(nid: str) -> bool:
+            net = self.network.user.get(nid)
+            return bool(net and net.record and net.record.internal)
+        if not c.network.get("IPAddress") and all(map(internal, c.networks)):
+            return []
+        return list(c.host_config.get("Dns") or []) or None
 
     def _network_names(self, c: Container) -> set[str]:
         """The names and IDs of the networks a container is on (the `network` filter)."""
