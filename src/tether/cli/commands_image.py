@@ -120,6 +120,7 @@ def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> 
     import subprocess
     import tempfile
 
+    from tether.cli.commands_registry import show_progress
     from tether.engine.config import DEFAULT_PATH
 
     include = ",".join(p for group in packages for p in group.split(",") if p)
@@ -136,11 +137,7 @@ def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> 
             raise CliError(f"mmdebstrap failed with exit code {code}")
         tar.seek(0)
         resp = current_app().client.upload("/images/create", query, tar, "application/x-tar")
-        for line in json_lines(resp.chunks()):
-            if line.get("errorDetail"):
-                raise CliError(line["errorDetail"].get("message", ""))
-            if line.get("status"):
-                out(line["status"])
+        show_progress(json_lines(resp.chunks()))  # an import's reply, shown as `import` shows it
 
 
 for _cmd, _alias in ((images, "ls"), (tag, "tag"), (rmi, "rm")):
