@@ -122,8 +122,7 @@ class UserNetworks:
         for nid, entry in c.networks.items():
             state = entry.get("State") or {}
             if state.get("IPAddress") and nid in self.network.user:
-                record = self.network.user[nid].record
-                candidates.append((entry["Name"], bool(record and record.internal), state))
+                candidates.append((entry["Name"], self._internal(nid), state))
         chosen = endpoints.gateway_endpoint(candidates)
         if chosen is not None and (len(candidates) > 1 or after_leave):
             await self.network.route_default(self.paths.netns(c.id), chosen)
@@ -299,14 +298,16 @@ class UserNetworks:
         except Exception:
             log.exception("embedded DNS failed to start", extra={"ctx": {"id": c.id}})
 
+    def _internal(self, network_id: str) -> bool:
+        """Whether a user-defined network is `--internal` (an unknown one is not)."""
+        net = self.network.user.get(network_id)
+        return bool(net and net.record and net.record.internal)
+
     def _dns_upstreams(self, c: Container) -> list[str] | None:
         """Where the resolver sends a container's unknown names: nowhere when every network it is
         on is `--internal` (no way out, as in Docker, even though the resolver itself sits in the
         daemon's namespace), else its own `--dns` servers, else the host's (None)."""
-        def internal(nid: str) -> bool:
-            net = self.network.user.get(nid)
-            return bool(net and net.record and net.record.internal)
-        if not c.network.get("IPAddress") and all(map(internal, c.networks)):
+        if not c.network.get("IPAddress") and all(map(self._internal, c.networks)):
             return []
         return list(c.host_config.get("Dns") or []) or None
 
