@@ -19,11 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from tether.engine.config import DEFAULT_PATH
 from tether.image.store import Image, ImageStore, rfc3339_nano
 
 BUSYBOX = Path("/bin/busybox")
 TAG = "busybox:latest"
-PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PATH_ENV = f"PATH={DEFAULT_PATH}"  # as Docker Hub's busybox, and dockerd's default
 CHANGES = [f"ENV {PATH_ENV}", 'CMD ["sh"]']
 
 PASSWD = """\
