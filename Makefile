@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := runc conmon busybox-static nftables iproute2 util-linux procps kmod socat iperf3 \
-	docker-registry docker-compose umoci skopeo mmdebstrap openssl
+	docker-registry docker-compose umoci skopeo mmdebstrap openssl \
+	gcc libc6-dev
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test unit integration clean

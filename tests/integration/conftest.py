@@ -8,6 +8,7 @@ from typing import Iterator
 
 import pytest
 
+from cbin import StaticBinaries
 from harness import Daemon
 
 
@@ -47,3 +48,13 @@ def fresh_daemon() -> Iterator[Daemon]:
     """A daemon of a test's own, for tests that kill or restart it."""
     with running_daemon() as d:
         yield d
+
+
+@pytest.fixture(scope="session")
+def cbin() -> Iterator[StaticBinaries]:
+    """Static C test programs (cbin.py), removed when the session ends."""
+    binaries = StaticBinaries()
+    try:
+        yield binaries
+    finally:
+        binaries.remove()
