@@ -9,7 +9,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import MAX_API_VERSION, CliError
-from tether.cli.commands_container import current_app
+from tether.cli.commands_container import TEMPLATE_HELP, current_app
 from tether.cli.main import DockerGroup, command
 from tether.units import bytes_size
 
@@ -62,7 +62,7 @@ def version_text(server: dict[str, Any], negotiated: str) -> str:
 
 @command("version", usage="[OPTIONS]")
 def version() -> None:
-    """Show the tether version information."""
+    """Print the versions of this client and of tetherd."""
     client = current_app().client
     server = client.json("GET", "/version")
     sys.stdout.write(version_text(server, client.version))
@@ -104,15 +104,15 @@ def info_text(info: dict[str, Any]) -> str:
 
 @command("info", usage="[OPTIONS]")
 def info() -> None:
-    """Display system-wide information."""
+    """Describe tetherd and its host: counts, drivers, kernel, paths."""
     sys.stdout.write(info_text(current_app().client.json("GET", "/info")))
 
 
 @command("df", usage="[OPTIONS]")
-@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
-@click.option("--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("-v", "--verbose", is_flag=True, help="One row per image, container, volume and cache entry")
+@click.option("--format", "fmt", default=None, help=f"{TEMPLATE_HELP}, or 'json'")
 def df(verbose: bool, fmt: str | None) -> None:
-    """Show tether disk usage."""
+    """Show the space images, containers, volumes and build cache take."""
     import time
 
     from tether.cli import dfformat
@@ -136,7 +136,7 @@ def df(verbose: bool, fmt: str | None) -> None:
 
 @click.group("system", cls=DockerGroup)
 def system() -> None:
-    """Manage tether."""
+    """tetherd-wide information and disk usage."""
 
 
 system.add_command(df)

@@ -95,10 +95,19 @@ def usage_error_text(exc: click.UsageError) -> tuple[str, int]:
 
 
 @click.group(cls=DockerGroup, context_settings=CONTEXT)
-@click.option("-H", "--host", help="Daemon socket to connect to (unix:///path)")
+@click.option("-H", "--host", metavar="unix:///PATH",
+              help="tetherd's socket (else $TETHER_HOST, $DOCKER_HOST, " + DEFAULT_HOST + ")")
 @click.pass_context
 def cli(ctx: click.Context, host: str | None) -> None:
-    """A self-sufficient runtime for containers, compatible with docker."""
+    """Run and manage containers through tetherd, a container engine in Python.
+
+    \b
+    tether takes the docker CLI's flags and prints its output formats, and tetherd speaks the
+    Docker Engine API, so docker, its SDK and docker-compose drive tetherd too. Where it differs:
+    - published IPv4 ports are forwarded by nftables NAT in the kernel, not by a proxy;
+    - `tether links` shows which containers link to which, and link variables gone stale;
+    - a flag or API field tether cannot apply is refused with an error naming it, never dropped.
+    """
     ctx.obj = App(host)
 
 
