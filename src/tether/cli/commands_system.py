@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+import tether
 from tether.cli import formatting
 from tether.cli.client import MAX_API_VERSION, CliError
 from tether.cli.commands_container import TEMPLATE_HELP, current_app
@@ -14,15 +15,6 @@ from tether.cli.main import DockerGroup, command
 from tether.units import bytes_size
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
-
-
-def client_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tether")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _section(rows: list[tuple[str, Any]], indent: str, minwidth: int) -> str:
@@ -39,7 +31,7 @@ def version_text(server: dict[str, Any], negotiated: str) -> str:
     api = negotiated if negotiated == maximum else f"{negotiated} (downgraded from {maximum})"
     machine = platform.machine()
     text = "Client:\n" + _section([
-        ("Version", client_version()), ("API version", api),
+        ("Version", tether.__version__), ("API version", api),
         ("Python version", platform.python_version()),
         ("OS/Arch", f"{sys.platform}/{_ARCH.get(machine, machine)}"), ("Context", "default"),
     ], " ", 20)
@@ -70,7 +62,7 @@ def version() -> None:
 
 def info_text(info: dict[str, Any]) -> str:
     """A subset of `docker info`'s layout."""
-    text = "Client:\n" + _section([("Version", client_version()), ("Context", "default"),
+    text = "Client:\n" + _section([("Version", tether.__version__), ("Context", "default"),
                                    ("Debug Mode", "false")], " ", 0)
     lines = [
         f" Containers: {info.get('Containers', 0)}",
