@@ -102,7 +102,7 @@ def bootstrap() -> None:
 
 @bootstrap.command("busybox", usage="")
 def bootstrap_busybox() -> None:
-    """Create busybox:latest from the host's busybox-static (tether-specific)."""
+    """Make busybox:latest from the host's busybox-static."""
     reply = current_app().client.json("POST", "/tether/bootstrap/busybox")
     out(reply["Id"])
 
@@ -113,7 +113,7 @@ def bootstrap_busybox() -> None:
               help="Extra packages to install (comma-separated or repeated)")
 @click.option("-t", "--tag", default=None, help="Name and tag of the image (default debian:SUITE)")
 def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> None:
-    """Create a Debian image with mmdebstrap on the host (tether-specific).
+    """Make a Debian image with the host's mmdebstrap.
 
     mmdebstrap runs here, in the CLI, not in the daemon: packages come from the host's network at
     bootstrap time, while the daemon and its containers may have no route out at all. Its tar goes

@@ -94,7 +94,7 @@ def _filter_query(values: tuple[str, ...], flag: str) -> str | None:
 @click.argument("names", **MULTI)
 def create(driver: str, label: tuple[str, ...], opt: tuple[str, ...], name_flag: str | None,
            names: tuple[str, ...]) -> None:
-    """Create a volume (a random name when none is given); print its name."""
+    """Create a volume and print its name (random if not given)."""
     if len(names) > 1:
         raise _too_many(1)
     if names and name_flag:
@@ -156,7 +156,7 @@ def rm(force: bool, names: tuple[str, ...]) -> None:
 @click.option("-f", "--force", is_flag=True, help="Skip the are-you-sure question")
 @click.argument("extra", **MULTI)
 def prune(all_: bool, filters: tuple[str, ...], force: bool, extra: tuple[str, ...]) -> None:
-    """Delete the anonymous volumes no container refers to (all with -a)."""
+    """Delete unused anonymous volumes (named ones too with -a)."""
     if extra:
         raise _too_many(0)
     encoded = _filter_query(filters, "--filter")
