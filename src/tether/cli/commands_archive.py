@@ -73,10 +73,11 @@ def _streams_printed(messages: Iterable[dict[str, Any]]) -> Iterator[dict[str, A
 
 
 @command("save", usage="[OPTIONS] IMAGE [IMAGE...]", min_args=1)
-@click.option("-o", "--output", default=None, help="Write to a file, instead of STDOUT")
+@click.option("-o", "--output", default=None,
+              help="File to write the archive to (default: stdout, never a terminal)")
 @click.argument("images", nargs=-1, required=False)
 def save(output: str | None, images: tuple[str, ...]) -> None:
-    """Save one or more images to a tar archive (streamed to STDOUT by default)."""
+    """Write images and their tags as one tar archive."""
     if not output and sys.stdout.isatty():
         raise CliError(REFUSE_TERMINAL)
     resp = current_app().client.request("GET", "/images/get", {"names": list(images)}, own_connection=True)
@@ -84,10 +85,10 @@ def save(output: str | None, images: tuple[str, ...]) -> None:
 
 
 @command("load", usage="[OPTIONS]")
-@click.option("-i", "--input", "input_", default=None, help="Read from tar archive file, instead of STDIN")
-@click.option("-q", "--quiet", is_flag=True, help="Suppress the load output")
+@click.option("-i", "--input", "input_", default=None, help="Archive file to read (default: stdin)")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars, only the names loaded")
 def load(input_: str | None, quiet: bool) -> None:
-    """Load an image from a tar archive or STDIN."""
+    """Add the images of a `save` archive to the store."""
     if input_ is None and sys.stdin.isatty():
         raise CliError("requested load from stdin, but stdin is empty")
     quiet = quiet or not sys.stdout.isatty()
@@ -98,10 +99,11 @@ def load(input_: str | None, quiet: bool) -> None:
 
 
 @command("export", usage="[OPTIONS] CONTAINER", min_args=1)
-@click.option("-o", "--output", default=None, help="Write to a file, instead of STDOUT")
+@click.option("-o", "--output", default=None,
+              help="File to write the archive to (default: stdout, never a terminal)")
 @click.argument("container", required=False)
 def export(output: str | None, container: str) -> None:
-    """Export a container's filesystem as a tar archive."""
+    """Write a container's files as one flat tar archive."""
     if not output and sys.stdout.isatty():
         raise CliError(REFUSE_TERMINAL)
     resp = current_app().client.request("GET", f"/containers/{container}/export", own_connection=True)
@@ -109,12 +111,13 @@ def export(output: str | None, container: str) -> None:
 
 
 @command("import", usage="[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", min_args=1)
-@click.option("-c", "--change", multiple=True, help="Apply Dockerfile instruction to the created image")
-@click.option("-m", "--message", default=None, help="Set commit message for imported image")
+@click.option("-c", "--change", multiple=True,
+              help="Dockerfile instruction for the image config, e.g. 'CMD [\"sh\"]'")
+@click.option("-m", "--message", default=None, help="Comment for the image's history entry")
 @click.argument("source", required=False)
 @click.argument("reference", required=False)
 def import_(change: tuple[str, ...], message: str | None, source: str, reference: str | None) -> None:
-    """Import the contents from a tarball to create a filesystem image."""
+    """Make a one-layer image from a tar of a root filesystem."""
     client = current_app().client
     query: dict[str, Any] = {"fromSrc": "-", "repo": reference, "message": message,
                              "changes": list(change) or None}

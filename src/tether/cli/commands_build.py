@@ -77,21 +77,27 @@ def context_from_stream(source: BinaryIO, out: BinaryIO) -> str:
 
 
 @command("build", usage="[OPTIONS] PATH | URL | -", min_args=1)
-@click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag in the 'name:tag' format")
-@click.option("-f", "--file", "dockerfile", default=None, help="Name of the Dockerfile (Default is 'PATH/Dockerfile')")
-@click.option("--build-arg", "build_args", multiple=True, help="Set build-time variables")
-@click.option("--label", "labels", multiple=True, help="Set metadata for an image")
-@click.option("--no-cache", is_flag=True, help="Do not use cache when building the image")
-@click.option("--target", default=None, help="Set the target build stage to build.")
-@click.option("-q", "--quiet", is_flag=True, help="Suppress the build output and print image ID on success")
-@click.option("--rm/--no-rm", "rm", default=True, help="Remove intermediate containers after a successful build")
-@click.option("--force-rm", is_flag=True, help="Always remove intermediate containers")
-@click.option("--iidfile", default=None, help="Write the image ID to the file")
+@click.option("-t", "--tag", "tags", multiple=True, help="NAME[:TAG] for the result (repeatable)")
+@click.option("-f", "--file", "dockerfile", default=None,
+              help="Dockerfile to use (default: PATH/Dockerfile)")
+@click.option("--build-arg", "build_args", multiple=True,
+              help="KEY=VALUE for an ARG; a bare KEY copies this shell's value")
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE label for the image")
+@click.option("--no-cache", is_flag=True, help="Run every step again instead of reusing cached ones")
+@click.option("--target", default=None, help="Stop after the stage of this name")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID")
+@click.option("--rm/--no-rm", "rm", default=True, help="Delete the step containers if the build succeeds")
+@click.option("--force-rm", is_flag=True, help="Delete the step containers even if it fails")
+@click.option("--iidfile", default=None, help="File to write the image ID to")
 @click.argument("context_path", required=False)
 def build(tags: tuple[str, ...], dockerfile: str | None, build_args: tuple[str, ...],
           labels: tuple[str, ...], no_cache: bool, target: str | None, quiet: bool, rm: bool,
           force_rm: bool, iidfile: str | None, context_path: str) -> None:
-    """Build an image from a Dockerfile."""
+    """Turn a Dockerfile and its context into an image.
+
+    tether runs the classic builder (as DOCKER_BUILDKIT=0); an instruction it cannot carry out,
+    such as ADD from a URL, is refused with an error, never skipped.
+    """
     import tempfile  # here, not at the top: every tether command imports this module
 
     from tether.units import human_size

@@ -20,6 +20,7 @@ from tether.errors import start_failure_code
 from tether.network.portspec import PortSpecError, parse_uint16
 
 MULTI = dict(nargs=-1, required=False)
+TEMPLATE_HELP = "Go template run on each row ('table TEMPLATE' adds headers)"
 
 
 def current_app() -> App:
@@ -79,37 +80,47 @@ def _parse_mounts(ctx: click.Context, param: click.Parameter,
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The flags shared by run and create."""
     decorators = [
-        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
-        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
-        click.option("--rm", is_flag=True, help="Automatically remove the container when it exits"),
-        click.option("--name", help="Assign a name to the container"),
-        click.option("-e", "--env", multiple=True, help="Set environment variables"),
-        click.option("--env-file", multiple=True, help="Read in a file of environment variables"),
-        click.option("-w", "--workdir", default="", help="Working directory inside the container"),
-        click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
-        click.option("-h", "--hostname", default="", help="Container host name"),
-        click.option("-l", "--label", multiple=True, help="Set meta data on a container"),
-        click.option("--restart", default="no", help="Restart policy to apply when a container exits"),
-        click.option("-u", "--user", default="", help="Username or UID (format: <name|uid>[:<group|gid>])"),
-        click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
-        click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports"),
-        click.option("--expose", multiple=True, help="Expose a port or a range of ports"),
+        click.option("-i", "--interactive", is_flag=True,
+                     help="Keep the container's stdin open, attached or not"),
+        click.option("-t", "--tty", is_flag=True, help="Give it a terminal (pty) instead of pipes"),
+        click.option("--rm", is_flag=True, help="Delete the container once it exits"),
+        click.option("--name", help="Container name (default: a generated adjective_surname)"),
+        click.option("-e", "--env", multiple=True,
+                     help="KEY=VALUE for the environment; a bare KEY copies this shell's value"),
+        click.option("--env-file", multiple=True, help="File of KEY=VALUE lines for the environment"),
+        click.option("-w", "--workdir", default="", help="Directory the command starts in"),
+        click.option("--entrypoint", default=None,
+                     help="Program to run in place of the image's ENTRYPOINT"),
+        click.option("-h", "--hostname", default="",
+                     help="Hostname the container sees (default: its short ID)"),
+        click.option("-l", "--label", multiple=True, help="KEY=VALUE label for the container"),
+        click.option("--restart", default="no",
+                     help="When to restart it: no, always, unless-stopped or on-failure[:N]"),
+        click.option("-u", "--user", default="", help="User to run as: NAME|UID[:GROUP|GID]"),
+        click.option("-p", "--publish", multiple=True,
+                     help="[IP:][HOST_PORT:]PORT[/PROTO] to publish (IPv4: nftables NAT in the kernel)"),
+        click.option("-P", "--publish-all", is_flag=True,
+                     help="Publish every exposed port on a free host port"),
+        click.option("--expose", multiple=True,
+                     help="Declare PORT[-END][/PROTO] open without publishing it"),
         click.option("--link", multiple=True, callback=_check_links,
-                     help="Add link to another container"),
-        click.option("--network", "--net", default="default", help="Connect a container to a network"),
+                     help="NAME[:ALIAS] of a container to link to (see `tether links`)"),
+        click.option("--network", "--net", default="default",
+                     help="Network to join: bridge (default), host, none or a user-defined one"),
         click.option("--network-alias", "--net-alias", multiple=True,
-                     help="Add network-scoped alias for the container"),
-        click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)"),
-        click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
-        click.option("--dns", multiple=True, help="Set custom DNS servers"),
-        click.option("-v", "--volume", multiple=True, help="Bind mount a volume"),
+                     help="Extra DNS name on the user-defined network"),
+        click.option("--ip", default="", help="Fixed IPv4 address on a user-defined network"),
+        click.option("--add-host", multiple=True, help="HOST:IP line to add to the container's /etc/hosts"),
+        click.option("--dns", multiple=True, help="Nameserver for the container's resolv.conf"),
+        click.option("-v", "--volume", multiple=True,
+                     help="HOST_PATH|VOLUME:DEST[:OPTS] to mount; DEST alone: a new anonymous volume"),
         click.option("--mount", multiple=True, callback=_parse_mounts,
-                     help="Attach a filesystem mount to the container"),
-        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
+                     help="Mount as a key=value list: type=bind|volume|tmpfs,source=...,target=..."),
+        click.option("--tmpfs", multiple=True, help="PATH[:OPTIONS] to mount a fresh tmpfs on"),
         click.option("--volumes-from", multiple=True,
-                     help="Mount volumes from the specified container(s)"),
+                     help="CONTAINER[:ro|rw] whose volumes to mount too"),
         click.option("--read-only", is_flag=True,
-                     help="Mount the container's root filesystem as read only"),
+                     help="Make the root filesystem read-only"),
         click.argument("image", required=False),
         click.argument("command", nargs=-1, required=False),
     ]
@@ -182,7 +193,7 @@ def _run_error(exc: CliError, code: int = 125) -> CliError:
 
 
 detach_keys_option = click.option("--detach-keys", default="",
-                                  help="Override the key sequence for detaching a container")
+                                  help="Keys that detach this terminal (default ctrl-p,ctrl-q)")
 
 
 def _attach(client: Client, cid: str, stdin: bool, detach_keys: str = ""):
@@ -267,11 +278,16 @@ def _start_or_fail(client: Client, cid: str) -> None:
 
 @command("run", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]", min_args=1,
                context_settings={"allow_interspersed_args": False})
-@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID")
+@click.option("-d", "--detach", is_flag=True, help="Start it in the background and print its ID")
 @detach_keys_option
 @run_options
 def run(detach: bool, detach_keys: str, **params: Any) -> None:
-    """Create and run a new container from an image."""
+    """Make a container from IMAGE and start it.
+
+    Pulls IMAGE when the daemon lacks it. Ports published with -p are forwarded by nftables NAT in
+    the kernel, not copied by a proxy process (IPv4). A flag tether cannot apply is refused with an
+    error naming it, never silently dropped.
+    """
     sys.exit(run_container(current_app().client, _options(params, detach), detach_keys))
 
 
@@ -279,7 +295,7 @@ def run(detach: bool, detach_keys: str, **params: Any) -> None:
                context_settings={"allow_interspersed_args": False})
 @run_options
 def create(**params: Any) -> None:
-    """Create a new container."""
+    """Make a container from IMAGE without starting it; print its ID."""
     opts = _options(params, detach=False)
     try:
         body = create_body(opts)
@@ -293,12 +309,12 @@ def create(**params: Any) -> None:
 # ----------------------------------------------------------------------------------------------
 # lifecycle
 @command("start", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
-@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
-@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
+@click.option("-a", "--attach", is_flag=True, help="Stream its output and exit with its exit code")
+@click.option("-i", "--interactive", is_flag=True, help="Also feed this terminal's stdin to it")
 @detach_keys_option
 @click.argument("containers", **MULTI)
 def start(attach: bool, interactive: bool, detach_keys: str, containers: tuple[str, ...]) -> None:
-    """Start one or more stopped containers."""
+    """Start created or stopped containers, printing each name."""
     client = current_app().client
     if attach or interactive:
         if len(containers) > 1:
@@ -331,10 +347,10 @@ def _start_attached(client: Client, name: str, interactive: bool, detach_keys: s
 
 @command("attach", usage="[OPTIONS] CONTAINER", min_args=1)
 @detach_keys_option
-@click.option("--no-stdin", is_flag=True, help="Do not attach STDIN")
+@click.option("--no-stdin", is_flag=True, help="Only show output: keep this terminal's stdin out")
 @click.argument("container", required=False)
 def attach(detach_keys: str, no_stdin: bool, container: str) -> None:
-    """Attach local standard input, output, and error streams to a running container."""
+    """Connect this terminal to a running container's main process."""
     client = current_app().client
     info = client.json("GET", f"/containers/{container}/json")
     state = info["State"]
@@ -360,11 +376,12 @@ def _timeout_query(timeout: int | None, signal_name: str | None = None) -> dict[
 
 @command("stop", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
 @click.option("-t", "--time", "--timeout", "timeout", type=int, default=None,
-              help="Seconds to wait before killing the container")
-@click.option("-s", "--signal", "signal_name", default=None, help="Signal to send to the container")
+              help="Seconds between the stop signal and SIGKILL (default 10)")
+@click.option("-s", "--signal", "signal_name", default=None,
+              help="Stop signal instead of the image's STOPSIGNAL or SIGTERM")
 @click.argument("containers", **MULTI)
 def stop(timeout: int | None, signal_name: str | None, containers: tuple[str, ...]) -> None:
-    """Stop one or more running containers."""
+    """Stop running containers: their stop signal, then SIGKILL."""
     client = current_app().client
     for_each(containers, lambda n: client.request("POST", f"/containers/{n}/stop",
                                                   _timeout_query(timeout, signal_name)))
@@ -372,33 +389,34 @@ def stop(timeout: int | None, signal_name: str | None, containers: tuple[str, ..
 
 @command("restart", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
 @click.option("-t", "--time", "--timeout", "timeout", type=int, default=None,
-              help="Seconds to wait before killing the container")
-@click.option("-s", "--signal", "signal_name", default=None, help="Signal to send to the container")
+              help="Seconds between the stop signal and SIGKILL (default 10)")
+@click.option("-s", "--signal", "signal_name", default=None,
+              help="Stop signal instead of the image's STOPSIGNAL or SIGTERM")
 @click.argument("containers", **MULTI)
 def restart(timeout: int | None, signal_name: str | None, containers: tuple[str, ...]) -> None:
-    """Restart one or more containers."""
+    """Stop containers, then start them again."""
     client = current_app().client
     for_each(containers, lambda n: client.request("POST", f"/containers/{n}/restart",
                                                   _timeout_query(timeout, signal_name)))
 
 
 @command("kill", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
-@click.option("-s", "--signal", "signal_name", default=None, help="Signal to send to the container")
+@click.option("-s", "--signal", "signal_name", default=None, help="Signal name or number (default SIGKILL)")
 @click.argument("containers", **MULTI)
 def kill(signal_name: str | None, containers: tuple[str, ...]) -> None:
-    """Kill one or more running containers."""
+    """Send a signal (SIGKILL by default) to running containers."""
     client = current_app().client
     for_each(containers, lambda n: client.request("POST", f"/containers/{n}/kill",
                                                   {"signal": signal_name}))
 
 
 @command("rm", usage="[OPTIONS] CONTAINER [CONTAINER...]", min_args=1)
-@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container")
-@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes")
-@click.option("-l", "--link", is_flag=True, help="Remove the specified link")
+@click.option("-f", "--force", is_flag=True, help="Kill it first if it is running")
+@click.option("-v", "--volumes", is_flag=True, help="Also delete its anonymous volumes")
+@click.option("-l", "--link", is_flag=True, help="Remove the link /PARENT/ALIAS instead of a container")
 @click.argument("containers", **MULTI)
 def rm(force: bool, volumes: bool, link: bool, containers: tuple[str, ...]) -> None:
-    """Remove one or more containers."""
+    """Delete containers (running ones only with -f)."""
     client = current_app().client
     query = {"force": 1 if force else None, "v": 1 if volumes else None, "link": 1 if link else None}
 
@@ -424,7 +442,7 @@ def rm(force: bool, volumes: bool, link: bool, containers: tuple[str, ...]) -> N
 @command("wait", usage="CONTAINER [CONTAINER...]", min_args=1)
 @click.argument("containers", **MULTI)
 def wait(containers: tuple[str, ...]) -> None:
-    """Block until one or more containers stop, then print their exit codes."""
+    """Wait for containers to exit; print each exit code."""
     client = current_app().client
     errors = []
     for name in containers:
@@ -441,7 +459,7 @@ def wait(containers: tuple[str, ...]) -> None:
 @click.argument("container", required=False)
 @click.argument("new_name", required=False)
 def rename(container: str, new_name: str | None) -> None:
-    """Rename a container."""
+    """Give a container a new name."""
     if not new_name:
         raise CliError("tether: 'tether rename' requires exactly 2 arguments")
     try:
@@ -453,15 +471,16 @@ def rename(container: str, new_name: str | None) -> None:
 # ----------------------------------------------------------------------------------------------
 # logs / exec / port
 @command("logs", usage="[OPTIONS] CONTAINER", min_args=1)
-@click.option("-f", "--follow", is_flag=True, help="Follow log output")
-@click.option("-n", "--tail", default="all", help="Number of lines to show from the end of the logs")
-@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
-@click.option("--since", default=None, help="Show logs since timestamp or relative (e.g. 42m)")
-@click.option("--until", default=None, help="Show logs before a timestamp or relative")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new output as it comes")
+@click.option("-n", "--tail", default="all", help="Only the last N lines ('all': every line)")
+@click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its RFC 3339 time")
+@click.option("--since", default=None,
+              help="Only output after a time: Unix seconds, RFC 3339 or a duration ago (10m)")
+@click.option("--until", default=None, help="Only output before a time (same forms as --since)")
 @click.argument("container", required=False)
 def logs(follow: bool, tail: str, timestamps: bool, since: str | None, until: str | None,
          container: str) -> None:
-    """Fetch the logs of a container."""
+    """Print what a container wrote to stdout and stderr."""
     from tether.cli.tty import demux, write_all
 
     client = current_app().client
@@ -523,18 +542,18 @@ def _timestamp(value: str | None, now: float | None = None) -> str | None:
 
 @command("exec", usage="[OPTIONS] CONTAINER COMMAND [ARG...]", min_args=2,
                context_settings={"allow_interspersed_args": False})
-@click.option("-d", "--detach", is_flag=True, help="Detached mode: run command in the background")
-@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY")
-@click.option("-e", "--env", multiple=True, help="Set environment variables")
-@click.option("-w", "--workdir", default="", help="Working directory inside the container")
-@click.option("-u", "--user", default="", help="Username or UID")
+@click.option("-d", "--detach", is_flag=True, help="Start the command and return at once, printing nothing")
+@click.option("-i", "--interactive", is_flag=True, help="Pass this terminal's stdin to the command")
+@click.option("-t", "--tty", is_flag=True, help="Give the command a terminal (pty)")
+@click.option("-e", "--env", multiple=True, help="KEY=VALUE for the command's environment")
+@click.option("-w", "--workdir", default="", help="Directory the command starts in")
+@click.option("-u", "--user", default="", help="NAME|UID[:GROUP|GID] to run the command as")
 @detach_keys_option
 @click.argument("container", required=False)
 @click.argument("command", nargs=-1, required=False)
 def exec_(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str, user: str,
           detach_keys: str, container: str, command: tuple[str, ...]) -> None:
-    """Execute a command in a running container."""
+    """Start one more process inside a running container."""
     from tether.cli.runopts import env_list
     from tether.cli.tty import terminal_size
 
@@ -588,7 +607,7 @@ def port_lines(ports: dict[str, Any], container: str, private_port: str) -> list
 @command("port", usage="CONTAINER [PRIVATE_PORT[/PROTO]]")
 @click.argument("args", nargs=-1)
 def port(args: tuple[str, ...]) -> None:
-    """List port mappings or a specific mapping for the container."""
+    """Show the host addresses a container's ports are published on."""
     if not 1 <= len(args) <= 2:
         raise _port_usage_error()
     container = args[0]
@@ -652,17 +671,19 @@ def filters_query(values: tuple[str, ...]) -> str | None:
 
 
 @command("ps", usage="[OPTIONS]")
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running)")
-@click.option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states)")
-@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers")
-@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
-@click.option("-s", "--size", is_flag=True, help="Display total file sizes")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
-@click.option("--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("-a", "--all", "all_", is_flag=True, help="Include stopped and created containers")
+@click.option("-l", "--latest", is_flag=True, help="Only the newest container, in any state")
+@click.option("-n", "--last", type=int, default=-1, help="Only the N newest containers, in any state")
+@click.option("-q", "--quiet", is_flag=True, help="Print container IDs only")
+@click.option("-s", "--size", is_flag=True,
+              help="Add a SIZE column: the writable layer, and the total with the image")
+@click.option("--no-trunc", is_flag=True, help="Show IDs and commands in full")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="KEY=VALUE to select by, e.g. status=exited or name=web")
+@click.option("--format", "fmt", default=None, help=TEMPLATE_HELP)
 def ps(all_: bool, latest: bool, last: int, quiet: bool, size: bool, no_trunc: bool,
        filters: tuple[str, ...], fmt: str | None) -> None:
-    """List containers."""
+    """Show running containers (all of them with -a)."""
     limit = 1 if latest else last
     query = {"all": 1 if all_ else None, "limit": limit if limit > 0 else None,
              "size": 1 if size else None, "filters": filters_query(filters)}
@@ -700,13 +721,13 @@ def _lookup(client: Client, name: str, kind: str | None, size: bool) -> dict[str
 
 
 @command("inspect", usage="[OPTIONS] NAME|ID [NAME|ID...]", min_args=1)
-@click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("-f", "--format", "fmt", default=None, help="Go template run on each object, or 'json'")
 @click.option("--type", "kind", type=click.Choice(["container", "image"]), default=None,
-              help="Only inspect objects of the given type")
-@click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container")
+              help="Look only for a container, or only for an image")
+@click.option("-s", "--size", is_flag=True, help="Add SizeRw and SizeRootFs to containers")
 @click.argument("names", **MULTI)
 def inspect(fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...]) -> None:
-    """Return low-level information on tether objects."""
+    """Print containers' or images' full JSON records."""
     from tether.cli.inspect_output import print_inspected
 
     client = current_app().client

@@ -62,18 +62,17 @@ class CopyCommand(DockerCommand):
 
 
 @click.command("cp", cls=CopyCommand, usage=USAGE)
-@click.option("-a", "--archive", is_flag=True, help="Archive mode (copy all uid/gid information)")
-@click.option("-L", "--follow-link", is_flag=True, help="Always follow symbol link in SRC_PATH")
+@click.option("-a", "--archive", is_flag=True,
+              help="Into a container: keep each file's uid/gid instead of root's")
+@click.option("-L", "--follow-link", is_flag=True, help="If SRC_PATH is a symlink, copy what it points to")
 @click.option("-q", "--quiet", is_flag=True, default=None,
-              help="Suppress progress output during copy. Progress output is automatically "
-                   "suppressed if no terminal is attached")
+              help="No 'Successfully copied' line (the default when stdout is not a terminal)")
 @click.argument("args", nargs=-1, required=False)
 def cp(archive: bool, follow_link: bool, quiet: bool | None, args: tuple[str, ...]) -> None:
-    """Copy files/folders between a container and the local filesystem
+    """Copy files or directories into or out of a container.
 
-    Use '-' as the source to read a tar archive from stdin and extract it to a directory
-    destination in a container. Use '-' as the destination to stream a tar archive of a
-    container source to stdout.
+    A SRC_PATH of '-' unpacks a tar archive read from stdin into the container's directory
+    DEST_PATH; a DEST_PATH of '-' writes the container's SRC_PATH to stdout as a tar archive.
     """
     from tether.cli.cp_rules import CopyError, copy_direction, errno_text
 

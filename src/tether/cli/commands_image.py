@@ -10,7 +10,8 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import current_app, filters_query, json_lines, out, render_format
+from tether.cli.commands_container import (TEMPLATE_HELP, current_app, filters_query, json_lines, out,
+                                           render_format)
 from tether.cli.main import DockerGroup, command
 from tether.cli.runopts import split_ref
 
@@ -26,15 +27,15 @@ def image_contexts(items: list[dict[str, Any]], trunc: bool, now: float) -> list
 
 
 @command("images", usage="[OPTIONS] [REPOSITORY[:TAG]]")
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (default hides intermediate images)")
-@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
-@click.option("--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("-a", "--all", "all_", is_flag=True, help="Include untagged intermediate (build) images")
+@click.option("-q", "--quiet", is_flag=True, help="Print image IDs only")
+@click.option("--no-trunc", is_flag=True, help="Show image IDs in full")
+@click.option("-f", "--filter", "filters", multiple=True, help="KEY=VALUE to select by, e.g. dangling=true")
+@click.option("--format", "fmt", default=None, help=TEMPLATE_HELP)
 @click.argument("reference", required=False)
 def images(all_: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None,
            reference: str | None) -> None:
-    """List images."""
+    """Show the images in the store, with their tags and sizes."""
     filter_values = filters + ((f"reference={reference}",) if reference else ())
     query = {"all": 1 if all_ else None, "filters": filters_query(filter_values)}
     items = current_app().client.json("GET", "/images/json", query)
@@ -58,7 +59,7 @@ def images(all_: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fm
 @click.argument("source", required=False)
 @click.argument("target", required=False)
 def tag(source: str, target: str | None) -> None:
-    """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
+    """Add the name TARGET_IMAGE to the image SOURCE_IMAGE names."""
     if not target:
         raise CliError("tether: 'tether tag' requires 2 arguments")
     repo, tag_name = split_ref(target)
@@ -66,11 +67,12 @@ def tag(source: str, target: str | None) -> None:
 
 
 @command("rmi", usage="[OPTIONS] IMAGE [IMAGE...]", min_args=1)
-@click.option("-f", "--force", is_flag=True, help="Force removal of the image")
-@click.option("--no-prune", is_flag=True, help="Do not delete untagged parents")
+@click.option("-f", "--force", is_flag=True,
+              help="Go ahead despite other tags or stopped containers using it")
+@click.option("--no-prune", is_flag=True, help="Keep the parent images that are left untagged")
 @click.argument("names", nargs=-1, required=False)
 def rmi(force: bool, no_prune: bool, names: tuple[str, ...]) -> None:
-    """Remove one or more images."""
+    """Untag images; delete those left with no name."""
     client = current_app().client
     errors = []
     query = {"force": 1 if force else None, "noprune": 1 if no_prune else None}
@@ -90,7 +92,7 @@ def rmi(force: bool, no_prune: bool, names: tuple[str, ...]) -> None:
 
 @click.group("image", cls=DockerGroup)
 def image() -> None:
-    """Manage images."""
+    """List, tag, remove, save, load, import and bootstrap images."""
 
 
 @image.group("bootstrap", cls=DockerGroup)
@@ -100,7 +102,7 @@ def bootstrap() -> None:
 
 @bootstrap.command("busybox", usage="")
 def bootstrap_busybox() -> None:
-    """Create busybox:latest from the host's busybox-static (tether-specific)."""
+    """Make busybox:latest from the host's busybox-static."""
     reply = current_app().client.json("POST", "/tether/bootstrap/busybox")
     out(reply["Id"])
 
@@ -111,7 +113,7 @@ def bootstrap_busybox() -> None:
               help="Extra packages to install (comma-separated or repeated)")
 @click.option("-t", "--tag", default=None, help="Name and tag of the image (default debian:SUITE)")
 def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> None:
-    """Create a Debian image with mmdebstrap on the host (tether-specific).
+    """Make a Debian image with the host's mmdebstrap.
 
     mmdebstrap runs here, in the CLI, not in the daemon: packages come from the host's network at
     bootstrap time, while the daemon and its containers may have no route out at all. Its tar goes

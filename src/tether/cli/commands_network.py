@@ -10,8 +10,8 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import (MULTI, current_app, filters_query, for_each, out,
-                                           render_format)
+from tether.cli.commands_container import (MULTI, TEMPLATE_HELP, current_app, filters_query, for_each,
+                                           out, render_format)
 from tether.cli.main import DockerGroup
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
@@ -74,23 +74,28 @@ def network_contexts(items: list[dict[str, Any]], trunc: bool) -> list[dict[str,
 
 @click.group("network", cls=DockerGroup)
 def network() -> None:
-    """Manage networks."""
+    """Create, list, connect and remove networks."""
 
 
 @network.command("create", usage="[OPTIONS] NETWORK", min_args=1)
-@click.option("-d", "--driver", default="bridge", help="Driver to manage the Network")
-@click.option("--subnet", multiple=True, help="Subnet in CIDR format that represents a network segment")
-@click.option("--gateway", multiple=True, help="IPv4 or IPv6 Gateway for the master subnet")
-@click.option("--ip-range", multiple=True, help="Allocate container ip from a sub-range")
-@click.option("--internal", is_flag=True, help="Restrict external access to the network")
-@click.option("--attachable", is_flag=True, help="Enable manual container attachment")
-@click.option("--label", multiple=True, help="Set metadata on a network")
-@click.option("-o", "--opt", multiple=True, help="Set driver specific options")
+@click.option("-d", "--driver", default="bridge", help="Network driver: tether has 'bridge' only")
+@click.option("--subnet", multiple=True, help="IPv4 subnet in CIDR form, e.g. 10.5.0.0/24")
+@click.option("--gateway", multiple=True, help="Gateway address in the subnet (default: its first)")
+@click.option("--ip-range", multiple=True, help="CIDR inside the subnet to give containers addresses from")
+@click.option("--internal", is_flag=True, help="No traffic in or out: containers reach only each other")
+@click.option("--attachable", is_flag=True, help="Set the Attachable flag (a swarm notion; recorded only)")
+@click.option("--label", multiple=True, help="KEY=VALUE label for the network")
+@click.option("-o", "--opt", multiple=True,
+              help="KEY=VALUE driver option, e.g. com.docker.network.bridge.name=br0")
 @click.argument("name", required=False)
 def create(driver: str, subnet: tuple[str, ...], gateway: tuple[str, ...],
            ip_range: tuple[str, ...], internal: bool, attachable: bool, label: tuple[str, ...],
            opt: tuple[str, ...], name: str) -> None:
-    """Create a network."""
+    """Create a bridge network with a subnet of its own.
+
+    Each network is a Linux bridge; nftables rules keep bridges from forwarding to one another,
+    and its containers find each other by name through the embedded DNS server.
+    """
     configs = ipam_config(subnet, gateway, ip_range)
     body = {"Name": name, "CheckDuplicate": True, "Driver": driver, "Internal": internal,
             "Attachable": attachable, "Options": _kv(opt), "Labels": _kv(label),
@@ -99,12 +104,13 @@ def create(driver: str, subnet: tuple[str, ...], gateway: tuple[str, ...],
 
 
 @network.command("ls", usage="[OPTIONS]")
-@click.option("-q", "--quiet", is_flag=True, help="Only display network IDs")
-@click.option("--no-trunc", is_flag=True, help="Do not truncate the output")
-@click.option("-f", "--filter", "filters", multiple=True, help="Provide filter values")
-@click.option("--format", "fmt", default=None, help="Pretty-print networks using a Go template")
+@click.option("-q", "--quiet", is_flag=True, help="Print network IDs only")
+@click.option("--no-trunc", is_flag=True, help="Show network IDs in full")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="KEY=VALUE to select by: name, id, driver, type, label, scope")
+@click.option("--format", "fmt", default=None, help=TEMPLATE_HELP)
 def ls(quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None) -> None:
-    """List networks."""
+    """Show the networks with their driver and scope."""
     items = current_app().client.json("GET", "/networks", {"filters": filters_query(filters)})
     rows = network_contexts(items, not no_trunc)
     if quiet:
@@ -115,11 +121,11 @@ def ls(quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None) -
 
 @network.command("inspect", usage="[OPTIONS] NETWORK [NETWORK...]",
                  min_args=1)
-@click.option("-f", "--format", "fmt", default=None, help="Format the output using a Go template")
-@click.option("-v", "--verbose", is_flag=True, help="Verbose output for diagnostics")
+@click.option("-f", "--format", "fmt", default=None, help="Go template run on each network, or 'json'")
+@click.option("-v", "--verbose", is_flag=True, help="Accepted; a local network has nothing more to show")
 @click.argument("names", **MULTI)
 def inspect(fmt: str | None, verbose: bool, names: tuple[str, ...]) -> None:
-    """Display detailed information on one or more networks."""
+    """Print networks' full JSON records."""
     from tether.cli.inspect_output import print_inspected
 
     client = current_app().client
@@ -129,16 +135,17 @@ def inspect(fmt: str | None, verbose: bool, names: tuple[str, ...]) -> None:
 @network.command("rm", usage="NETWORK [NETWORK...]", min_args=1)
 @click.argument("names", **MULTI)
 def rm(names: tuple[str, ...]) -> None:
-    """Remove one or more networks."""
+    """Delete networks that no container is on."""
     client = current_app().client
     for_each(names, lambda name: client.request("DELETE", f"/networks/{name}"))
 
 
 @network.command("prune", usage="[OPTIONS]")
-@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
-@click.option("--filter", "filters", multiple=True, help="Provide filter values")
+@click.option("-f", "--force", is_flag=True, help="Skip the are-you-sure question")
+@click.option("--filter", "filters", multiple=True,
+              help="label=KEY[=VALUE]: prune only networks with this label")
 def prune(force: bool, filters: tuple[str, ...]) -> None:
-    """Remove all unused networks."""
+    """Delete every user-defined network no container is on."""
     if not force:
         sys.stdout.write("WARNING! This will remove all custom networks not used by at least "
                          "one container.\nAre you sure you want to continue? [y/N] ")
@@ -153,14 +160,14 @@ def prune(force: bool, filters: tuple[str, ...]) -> None:
 
 @network.command("connect", usage="[OPTIONS] NETWORK CONTAINER",
                  min_args=2)
-@click.option("--alias", multiple=True, help="Add network-scoped alias for the container")
-@click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
-@click.option("--link", multiple=True, help="Add link to another container")
+@click.option("--alias", multiple=True, help="Extra DNS name for it on this network")
+@click.option("--ip", default="", help="Fixed IPv4 address on this network")
+@click.option("--link", multiple=True, help="Link NAME[:ALIAS], resolved on this network only")
 @click.argument("net", required=False)
 @click.argument("container", required=False)
 def connect(alias: tuple[str, ...], ip: str, link: tuple[str, ...], net: str,
             container: str) -> None:
-    """Connect a container to a network."""
+    """Give a container an interface on one more network."""
     _need_two("connect", container)
     config: dict[str, Any] = {"Aliases": list(alias) or None, "Links": list(link) or None}
     if ip:
@@ -171,11 +178,11 @@ def connect(alias: tuple[str, ...], ip: str, link: tuple[str, ...], net: str,
 
 @network.command("disconnect", usage="[OPTIONS] NETWORK CONTAINER",
                  min_args=2)
-@click.option("-f", "--force", is_flag=True, help="Force the container to disconnect from a network")
+@click.option("-f", "--force", is_flag=True, help="No error when the container no longer exists")
 @click.argument("net", required=False)
 @click.argument("container", required=False)
 def disconnect(force: bool, net: str, container: str) -> None:
-    """Disconnect a container from a network."""
+    """Take a network's interface out of a container."""
     _need_two("disconnect", container)
     current_app().client.request("POST", f"/networks/{net}/disconnect",
                           body={"Container": container, "Force": force})

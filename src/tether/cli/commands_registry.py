@@ -98,11 +98,11 @@ def _parse(name: str) -> Any:
 # --- commands --------------------------------------------------------------------------------
 
 @command("pull", usage="[OPTIONS] NAME[:TAG|@DIGEST]", min_args=1)
-@click.option("-a", "--all-tags", is_flag=True, help="Download all tagged images in the repository")
-@click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
+@click.option("-a", "--all-tags", is_flag=True, help="Pull every tag of the repository")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the full image name at the end")
 @click.argument("name", required=False)
 def pull(all_tags: bool, quiet: bool, name: str) -> None:
-    """Download an image from a registry."""
+    """Fetch an image from its registry into the store."""
     ref = _parse(name)
     if all_tags and (ref.tag or ref.digest):
         raise CliError("tag can't be used with --all-tags/-a")
@@ -114,11 +114,11 @@ def pull(all_tags: bool, quiet: bool, name: str) -> None:
 
 
 @command("push", usage="[OPTIONS] NAME[:TAG]", min_args=1)
-@click.option("-a", "--all-tags", is_flag=True, help="Push all tags of an image to the repository")
-@click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
+@click.option("-a", "--all-tags", is_flag=True, help="Push every local tag of the repository")
+@click.option("-q", "--quiet", is_flag=True, help="No progress, only the name pushed")
 @click.argument("name", required=False)
 def push(all_tags: bool, quiet: bool, name: str) -> None:
-    """Upload an image to a registry."""
+    """Send an image from the store to its registry."""
     ref = _parse(name)
     if all_tags and ref.tag:
         raise CliError("tag can't be used with --all-tags/-a")
@@ -131,12 +131,13 @@ def push(all_tags: bool, quiet: bool, name: str) -> None:
 
 
 @command("login", usage="[OPTIONS] [SERVER]")
-@click.option("-u", "--username", default=None, help="Username")
-@click.option("-p", "--password", default=None, help="Password")
-@click.option("--password-stdin", is_flag=True, help="Take the password from stdin")
+@click.option("-u", "--username", default=None, help="Account name")
+@click.option("-p", "--password", default=None,
+              help="Secret (visible in ps and history: prefer --password-stdin)")
+@click.option("--password-stdin", is_flag=True, help="Read the secret from stdin")
 @click.argument("server", required=False)
 def login(username: str | None, password: str | None, password_stdin: bool, server: str | None) -> None:
-    """Log in to a registry (Docker Hub when no server is given)."""
+    """Check a registry login and store it (Docker Hub by default)."""
     if password_stdin:
         if password:
             raise CliError("--password and --password-stdin are mutually exclusive")
@@ -160,7 +161,7 @@ def login(username: str | None, password: str | None, password_stdin: bool, serv
 @command("logout", usage="[SERVER]")
 @click.argument("server", required=False)
 def logout(server: str | None) -> None:
-    """Log out from a registry (Docker Hub when no server is given)."""
+    """Forget a registry's stored login (Docker Hub by default)."""
     key = server_key(server)
     path = config_path()
     config, found = without_login(load_config(path), key)

@@ -7,22 +7,14 @@ from typing import Any
 
 import click
 
+import tether
 from tether.cli import formatting
 from tether.cli.client import MAX_API_VERSION, CliError
-from tether.cli.commands_container import current_app
+from tether.cli.commands_container import TEMPLATE_HELP, current_app
 from tether.cli.main import DockerGroup, command
 from tether.units import bytes_size
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
-
-
-def client_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tether")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _section(rows: list[tuple[str, Any]], indent: str, minwidth: int) -> str:
@@ -39,7 +31,7 @@ def version_text(server: dict[str, Any], negotiated: str) -> str:
     api = negotiated if negotiated == maximum else f"{negotiated} (downgraded from {maximum})"
     machine = platform.machine()
     text = "Client:\n" + _section([
-        ("Version", client_version()), ("API version", api),
+        ("Version", tether.__version__), ("API version", api),
         ("Python version", platform.python_version()),
         ("OS/Arch", f"{sys.platform}/{_ARCH.get(machine, machine)}"), ("Context", "default"),
     ], " ", 20)
@@ -62,7 +54,7 @@ def version_text(server: dict[str, Any], negotiated: str) -> str:
 
 @command("version", usage="[OPTIONS]")
 def version() -> None:
-    """Show the tether version information."""
+    """Print the versions of this client and of tetherd."""
     client = current_app().client
     server = client.json("GET", "/version")
     sys.stdout.write(version_text(server, client.version))
@@ -70,7 +62,7 @@ def version() -> None:
 
 def info_text(info: dict[str, Any]) -> str:
     """A subset of `docker info`'s layout."""
-    text = "Client:\n" + _section([("Version", client_version()), ("Context", "default"),
+    text = "Client:\n" + _section([("Version", tether.__version__), ("Context", "default"),
                                    ("Debug Mode", "false")], " ", 0)
     lines = [
         f" Containers: {info.get('Containers', 0)}",
@@ -104,15 +96,15 @@ def info_text(info: dict[str, Any]) -> str:
 
 @command("info", usage="[OPTIONS]")
 def info() -> None:
-    """Display system-wide information."""
+    """Describe tetherd and its host: counts, drivers, kernel, paths."""
     sys.stdout.write(info_text(current_app().client.json("GET", "/info")))
 
 
 @command("df", usage="[OPTIONS]")
-@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
-@click.option("--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("-v", "--verbose", is_flag=True, help="One row per image, container, volume and cache entry")
+@click.option("--format", "fmt", default=None, help=f"{TEMPLATE_HELP}, or 'json'")
 def df(verbose: bool, fmt: str | None) -> None:
-    """Show tether disk usage."""
+    """Show the space images, containers, volumes and build cache take."""
     import time
 
     from tether.cli import dfformat
@@ -136,7 +128,7 @@ def df(verbose: bool, fmt: str | None) -> None:
 
 @click.group("system", cls=DockerGroup)
 def system() -> None:
-    """Manage tether."""
+    """tetherd-wide information and disk usage."""
 
 
 system.add_command(df)

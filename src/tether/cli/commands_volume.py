@@ -9,7 +9,8 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError, parse_version
-from tether.cli.commands_container import MULTI, current_app, filters_query, for_each, out, render_format
+from tether.cli.commands_container import (MULTI, TEMPLATE_HELP, current_app, filters_query, for_each,
+                                           out, render_format)
 from tether.cli.main import DockerGroup, command
 from tether.cli.runopts import split_map
 
@@ -84,14 +85,16 @@ def _filter_query(values: tuple[str, ...], flag: str) -> str | None:
 
 
 @command("create", usage="[OPTIONS] [VOLUME]")
-@click.option("-d", "--driver", default="local", help="Specify volume driver name")
-@click.option("--label", multiple=True, help="Set metadata for a volume")
-@click.option("-o", "--opt", multiple=True, help="Set driver specific options")
-@click.option("--name", "name_flag", default=None, hidden=True, help="Specify volume name")
+@click.option("-d", "--driver", default="local", help="Volume driver: tether has 'local' only")
+@click.option("--label", multiple=True, help="KEY=VALUE label for the volume")
+@click.option("-o", "--opt", multiple=True,
+              help="KEY=VALUE for the local driver: type, device, o (mount options)")
+@click.option("--name", "name_flag", default=None, hidden=True,
+              help="The volume's name, as the VOLUME argument gives it")
 @click.argument("names", **MULTI)
 def create(driver: str, label: tuple[str, ...], opt: tuple[str, ...], name_flag: str | None,
            names: tuple[str, ...]) -> None:
-    """Create a volume."""
+    """Create a volume and print its name (random if not given)."""
     if len(names) > 1:
         raise _too_many(1)
     if names and name_flag:
@@ -106,13 +109,13 @@ def create(driver: str, label: tuple[str, ...], opt: tuple[str, ...], name_flag:
 
 
 @command("ls", usage="[OPTIONS]")
-@click.option("-q", "--quiet", is_flag=True, help="Only display volume names")
+@click.option("-q", "--quiet", is_flag=True, help="Print volume names only")
 @click.option("-f", "--filter", "filters", multiple=True,
-              help="Provide filter values (e.g. \"dangling=true\")")
-@click.option("--format", "fmt", default=None, help="Format output using a custom template")
+              help="KEY=VALUE to select by: dangling, driver, label, name")
+@click.option("--format", "fmt", default=None, help=f"{TEMPLATE_HELP}, or 'json'")
 @click.argument("extra", **MULTI)
 def ls(quiet: bool, filters: tuple[str, ...], fmt: str | None, extra: tuple[str, ...]) -> None:
-    """List volumes."""
+    """Show the volumes with their driver."""
     if extra:
         raise _too_many(0)
     reply = current_app().client.json("GET", "/volumes", {"filters": _filter_query(filters, "-f, --filter")})
@@ -125,10 +128,10 @@ def ls(quiet: bool, filters: tuple[str, ...], fmt: str | None, extra: tuple[str,
 
 
 @command("inspect", usage="[OPTIONS] VOLUME [VOLUME...]", min_args=1)
-@click.option("-f", "--format", "fmt", default=None, help="Format output using a custom template")
+@click.option("-f", "--format", "fmt", default=None, help="Go template run on each volume, or 'json'")
 @click.argument("names", **MULTI)
 def inspect(fmt: str | None, names: tuple[str, ...]) -> None:
-    """Display detailed information on one or more volumes."""
+    """Print volumes' full JSON records."""
     from tether.cli.inspect_output import print_inspected
 
     client = current_app().client
@@ -137,22 +140,23 @@ def inspect(fmt: str | None, names: tuple[str, ...]) -> None:
 
 
 @command("rm", usage="[OPTIONS] VOLUME [VOLUME...]", min_args=1)
-@click.option("-f", "--force", is_flag=True, help="Force the removal of one or more volumes")
+@click.option("-f", "--force", is_flag=True, help="No error for a volume that does not exist")
 @click.argument("names", **MULTI)
 def rm(force: bool, names: tuple[str, ...]) -> None:
-    """Remove one or more volumes. You cannot remove a volume that is in use by a container."""
+    """Delete volumes; refused for one a container still refers to."""
     client = current_app().client
     for_each(names, lambda name: client.request("DELETE", f"/volumes/{name}",
                                                 {"force": 1 if force else None}))
 
 
 @command("prune", usage="[OPTIONS]")
-@click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused volumes, not just anonymous ones")
-@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. \"label=<label>\")")
-@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("-a", "--all", "all_", is_flag=True, help="Named volumes too, not only anonymous ones")
+@click.option("--filter", "filters", multiple=True,
+              help="KEY=VALUE: prune only matching volumes, e.g. label=tmp")
+@click.option("-f", "--force", is_flag=True, help="Skip the are-you-sure question")
 @click.argument("extra", **MULTI)
 def prune(all_: bool, filters: tuple[str, ...], force: bool, extra: tuple[str, ...]) -> None:
-    """Remove unused local volumes."""
+    """Delete unused anonymous volumes (named ones too with -a)."""
     if extra:
         raise _too_many(0)
     encoded = _filter_query(filters, "--filter")
@@ -182,7 +186,7 @@ def confirm(warning: str) -> bool:
 
 @click.group("volume", cls=DockerGroup)
 def volume() -> None:
-    """Manage volumes."""
+    """Create, list, inspect and remove volumes."""
 
 
 for _cmd in (create, ls, inspect, rm, prune):

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import click
 
+import tether
 from tether.cli.client import DEFAULT_HOST, CliError, Client, resolve_host
 
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
@@ -94,11 +95,36 @@ def usage_error_text(exc: click.UsageError) -> tuple[str, int]:
     return (f"{message}\n\n{usage_line}\n\nRun '{path} --help' for more information", 125)
 
 
-@click.group(cls=DockerGroup, context_settings=CONTEXT)
-@click.option("-H", "--host", help="Daemon socket to connect to (unix:///path)")
+def version_line() -> str:
+    """`tether --version`'s line, shaped as `docker --version`'s ("Docker version 28.2.2, build
+    e6534b4"), less the build. tether.__version__ is the one place the version is written
+    (pyproject.toml reads it), and reading it costs no import of importlib.metadata."""
+    return f"tether version {tether.__version__}"
+
+
+@click.group(cls=DockerGroup, context_settings=CONTEXT, invoke_without_command=True,
+             no_args_is_help=True)
+@click.option("-H", "--host", metavar="unix:///PATH",
+              help="tetherd's socket (else $TETHER_HOST, $DOCKER_HOST, " + DEFAULT_HOST + ")")
+@click.option("-v", "--version", "show_version", is_flag=True,
+              help="Print tether's version and exit")
 @click.pass_context
-def cli(ctx: click.Context, host: str | None) -> None:
-    """A self-sufficient runtime for containers, compatible with docker."""
+def cli(ctx: click.Context, host: str | None, show_version: bool) -> None:
+    """Run and manage containers through tetherd, a container engine in Python.
+
+    \b
+    tether takes the docker CLI's flags and prints its output formats, and tetherd speaks the
+    Docker Engine API, so docker, its SDK and docker-compose drive tetherd too. Where it differs:
+    - published IPv4 ports are forwarded by nftables NAT in the kernel, not by a proxy;
+    - `tether links` shows which containers link to which, and link variables gone stale;
+    - a flag or API field tether cannot apply is refused with an error naming it, never dropped.
+    """
+    if ctx.invoked_subcommand is None:
+        # as docker's root command: -v answers only when no command follows (`-v ps` runs ps)
+        if not show_version:
+            ctx.fail("Missing command.")
+        click.echo(version_line())
+        return
     ctx.obj = App(host)
 
 
