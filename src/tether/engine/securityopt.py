@@ -94,6 +94,15 @@ def parse(opts: Any) -> SecurityOptions:
     return SecurityOptions(no_new_privileges=nnp, seccomp=seccomp, apparmor=apparmor)
 
 
+def apparmor_profile(opts: Any) -> str:
+    """inspect's AppArmorProfile: the `apparmor=` option as given (dockerd shows it even on a
+    host without AppArmor), "" for options a record from before this check could still hold."""
+    try:
+        return parse(opts).apparmor
+    except ApiError:
+        return ""
+
+
 def with_generated_label(host_config: dict[str, Any]) -> list[str] | None:
     """SecurityOpt as dockerd stores it: `label=disable` added for a privileged container (or a
     host IPC/PID one) unless the client gave a `label=` option itself."""

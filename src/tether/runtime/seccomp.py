@@ -85,7 +85,7 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
-        return "number " + json.dumps(value)
+        return "number"
     return {str: "string", list: "array", dict: "object"}.get(type(value), "value")
 
 
@@ -95,34 +95,36 @@ def _type_error(value: Any, struct: str, path: str, go_type: str) -> ProfileErro
 
 
 def _check_value(value: Any, go_type: str, struct: str, path: str) -> None:
-    """Is `value` what Go would decode into `go_type`? null decodes into anything."""
+    """Is `value` what Go would decode into `go_type`? null decodes into anything; Go's errors
+    name the type behind a pointer."""
     if value is None:
         return
     base = go_type.lstrip("*")
     if base.startswith("[]"):
         if not isinstance(value, list):
-            raise _type_error(value, struct, path, go_type)
+            raise _type_error(value, struct, path, base)
         for item in value:
             _check_value(item, base[2:], struct, path)
     elif base in ("uint", "uint64"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _type_error(value, struct, path, go_type)
+            raise _type_error(value, struct, path, base)
         limit = 1 << 64
-        if value != int(value) or not 0 <= value < limit:
-            raise _type_error(value, struct, path, go_type)
+        if value != int(value) or not 0 <= value < limit:  # Go names the number here
+            raise ProfileError(f"{DECODE_PREFIX}json: cannot unmarshal number {json.dumps(value)} "
+                               f"into Go struct field {struct}.{path} of type {base}")
     elif base == "seccomp.KernelVersion":
         if not isinstance(value, str):
             raise ProfileError(f"{DECODE_PREFIX}invalid kernel version: {json.dumps(value)}, "
                                f'expected "<kernel>.<major>": json: cannot unmarshal '
-                               f"{_kind(value).split()[0]} into Go value of type string")
+                               f"{_kind(value)} into Go value of type string")
         parse_min_kernel(value)
     elif base in ("string", "specs.LinuxSeccompAction", "specs.Arch",
                   "specs.LinuxSeccompOperator"):
         if not isinstance(value, str):
-            raise _type_error(value, struct, path, go_type)
+            raise _type_error(value, struct, path, base)
     else:  # a struct
         if not isinstance(value, dict):
-            raise _type_error(value, struct, path, go_type)
+            raise _type_error(value, struct, path, base)
         fields, name = {"seccomp.Filter": (_FILTER, "Filter"),
                         "specs.LinuxSeccompArg": (_ARG, "LinuxSeccompArg"),
                         "seccomp.Syscall": (_SYSCALL, "Syscall"),
@@ -162,7 +164,7 @@ def load_profile(text: str) -> dict[str, Any]:
     if profile is None:
         return {}
     if not isinstance(profile, dict):
-        raise ProfileError(f"{DECODE_PREFIX}json: cannot unmarshal {_kind(profile).split()[0]} "
+        raise ProfileError(f"{DECODE_PREFIX}json: cannot unmarshal {_kind(profile)} "
                            "into Go value of type seccomp.Seccomp")
     for key, go_type in _PROFILE.items():
         if key in profile:
@@ -215,7 +217,8 @@ def _oci_rule(rule: dict[str, Any], machine: Machine) -> dict[str, Any] | None:
     out: dict[str, Any] = {"names": kept, "action": rule.get("action") or ""}
     if rule.get("errnoRet") is not None:
         out["errnoRet"] = rule["errnoRet"]
-    args = [{k: a[k] for k in ("index", "value", "valueTwo", "op") if a.get(k) is not None}
+    args = [{"index": a.get("index") or 0, "value": a.get("value") or 0,
+             **({"valueTwo": a["valueTwo"]} if a.get("valueTwo") else {}), "op": a.get("op") or ""}
             for a in rule.get("args") or [] if a is not None]
     if args:
         out["args"] = args
