@@ -101,7 +101,8 @@ static long probe(const char *name) {
     if (!strcmp(name, "kexec_file_load"))
         return syscall(__NR_kexec_file_load, -1, -1, 0, NULL, 0xdead0000UL);
     if (!strcmp(name, "init_module")) return syscall(__NR_init_module, NULL, 0, "");
-    if (!strcmp(name, "delete_module")) return syscall(__NR_delete_module, "tether_no_such_mod", O_NONBLOCK);
+    if (!strcmp(name, "delete_module"))
+        return syscall(__NR_delete_module, "tether_no_such_mod", O_NONBLOCK);
     if (!strcmp(name, "swapon")) return syscall(__NR_swapon, MISSING, 0);
     if (!strcmp(name, "swapoff")) return syscall(__NR_swapoff, MISSING);
     if (!strcmp(name, "acct")) return syscall(__NR_acct, MISSING);

@@ -68,7 +68,9 @@ def status_fields(run, *options: str, exec_too: bool = False) -> tuple[str, ...]
     r = run("run", "-d", "--name", name, *options, "busybox", "sleep", "60")
     assert r.returncode == 0, r.stderr
     try:
-        commands = [["cat", "/proc/1/status"]] + ([["cat", "/proc/self/status"]] if exec_too else [])
+        commands = [["cat", "/proc/1/status"]]
+        if exec_too:
+            commands.append(["cat", "/proc/self/status"])
         out = []
         for command in commands:
             r = run("exec", name, *command)

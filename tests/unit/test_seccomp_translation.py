@@ -76,15 +76,21 @@ def test_min_kernel_against_the_running_kernel() -> None:
     profile = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
         {"names": ["a"], "action": "SCMP_ACT_ALLOW", "excludes": {"minKernel": "5.10"}},
         {"names": ["b"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "5.10"}}]}
-    assert [r["names"] for r in to_oci(profile, [], Machine("amd64", (5, 4)))["syscalls"]] == [["a"]]
-    assert [r["names"] for r in to_oci(profile, [], Machine("amd64", (5, 10)))["syscalls"]] == [["b"]]
+    def names(kernel: tuple[int, int]) -> list[list[str]]:
+        return [r["names"] for r in to_oci(profile, [], Machine("amd64", kernel))["syscalls"]]
+    assert names((5, 4)) == [["a"]]
+    assert names((5, 10)) == [["b"]]
 
 
 def test_includes_need_every_cap_excludes_any() -> None:
     profile = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
-        {"names": ["both"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_A", "CAP_B"]}},
-        {"names": ["neither"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_A", "CAP_B"]}}]}
-    names = lambda caps: [r["names"][0] for r in to_oci(profile, caps, AMD64)["syscalls"]]  # noqa: E731
+        {"names": ["both"], "action": "SCMP_ACT_ALLOW",
+         "includes": {"caps": ["CAP_A", "CAP_B"]}},
+        {"names": ["neither"], "action": "SCMP_ACT_ALLOW",
+         "excludes": {"caps": ["CAP_A", "CAP_B"]}}]}
+
+    def names(caps: list[str]) -> list[str]:
+        return [r["names"][0] for r in to_oci(profile, caps, AMD64)["syscalls"]]
     assert names(["CAP_A"]) == []
     assert names(["CAP_A", "CAP_B"]) == ["both"]
     assert names([]) == ["neither"]

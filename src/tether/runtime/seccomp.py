@@ -70,7 +70,8 @@ def kernel_version(release: str) -> tuple[int, int]:
 # ---- decoding: Go's encoding/json into moby's types, with Go's error texts ------------------
 _UINT = "uint"
 _FILTER = {"caps": "[]string", "arches": "[]string", "minKernel": "*seccomp.KernelVersion"}
-_ARG = {"index": "uint", "value": "uint64", "valueTwo": "uint64", "op": "specs.LinuxSeccompOperator"}
+_ARG = {"index": "uint", "value": "uint64", "valueTwo": "uint64",
+        "op": "specs.LinuxSeccompOperator"}
 _SYSCALL = {"name": "string", "names": "[]string", "action": "specs.LinuxSeccompAction",
             "errnoRet": "*uint", "args": "[]*specs.LinuxSeccompArg", "comment": "string",
             "includes": "seccomp.Filter", "excludes": "seccomp.Filter"}
@@ -146,8 +147,9 @@ def parse_min_kernel(text: str) -> tuple[int, int] | None:
     numbers = []
     for part in parts:
         if not part.isascii() or not part.isdigit() or int(part) > 255:
+            why = "value out of range" if part.isascii() and part.isdigit() else "invalid syntax"
             raise ProfileError(f'{DECODE_PREFIX}{expected}: strconv.ParseUint: parsing '
-                               f'"{part}": {"value out of range" if part.isdigit() else "invalid syntax"}')
+                               f'"{part}": {why}')
         numbers.append(int(part))
     if numbers == [0, 0]:
         raise ProfileError(f"{DECODE_PREFIX}{expected}: version cannot be 0.0")

@@ -1,9 +1,9 @@
 """tether's default seccomp profile, in Docker's profile format, with the rules of Docker 20.10's.
 
-Docker's default profile is an allow-list: a syscall not named fails with EPERM. The facts here (which
-names, which argument filters, which capability opens which syscalls) were read from the config.json
-a Docker 20.10.24 engine on this machine handed to runc, once per added capability, and from
-moby's documented rules for the other architectures; the layout is ours. `default_profile()`
+Docker's default profile is an allow-list: a syscall not named fails with EPERM. The facts here
+(which names, which argument filters, which capability opens which syscalls) were read from the
+config.json a Docker 20.10.24 engine on this machine handed to runc, once per added capability,
+and from moby's documented rules for the other architectures; the layout is ours. `default_profile()`
 returns the profile as a custom one would be written (`--security-opt seccomp=FILE`), so that one
 translation (tether.runtime.seccomp) serves both.
 

@@ -1,4 +1,4 @@
-"""This machine's side of seccomp: its architecture, kernel and libseccomp, and the translation cache.
+"""This machine's side of seccomp: its architecture, kernel, libseccomp, and the translation cache.
 
 runc compiles `linux.seccomp` with libseccomp at every start; what tether can do once is the
 translation of a profile for a capability set (tether.runtime.seccomp.to_oci), kept here by the
