@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tether.runtime import seccomp
+from tether.runtime import seccomp, seccomp_host
 from tether.runtime.seccomp import Machine, ProfileError, load_profile, to_oci
 from tether.runtime.seccomp_default import default_profile
 from tether.runtime.spec import DEFAULT_CAPABILITIES
@@ -176,3 +176,17 @@ def test_kernel_version(release: str, version: tuple[int, int]) -> None:
 def test_go_arch() -> None:
     assert [seccomp.go_arch(m) for m in ("x86_64", "aarch64", "armv7l", "i686", "s390x")] == \
         ["amd64", "arm64", "arm", "x86", "s390x"]
+
+
+def test_translated_once_per_profile_and_capability_set() -> None:
+    first = seccomp_host.oci_section(None, DEFAULT_CAPABILITIES)
+    assert seccomp_host.oci_section(None, list(reversed(DEFAULT_CAPABILITIES))) is first
+    admin = seccomp_host.oci_section(None, [*DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN"])
+    assert admin is not first and admin != first
+    custom = '{"defaultAction": "SCMP_ACT_ALLOW"}'
+    assert seccomp_host.oci_section(custom, []) is seccomp_host.oci_section(custom, [])
+
+
+def test_this_machines_libseccomp_decides_known_names() -> None:
+    assert seccomp_host.knows("read") and seccomp_host.knows("clone3")
+    assert not seccomp_host.knows("tether_no_such_syscall")
