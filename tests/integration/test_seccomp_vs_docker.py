@@ -309,3 +309,59 @@ def test_daemon_seccomp_profile_and_no_new_privileges(profile_file) -> None:
         assert status_fields(d.docker) == ("NoNewPrivs: 1", "Seccomp: 2")
         assert status_fields(d.docker, "--security-opt", "no-new-privileges=false") == \
             ("NoNewPrivs: 0", "Seccomp: 2")
+
+
+# masked and read-only paths Docker 20.10 and tether share (tether adds Docker 28's two)
+SYSTEM_PATHS = ("/proc/keys /proc/kcore /proc/acpi /proc/scsi /proc/timer_list /sys/firmware "
+                "/proc/bus /proc/fs /proc/irq /proc/sys /proc/sysrq-trigger").split()
+
+
+@pytest.mark.parametrize("options", [(), ("--security-opt", "systempaths=unconfined"),
+                                     ("--cap-add", "SYS_ADMIN", "--security-opt",
+                                      "systempaths=unconfined")])
+def test_system_paths_as_docker(ref, daemon, options) -> None:
+    """`--security-opt systempaths=unconfined` (the CLI sends empty MaskedPaths and
+    ReadonlyPaths) leaves /proc and /sys unmasked and writable where Docker does."""
+    script = ("awk '{print $5, $6}' /proc/self/mountinfo | grep -E '^(" + "|".join(SYSTEM_PATHS)
+              + ") ' | sort")
+    outputs = []
+    for run in (ref.docker, daemon.docker):
+        r = run("run", "--rm", *options, "busybox", "sh", "-c", script)
+        assert r.returncode == 0, r.stderr
+        outputs.append(r.stdout.decode())
+    assert outputs[1] == outputs[0]
+    assert ("/proc/keys" in outputs[0]) == (not options)
+
+
+@pytest.mark.parametrize("options", [("--security-opt", "systempaths=unconfined"),
+                                     ("--privileged",)])
+def test_system_paths_in_inspect_as_docker(ref, daemon, options) -> None:
+    views = []
+    for run in (ref.docker, daemon.docker):
+        cid = run("create", *options, "busybox", "true").stdout.decode().strip()
+        try:
+            views.append(run("inspect", "-f", "{{json .HostConfig.MaskedPaths}} "
+                             "{{json .HostConfig.ReadonlyPaths}}", cid).stdout)
+        finally:
+            run("rm", "-f", cid)
+    assert views[1] == views[0]
+
+
+def test_system_paths_given_through_the_api(daemon) -> None:
+    """MaskedPaths/ReadonlyPaths sent by a client replace the defaults (also of a privileged
+    container, as dockerd)."""
+    body = {"Image": "busybox", "Cmd": ["sh", "-c", "awk '{print $5, $6}' /proc/self/mountinfo"],
+            "HostConfig": {"MaskedPaths": ["/proc/cpuinfo"], "ReadonlyPaths": ["/proc/sys"],
+                           "Privileged": True}}
+    status, created = daemon.api("POST", "/v1.41/containers/create", body)
+    assert status == 201, created
+    cid = created["Id"]
+    try:
+        assert daemon.api("POST", f"/v1.41/containers/{cid}/start")[0] == 204
+        assert daemon.api("POST", f"/v1.41/containers/{cid}/wait")[1]["StatusCode"] == 0
+        logs = daemon.docker("logs", cid).stdout.decode().splitlines()
+        assert sorted(line.split()[0] for line in logs if line.startswith("/proc/")) == \
+            ["/proc/cpuinfo", "/proc/sys"]  # the defaults (/proc/keys...) are replaced
+        assert any(line.startswith("/proc/sys ro") for line in logs)
+    finally:
+        daemon.api("DELETE", f"/v1.41/containers/{cid}?force=1")

@@ -78,6 +78,13 @@ def test_seccomp_section_and_no_new_privileges_as_given() -> None:
     assert s["linux"]["seccomp"] == section and s["process"]["noNewPrivileges"] is True
 
 
+def test_system_paths_given_replace_the_defaults() -> None:
+    s = spec(masked_paths=[], readonly_paths=["/proc/sys"], privileged=True)
+    assert (s["linux"]["maskedPaths"], s["linux"]["readonlyPaths"]) == ([], ["/proc/sys"])
+    s = spec(privileged=True)
+    assert (s["linux"]["maskedPaths"], s["linux"]["readonlyPaths"]) == ([], [])
+
+
 def test_default_caps_are_dockers_mask() -> None:
     mask = sum(1 << ALL_CAPABILITIES.index(c) for c in capabilities())
     assert f"{mask:016x}" == "00000000a80425fb"

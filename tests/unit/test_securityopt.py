@@ -86,3 +86,22 @@ def test_apparmor_profile_and_info() -> None:
     assert DaemonSecurity().info_options() == ["name=seccomp,profile=default"]
     assert DaemonSecurity(seccomp_profile_path="/etc/p.json").info_options() == \
         ["name=seccomp,profile=/etc/p.json"]
+
+
+MASKED, READONLY = ("/proc/keys",), ("/proc/sys",)
+
+
+@pytest.mark.parametrize("host_config,expected", [
+    ({}, {"MaskedPaths": ["/proc/keys"], "ReadonlyPaths": ["/proc/sys"]}),
+    ({"MaskedPaths": [], "ReadonlyPaths": []}, {"MaskedPaths": [], "ReadonlyPaths": []}),
+    ({"Privileged": True}, {"MaskedPaths": None, "ReadonlyPaths": None}),
+    ({"Privileged": True, "MaskedPaths": ["/x"]}, {"MaskedPaths": ["/x"], "ReadonlyPaths": None}),
+])
+def test_system_paths_stored_as_dockerd(host_config, expected) -> None:
+    assert securityopt.system_paths(host_config, MASKED, READONLY) == expected
+
+
+def test_system_paths_wrong_type() -> None:
+    with pytest.raises(ApiError, match="^json: cannot unmarshal string into Go struct field "
+                                       r"HostConfig.HostConfig.MaskedPaths of type \[\]string$"):
+        securityopt.system_paths({"MaskedPaths": "/x"}, MASKED, READONLY)

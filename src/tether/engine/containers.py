@@ -260,6 +260,8 @@ class ContainerService(UserNetworks):
         full_name = self._reserve_name(name, cid)
         securityopt.parse(host_config.get("SecurityOpt"))  # as dockerd: refused at create
         host_config["SecurityOpt"] = securityopt.with_generated_label(host_config)
+        host_config.update(securityopt.system_paths(host_config, spec.MASKED_PATHS,
+                                                    spec.READONLY_PATHS))
         children = self._resolve_links(host_config.get("Links") or [])
         if user_networks:  # links on a user network are names for the resolver, not edges
             first = next(iter(user_networks.values()))
@@ -573,8 +575,9 @@ class ContainerService(UserNetworks):
         self.emit(c, "start")
 
     def _security(self, c: Container) -> dict[str, Any]:
-        """build_spec's seccomp section and no_new_privileges for this container: its
-        SecurityOpt over the daemon's defaults, the profile translated for its capabilities."""
+        """build_spec's security settings for this container: seccomp (its SecurityOpt over the
+        daemon's defaults, the profile translated for its capabilities), no-new-privileges, and
+        the masked and read-only paths stored at create."""
         options = securityopt.parse(c.host_config.get("SecurityOpt"))
         privileged = bool(c.host_config.get("Privileged"))
         filtered, profile = securityopt.seccomp_profile(options, privileged,
@@ -589,7 +592,9 @@ class ContainerService(UserNetworks):
                 raise ApiError(str(exc)) from None  # a 500, as dockerd
         nnp = options.no_new_privileges
         return {"seccomp": section,
-                "no_new_privileges": self.security.no_new_privileges if nnp is None else nnp}
+                "no_new_privileges": self.security.no_new_privileges if nnp is None else nnp,
+                "masked_paths": c.host_config.get("MaskedPaths"),
+                "readonly_paths": c.host_config.get("ReadonlyPaths")}
 
     async def _hand_over_attaches(self, c: Container, run: _Run) -> None:
         """Clients that attached before start get the container's stdio before its first byte."""

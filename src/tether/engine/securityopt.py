@@ -116,6 +116,26 @@ def with_generated_label(host_config: dict[str, Any]) -> list[str] | None:
     return opts
 
 
+def system_paths(host_config: dict[str, Any], masked: tuple[str, ...],
+                 readonly: tuple[str, ...]) -> dict[str, list[str] | None]:
+    """MaskedPaths and ReadonlyPaths as dockerd stores them at create: the defaults when the
+    client sent none (null) for a container that is not privileged, else what it sent (the docker
+    CLI's `--security-opt systempaths=unconfined` sends empty lists)."""
+    out: dict[str, list[str] | None] = {}
+    for key, default in (("MaskedPaths", masked), ("ReadonlyPaths", readonly)):
+        value = host_config.get(key)
+        bad = value if not isinstance(value, list) else next(
+            (v for v in value if not isinstance(v, str)), None)
+        if value is not None and bad is not None:
+            go_type = "[]string" if bad is value else "string"
+            raise ApiError(f"json: cannot unmarshal {_json_kind(bad)} into Go struct field "
+                           f"HostConfig.HostConfig.{key} of type {go_type}")
+        if value is None and not host_config.get("Privileged"):
+            value = list(default)
+        out[key] = value
+    return out
+
+
 def seccomp_profile(options: SecurityOptions, privileged: bool,
                     daemon_profile: str | None) -> tuple[bool, str | None]:
     """(filtered?, profile text or None for the built-in default) as dockerd's WithSeccomp:

@@ -152,14 +152,18 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
                mounts: list[dict], cgroups_path: str, readonly_rootfs: bool = False,
                cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (),
                privileged: bool = False, rootfs_propagation: str | None = None,
-               seccomp: dict | None = None, no_new_privileges: bool = False) -> dict:
+               seccomp: dict | None = None, no_new_privileges: bool = False,
+               masked_paths: list[str] | None = None,
+               readonly_paths: list[str] | None = None) -> dict:
     """A complete config.json for runc: Docker's defaults plus this container's settings.
 
     `mounts` (OCI mount dicts, for example the /etc/hosts binds) come after the default mounts so
     that they land on top of them; a default mount whose destination the caller mounts itself is
     left out (a `--tmpfs /dev/shm` replaces Docker's /dev/shm, as in dockerd). Inheritable and ambient capabilities stay empty, as in Docker
     since 20.10.14, so that an exec'd setuid-less binary cannot regain dropped capabilities.
-    `seccomp` is the OCI seccomp section (None: no filter).
+    `seccomp` is the OCI seccomp section (None: no filter). `masked_paths` / `readonly_paths`
+    (HostConfig's, `--security-opt systempaths=unconfined` sends empty ones) replace the
+    defaults when given, also for a privileged container, as in dockerd.
     """
     caps = capabilities(cap_add, cap_drop, privileged)
     namespaces = [{"type": ns} for ns in _NAMESPACES]
@@ -172,8 +176,10 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
         "cgroupsPath": cgroups_path,
         "namespaces": namespaces,
         "devices": [],
-        "maskedPaths": [] if privileged else list(MASKED_PATHS),
-        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
+        "maskedPaths": list(masked_paths) if masked_paths is not None
+        else [] if privileged else list(MASKED_PATHS),
+        "readonlyPaths": list(readonly_paths) if readonly_paths is not None
+        else [] if privileged else list(READONLY_PATHS),
     }
     if rootfs_propagation:
         linux["rootfsPropagation"] = rootfs_propagation
