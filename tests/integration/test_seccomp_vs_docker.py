@@ -267,6 +267,8 @@ def test_refused_at_create_through_the_api_as_docker(ref, daemon, security_opt) 
 
 
 @pytest.mark.parametrize("profile", ["[]", '{"syscalls": "x"}', '{"syscalls": [{"names": "read"}]}',
+                                     "{bad", "{", '{"a" 1}', '{"a": [1 2]}', '{"a": 1 "b"}',
+                                     "{} x", '{"a": 1,}', '{"a": NaN}', '{"a": "\\q"}',
                                      '{"syscalls": [{"names": ["read"], "errnoRet": -1}]}',
                                      '{"syscalls": [{"names": ["read"], "includes": '
                                      '{"minKernel": "4"}}]}'])

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tether.network.portspec import go_quote
+
 # Go's architecture (the daemon's GOARCH, as profiles name it in `arches`) by the kernel's machine.
 _GO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "i386": "x86", "i486": "x86", "i586": "x86",
             "i686": "x86", "aarch64": "arm64", "arm64": "arm64", "armv6l": "arm", "armv7l": "arm",
@@ -156,12 +158,67 @@ def parse_min_kernel(text: str) -> tuple[int, int] | None:
     return numbers[0], numbers[1]
 
 
+def _go_char(ch: str) -> str:
+    """encoding/json's quoteChar of the byte it stopped at."""
+    if ch == "'":
+        return "'\\''"
+    if ch == '"':
+        return "'\"'"
+    if ord(ch) > 0x7F:
+        return f"'\\x{ch.encode(errors='surrogatepass')[0]:02x}'"
+    return "'" + go_quote(ch)[1:-1] + "'"
+
+
+def _open_container(text: str) -> str:
+    """'{' or '[': the innermost value still open at the end of `text` (strings skipped)."""
+    stack, in_string, escaped = [], False, False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            stack.append(ch)
+        elif ch in "}]" and stack:
+            stack.pop()
+    return stack[-1] if stack else ""
+
+
+def _go_syntax_error(text: str, exc: json.JSONDecodeError) -> str:
+    """Go's encoding/json text for the syntax error Python's decoder found."""
+    pos, msg = exc.pos, exc.msg
+    if msg.startswith("Invalid \\escape"):
+        pos += 1
+    if pos >= len(text) or msg.startswith("Unterminated string"):
+        return "unexpected end of JSON input"
+    char = _go_char(text[pos])
+    if msg.startswith("Expecting property name"):
+        return f"invalid character {char} looking for beginning of object key string"
+    if msg.startswith("Expecting ':'"):
+        return f"invalid character {char} after object key"
+    if msg.startswith("Expecting ','"):
+        where = "object key:value pair" if _open_container(text[:pos]) == "{" else "array element"
+        return f"invalid character {char} after {where}"
+    if msg.startswith("Extra data"):
+        return f"invalid character {char} after top-level value"
+    if msg.startswith("Invalid control character"):
+        return f"invalid character {char} in string literal"
+    if msg.startswith("Invalid \\"):
+        return f"invalid character {char} in string escape code"
+    return f"invalid character {char} looking for beginning of value"
+
+
+def _no_constant(name: str) -> None:
+    raise json.JSONDecodeError("Expecting value", name, 0)
+
+
 def load_profile(text: str) -> dict[str, Any]:
     """A profile's JSON text, decoded and type-checked as dockerd decodes it."""
     try:
-        profile = json.loads(text)
-    except ValueError as exc:
-        message = getattr(exc, "msg", str(exc))
+        profile = json.loads(text, parse_constant=_no_constant)  # Go has no NaN/Infinity
+    except json.JSONDecodeError as exc:
+        message = (_go_syntax_error(text, exc) if exc.doc == text
+                   else f"invalid character {_go_char(exc.doc[0])} looking for beginning of value")
         raise ProfileError(f"{DECODE_PREFIX}{message}") from None
     if profile is None:
         return {}
