@@ -1,9 +1,13 @@
-"""seccomp and no-new-privileges on tether and on a real Docker 20.10, side by side.
+"""seccomp, no-new-privileges and the other --security-opt values on tether and on a real Docker
+20.10, side by side.
 
 A static probe (seccomp_probe.c) tries a set of syscalls, each in a child of its own with harmless
 arguments, and prints the errno each got; the same container options must give the same errnos on
-both engines. The one difference kept on purpose: tether's default profile refuses
-socket(AF_VSOCK) (Docker 23+ does too; 20.10 does not), see runtime/seccomp_default.py.
+both engines. The config.json each engine hands runc is compared too, rule for rule. The one
+difference kept on purpose: tether's default profile refuses socket(AF_VSOCK) (Docker 23+ does
+too; 20.10 does not), see runtime/seccomp_default.py. Also: /proc/1/status (and an exec's),
+inspect's SecurityOpt/AppArmorProfile/MaskedPaths, info's SecurityOptions, dockerd's refusal
+texts at create and at start, `systempaths=unconfined`, and tetherd's own flags.
 """
 from __future__ import annotations
 
