@@ -32,12 +32,15 @@ from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.paths import Paths
+from tether.engine.securityopt import DaemonSecurity
 from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
 from tether.network import dns
 from tether.network.manager import NetworkManager
 from tether.network.resolver import EmbeddedResolver
+from tether.runtime import seccomp_host
 from tether.runtime.conmon import Runtime
+from tether.runtime.seccomp import ProfileError
 
 DEFAULT_HOST = "unix:///run/tether/tether.sock"
 log = logging.getLogger("tether.daemon")
@@ -77,6 +80,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="inter-container communication on the bridge (false: only linked pairs)")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append", default=[],
                    help="a registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS")
+    # -- seccomp and no-new-privileges (issue 11)
+    p.add_argument("--seccomp-profile", default="", metavar="PATH",
+                   help="a seccomp profile (Docker's JSON format) in place of the built-in one")
+    p.add_argument("--no-new-privileges", nargs="?", const=True, default=False,
+                   type=lambda v: v.lower() not in ("false", "0", "no"),
+                   help="no-new-privileges for containers whose --security-opt does not say")
+    # --
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
     return p.parse_args(argv)
@@ -86,6 +96,24 @@ def socket_path(host: str) -> str:
     if not host.startswith("unix://"):
         raise SystemExit(f"tetherd: only unix:// hosts are supported, got {host!r}")
     return host[len("unix://"):]
+
+
+def _security(args: argparse.Namespace) -> DaemonSecurity:
+    """The daemon's seccomp profile, read and checked once: a profile that cannot be used stops
+    the daemon here (as dockerd does for a missing file) rather than every container start."""
+    text = None
+    if args.seccomp_profile:
+        try:
+            text = Path(args.seccomp_profile).read_text()
+            seccomp_host.check(text)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise SystemExit(f"tetherd: opening seccomp profile ({args.seccomp_profile}) failed: "
+                             f"open {args.seccomp_profile}: {reason}") from None
+        except (ProfileError, UnicodeDecodeError) as exc:
+            raise SystemExit(f"tetherd: seccomp profile ({args.seccomp_profile}): {exc}") from None
+    return DaemonSecurity(seccomp_profile_path=args.seccomp_profile, seccomp_profile=text,
+                          no_new_privileges=args.no_new_privileges)
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -132,6 +160,7 @@ async def _forget_names_on_changes(events: EventBus, resolver: EmbeddedResolver)
 
 
 async def run(args: argparse.Namespace) -> None:
+    security = _security(args)
     paths = Paths(Path(args.data_root), Path(args.exec_root))
     paths.data_root.mkdir(parents=True, exist_ok=True)
     lock_fd = _lock(paths.exec_root)
@@ -143,6 +172,7 @@ async def run(args: argparse.Namespace) -> None:
     volumes = VolumeService(paths.data_root / "volumes", events=events)
     containers = ContainerService(paths, images, Runtime(paths.runtime), network, volumes,
                                   events=events)
+    containers.security = security
     volumes.referrers = containers.volume_users
     resolver = EmbeddedResolver(containers.lookup, containers.reverse,
                                 _upstreams(containers.host_resolv))

@@ -3,7 +3,8 @@
 The REF_* constants are copied from the config.json that Docker 20.10 (Debian docker.io, under
 containerd + runc) wrote for `docker run -d busybox sleep 100`; the user cases from `docker run -u`
 against an image with the /etc/passwd and /etc/group below. Differences kept on purpose are listed
-in tether.runtime.spec's docstring and asserted here (masked paths of Docker 28, no seccomp).
+in tether.runtime.spec's docstring and asserted here (masked paths of Docker 28); the seccomp
+section is the caller's (tests/unit/test_seccomp_translation.py).
 """
 from __future__ import annotations
 
@@ -69,6 +70,19 @@ def test_defaults_match_docker() -> None:
     assert s["process"]["noNewPrivileges"] is False and s["process"]["oomScoreAdj"] == 0
     assert s["root"] == {"path": "/r", "readonly": False}
     assert s["hostname"] == "abc" and linux["cgroupsPath"] == "/tether/abc"
+
+
+def test_seccomp_section_and_no_new_privileges_as_given() -> None:
+    section = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}
+    s = spec(seccomp=section, no_new_privileges=True)
+    assert s["linux"]["seccomp"] == section and s["process"]["noNewPrivileges"] is True
+
+
+def test_system_paths_given_replace_the_defaults() -> None:
+    s = spec(masked_paths=[], readonly_paths=["/proc/sys"], privileged=True)
+    assert (s["linux"]["maskedPaths"], s["linux"]["readonlyPaths"]) == ([], ["/proc/sys"])
+    s = spec(privileged=True)
+    assert (s["linux"]["maskedPaths"], s["linux"]["readonlyPaths"]) == ([], [])
 
 
 def test_default_caps_are_dockers_mask() -> None:

@@ -95,7 +95,7 @@ class SystemRoutes:
             "DefaultRuntime": "runc", "Runtimes": {"runc": {"path": "runc"}},
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
                       "ControlAvailable": False, "Error": "", "RemoteManagers": None},
-            "SecurityOptions": [], "Labels": [],
+            "SecurityOptions": self.containers.security.info_options(), "Labels": [],
             "ExperimentalBuild": False, "Debug": False, "IndexServerAddress": "",
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
             "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"],

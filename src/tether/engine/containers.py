@@ -25,7 +25,7 @@ from tether import names as naming
 from tether.engine import config as rules
 from tether.engine import diskusage, initlayer
 from tether.engine import links as linkrules
-from tether.engine import mountspec
+from tether.engine import mountspec, securityopt
 from tether.engine.events import EventBus
 from tether.engine.linkgraph import Edge, LinkGraph
 from tether.engine.container_mounts import ContainerMounts
@@ -39,7 +39,8 @@ from tether.errors import (ApiError, BadRequest, Conflict, NotFound, NotModified
 from tether.image.store import ImageStore
 from tether.network import files, netns, portspec
 from tether.network.manager import NetworkManager
-from tether.runtime import mounts, spec
+from tether.runtime import mounts, seccomp_host, spec
+from tether.runtime.seccomp import ProfileError
 from tether.runtime.conmon import Attachment, Runtime
 from tether.runtime.user import resolve_user
 from tether.state import read_json, remove_stale_temp_files, write_json_atomic
@@ -102,6 +103,7 @@ class ContainerService(UserNetworks):
         self.resolver: Any = None
         # the mount plans of containers being created (not yet listed): their volumes are in use
         self._creating: dict[str, list[MountPoint]] = {}
+        self.security = securityopt.DaemonSecurity()  # the daemon's flags, set by the daemon
 
     # ---- records and lookup -------------------------------------------------------------
 
@@ -256,6 +258,10 @@ class ContainerService(UserNetworks):
         image = await asyncio.to_thread(self.images.resolve, image_ref)
         cid = new_container_id()
         full_name = self._reserve_name(name, cid)
+        securityopt.parse(host_config.get("SecurityOpt"))  # as dockerd: refused at create
+        host_config["SecurityOpt"] = securityopt.with_generated_label(host_config)
+        host_config.update(securityopt.system_paths(host_config, spec.MASKED_PATHS,
+                                                    spec.READONLY_PATHS))
         children = self._resolve_links(host_config.get("Links") or [])
         if user_networks:  # links on a user network are names for the resolver, not edges
             first = next(iter(user_networks.values()))
@@ -490,6 +496,7 @@ class ContainerService(UserNetworks):
         bundle = self.paths.bundle(cid)
         netns_path = self.paths.netns(cid)
         try:
+            security = self._security(c)
             lowers = await asyncio.to_thread(self.lower_dirs, c)
             mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
             uid, gid, groups, home = resolve_user(str(rootfs), c.config.get("User") or "")
@@ -525,7 +532,7 @@ class ContainerService(UserNetworks):
                 readonly_rootfs=bool(c.host_config.get("ReadonlyRootfs")),
                 cap_add=c.host_config.get("CapAdd") or [], cap_drop=c.host_config.get("CapDrop") or [],
                 privileged=bool(c.host_config.get("Privileged")),
-                rootfs_propagation=mountspec.rootfs_propagation(c.mount_points))
+                rootfs_propagation=mountspec.rootfs_propagation(c.mount_points), **security)
             if host_network:  # share the daemon's namespace, whose net.* sysctls are not ours
                 linux = oci["linux"]
                 linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
@@ -566,6 +573,28 @@ class ContainerService(UserNetworks):
         await self._update_link_accepts()
         log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
         self.emit(c, "start")
+
+    def _security(self, c: Container) -> dict[str, Any]:
+        """build_spec's security settings for this container: seccomp (its SecurityOpt over the
+        daemon's defaults, the profile translated for its capabilities), no-new-privileges, and
+        the masked and read-only paths stored at create."""
+        options = securityopt.parse(c.host_config.get("SecurityOpt"))
+        privileged = bool(c.host_config.get("Privileged"))
+        filtered, profile = securityopt.seccomp_profile(options, privileged,
+                                                        self.security.seccomp_profile)
+        section = None
+        if filtered:
+            caps = spec.capabilities(c.host_config.get("CapAdd") or [],
+                                     c.host_config.get("CapDrop") or [], privileged)
+            try:
+                section = seccomp_host.oci_section(profile, caps)
+            except ProfileError as exc:
+                raise ApiError(str(exc)) from None  # a 500, as dockerd
+        nnp = options.no_new_privileges
+        return {"seccomp": section,
+                "no_new_privileges": self.security.no_new_privileges if nnp is None else nnp,
+                "masked_paths": c.host_config.get("MaskedPaths"),
+                "readonly_paths": c.host_config.get("ReadonlyPaths")}
 
     async def _hand_over_attaches(self, c: Container, run: _Run) -> None:
         """Clients that attached before start get the container's stdio before its first byte."""

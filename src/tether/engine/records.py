@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tether.engine.mountspec import MountPoint
+from tether.engine.securityopt import apparmor_profile
 from tether.units import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -178,7 +179,7 @@ class Container:
             "Platform": "linux",
             "MountLabel": "",
             "ProcessLabel": "",
-            "AppArmorProfile": "",
+            "AppArmorProfile": apparmor_profile(self.host_config.get("SecurityOpt")),
             "ExecIDs": None,
             "HostConfig": host_config,
             "GraphDriver": {"Name": "overlay2", "Data": {

@@ -359,23 +359,27 @@ class Runtime:
         finally:
             os.close(fd)
 
-    def _container_caps(self, cid: str) -> dict:
+    def _container_process(self, cid: str) -> dict:
         config = json.loads((self._dir(cid) / "bundle" / "config.json").read_text())
-        return config["process"]["capabilities"]
+        return config["process"]
 
     async def exec(self, cid: str, *, args: list[str], env: list[str], cwd: str, uid: int,
                    gid: int, additional_gids: list[int], tty: bool,
                    caps: list[str] | None = None,
                    console_size: tuple[int, int] | None = None) -> ExecProcess:
         """Run a process in the running container; it gets the container's capabilities
-        unless `caps` says otherwise (Docker's `exec --privileged` passes all). A tty starts at
-        `console_size` (height, width), so the first prompt is drawn at the client's size."""
-        capabilities = (self._container_caps(cid) if caps is None else
+        unless `caps` says otherwise (Docker's `exec --privileged` passes all), and its
+        no-new-privileges setting (runc applies the container's seccomp filter itself). A tty
+        starts at `console_size` (height, width), so the first prompt is drawn at the client's
+        size."""
+        container = self._container_process(cid)
+        capabilities = (container["capabilities"] if caps is None else
                         {"bounding": caps, "effective": caps, "permitted": caps})
         process = {
             "terminal": tty, "args": args, "env": env, "cwd": cwd,
             "user": {"uid": uid, "gid": gid, "additionalGids": additional_gids},
-            "capabilities": capabilities, "noNewPrivileges": False,
+            "capabilities": capabilities,
+            "noNewPrivileges": bool(container.get("noNewPrivileges")),
         }
         if tty and console_size:  # applied by runc's init before the process runs
             process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}

@@ -4,8 +4,8 @@ The defaults follow moby's `oci/defaults.go` and `daemon/oci_linux.go`, checked 
 that a real Docker 20.10 engine handed to runc on this machine (see tests/unit/test_runtime_spec.py).
 Differences kept on purpose:
 
-- seccomp is left out. Docker's default profile is large (about 400 syscall names and argument
-  filters); shipping it is a later issue, and runc without a seccomp section applies none.
+- seccomp: the caller passes the `linux.seccomp` section (tether.runtime.seccomp_host translates
+  the profile); tether's default profile differs from Docker 20.10's as seccomp_default.py says.
 - masked paths follow Docker 28 (the CLI generation tether targets), which adds `/proc/interrupts` and
   `/sys/devices/virtual/powercap` to 20.10's list. Docker 28's per-CPU `thermal_throttle` masks
   depend on the host's CPUs and are not included.
@@ -151,13 +151,19 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
                additional_gids: list[int], tty: bool, hostname: str, netns_path: str | None,
                mounts: list[dict], cgroups_path: str, readonly_rootfs: bool = False,
                cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (),
-               privileged: bool = False, rootfs_propagation: str | None = None) -> dict:
+               privileged: bool = False, rootfs_propagation: str | None = None,
+               seccomp: dict | None = None, no_new_privileges: bool = False,
+               masked_paths: list[str] | None = None,
+               readonly_paths: list[str] | None = None) -> dict:
     """A complete config.json for runc: Docker's defaults plus this container's settings.
 
     `mounts` (OCI mount dicts, for example the /etc/hosts binds) come after the default mounts so
     that they land on top of them; a default mount whose destination the caller mounts itself is
     left out (a `--tmpfs /dev/shm` replaces Docker's /dev/shm, as in dockerd). Inheritable and ambient capabilities stay empty, as in Docker
     since 20.10.14, so that an exec'd setuid-less binary cannot regain dropped capabilities.
+    `seccomp` is the OCI seccomp section (None: no filter). `masked_paths` / `readonly_paths`
+    (HostConfig's, `--security-opt systempaths=unconfined` sends empty ones) replace the
+    defaults when given, also for a privileged container, as in dockerd.
     """
     caps = capabilities(cap_add, cap_drop, privileged)
     namespaces = [{"type": ns} for ns in _NAMESPACES]
@@ -170,11 +176,15 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
         "cgroupsPath": cgroups_path,
         "namespaces": namespaces,
         "devices": [],
-        "maskedPaths": [] if privileged else list(MASKED_PATHS),
-        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
+        "maskedPaths": list(masked_paths) if masked_paths is not None
+        else [] if privileged else list(MASKED_PATHS),
+        "readonlyPaths": list(readonly_paths) if readonly_paths is not None
+        else [] if privileged else list(READONLY_PATHS),
     }
     if rootfs_propagation:
         linux["rootfsPropagation"] = rootfs_propagation
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
     own = {m["destination"] for m in mounts}
     return {
         "ociVersion": OCI_VERSION,
@@ -185,7 +195,7 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
             "env": list(env),
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": list(caps), "permitted": list(caps)},
-            "noNewPrivileges": False,
+            "noNewPrivileges": no_new_privileges,
             "oomScoreAdj": 0,
         },
         "root": {"path": rootfs, "readonly": readonly_rootfs},
