@@ -15,6 +15,11 @@ class Paths:
         return self.data_root / "containers"
 
     @property
+    def corrupt_containers(self) -> Path:
+        """Where a container directory whose record cannot be read is moved at start-up."""
+        return self.data_root / "corrupt" / "containers"
+
+    @property
     def images(self) -> Path:
         return self.data_root / "image"
 
