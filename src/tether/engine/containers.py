@@ -498,10 +498,10 @@ class ContainerService(UserNetworks):
         base = self.paths.container(c.id)
         for d in (self.paths.upper(c.id), self.paths.work(c.id), self.paths.rootfs(c.id)):
             d.mkdir(parents=True, exist_ok=True)
-        (base / "hostname").write_text(files.hostname_file(c.config["Hostname"]))
+        _rewrite_in_place(base / "hostname", files.hostname_file(c.config["Hostname"]))
         if c.network_mode == "host":
-            (base / "hosts").write_text(_read_or_empty(self.host_hosts))
-            (base / "resolv.conf").write_text(_read_or_empty(self.host_resolv))
+            _rewrite_in_place(base / "hosts", _read_or_empty(self.host_hosts))
+            _rewrite_in_place(base / "resolv.conf", _read_or_empty(self.host_resolv))
             return
         self._write_hosts(c)
         self._write_resolv(c)
@@ -1182,11 +1182,15 @@ def _hosts_of_links(linked: list[tuple[Edge, Container]]) -> list[tuple[str, str
 
 def _rewrite_in_place(path: Path, text: str) -> None:
     """Replace a file's content keeping its inode: a running container sees the file through a
-    bind mount, which a rename would leave pointing at the old one."""
+    bind mount, which a rename would leave pointing at the old one. A failed write (a full
+    disk) raises an OSError naming the file."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.truncate()
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.truncate()
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def _read_or_empty(path: Path) -> str:
