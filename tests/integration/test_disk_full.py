@@ -93,7 +93,9 @@ def test_full_data_root(small_daemon):
     # what frees or stops never needs space
     out(d.tether("stop", "-t", "1", "stopme", timeout=HANG_GUARD))
     assert inspect(d, "stopme")["State"]["Status"] == "exited"
-    assert record(d, ids["stopme"])["state"]["status"] == "running"  # not written yet
+    assert record(d, ids["stopme"])["state"]["status"] == "running"  # not written yet...
+    kept = d.exec_root / "records" / f"{ids['stopme']}.json"
+    assert json.loads(kept.read_bytes())["state"]["status"] == "exited"  # ...kept meanwhile
     out(d.tether("kill", "killme", timeout=HANG_GUARD))
     wait_for(lambda: inspect(d, "killme")["State"]["Status"] == "exited", what="killme exited")
     out(d.tether("rm", "-f", "rmme", timeout=HANG_GUARD))
@@ -105,8 +107,10 @@ def test_full_data_root(small_daemon):
     d.stop()
     d.start()
     assert inspect(d, "keep")["State"]["Running"] is True
-    assert inspect(d, "stopme")["State"]["Status"] == "exited"
-    assert inspect(d, "killme")["State"]["Status"] == "exited"
+    # the states the data root could not take came back from the exec root, exit codes too
+    for name in ("stopme", "killme"):
+        state = inspect(d, name)["State"]
+        assert (state["Status"], state["ExitCode"]) == ("exited", 137), state
     assert inspect(d, "renameme")["Name"] == "/renameme"
     assert_space_error(d, d.tether("rename", "renameme", "renamed"))
     assert out(d.tether("exec", "keep", "echo", "alive")) == "alive"
@@ -118,6 +122,7 @@ def test_full_data_root(small_daemon):
              what="stopme's record written")
     wait_for(lambda: record(d, ids["killme"])["state"]["status"] == "exited",
              what="killme's record written")
+    wait_for(lambda: not kept.exists(), what="the kept copy dropped")
     out(d.tether("rename", "renameme", "renamed"))
     assert record(d, ids["renameme"])["name"] == "/renamed"
     again = out(d.tether("run", "-d", "--name", "again", "busybox", "sleep", "600"))

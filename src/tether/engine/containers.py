@@ -110,30 +110,46 @@ class ContainerService(UserNetworks):
 
     def _save(self, c: Container) -> None:
         """Write the record of something that already happened (a start, an exit, a pause, a
-        stop asked for). The kernel's state is the truth and stays so in memory: a write that
-        fails (a full disk) is retried until it succeeds (`_flush_records`); a daemon started
-        before that re-derives the state from runc (`_reconcile`)."""
+        stop asked for). The kernel's state is the truth and stays so in memory: when the write
+        fails (a full data root) the record is kept meanwhile under the exec root, another
+        filesystem that the next daemon reads first, and retried until it lands
+        (`_flush_records`)."""
+        data = c.to_json()
         try:
-            write_json_atomic(self.paths.record(c.id), c.to_json())
+            self._write_record(c.id, data)
         except OSError as exc:
             if c.id not in self._unsaved:
                 log.warning("container record not written, will retry", extra={"ctx": {
                     "id": c.id, "error": os_error_text(exc, self.paths.data_root)}})
-            self._unsaved.add(c.id)
-            if self._flusher is None or self._flusher.done():
-                self._flusher = asyncio.get_running_loop().create_task(self._flush_records())
-            return
-        self._unsaved.discard(c.id)
+            try:
+                write_json_atomic(self.paths.pending_record(c.id), data)
+            except OSError:
+                log.exception("container record not kept either", extra={"ctx": {"id": c.id}})
+            self._mark_unsaved(c.id)
 
     def _save_or_fail(self, c: Container, data: dict[str, Any] | None = None) -> None:
         """Write a record a change asked for (`data`, the record with the change) before the
         change is applied: when the write fails the request fails with dockerd's text and
         nothing changes, in memory or on disk."""
         try:
-            write_json_atomic(self.paths.record(c.id), c.to_json() if data is None else data)
+            self._write_record(c.id, c.to_json() if data is None else data)
         except OSError as exc:
             raise self.disk_error(exc) from None
-        self._unsaved.discard(c.id)
+
+    def _write_record(self, cid: str, data: dict[str, Any]) -> None:
+        """The record in the data root; the copy kept under the exec root is then stale."""
+        write_json_atomic(self.paths.record(cid), data)
+        if cid in self._unsaved:
+            self._forget_unsaved(cid)
+
+    def _mark_unsaved(self, cid: str) -> None:
+        self._unsaved.add(cid)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_records())
+
+    def _forget_unsaved(self, cid: str) -> None:
+        self._unsaved.discard(cid)
+        self.paths.pending_record(cid).unlink(missing_ok=True)
 
     def disk_error(self, exc: OSError) -> ApiError:
         """dockerd's `write <path>: no space left on device` (500), the path relative to the
@@ -159,13 +175,14 @@ class ContainerService(UserNetworks):
         """Write the records a full disk refused, stopping at the first that still fails."""
         for cid in list(self._unsaved):
             c = self._containers.get(cid)
-            if c is not None:
-                try:
-                    write_json_atomic(self.paths.record(cid), c.to_json())
-                except OSError:
-                    return
-                log.info("container record written", extra={"ctx": {"id": cid}})
-            self._unsaved.discard(cid)
+            if c is None:
+                self._forget_unsaved(cid)
+                continue
+            try:
+                self._write_record(cid, c.to_json())
+            except OSError:
+                return
+            log.info("container record written", extra={"ctx": {"id": cid}})
 
     def emit(self, c: Container, action: str, **extra: str) -> None:
         """A container event with dockerd's attributes: the labels, image, name, then extras."""
@@ -856,7 +873,7 @@ class ContainerService(UserNetworks):
             c.state.status = "removing"
             await self._release(c)
             del self._containers[c.id]
-            self._unsaved.discard(c.id)
+            self._forget_unsaved(c.id)
             self._names.pop(c.name, None)
             self._drop_links_of(c)
             shutil.rmtree(self.paths.container(c.id), ignore_errors=True)
@@ -1013,7 +1030,7 @@ class ContainerService(UserNetworks):
         for entry in sorted(self.paths.containers.iterdir()):
             remove_stale_temp_files(entry)
             try:
-                c = Container.from_json(read_json(self.paths.record(entry.name)))
+                c = self._read_record(entry.name)
                 if c.id != entry.name:
                     raise ValueError(f"the record names container {c.id!r}")
             except FileNotFoundError:
@@ -1036,6 +1053,23 @@ class ContainerService(UserNetworks):
                 await self._restore_failed(c, exc)
         self.volumes.unmount_unused()
         await self._update_link_accepts()
+
+    def _read_record(self, cid: str) -> Container:
+        """A container's record: the one a full data root refused, kept under the exec root,
+        when there is one (it is newer; it is written to the data root as soon as it can be),
+        else the data root's."""
+        pending = self.paths.pending_record(cid)
+        try:
+            c = Container.from_json(read_json(pending))
+        except FileNotFoundError:
+            return Container.from_json(read_json(self.paths.record(cid)))
+        except Exception as exc:  # cut short by a crash: the data root's is the one
+            log.warning("unreadable pending record ignored", extra={"ctx": {"id": cid,
+                                                                           "error": str(exc)}})
+            pending.unlink(missing_ok=True)
+            return Container.from_json(read_json(self.paths.record(cid)))
+        self._mark_unsaved(cid)
+        return c
 
     async def _set_aside(self, entry: Path, exc: Exception) -> None:
         """A record that cannot be read: the container cannot be managed without it, so what

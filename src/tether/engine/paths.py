@@ -50,6 +50,10 @@ class Paths:
     def log(self, cid: str) -> Path:
         return self.container(cid) / "container.log"
 
+    def pending_record(self, cid: str) -> Path:
+        """A container's record while the data root cannot take it (a full disk)."""
+        return self.exec_root / "records" / f"{cid}.json"
+
     def bundle(self, cid: str) -> Path:
         return self.exec_root / "bundles" / cid
 
