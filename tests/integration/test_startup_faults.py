@@ -161,3 +161,20 @@ def test_unreadable_record_is_set_aside_not_deleted(fresh_daemon, damage):
     assert names == ["/other"]
     assert_still_managed(d, "other")
     json.loads(json.dumps(names))  # the list itself is intact JSON
+
+
+def test_unreadable_network_record_is_skipped_and_kept(fresh_daemon):
+    d = fresh_daemon
+    out(d.tether("network", "create", "goodnet"))
+    bad = out(d.tether("network", "create", "badnet"))
+    out(d.tether("run", "-d", "--name", "other", "--network", "goodnet", "busybox", "sleep",
+                 "600"))
+    d.stop()
+    path = d.data_root / "network" / "networks" / f"{bad}.json"
+    path.write_bytes(b"{\"id\": ")
+    d.start()
+    names = out(d.tether("network", "ls", "--format", "{{.Name}}")).split()
+    assert "goodnet" in names and "badnet" not in names
+    assert path.read_bytes() == b"{\"id\": "  # left for a person to look at
+    assert "network not restored" in d.log()
+    assert_still_managed(d, "other")

@@ -129,8 +129,13 @@ class NetworkManager:
         await asyncio.to_thread(netlink.ensure_bridge, self.bridge, interface)
         self.ipv6 = _ipv6_available()
         for path in sorted(self._records_dir().glob("*.json")):
-            net = self._user_net(NetworkRecord.from_json(read_json(path)))
-            await self._ensure_bridge(net)
+            try:
+                net = self._user_net(NetworkRecord.from_json(read_json(path)))
+                await self._ensure_bridge(net)
+            except Exception as exc:  # one broken network never stops the daemon
+                log.error("network not restored; its record is left as it is", extra={"ctx": {
+                    "record": str(path), "error": repr(exc)}})
+                continue
             self.user[net.id] = net
         await self._bridge_netfilter()
         await self._apply()
