@@ -1190,7 +1190,8 @@ class ContainerService(UserNetworks):
 
     async def shutdown(self) -> None:
         """Stop watching (containers keep running under conmon); used when the daemon exits.
-        Records a full disk refused get a last try (else the next daemon asks runc)."""
+        Records a full disk refused get a last try (else the next daemon reads the copies kept
+        under the exec root)."""
         if self._flusher is not None:
             self._flusher.cancel()
         self._write_unsaved()
