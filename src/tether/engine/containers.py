@@ -629,10 +629,13 @@ class ContainerService(UserNetworks):
         except Exception as exc:
             await self._release(c)
             message = self._error_text(exc)
-            # as dockerd: an earlier exit's code stays, else 128 (127/126: the command)
+            # as dockerd: an earlier exit's code stays, else 128; the runtime's "not found" or
+            # "permission denied" for the command is 127/126 (not a missing file of ours)
+            code = c.state.exit_code or 128
+            if isinstance(exc, RuntimeError) or isinstance(exc.__cause__, RuntimeError):
+                code = start_failure_code(message, code)
             c.state = State(status="created" if not c.has_been_started else "exited",
-                            exit_code=start_failure_code(message, c.state.exit_code or 128),
-                            error=message, finished_at=c.state.finished_at,
+                            exit_code=code, error=message, finished_at=c.state.finished_at,
                             started_at=c.state.started_at)
             self._save(c)
             self._fail_attaches(run)
