@@ -134,7 +134,7 @@ class ContainerService(UserNetworks):
         try:
             self._write_record(c.id, c.to_json() if data is None else data)
         except OSError as exc:
-            raise self.disk_error(exc) from None
+            raise self._disk_error(exc) from None
 
     def _write_record(self, cid: str, data: dict[str, Any]) -> None:
         """The record in the data root; the copy kept under the exec root is then stale."""
@@ -151,7 +151,7 @@ class ContainerService(UserNetworks):
         self._unsaved.discard(cid)
         self.paths.pending_record(cid).unlink(missing_ok=True)
 
-    def disk_error(self, exc: OSError) -> ApiError:
+    def _disk_error(self, exc: OSError) -> ApiError:
         """dockerd's `write <path>: no space left on device` (500), the path relative to the
         data root: a reply never shows where the data root is."""
         return ApiError(os_error_text(exc, self.paths.data_root), 500)
@@ -368,7 +368,7 @@ class ContainerService(UserNetworks):
             shutil.rmtree(self.paths.container(cid), ignore_errors=True)
             self.container_mounts.remove_anonymous(points)
             if isinstance(exc, OSError):  # a full disk, say: dockerd's text, no host path
-                raise self.disk_error(exc) from None
+                raise self._disk_error(exc) from None
             raise
         del self._creating[cid]
         self._containers[cid] = c
@@ -1131,7 +1131,7 @@ class ContainerService(UserNetworks):
             try:
                 name, alias = linkrules.parse_link(value)
                 children.append((self.get(name), alias))
-            except (linkrules.LinkError, NotFound):
+            except (linkrules.LinkError, ApiError):  # gone, or an ambiguous name
                 log.warning("failed to register link for container",
                             extra={"ctx": {"id": parent.id, "link": value}})
                 break
