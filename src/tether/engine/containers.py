@@ -1046,6 +1046,9 @@ class ContainerService(UserNetworks):
                 continue
             self._containers[c.id] = c
             self._names[c.name] = c.id
+        for kept in self.paths.pending_records.glob("*.json"):  # of containers gone
+            if kept.stem not in self._containers:
+                kept.unlink()
         ordered = sorted(self._containers.values(), key=lambda c: c.created)
         for c in ordered:
             self._reload_links(c)

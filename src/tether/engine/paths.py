@@ -50,9 +50,13 @@ class Paths:
     def log(self, cid: str) -> Path:
         return self.container(cid) / "container.log"
 
+    @property
+    def pending_records(self) -> Path:
+        """Containers' records while the data root cannot take them (a full disk)."""
+        return self.exec_root / "records"
+
     def pending_record(self, cid: str) -> Path:
-        """A container's record while the data root cannot take it (a full disk)."""
-        return self.exec_root / "records" / f"{cid}.json"
+        return self.pending_records / f"{cid}.json"
 
     def bundle(self, cid: str) -> Path:
         return self.exec_root / "bundles" / cid
