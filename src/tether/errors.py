@@ -5,6 +5,10 @@ Services speak in these types so that status codes follow dockerd's mapping (404
 """
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 
 class ApiError(Exception):
     """An error with an HTTP status and the exact text a Docker client shows."""
@@ -67,3 +71,27 @@ def runtime_create_error(runtime_message: str) -> str:
     if "not a directory" in text.lower():
         text += ": " + MOUNT_TYPE_HINT
     return text
+
+
+def go_errno_text(exc: OSError) -> str:
+    """Go's wording of an errno: the C text with a lower-case first letter ("no space left on
+    device", "address already in use")."""
+    text = os.strerror(exc.errno) if exc.errno else str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def os_error_text(exc: OSError, root: Path | None = None) -> str:
+    """A failed file operation in Go's `<op> <path>: <errno text>` shape (dockerd's full-disk
+    replies are `write <path>: no space left on device`), without a host path: the file is named
+    relative to `root` (the data root) when it lies below it, else by its last element."""
+    if exc.errno is None:
+        return str(exc)
+    if exc.filename is None:
+        return go_errno_text(exc)
+    path = Path(os.fsdecode(exc.filename))
+    try:
+        shown = str(path.relative_to(root)) if root is not None else path.name
+    except ValueError:
+        shown = path.name
+    op = "write" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "open"
+    return f"{op} {shown}: {go_errno_text(exc)}"

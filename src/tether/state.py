@@ -13,7 +13,8 @@ from typing import Any
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Replace `path` with the JSON of `obj`, all or nothing."""
+    """Replace `path` with the JSON of `obj`, all or nothing. A failure (a full disk) leaves the
+    old record as it was and raises an OSError that names `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(obj, separators=(",", ":")).encode()
@@ -26,6 +27,9 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         finally:
             os.close(fd)
         os.rename(tmp, path)
+    except OSError as exc:  # named after the record it failed to replace (os.write names none)
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -99,6 +99,25 @@ def test_taken_port(engines):
             engine("rm", "-f", "holder", "taker")
 
 
+def test_failed_start_keeps_the_last_exit_code(engines):
+    """A start that cannot publish its port: State.Error says why, ExitCode stays the last
+    run's (128 only when that was 0), as dockerd's containerStart leaves it."""
+    for engine in engines.values():
+        assert engine("run", "--name", "exit3", "-p", "6691:5000", "busybox", "sh", "-c",
+                      "exit 3").returncode == 3
+        assert engine("run", "-d", "--name", "holder3", "-p", "6691:5000", "busybox", "sleep",
+                      "300").returncode == 0
+    try:
+        docker, tether = both(engines, "start", "exit3")
+        assert docker[0] != 0 and tether == docker
+        docker, tether = both(engines, "inspect", "-f",
+                              "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}", "exit3")
+        assert tether == docker and docker[1].startswith("exited 3 driver failed programming")
+    finally:
+        for engine in engines.values():
+            engine("rm", "-f", "exit3", "holder3")
+
+
 @pytest.mark.parametrize("args", [
     ["--network", "none", "busybox", "sh", "-c", "cat /etc/hosts; ip -o link | wc -l"],
     ["-h", "myhost", "--add-host", "a.b:1.2.3.4", "--dns", "9.9.9.9", "busybox", "sh", "-c",

@@ -49,3 +49,17 @@ def test_paused_is_kept_apart_from_status():
     old = c.to_json()
     del old["state"]["paused"]  # a record written before the field existed
     assert Container.from_json(old).state.paused is False
+
+
+def test_damaged_records_are_refused_not_half_read():
+    import pytest
+
+    good = Container(id="a" * 64, name="/x", created=now_rfc3339(), image_id="sha256:" + "b" * 64,
+                     config={}, host_config={}, path="sh", args=[]).to_json()
+    damaged = [[], "text", {**good, "state": "running"}, {**good, "name": 5},
+               {**good, "config": None}, {**good, "args": "sh"}, {**good, "unknown": 1},
+               {k: v for k, v in good.items() if k != "id"},
+               {**good, "state": {**good["state"], "status": ["running"]}}]
+    for data in damaged:
+        with pytest.raises((ValueError, TypeError)):
+            Container.from_json(data)

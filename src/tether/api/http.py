@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote
 import h11
 
 import tether
-from tether.errors import ApiError, BadRequest, NotFound
+from tether.errors import ApiError, BadRequest, NotFound, os_error_text
 
 API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"
@@ -475,6 +475,8 @@ class _Connection:
             return error_response(exc.status, exc.message)
         except Exception as exc:
             logger.exception("%s %s failed", request.method, request.path)
+            if isinstance(exc, OSError):  # a full disk, say: Go's text, never a host path
+                return error_response(500, os_error_text(exc))
             return error_response(500, str(exc) or type(exc).__name__)
 
     async def _respond(self, request: Request, response: Response) -> None:

@@ -34,7 +34,7 @@ from tether.engine.netattach import KEPT_BRIDGE_FIELDS, UserNetworks
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
 from tether.engine.volumes import VolumeService
-from tether.errors import (ApiError, BadRequest, Conflict, NotFound, NotModified,
+from tether.errors import (ApiError, BadRequest, Conflict, NotFound, NotModified, os_error_text,
                            runtime_create_error, start_failure_code)
 from tether.image.store import ImageStore
 from tether.network import files, netns, portspec
@@ -54,6 +54,7 @@ CONTAINER_LINKS_CONFLICT = ("conflicting options: container type network can't b
 RESTART_BACKOFF_START = 0.1
 RESTART_BACKOFF_MAX = 60.0
 RESTART_BACKOFF_RESET_AFTER = 10.0
+RECORD_RETRY_INTERVAL = 1.0  # seconds between attempts to write records a full disk refused
 
 
 def new_container_id() -> str:
@@ -104,11 +105,86 @@ class ContainerService(UserNetworks):
         # the mount plans of containers being created (not yet listed): their volumes are in use
         self._creating: dict[str, list[MountPoint]] = {}
         self.security = securityopt.DaemonSecurity()  # the daemon's flags, set by the daemon
+        self._unsaved: set[str] = set()   # containers whose last record write failed
+        self._flusher: asyncio.Task | None = None
 
     # ---- records and lookup -------------------------------------------------------------
 
     def _save(self, c: Container) -> None:
-        write_json_atomic(self.paths.record(c.id), c.to_json())
+        """Write the record of something that already happened (a start, an exit, a pause, a
+        stop asked for). The kernel's state is the truth and stays so in memory: when the write
+        fails (a full data root) the record is kept meanwhile under the exec root, another
+        filesystem that the next daemon reads first, and retried until it lands
+        (`_flush_records`)."""
+        data = c.to_json()
+        try:
+            self._write_record(c.id, data)
+        except OSError as exc:
+            if c.id not in self._unsaved:
+                log.warning("container record not written, will retry", extra={"ctx": {
+                    "id": c.id, "error": os_error_text(exc, self.paths.data_root)}})
+            try:
+                write_json_atomic(self.paths.pending_record(c.id), data)
+            except OSError:
+                log.exception("container record not kept either", extra={"ctx": {"id": c.id}})
+            self._mark_unsaved(c.id)
+
+    def _save_or_fail(self, c: Container, data: dict[str, Any] | None = None) -> None:
+        """Write a record a change asked for (`data`, the record with the change) before the
+        change is applied: when the write fails the request fails with dockerd's text and
+        nothing changes, in memory or on disk."""
+        try:
+            self._write_record(c.id, c.to_json() if data is None else data)
+        except OSError as exc:
+            raise self._disk_error(exc) from None
+
+    def _write_record(self, cid: str, data: dict[str, Any]) -> None:
+        """The record in the data root; the copy kept under the exec root is then stale."""
+        write_json_atomic(self.paths.record(cid), data)
+        if cid in self._unsaved:
+            self._forget_unsaved(cid)
+
+    def _mark_unsaved(self, cid: str) -> None:
+        self._unsaved.add(cid)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_records())
+
+    def _forget_unsaved(self, cid: str) -> None:
+        self._unsaved.discard(cid)
+        self.paths.pending_record(cid).unlink(missing_ok=True)
+
+    def _disk_error(self, exc: OSError) -> ApiError:
+        """dockerd's `write <path>: no space left on device` (500), the path relative to the
+        data root: a reply never shows where the data root is."""
+        return ApiError(os_error_text(exc, self.paths.data_root), 500)
+
+    def _error_text(self, exc: BaseException) -> str:
+        """What a client (and State.Error) is told of a failure: an API error's text, a file
+        error in Go's shape without host paths, else the exception's text."""
+        if isinstance(exc, ApiError):
+            return exc.message
+        if isinstance(exc, OSError):
+            return os_error_text(exc, self.paths.data_root)
+        return str(exc) or type(exc).__name__
+
+    async def _flush_records(self) -> None:
+        """Retry the records a full disk refused until all are written."""
+        while self._unsaved:
+            await asyncio.sleep(RECORD_RETRY_INTERVAL)
+            self._write_unsaved()
+
+    def _write_unsaved(self) -> None:
+        """Write the records a full disk refused, stopping at the first that still fails."""
+        for cid in list(self._unsaved):
+            c = self._containers.get(cid)
+            if c is None:
+                self._forget_unsaved(cid)
+                continue
+            try:
+                self._write_record(cid, c.to_json())
+            except OSError:
+                return
+            log.info("container record written", extra={"ctx": {"id": cid}})
 
     def emit(self, c: Container, action: str, **extra: str) -> None:
         """A container event with dockerd's attributes: the labels, image, name, then extras."""
@@ -291,12 +367,14 @@ class ContainerService(UserNetworks):
             c.mounts = [mp.to_json() for mp in points]
             self._write_files(c)
             await self.container_mounts.copy_up(c, self.lower_dirs)
-            self._save(c)
-        except BaseException:  # as dockerd's cleanupContainer: its anonymous volumes go too
+            self._save_or_fail(c)
+        except BaseException as exc:  # as dockerd's cleanupContainer: its anonymous volumes go too
             del self._names[full_name]
             del self._creating[cid]
             shutil.rmtree(self.paths.container(cid), ignore_errors=True)
             self.container_mounts.remove_anonymous(points)
+            if isinstance(exc, OSError):  # a full disk, say: dockerd's text, no host path
+                raise self._disk_error(exc) from None
             raise
         del self._creating[cid]
         self._containers[cid] = c
@@ -398,14 +476,17 @@ class ContainerService(UserNetworks):
             if name in self._names and name.count("/") == 1:
                 raise ApiError("Conflict, cannot remove the default link name of the container", 500)
             raise NotFound(f"No such container: {ref.lstrip('/')}")
-        self.links.remove(name)
-        self._names.pop(name, None)
         parent = self._containers.get(edge.parent_id)
         if parent is not None:
-            parent.host_config["Links"] = [
+            data = parent.to_json()
+            data["host_config"]["Links"] = [
                 v for v in parent.host_config.get("Links") or []
                 if linkrules.link_name(parent.name, linkrules.parse_link(v)[1]) != name]
-            self._save(parent)
+            self._save_or_fail(parent, data)
+            parent.host_config["Links"] = data["host_config"]["Links"]
+        self.links.remove(name)
+        self._names.pop(name, None)
+        if parent is not None:
             if parent.state.status == "running":
                 path = self.paths.container(parent.id) / "hosts"
                 _rewrite_in_place(path, files.remove_hosts_alias(path.read_text(), edge.alias))
@@ -440,10 +521,10 @@ class ContainerService(UserNetworks):
         base = self.paths.container(c.id)
         for d in (self.paths.upper(c.id), self.paths.work(c.id), self.paths.rootfs(c.id)):
             d.mkdir(parents=True, exist_ok=True)
-        (base / "hostname").write_text(files.hostname_file(c.config["Hostname"]))
+        _rewrite_in_place(base / "hostname", files.hostname_file(c.config["Hostname"]))
         if c.network_mode == "host":
-            (base / "hosts").write_text(_read_or_empty(self.host_hosts))
-            (base / "resolv.conf").write_text(_read_or_empty(self.host_resolv))
+            _rewrite_in_place(base / "hosts", _read_or_empty(self.host_hosts))
+            _rewrite_in_place(base / "resolv.conf", _read_or_empty(self.host_resolv))
             return
         self._write_hosts(c)
         self._write_resolv(c)
@@ -554,17 +635,23 @@ class ContainerService(UserNetworks):
             pid = await self.runtime.start(cid)
         except Exception as exc:
             await self._release(c)
-            message = str(exc)
+            message = self._error_text(exc)
+            # as dockerd: an earlier exit's code stays, else 128; the runtime's "not found" or
+            # "permission denied" for the command is 127/126 (not a missing file of ours)
+            code = c.state.exit_code or 128
+            if isinstance(exc, RuntimeError) or isinstance(exc.__cause__, RuntimeError):
+                code = start_failure_code(message, code)
             c.state = State(status="created" if not c.has_been_started else "exited",
-                            exit_code=start_failure_code(message, 128), error=message,
-                            finished_at=c.state.finished_at, started_at=c.state.started_at)
+                            exit_code=code, error=message, finished_at=c.state.finished_at,
+                            started_at=c.state.started_at)
             self._save(c)
             self._fail_attaches(run)
             if c.host_config.get("AutoRemove"):  # as dockerd: `run --rm` waits for the removal
                 self._background(self._auto_remove(c))
             if isinstance(exc, ApiError):
                 raise
-            raise BadRequest(message) from exc
+            raise (ApiError(message, 500) if isinstance(exc, OSError) else BadRequest(message)) \
+                from exc
         c.state = State(status="running", pid=pid, started_at=now_rfc3339())
         c.has_been_started = True
         self._save(c)
@@ -657,10 +744,13 @@ class ContainerService(UserNetworks):
         c.state = State(status="exited", exit_code=code, started_at=started,
                         finished_at=now_rfc3339())
         self.emit(c, "die", exitCode=str(code))  # before the network's `disconnect`, as dockerd
-        await self._release(c)
-        c.link_ips, c.started_link_env = {}, []
-        self._save(c)
-        await self._update_link_accepts()
+        try:  # whatever fails here, the waiters (stop, rm -f) must hear of the exit
+            await self._release(c)
+            c.link_ips, c.started_link_env = {}, []
+            self._save(c)
+            await self._update_link_accepts()
+        except Exception:
+            log.exception("clean-up after an exit failed", extra={"ctx": {"id": c.id}})
         log.info("container exited", extra={"ctx": {"id": c.id, "code": code}})
         waiters, run.exit_waiters = run.exit_waiters, []
         for fut in waiters:
@@ -815,6 +905,7 @@ class ContainerService(UserNetworks):
             c.state.status = "removing"
             await self._release(c)
             del self._containers[c.id]
+            self._forget_unsaved(c.id)
             self._names.pop(c.name, None)
             self._drop_links_of(c)
             shutil.rmtree(self.paths.container(c.id), ignore_errors=True)
@@ -838,6 +929,7 @@ class ContainerService(UserNetworks):
         if full == c.name:
             raise BadRequest("Renaming a container with the same name as its current name")
         full = self._reserve_name(new_name, c.id)
+        self._save_or_fail(c, {**c.to_json(), "name": full})
         self._names.pop(c.name, None)
         self._names[full] = c.id
         for edge in self.links.children(c.id):  # the parent's link names move with it
@@ -848,7 +940,6 @@ class ContainerService(UserNetworks):
             self.links.add(moved)
             self._names[moved.name] = edge.child_id
         old, c.name = c.name, full
-        self._save(c)
         self.emit(c, "rename", oldName=old)
 
     # ---- attach, resize -----------------------------------------------------------------
@@ -915,8 +1006,10 @@ class ContainerService(UserNetworks):
             if c.host_config.get("AutoRemove") and policy.name != "no":
                 raise BadRequest(f"Cannot update container {c.id}: Restart policy cannot be "
                                  "updated because AutoRemove is enabled for the container")
+            data = c.to_json()
+            data["host_config"]["RestartPolicy"] = body["RestartPolicy"]
+            self._save_or_fail(c, data)
             c.host_config["RestartPolicy"] = body["RestartPolicy"]
-            self._save(c)
         self.emit(c, "update")
 
     # ---- list ---------------------------------------------------------------------------
@@ -959,29 +1052,105 @@ class ContainerService(UserNetworks):
         """Reload records and reconcile them with what runc and conmon report.
 
         A container that still runs keeps running and gets a watcher again; one that exited while
-        the daemon was away gets its exit recorded (from conmon's exit file) and its run freed; a
-        record that cannot be read is a half-made container and is removed with its files.
+        the daemon was away gets its exit recorded (from conmon's exit file) and its run freed.
+        Nothing about one container stops the daemon: a directory without a record is a
+        half-made container and is removed with its files; a record that cannot be read is set
+        aside (`_set_aside`); a container that cannot be taken back or restarted is left stopped
+        with the reason in State.Error (`_restore_failed`).
         """
         self.paths.containers.mkdir(parents=True, exist_ok=True)
         for entry in sorted(self.paths.containers.iterdir()):
             remove_stale_temp_files(entry)
             try:
-                c = Container.from_json(read_json(self.paths.record(entry.name)))
-            except (OSError, ValueError, TypeError) as exc:
-                log.warning("removing half-made container", extra={"ctx": {"dir": entry.name,
-                                                                          "error": str(exc)}})
+                c = self._read_record(entry.name)
+                if c.id != entry.name:
+                    raise ValueError(f"the record names container {c.id!r}")
+            except FileNotFoundError:
+                log.warning("removing half-made container", extra={"ctx": {"dir": entry.name}})
                 await self._release(entry.name)
                 shutil.rmtree(entry, ignore_errors=True)
                 continue
+            except Exception as exc:  # anything a damaged file can make the parser raise
+                await self._set_aside(entry, exc)
+                continue
             self._containers[c.id] = c
             self._names[c.name] = c.id
+        for kept in self.paths.pending_records.glob("*.json"):  # of containers gone
+            if kept.stem not in self._containers:
+                kept.unlink()
         ordered = sorted(self._containers.values(), key=lambda c: c.created)
         for c in ordered:
             self._reload_links(c)
         for c in self._dependency_order(ordered):
-            await self._reconcile(c)
+            try:
+                await self._reconcile(c)
+            except Exception as exc:
+                await self._restore_failed(c, exc)
         self.volumes.unmount_unused()
         await self._update_link_accepts()
+
+    def _read_record(self, cid: str) -> Container:
+        """A container's record: the one a full data root refused, kept under the exec root,
+        when there is one (it is newer; it is written to the data root as soon as it can be),
+        else the data root's."""
+        pending = self.paths.pending_record(cid)
+        try:
+            c = Container.from_json(read_json(pending))
+        except FileNotFoundError:
+            return Container.from_json(read_json(self.paths.record(cid)))
+        except Exception as exc:  # cut short by a crash: the data root's is the one
+            log.warning("unreadable pending record ignored", extra={"ctx": {"id": cid,
+                                                                           "error": str(exc)}})
+            pending.unlink(missing_ok=True)
+            return Container.from_json(read_json(self.paths.record(cid)))
+        self._mark_unsaved(cid)
+        return c
+
+    async def _set_aside(self, entry: Path, exc: Exception) -> None:
+        """A record that cannot be read: the container cannot be managed without it, so what
+        still runs of it is stopped and freed, and its directory (record, log, files) is moved
+        whole to `<data-root>/corrupt/containers/` for a person to look at, never deleted."""
+        await self._release(entry.name)
+        target = self.paths.corrupt_containers / entry.name
+        if target.exists():
+            target = target.with_name(f"{entry.name}.{time.time_ns()}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(entry, target)
+        except OSError as err:
+            log.error("unreadable container record left in place", extra={"ctx": {
+                "dir": str(entry), "error": str(exc), "move_error": str(err)}})
+            return
+        log.error("unreadable container record set aside", extra={"ctx": {
+            "id": entry.name, "error": str(exc), "moved_to": str(target)}})
+
+    async def _restore_failed(self, c: Container, exc: Exception) -> None:
+        """A container that could not be taken back as it was (a published port taken while
+        the daemon was down) or restarted (an image layer or a volume gone): its process, if it
+        still runs, is killed and what it held freed, and it stays stopped with the reason in
+        State.Error, as dockerd leaves a container whose start at boot failed. Not retried."""
+        message = self._error_text(exc)
+        log.error("container could not be restored", extra={"ctx": {"id": c.id,
+                                                                    "error": message}})
+        run = self._run(c.id)
+        try:
+            if run.watcher is not None and not run.watcher.done():  # started, then failed
+                await self._signal(c, signal.SIGKILL)
+                await self.wait_released(c.id)
+            elif self.runtime.status(c.id) in ("created", "running", "paused"):
+                await self.runtime.kill(c.id, signal.SIGKILL)
+                if self.runtime.status(c.id) == "paused":
+                    await self.runtime.resume(c.id)
+                code = await self.runtime.wait(c.id)
+                self.emit(c, "die", exitCode=str(code))
+                await self._release(c)
+                c.state = State(status="exited", exit_code=code, started_at=c.state.started_at,
+                                finished_at=now_rfc3339())
+        except Exception:
+            log.exception("stopping an unrestorable container failed", extra={"ctx": {
+                "id": c.id}})
+        c.state.error = message
+        self._save(c)
 
     def _reload_links(self, parent: Container) -> None:
         """Links are re-made from HostConfig.Links by name, as dockerd does at start: a child
@@ -994,7 +1163,7 @@ class ContainerService(UserNetworks):
             try:
                 name, alias = linkrules.parse_link(value)
                 children.append((self.get(name), alias))
-            except (linkrules.LinkError, NotFound):
+            except (linkrules.LinkError, ApiError):  # gone, or an ambiguous name
                 log.warning("failed to register link for container",
                             extra={"ctx": {"id": parent.id, "link": value}})
                 break
@@ -1027,10 +1196,10 @@ class ContainerService(UserNetworks):
             if (c.state.status, c.state.paused) != ("running", paused):
                 c.state.status, c.state.paused = "running", paused
                 self._save(c)
-            await self.network.restore(c.id, c.network)
+            await self.network.restore(c.id, c.name, c.network)
             self.container_mounts.reacquire(c)
             for entry in c.networks.values():
-                await self.network.restore(c.id, entry.get("State") or {})
+                await self.network.restore(c.id, c.name, entry.get("State") or {})
             await self._serve_dns(c)
             run.exited = asyncio.Event()
             run.watcher = asyncio.create_task(self._watch(c))
@@ -1055,7 +1224,12 @@ class ContainerService(UserNetworks):
                 await self._start_locked(c, run)
 
     async def shutdown(self) -> None:
-        """Stop watching (containers keep running under conmon); used when the daemon exits."""
+        """Stop watching (containers keep running under conmon); used when the daemon exits.
+        Records a full disk refused get a last try (else the next daemon reads the copies kept
+        under the exec root)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self._write_unsaved()
         for run in self._runs.values():
             for task in (run.watcher, run.restarter):
                 if task:
@@ -1078,11 +1252,15 @@ def _hosts_of_links(linked: list[tuple[Edge, Container]]) -> list[tuple[str, str
 
 def _rewrite_in_place(path: Path, text: str) -> None:
     """Replace a file's content keeping its inode: a running container sees the file through a
-    bind mount, which a rename would leave pointing at the old one."""
+    bind mount, which a rename would leave pointing at the old one. A failed write (a full
+    disk) raises an OSError naming the file."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.truncate()
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.truncate()
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def _read_or_empty(path: Path) -> str:

@@ -15,6 +15,11 @@ class Paths:
         return self.data_root / "containers"
 
     @property
+    def corrupt_containers(self) -> Path:
+        """Where a container directory whose record cannot be read is moved at start-up."""
+        return self.data_root / "corrupt" / "containers"
+
+    @property
     def images(self) -> Path:
         return self.data_root / "image"
 
@@ -44,6 +49,14 @@ class Paths:
 
     def log(self, cid: str) -> Path:
         return self.container(cid) / "container.log"
+
+    @property
+    def pending_records(self) -> Path:
+        """Containers' records while the data root cannot take them (a full disk)."""
+        return self.exec_root / "records"
+
+    def pending_record(self, cid: str) -> Path:
+        return self.pending_records / f"{cid}.json"
 
     def bundle(self, cid: str) -> Path:
         return self.exec_root / "bundles" / cid

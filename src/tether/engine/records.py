@@ -92,6 +92,12 @@ class State:
         return "Created"
 
 
+# the record's fields every view relies on, and their JSON types
+_FIELD_TYPES = (("id", str), ("name", str), ("created", str), ("image_id", str),
+                ("config", dict), ("host_config", dict), ("path", str), ("args", list),
+                ("network", dict), ("networks", dict), ("mounts", list))
+
+
 @dataclass
 class Container:
     """One container's record. `name` carries Docker's leading slash."""
@@ -121,9 +127,17 @@ class Container:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Container:
+        """The record as written by `to_json`; one of another shape (a damaged file) raises
+        ValueError or TypeError, so that it is set aside rather than half understood."""
+        if not isinstance(data, dict) or not isinstance(data.get("state", {}), dict):
+            raise ValueError("a container record is a JSON object with a state object")
         data = dict(data)
         data["state"] = State(**data.get("state", {}))
-        return cls(**data)
+        c = cls(**data)
+        wrong = [name for name, kind in _FIELD_TYPES if not isinstance(getattr(c, name), kind)]
+        if wrong or not isinstance(c.state.status, str):
+            raise ValueError(f"container record fields of the wrong type: {wrong or ['state']}")
+        return c
 
     @property
     def short_id(self) -> str:

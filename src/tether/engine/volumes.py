@@ -13,6 +13,7 @@ decides `dangling`, the in-use refusal of `remove` and the RefCount of `system d
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -30,6 +31,7 @@ from tether.runtime.mounts import is_mounted, unmount
 from tether.runtime.mounts import mount as mount_syscall
 from tether.state import read_json, remove_stale_temp_files, write_json_atomic
 
+log = logging.getLogger("tether.volumes")
 RECORD = "volume.json"
 DATA = "_data"
 # A removed volume's directory is renamed to this prefix before it is erased; volume names
@@ -109,9 +111,11 @@ class VolumeService:
             remove_stale_temp_files(entry)
             try:
                 rec = read_json(entry / RECORD)
-            except (OSError, ValueError):
-                continue
-            volumes[rec["Name"]] = self._volume(rec)
+                volumes[rec["Name"]] = self._volume(rec)
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # never stops the daemon
+                if (entry / RECORD).exists():
+                    log.error("unreadable volume record ignored", extra={"ctx": {
+                        "dir": str(entry), "error": repr(exc)}})
         self._volumes = volumes
 
     def _volume(self, rec: dict[str, Any]) -> Volume:

@@ -24,7 +24,7 @@ from tether.engine.records import now_rfc3339
 from tether.errors import ApiError, BadRequest, Conflict, Forbidden
 from tether.network import firewall, ipam, netlink, netrules, portspec
 from tether.network.netrules import NetworkRecord
-from tether.network.portalloc import PortAllocator, read_ephemeral_range
+from tether.network.portalloc import PortAllocator, bind_failure, read_ephemeral_range
 from tether.network.proxy import PortHolder, UserlandProxy
 from tether.state import read_json, write_json_atomic
 
@@ -129,8 +129,13 @@ class NetworkManager:
         await asyncio.to_thread(netlink.ensure_bridge, self.bridge, interface)
         self.ipv6 = _ipv6_available()
         for path in sorted(self._records_dir().glob("*.json")):
-            net = self._user_net(NetworkRecord.from_json(read_json(path)))
-            await self._ensure_bridge(net)
+            try:
+                net = self._user_net(NetworkRecord.from_json(read_json(path)))
+                await self._ensure_bridge(net)
+            except Exception as exc:  # one broken network never stops the daemon
+                log.error("network not restored; its record is left as it is", extra={"ctx": {
+                    "record": str(path), "error": repr(exc)}})
+                continue
             self.user[net.id] = net
         await self._bridge_netfilter()
         await self._apply()
@@ -246,25 +251,39 @@ class NetworkManager:
             await asyncio.to_thread(netlink.delete_bridge, net.bridge)
             (self._records_dir() / f"{record.id}.json").unlink(missing_ok=True)
 
-    async def restore(self, cid: str, state: dict[str, Any]) -> None:
-        """Take back the address and ports of a container that kept running while the daemon was away."""
+    async def restore(self, cid: str, name: str, state: dict[str, Any]) -> None:
+        """Take back the address and ports of a container that kept running while the daemon
+        was away. All or nothing: a port another process took meanwhile raises Docker's
+        "driver failed programming external connectivity" error with nothing kept."""
         net = self._net_of(state)
         if not state.get("IPAddress") or net is None:
             return
         async with self._lock:
-            net.ipam.reserve(ipaddress.IPv4Address(state["IPAddress"]))
+            address = ipaddress.IPv4Address(state["IPAddress"])
+            net.ipam.reserve(address)
             if "Mappings" not in state:  # a further network's endpoint holds no ports
                 return
             published = _Published()
+            allocated: list[tuple[str, list[str], int]] = []
             mappings: list[firewall.Mapping] = []
-            for proto, host_ip, port, container_port in state.get("Mappings", []):
-                host_ips = self._host_ips(host_ip)
-                self.ports.reserve(proto, host_ips, port)
-                mappings += await self._hold(published, proto, host_ips, port,
-                                             state["IPAddress"], container_port)
-            self._published[cid] = published
-            self._mappings[cid] = mappings
-            await self._apply()
+            try:
+                for proto, host_ip, port, container_port in state.get("Mappings", []):
+                    host_ips = self._host_ips(host_ip)
+                    self.ports.reserve(proto, host_ips, port)
+                    allocated.append((proto, host_ips, port))
+                    mappings += await self._hold(published, proto, host_ips, port,
+                                                 state["IPAddress"], container_port)
+                self._published[cid] = published
+                self._mappings[cid] = mappings
+                await self._apply()
+            except BaseException as exc:
+                self._published.pop(cid, None)
+                self._mappings.pop(cid, None)
+                await self._drop(published, allocated)
+                net.ipam.release(address)
+                if isinstance(exc, ApiError):
+                    raise _driver_error(name, state.get("EndpointID", ""), exc.message) from None
+                raise
 
     async def shutdown(self) -> None:
         """Close what the daemon itself serves (proxies); the kernel's rules stay for the next one."""
@@ -286,13 +305,17 @@ class NetworkManager:
         """Keep the host port bound (IPv4, served by DNAT) or proxied (IPv6); the NAT mappings."""
         mappings = []
         for host_ip in host_ips:
-            if ipaddress.ip_address(host_ip).version == 4:
-                published.holders.append(PortHolder(proto, host_ip, port))
-                mappings.append(firewall.Mapping(proto, host_ip, port, container_ip, container_port))
-            elif proto != "sctp":  # the proxy serves tcp and udp; sctp stays IPv4-only
-                proxy = UserlandProxy(proto, host_ip, port, container_ip, container_port)
-                await proxy.start()
-                published.proxies.append(proxy)
+            try:
+                if ipaddress.ip_address(host_ip).version == 4:
+                    published.holders.append(PortHolder(proto, host_ip, port))
+                    mappings.append(firewall.Mapping(proto, host_ip, port, container_ip,
+                                                     container_port))
+                elif proto != "sctp":  # the proxy serves tcp and udp; sctp stays IPv4-only
+                    proxy = UserlandProxy(proto, host_ip, port, container_ip, container_port)
+                    await proxy.start()
+                    published.proxies.append(proxy)
+            except OSError as exc:  # taken by another process since it was checked (or
+                raise bind_failure(proto, host_ip, port, exc) from None  # while we were down)
         return mappings
 
     async def connect(self, cid: str, name: str, config: dict[str, Any],

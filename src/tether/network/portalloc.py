@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import os
 import socket
 from collections.abc import Callable, Iterable
 
-from tether.errors import ApiError
+from tether.errors import ApiError, go_errno_text
 
 ANY_V4 = "0.0.0.0"
 ANY_V6 = "::"
@@ -104,10 +103,10 @@ def _in_use(proto: str, host_ip: str, port: int,
                      f"{_go_host_port(host_ip, port)}: bind: {reason}")
 
 
-def _go_errno_text(exc: OSError) -> str:
-    """Go's wording of an errno: the C text with a lower-case first letter."""
-    text = os.strerror(exc.errno) if exc.errno else str(exc)
-    return text[:1].lower() + text[1:]
+def bind_failure(proto: str, host_ip: str, port: int, exc: OSError) -> PortError:
+    """Docker 20.10's text for a host port that could not be bound (taken by another process,
+    an address that is not local...)."""
+    return _in_use(proto, host_ip, port, go_errno_text(exc))
 
 
 class PortAllocator:
@@ -189,7 +188,7 @@ class PortAllocator:
         try:
             return self._can_bind(proto, ip, port)
         except OSError as exc:
-            raise _in_use(proto, ip, port, _go_errno_text(exc)) from exc
+            raise bind_failure(proto, ip, port, exc) from exc
 
     def _record(self, proto: str, ips: list[str], port: int) -> None:
         for ip in ips:
