@@ -8,13 +8,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import grp
 import logging
 import os
+import re
+import resource
 import secrets
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from tether.api.archives import ArchiveRoutes
 from tether.api.build import BuildRoutes
@@ -31,7 +35,7 @@ from tether.api.volumes import VolumeRoutes
 from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
-from tether.engine.paths import Paths
+from tether.engine.paths import Paths, make_private
 from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
 from tether.network import dns
@@ -40,6 +44,7 @@ from tether.network.resolver import EmbeddedResolver
 from tether.runtime.conmon import Runtime
 
 DEFAULT_HOST = "unix:///run/tether/tether.sock"
+DEFAULT_SOCKET_GROUP = "docker"
 log = logging.getLogger("tether.daemon")
 
 
@@ -79,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument("-G", "--group", default=DEFAULT_SOCKET_GROUP,
+                   help="the group (name or GID) that may use the API socket; empty: root's only")
     return p.parse_args(argv)
 
 
@@ -86,6 +93,30 @@ def socket_path(host: str) -> str:
     if not host.startswith("unix://"):
         raise SystemExit(f"tetherd: only unix:// hosts are supported, got {host!r}")
     return host[len("unix://"):]
+
+
+def socket_gid(group: str, lookup: Callable[[str], grp.struct_group] = grp.getgrnam) -> int:
+    """The GID the API socket is given, as dockerd picks it: the group of that name, else a
+    number taken as a GID. An empty name means the daemon's own group; so does the default
+    `docker` when there is no such group (with a warning); any other unknown group is fatal."""
+    try:
+        return lookup(group).gr_gid
+    except KeyError:
+        pass
+    if re.fullmatch(r"[0-9]+", group):
+        return int(group)
+    if group and group != DEFAULT_SOCKET_GROUP:
+        raise SystemExit(f"tetherd: failed to load listeners: group {group} not found")
+    if group:
+        log.warning(f"the API socket keeps the daemon's group: group {group} not found")
+    return os.getgid()
+
+
+def _raise_open_files_limit() -> None:
+    """Every API connection, container stream and log holds an fd: take the hard limit, as Go
+    programs (dockerd) do at start, instead of a login shell's 1024."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -132,15 +163,16 @@ async def _forget_names_on_changes(events: EventBus, resolver: EmbeddedResolver)
 
 
 async def run(args: argparse.Namespace) -> None:
+    gid = socket_gid(args.group)
     paths = Paths(Path(args.data_root), Path(args.exec_root))
-    paths.data_root.mkdir(parents=True, exist_ok=True)
+    make_private(paths)
     lock_fd = _lock(paths.exec_root)
     images = ImageStore(paths.images)
-    network = NetworkManager(paths.data_root / "network", bridge=args.bridge, bip=args.bip,
+    network = NetworkManager(paths.network, bridge=args.bridge, bip=args.bip,
                              nat=args.nat, icc=args.icc)
     await network.setup()
     events = EventBus()
-    volumes = VolumeService(paths.data_root / "volumes", events=events)
+    volumes = VolumeService(paths.volumes, events=events)
     containers = ContainerService(paths, images, Runtime(paths.runtime), network, volumes,
                                   events=events)
     volumes.referrers = containers.volume_users
@@ -165,7 +197,7 @@ async def run(args: argparse.Namespace) -> None:
     NetworkRoutes(containers).register(router)
     sock = socket_path(args.host)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
-    server = await serve(router, sock)
+    server = await serve(router, sock, gid=gid)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -192,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # a line per netlink message at debug
     if os.geteuid() != 0:
         raise SystemExit("tetherd: must run as root (it mounts filesystems and makes namespaces)")
+    _raise_open_files_limit()
     asyncio.run(run(args))
 
 
