@@ -13,6 +13,7 @@ import stat
 import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -74,6 +75,22 @@ def test_default_group_is_docker_when_it_exists(daemon: Daemon) -> None:
     except KeyError:
         expected = 0  # dockerd's fallback too: the daemon's own group, with a warning
     assert_socket(daemon.sock, expected)
+
+
+def test_without_a_docker_group_the_socket_keeps_the_daemons_group(own: list[Daemon],
+                                                                    tmp_path: Path) -> None:
+    """tetherd sees a group database without `docker` (its own mount namespace, /etc/group
+    replaced): the default -G falls back to root's group, with a warning, as dockerd does."""
+    groups = tmp_path / "group"
+    groups.write_text("".join(line for line in Path("/etc/group").read_text().splitlines(True)
+                              if not line.startswith("docker:")))
+    hide = ["unshare", "--mount", "--propagation", "slave", "sh", "-c",
+            'mount --bind "$0" /etc/group && exec "$@"', str(groups)]
+    d = Daemon(wrapper=hide)
+    own.append(d)
+    d.start()
+    assert_socket(d.sock, 0)
+    assert "group docker not found" in d.log()
 
 
 def test_named_group_may_use_the_socket_and_others_may_not(own: list[Daemon],
