@@ -95,7 +95,7 @@ def socket_path(host: str) -> str:
     return host[len("unix://"):]
 
 
-def socket_gid(group: str, lookup: Callable[[str], grp.struct_group] = grp.getgrnam) -> int:
+def socket_gid(group: str, sock: str, lookup: Callable[[str], grp.struct_group] = grp.getgrnam) -> int:
     """The GID the API socket is given, as dockerd picks it: the group of that name, else a
     number taken as a GID. An empty name means the daemon's own group; so does the default
     `docker` when there is no such group (with a warning); any other unknown group is fatal."""
@@ -108,7 +108,7 @@ def socket_gid(group: str, lookup: Callable[[str], grp.struct_group] = grp.getgr
     if group and group != DEFAULT_SOCKET_GROUP:
         raise SystemExit(f"tetherd: failed to load listeners: group {group} not found")
     if group:
-        log.warning(f"the API socket keeps the daemon's group: group {group} not found")
+        log.warning(f"could not change group {sock} to {group}: group {group} not found")
     return os.getgid()
 
 
@@ -163,7 +163,8 @@ async def _forget_names_on_changes(events: EventBus, resolver: EmbeddedResolver)
 
 
 async def run(args: argparse.Namespace) -> None:
-    gid = socket_gid(args.group)
+    sock = socket_path(args.host)
+    gid = socket_gid(args.group, sock)
     paths = Paths(Path(args.data_root), Path(args.exec_root))
     make_private(paths)
     lock_fd = _lock(paths.exec_root)
@@ -195,7 +196,6 @@ async def run(args: argparse.Namespace) -> None:
     InspectionRoutes(containers).register(router)
     VolumeRoutes(volumes).register(router)
     NetworkRoutes(containers).register(router)
-    sock = socket_path(args.host)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
     server = await serve(router, sock, gid=gid)
     stop = asyncio.Event()

@@ -90,7 +90,7 @@ def test_without_a_docker_group_the_socket_keeps_the_daemons_group(own: list[Dae
     own.append(d)
     d.start()
     assert_socket(d.sock, 0)
-    assert "group docker not found" in d.log()
+    assert f"could not change group {d.sock} to docker: group docker not found" in d.log()
 
 
 def test_named_group_may_use_the_socket_and_others_may_not(own: list[Daemon],

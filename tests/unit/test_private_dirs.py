@@ -81,20 +81,20 @@ def _groups(known: dict[str, int]):
 
 def test_socket_group_as_dockerd_picks_it() -> None:
     lookup = _groups({"docker": 107, "staff": 50, "123": 77})
-    assert socket_gid("docker", lookup) == 107
-    assert socket_gid("staff", lookup) == 50
-    assert socket_gid("123", lookup) == 77  # a name first, then a number
-    assert socket_gid("4242", lookup) == 4242  # a GID no group has is used as it is
-    assert socket_gid("", lookup) == os.getgid()
+    assert socket_gid("docker", "/run/x.sock", lookup) == 107
+    assert socket_gid("staff", "/run/x.sock", lookup) == 50
+    assert socket_gid("123", "/run/x.sock", lookup) == 77  # a name first, then a number
+    assert socket_gid("4242", "/run/x.sock", lookup) == 4242  # a GID no group has is used as it is
+    assert socket_gid("", "/run/x.sock", lookup) == os.getgid()
 
 
 def test_socket_group_default_may_be_missing_another_may_not(caplog: pytest.LogCaptureFixture) -> None:
     lookup = _groups({})
-    assert socket_gid("docker", lookup) == os.getgid()
-    assert "group docker not found" in caplog.text
+    assert socket_gid("docker", "/run/x.sock", lookup) == os.getgid()
+    assert "could not change group /run/x.sock to docker: group docker not found" in caplog.text
     for bad in ("nosuchgroup", "-5", "12a", " 5"):
         with pytest.raises(SystemExit, match=f"^tetherd: failed to load listeners: group {bad} not found$"):
-            socket_gid(bad, lookup)
+            socket_gid(bad, "/run/x.sock", lookup)
 
 
 def test_listen_backlog_is_the_kernels_somaxconn() -> None:
