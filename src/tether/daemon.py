@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # a line per netlink message at debug
     if os.geteuid() != 0:
         raise SystemExit("tetherd: must run as root (it mounts filesystems and makes namespaces)")
+    # dockerd's umask too: what tetherd makes without an explicit mode (a container's upper dir,
+    # the root its container sees; hosts and resolv.conf) must not depend on the caller's umask
+    os.umask(0o022)
     _raise_open_files_limit()
     asyncio.run(run(args))
 

@@ -184,3 +184,18 @@ def test_data_root_and_exec_root_get_dockerds_modes(d: Daemon, euid: Path) -> No
     docker_ok(d, "rm", "-f", cid)
     docker_ok(d, "volume", "rm", "privvol")
     docker_ok(d, "rmi", "suid:again")
+
+
+def test_modes_do_not_depend_on_the_umask_tetherd_was_started_with() -> None:
+    """Started with umask 000, tetherd still makes what a container sees as `/` and /etc/hosts
+    0755 and 0644 (dockerd sets umask 022 at start too), not writable by everyone."""
+    d = Daemon(wrapper=["sh", "-c", 'umask 000 && exec "$@"', "sh"])
+    try:
+        d.start()
+        status, body = d.api("POST", "/tether/bootstrap/busybox", timeout=120)
+        assert status == 200, body
+        seen = docker_ok(d, "run", "--rm", "busybox", "stat", "-c", "%a %n", "/", "/etc/hosts")
+        assert seen.split("\n")[:2] == ["755 /", "644 /etc/hosts"]
+        assert stat.S_IMODE(d.data_root.stat().st_mode) == 0o710
+    finally:
+        d.destroy()
