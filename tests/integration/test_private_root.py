@@ -1,6 +1,6 @@
-"""The data root is private: a setuid-root file that a container made or an image layer shipped
-cannot be run by a local user through any path under the data root, while it runs (merged dir,
-upper dir, layer diff) and after it stopped; a data root whose dirs were opened (what an older
+"""The data root is private: a setuid-root file that a container made (in its own layer or a
+volume) or an image layer shipped cannot be run by a local user through any path under the data
+root, while it runs (merged dir, upper dir, volume, layer diff) and after it stopped; a data root whose dirs were opened (what an older
 tetherd made) is closed again at start-up.
 
 The harness keeps a daemon's data root in a 0700 mkdtemp dir, which alone would stop `nobody`:
@@ -108,14 +108,16 @@ def open_guards(data_root: Path) -> None:
 
 
 def test_setuid_files_under_the_data_root_are_out_of_reach(d: Daemon, euid: Path) -> None:
-    docker_ok(d, "run", "-d", "--name", "made", "-v", f"{euid}:/probe:ro", "busybox",
-              "sh", "-c", "cp /probe /p && chmod 4755 /p && exec sleep 1000")
+    docker_ok(d, "run", "-d", "--name", "made", "-v", f"{euid}:/probe:ro", "-v", "suidvol:/vol",
+              "busybox", "sh", "-c",
+              "cp /probe /p && cp /probe /vol/p && chmod 4755 /p /vol/p && exec sleep 1000")
     made = inspect(d, "inspect", "made")["GraphDriver"]["Data"]
     docker_ok(d, "import", "-", "suid:layer", input=suid_image_tar(euid))
     layer_diff = Path(inspect(d, "image", "inspect", "suid:layer")["GraphDriver"]["Data"]["UpperDir"])
     docker_ok(d, "run", "-d", "--name", "shipped", "suid:layer", "/suid", "wait")
     shipped = inspect(d, "inspect", "shipped")["GraphDriver"]["Data"]
-    expected = {Path(made["UpperDir"]) / "p", Path(made["MergedDir"]) / "p",
+    volume = Path(inspect(d, "volume", "inspect", "suidvol")["Mountpoint"])
+    expected = {Path(made["UpperDir"]) / "p", Path(made["MergedDir"]) / "p", volume / "p",
                 layer_diff / "suid", Path(shipped["MergedDir"]) / "suid"}
     # `cp` may still be running when `run -d` returns
     for _ in range(100):
@@ -140,9 +142,10 @@ def test_setuid_files_under_the_data_root_are_out_of_reach(d: Daemon, euid: Path
     assert_out_of_reach(running)
     docker_ok(d, "kill", "made", "shipped")
     stopped = setuid_files(d.data_root)
-    assert {Path(made["UpperDir"]) / "p", layer_diff / "suid"} <= stopped, stopped
+    assert {Path(made["UpperDir"]) / "p", volume / "p", layer_diff / "suid"} <= stopped, stopped
     assert_out_of_reach(stopped)
     docker_ok(d, "rm", "made", "shipped")
+    docker_ok(d, "volume", "rm", "suidvol")
     docker_ok(d, "rmi", "suid:layer")
 
 
