@@ -1,7 +1,8 @@
 """The data root is private: a setuid-root file that a container made (in its own layer or a
 volume) or an image layer shipped cannot be run by a local user through any path under the data
 root, while it runs (merged dir, upper dir, volume, layer diff) and after it stopped; a data
-root whose dirs were opened (what an older tetherd made) is closed again at start-up.
+root whose dirs were opened (what an older tetherd made) is closed again at start-up; and no mode
+depends on the umask tetherd was started with.
 
 The harness keeps a daemon's data root in a 0700 mkdtemp dir, which alone would stop `nobody`:
 this module's daemon gets that dir opened to 0755, so only the data root's own modes stand in the
