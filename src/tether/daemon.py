@@ -8,13 +8,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import grp
 import logging
 import os
+import re
+import resource
 import secrets
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from tether.api.archives import ArchiveRoutes
 from tether.api.build import BuildRoutes
@@ -31,7 +35,7 @@ from tether.api.volumes import VolumeRoutes
 from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
-from tether.engine.paths import Paths
+from tether.engine.paths import Paths, make_private
 from tether.engine.securityopt import DaemonSecurity
 from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
@@ -43,6 +47,7 @@ from tether.runtime.conmon import Runtime
 from tether.runtime.seccomp import ProfileError
 
 DEFAULT_HOST = "unix:///run/tether/tether.sock"
+DEFAULT_SOCKET_GROUP = "docker"
 log = logging.getLogger("tether.daemon")
 
 
@@ -89,6 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # --
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument("-G", "--group", default=DEFAULT_SOCKET_GROUP,
+                   help="the group (name or GID) that may use the API socket; empty: root's only")
     return p.parse_args(argv)
 
 
@@ -114,6 +121,30 @@ def _security(args: argparse.Namespace) -> DaemonSecurity:
             raise SystemExit(f"tetherd: seccomp profile ({args.seccomp_profile}): {exc}") from None
     return DaemonSecurity(seccomp_profile_path=args.seccomp_profile, seccomp_profile=text,
                           no_new_privileges=args.no_new_privileges)
+
+
+def socket_gid(group: str, sock: str, lookup: Callable[[str], grp.struct_group] = grp.getgrnam) -> int:
+    """The GID the API socket is given, as dockerd picks it: the group of that name, else a
+    number taken as a GID. An empty name means the daemon's own group; so does the default
+    `docker` when there is no such group (with a warning); any other unknown group is fatal."""
+    try:
+        return lookup(group).gr_gid
+    except KeyError:
+        pass
+    if re.fullmatch(r"[0-9]+", group):
+        return int(group)
+    if group and group != DEFAULT_SOCKET_GROUP:
+        raise SystemExit(f"tetherd: failed to load listeners: group {group} not found")
+    if group:
+        log.warning(f"could not change group {sock} to {group}: group {group} not found")
+    return os.getgid()
+
+
+def _raise_open_files_limit() -> None:
+    """Every API connection, container stream and log holds an fd: take the hard limit, as Go
+    programs (dockerd) do at start, instead of a login shell's 1024."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -160,16 +191,18 @@ async def _forget_names_on_changes(events: EventBus, resolver: EmbeddedResolver)
 
 
 async def run(args: argparse.Namespace) -> None:
+    sock = socket_path(args.host)
+    gid = socket_gid(args.group, sock)
     security = _security(args)
     paths = Paths(Path(args.data_root), Path(args.exec_root))
-    paths.data_root.mkdir(parents=True, exist_ok=True)
+    make_private(paths)
     lock_fd = _lock(paths.exec_root)
     images = ImageStore(paths.images)
-    network = NetworkManager(paths.data_root / "network", bridge=args.bridge, bip=args.bip,
+    network = NetworkManager(paths.network, bridge=args.bridge, bip=args.bip,
                              nat=args.nat, icc=args.icc)
     await network.setup()
     events = EventBus()
-    volumes = VolumeService(paths.data_root / "volumes", events=events)
+    volumes = VolumeService(paths.volumes, events=events)
     containers = ContainerService(paths, images, Runtime(paths.runtime), network, volumes,
                                   events=events)
     containers.security = security
@@ -193,9 +226,8 @@ async def run(args: argparse.Namespace) -> None:
     InspectionRoutes(containers).register(router)
     VolumeRoutes(volumes).register(router)
     NetworkRoutes(containers).register(router)
-    sock = socket_path(args.host)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
-    server = await serve(router, sock)
+    server = await serve(router, sock, gid=gid)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -222,6 +254,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # a line per netlink message at debug
     if os.geteuid() != 0:
         raise SystemExit("tetherd: must run as root (it mounts filesystems and makes namespaces)")
+    # dockerd's umask too: what tetherd makes without an explicit mode (a container's upper dir,
+    # the root its container sees; hosts and resolv.conf) must not depend on the caller's umask
+    os.umask(0o022)
+    _raise_open_files_limit()
     asyncio.run(run(args))
 
 

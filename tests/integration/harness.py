@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / ".venv" / "bin"
@@ -37,8 +37,10 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Daemon:
     """One test daemon; `start()`, `kill9()` and `stop()` may be called again to restart it."""
 
-    def __init__(self, *flags: str) -> None:
+    def __init__(self, *flags: str, wrapper: Sequence[str] = ()) -> None:
+        """`wrapper`: a command that runs tetherd's command line given as its arguments."""
         self.flags = list(flags)
+        self.wrapper = list(wrapper)
         tag = uuid.uuid4().hex[:8]
         self.netns = f"tether-it-{tag}"
         self.root = Path(tempfile.mkdtemp(prefix=f"tether-it-{tag}-", dir="/var/tmp"))
@@ -56,7 +58,7 @@ class Daemon:
     def start(self) -> None:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{self.netns}", str(BIN / "tetherd"),
+            [*self.wrapper, "nsenter", f"--net=/run/netns/{self.netns}", str(BIN / "tetherd"),
              "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
              "-H", self.host, "--log-level", "debug", *self.flags],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)

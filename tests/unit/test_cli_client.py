@@ -2,6 +2,7 @@
 hijack; plus argv parsing, docker-style usage errors and daemon auto-start."""
 import json
 import socket
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -130,9 +131,12 @@ def test_autostart_runs_the_daemon_and_waits_for_its_socket(tmp_path: Path) -> N
     fake.write_text(f"#!{sys.executable}\nimport socket, time\ns = socket.socket(socket.AF_UNIX)\n"
                     f"s.bind({str(sock)!r}); s.listen(); time.sleep(3)\n")
     fake.chmod(0o755)
+    (tmp_path / "log").write_text("an earlier daemon's lines\n")
+    (tmp_path / "log").chmod(0o644)
     start_daemon(str(sock), executable=fake, log_path=tmp_path / "log", timeout=10)
     with socket.socket(socket.AF_UNIX) as probe:
         probe.connect(str(sock))
+    assert stat.S_IMODE((tmp_path / "log").stat().st_mode) == 0o600  # next to the socket: private
     failing = tmp_path / "bad"
     failing.write_text("#!/bin/sh\necho boom\nexit 3\n")
     failing.chmod(0o755)

@@ -62,7 +62,7 @@ class ServerThread:
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = await serve(self.router, self.path)
+        server = await serve(self.router, self.path, os.getgid())
         self._ready.set()
         await self._stop.wait()
         server.close()

@@ -56,7 +56,7 @@ class BuildRoutes:
         self.store = store
         self.containers = containers
         self.insecure = list(insecure_registries or [])
-        self.builder = Builder(store, containers, containers.paths.data_root / "builder", self._pull)
+        self.builder = Builder(store, containers, containers.paths.builder, self._pull)
 
     def _pull(self, name: str, emit: Callable[[dict[str, Any]], None]) -> None:
         """A missing FROM image, pulled anonymously (a registry on loopback, or a public one)."""

@@ -606,10 +606,30 @@ async def _handle_connection(router: Router, reader: asyncio.StreamReader,
         await _Connection(router, reader, writer).run()
 
 
-async def serve(router: Router, socket_path: str, mode: int = 0o660) -> asyncio.AbstractServer:
-    """Listen on `socket_path` (made `mode`); each connection is served by its own task."""
+def listen_backlog() -> int:
+    """As many pending connections as the kernel keeps (dockerd's choice too): with asyncio's
+    100, a burst of clients connecting at once gets EAGAIN instead of an answer."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
+
+async def serve(router: Router, socket_path: str, gid: int, mode: int = 0o660) -> asyncio.AbstractServer:
+    """Listen on `socket_path`, owned by the daemon and group `gid`, made `mode`; each connection is
+    served by its own task. The socket is bound 0600 (Linux's bind takes the mode of the socket's
+    inode, whatever the umask), so no other user can connect before its group and mode are set."""
     os.makedirs(os.path.dirname(os.path.abspath(socket_path)), exist_ok=True)
     _remove_stale_socket(socket_path)
-    server = await asyncio.start_unix_server(functools.partial(_handle_connection, router), path=socket_path)
-    os.chmod(socket_path, mode)
-    return server
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.fchmod(listener.fileno(), 0o600)
+        listener.bind(socket_path)
+        os.chown(socket_path, -1, gid)
+        os.chmod(socket_path, mode)
+        return await asyncio.start_unix_server(functools.partial(_handle_connection, router),
+                                               sock=listener, backlog=listen_backlog())
+    except BaseException:
+        listener.close()
+        raise

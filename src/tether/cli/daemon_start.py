@@ -42,7 +42,9 @@ def start_daemon(sock_path: str, executable: Path | None = None, log_path: Path 
     if not exe.exists():
         raise CliError(f"Cannot start the tether daemon: {exe} not found")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    # root's only, as the exec root it lies in: that one stays traversable for the API socket
+    with open(log_path, "ab", opener=lambda path, flags: os.open(path, flags, 0o600)) as log:
+        os.fchmod(log.fileno(), 0o600)
         proc = subprocess.Popen(
             [str(exe)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,

@@ -31,7 +31,7 @@ from tether.engine.linkgraph import Edge, LinkGraph
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.mountspec import MountError, MountPoint
 from tether.engine.netattach import KEPT_BRIDGE_FIELDS, UserNetworks
-from tether.engine.paths import Paths
+from tether.engine.paths import CONTAINER_DIR_MODE, Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
 from tether.engine.volumes import VolumeService
 from tether.errors import (ApiError, BadRequest, Conflict, NotFound, NotModified, os_error_text,
@@ -519,6 +519,7 @@ class ContainerService(UserNetworks):
 
         With `--network host` the container sees the host's own hosts and resolv.conf."""
         base = self.paths.container(c.id)
+        base.mkdir(CONTAINER_DIR_MODE, parents=True, exist_ok=True)  # its rootfs and upper dir's guard
         for d in (self.paths.upper(c.id), self.paths.work(c.id), self.paths.rootfs(c.id)):
             d.mkdir(parents=True, exist_ok=True)
         _rewrite_in_place(base / "hostname", files.hostname_file(c.config["Hostname"]))

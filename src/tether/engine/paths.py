@@ -1,8 +1,35 @@
-"""Where tetherd keeps things: persistent records under the data root, runtime state under the exec root."""
+"""Where tetherd keeps things: persistent records under the data root, runtime state under the exec root.
+
+Both roots are private to root, as dockerd keeps its own. A container's filesystem (its merged
+rootfs and upper dir) and every image layer lie under the data root with the owners and modes they
+were given inside the container or the layer: a setuid-root file a container made, or an image
+shipped, would run with euid 0 for any local user who could reach it. `DATA_ROOT_MODES` and
+`EXEC_ROOT_MODES` close every way down to that content; the content keeps its own modes (a merged
+dir shows its image's root mode, a volume's `_data` is what its containers see). `make_private`
+applies them at start-up, so a root an older tetherd made with 0755 dirs is closed too, and the
+services create their own per-item dirs with these modes from the start.
+"""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from tether.image.layers import LAYER_DIR_MODE
+
+# dockerd's modes: 0710 for the roots of containers and layers (root's group may pass, no one
+# else), 0700 for metadata, 0701 for volumes (a volume's path can be reached, not listed).
+CONTAINER_DIR_MODE = 0o710
+VOLUME_DIR_MODE = 0o701
+# Relative path (a `*` is every directory in its parent) -> mode, parents before children.
+DATA_ROOT_MODES: tuple[tuple[str, int], ...] = (
+    ("", 0o710), ("containers", 0o710), ("containers/*", CONTAINER_DIR_MODE),
+    ("image", 0o700), ("image/layers", 0o710), ("image/layers/*", LAYER_DIR_MODE),
+    ("volumes", 0o701), ("volumes/*", VOLUME_DIR_MODE), ("network", 0o750), ("builder", 0o700))
+# The exec root stays traversable for the API socket that may live in it (the default one does);
+# what runs containers (bundles, runc and conmon state, netns files) is closed.
+EXEC_ROOT_MODES: tuple[tuple[str, int], ...] = (
+    ("", 0o711), ("bundles", 0o700), ("runtime", 0o700), ("netns", 0o700))
 
 
 @dataclass(frozen=True)
@@ -22,6 +49,19 @@ class Paths:
     @property
     def images(self) -> Path:
         return self.data_root / "image"
+
+    @property
+    def volumes(self) -> Path:
+        return self.data_root / "volumes"
+
+    @property
+    def network(self) -> Path:
+        return self.data_root / "network"
+
+    @property
+    def builder(self) -> Path:
+        """Build workspaces: the build context and each RUN step's overlay."""
+        return self.data_root / "builder"
 
     @property
     def runtime(self) -> Path:
@@ -71,3 +111,31 @@ class Paths:
                 "hosts": str(base / "hosts"), "log": str(self.log(cid)),
                 "rootfs": str(self.rootfs(cid)), "upper": str(self.upper(cid)),
                 "work": str(self.work(cid))}
+
+
+def make_private(paths: Paths) -> None:
+    """Create the roots and their fixed dirs with their modes, and set the modes of those that
+    exist (and of every container and layer dir), whatever an earlier daemon or admin left."""
+    for root, modes in ((paths.data_root, DATA_ROOT_MODES), (paths.exec_root, EXEC_ROOT_MODES)):
+        root.parent.mkdir(parents=True, exist_ok=True)
+        for relative, mode in modes:
+            parent, _, name = relative.rpartition("/")
+            if name == "*":
+                for entry in os.scandir(root / parent):
+                    if entry.is_dir(follow_symlinks=False):
+                        _set_mode(Path(entry.path), mode)
+                continue
+            path = root / relative
+            try:
+                os.mkdir(path, mode)
+            except FileExistsError:
+                _set_mode(path, mode)
+
+
+def _set_mode(path: Path, mode: int) -> None:
+    """chmod a directory of ours through an fd that cannot have followed a symlink."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)

@@ -26,6 +26,7 @@ from typing import Any
 from tether.engine import volume_rules as rules
 from tether.engine.diskusage import directory_size
 from tether.engine.events import EventBus
+from tether.engine.paths import VOLUME_DIR_MODE
 from tether.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime.mounts import is_mounted, unmount
 from tether.runtime.mounts import mount as mount_syscall
@@ -100,7 +101,6 @@ class VolumeService:
         was killed before its record landed) is not a volume; one renamed aside for removal is
         finished off."""
         self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o701)
         volumes: dict[str, Volume] = {}
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(TRASH_PREFIX):
@@ -159,7 +159,7 @@ class VolumeService:
     def _make_dirs(self, volume: Volume) -> None:
         base = volume.mountpoint.parent
         try:
-            base.mkdir(mode=0o755, exist_ok=True)  # may be left by a create killed mid-way
+            base.mkdir(mode=VOLUME_DIR_MODE, exist_ok=True)  # may be left by a create killed mid-way
             volume.mountpoint.mkdir(mode=0o755, exist_ok=True)
         except OSError as exc:
             shutil.rmtree(base, ignore_errors=True)

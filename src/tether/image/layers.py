@@ -35,6 +35,9 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 _XATTR_PAX_PREFIX = "SCHILY.xattr."
 # (major, minor) of the character devices a layer may carry; 0/0 is an overlay-form whiteout.
 SAFE_CHAR_DEVICES = frozenset({(0, 0), (1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)})
+# A layer's dir, the guard of its diff: the diff keeps the layer's own root mode and may hold
+# setuid files, so only root (and root's group, as dockerd's overlay2/<id>) may pass.
+LAYER_DIR_MODE = 0o710
 
 
 def _zstd_reader(fileobj: BinaryIO) -> BinaryIO:
@@ -118,7 +121,8 @@ def unpack_layer(tar_path: Path, layer_dir: Path, lowers: Sequence[Path] = ()) -
         return diff
     tmp = layer_dir.with_name(f".tmp-{layer_dir.name}-{secrets.token_hex(4)}")
     try:
-        (tmp / "diff").mkdir(parents=True)
+        os.mkdir(tmp, LAYER_DIR_MODE)
+        os.mkdir(tmp / "diff", 0o755)
         with open(tar_path, "rb") as f:
             extract(f, tmp / "diff", lowers)
         os.rename(tmp, layer_dir)
