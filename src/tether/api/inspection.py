@@ -7,7 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 from tether.api.http import Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import written_chunks
@@ -17,6 +17,7 @@ from tether.engine.records import Container
 from tether.engine.rootfs import mounted_overlay
 from tether.errors import BadRequest, Conflict
 from tether.runtime import mounts
+from tether.runtime.rootfd import Root
 
 _STATS_INTERVAL = 1.0  # dockerd's collector period: the CPU % is over one such interval
 
@@ -37,25 +38,45 @@ class InspectionRoutes:
     # ---- the root filesystem, mounted for the duration when the container is stopped --------
 
     @contextlib.asynccontextmanager
-    async def _rootfs(self, c: Container) -> AsyncIterator[Path]:
-        """The container's root as its processes see it. Running: /proc/<pid>/root, which also
-        shows its volumes, binds and the bind-mounted hosts, hostname and resolv.conf. Stopped:
-        its overlay with its volumes and binds on it, mounted for the duration (engine/rootfs.py)."""
+    async def _rootfs(self, c: Container) -> AsyncIterator[Root]:
+        """An fd of the container's root as its processes see it. Running: /proc/<pid>/root
+        opened once (the root of its mount namespace, with its volumes, binds and the
+        bind-mounted hosts, hostname and resolv.conf). Stopped: its overlay with its volumes and
+        binds on it, mounted for the duration (engine/rootfs.py)."""
         if c.state.status == "running" and c.state.pid:
-            yield Path(f"/proc/{c.state.pid}/root")
+            with self._running_root(c) as root:
+                yield root
             return
-        async with mounted_overlay(self.service, c) as root:
+        async with mounted_overlay(self.service, c) as path:
             if c.state.status == "running" and c.state.pid:  # started while we waited
-                yield Path(f"/proc/{c.state.pid}/root")
+                with self._running_root(c) as root:
+                    yield root
                 return
             bound: list[Path] = []
             try:
-                await asyncio.to_thread(self._bind_network_files, c, root, bound)
-                async with self.service.container_mounts.volumes_mounted_at(c, root):
-                    yield root
+                await asyncio.to_thread(self._bind_network_files, c, path, bound)
+                async with self.service.container_mounts.volumes_mounted_at(c, path):
+                    with Root.open(path) as root:
+                        yield root
             finally:
                 for target in reversed(bound):
                     await asyncio.to_thread(mounts.unmount, target)
+
+    @contextlib.contextmanager
+    def _running_root(self, c: Container) -> Iterator[Root]:
+        """The root of a running container's mount namespace, by an fd of /proc/<pid>/root
+        checked to be its overlay (the same inode as its rootfs mount here): a pid the
+        container no longer has, reused by another process, must not hand out that process's
+        root. A container gone meanwhile is a 409."""
+        try:
+            root = Root.open(Path(f"/proc/{c.state.pid}/root"))
+        except (FileNotFoundError, ProcessLookupError):
+            raise Conflict(f"Container {c.id} is not running") from None
+        with root:
+            held, own = os.fstat(root.fd), os.stat(self.service.paths.rootfs(c.id))
+            if (held.st_dev, held.st_ino) != (own.st_dev, own.st_ino):
+                raise Conflict(f"Container {c.id} is not running")
+            yield root
 
     def _bind_network_files(self, c: Container, rootfs: Path, bound: list[Path]) -> None:
         """hosts, hostname and resolv.conf over their mount points, as dockerd mounts them for a
@@ -81,8 +102,8 @@ class InspectionRoutes:
     async def stat_path(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
         async with self._rootfs(c) as root:
-            _, st = await asyncio.to_thread(archive.stat_path, root, self._path(req),
-                                            req.params["id"])
+            st = await asyncio.to_thread(archive.stat_path, root, self._path(req),
+                                         req.params["id"])
         return Response(200, headers={"X-Docker-Container-Path-Stat": st.header()})
 
     async def get_archive(self, req: Request) -> StreamResponse:
@@ -93,16 +114,18 @@ class InspectionRoutes:
         ctx = self._rootfs(c)
         root = await ctx.__aenter__()
         try:
-            host, st = await asyncio.to_thread(archive.stat_path, root, path, req.params["id"])
+            st = await asyncio.to_thread(archive.stat_path, root, path, req.params["id"])
         except BaseException:
             await ctx.__aexit__(None, None, None)
             raise
         self.service.emit(c, "archive-path")
 
         async def body() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in _tar_chunks(host, archive.archive_name(path)):
-                    yield chunk
+            try:  # the writer thread has ended (aclosing) before the root's fd is closed
+                async with contextlib.aclosing(written_chunks(lambda out: archive.write_tar(
+                        root, path, archive.archive_name(path), out, req.params["id"]))) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
             finally:
                 await ctx.__aexit__(None, None, None)
         return StreamResponse(body(), "application/x-tar",
@@ -166,11 +189,6 @@ class InspectionRoutes:
                     return  # the cgroup went away with the container
                 yield json.dumps(previous).encode() + b"\n"
         return StreamResponse(body(), "application/json")
-
-
-def _tar_chunks(host: Path, rebase: str) -> AsyncIterator[bytes]:
-    """`docker cp`'s tar of `host`, its top entry named `rebase`, streamed as it is made."""
-    return written_chunks(lambda out: archive.write_tar(host, rebase, out))
 
 
 def _plain_path(root: Path, relative: str) -> bool:
