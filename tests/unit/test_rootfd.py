@@ -185,3 +185,19 @@ def test_a_racing_exchange_never_leads_out(tree) -> None:
     assert sorted(p.name for p in outside.iterdir()) == ["hosts"]
     assert stat.S_IMODE(os.stat(outside / "hosts").st_mode) != 0o777
     assert any(p.name.startswith("f") for p in root.rglob("f*"))
+
+
+def test_regular_file_is_what_a_mount_point_may_be(tree) -> None:
+    """hosts & co. of a stopped container are bound only onto a regular file: not a symlink
+    (with follow_last=False), a directory or nothing; a link on the way resolves inside."""
+    r, root, _ = tree
+    (root / "etc" / "hostname").symlink_to("/etc/passwd")
+    (root / "etc2").symlink_to("/etc")
+    found = r.regular_file("/etc2/hosts", follow_last=False)
+    assert found is not None
+    try:
+        assert os.fstat(found).st_ino == os.stat(root / "etc" / "hosts").st_ino
+    finally:
+        os.close(found)
+    for path in ("/etc/hostname", "/etc", "/etc/missing", "/etc/hosts/x"):
+        assert r.regular_file(path, follow_last=False) is None

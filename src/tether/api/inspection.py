@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import json
 import os
-import stat
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
@@ -52,15 +51,15 @@ class InspectionRoutes:
                 with self._running_root(c) as root:
                     yield root
                 return
-            bound: list[Path] = []
-            try:
-                await asyncio.to_thread(self._bind_network_files, c, path, bound)
-                async with self.service.container_mounts.volumes_mounted_at(c, path):
-                    with Root.open(path) as root:
+            bound: list[int] = []
+            with Root.open(path) as root:
+                try:
+                    await asyncio.to_thread(self._bind_network_files, c, root, bound)
+                    async with self.service.container_mounts.volumes_mounted_at(c, root):
                         yield root
-            finally:
-                for target in reversed(bound):
-                    await asyncio.to_thread(mounts.unmount, target)
+                finally:
+                    for mount in reversed(bound):
+                        await asyncio.to_thread(mounts.unmount_at, mount)
 
     @contextlib.contextmanager
     def _running_root(self, c: Container) -> Iterator[Root]:
@@ -78,17 +77,23 @@ class InspectionRoutes:
                 raise Conflict(f"Container {c.id} is not running")
             yield root
 
-    def _bind_network_files(self, c: Container, rootfs: Path, bound: list[Path]) -> None:
+    def _bind_network_files(self, c: Container, root: Root, bound: list[int]) -> None:
         """hosts, hostname and resolv.conf over their mount points, as dockerd mounts them for a
-        stopped container's archive. Only onto plain files reached without a symlink (the
-        container's own /etc could point out of its root, and mount(2) follows symlinks). `bound` lists them as they are made,
-        so that a failure half-way still unmounts what was bound."""
+        stopped container's archive: onto an fd of each point resolved inside the root, when it
+        is a regular file. `bound` lists the mounts as they are made, so that a failure
+        half-way still unmounts what was bound."""
         base = self.service.paths.container(c.id)
         for point in initlayer.MOUNT_POINTS:
-            source, target = base / Path(point).name, rootfs / point
-            if source.is_file() and _plain_path(rootfs, point):
-                mounts.bind(source, target, read_only=False, recursive=False)
-                bound.append(target)
+            source = base / Path(point).name
+            if not source.is_file():
+                continue
+            target = root.regular_file(point, follow_last=False)
+            if target is None:
+                continue
+            try:
+                bound.append(mounts.bind_at(source, target, read_only=False, recursive=False))
+            finally:
+                os.close(target)
 
     # ---- docker cp --------------------------------------------------------------------------
 
@@ -189,20 +194,3 @@ class InspectionRoutes:
                     return  # the cgroup went away with the container
                 yield json.dumps(previous).encode() + b"\n"
         return StreamResponse(body(), "application/json")
-
-
-def _plain_path(root: Path, relative: str) -> bool:
-    """Every component of `relative` below `root` is a real directory and the last a regular
-    file: nothing on the way is a symlink."""
-    path = root
-    parts = Path(relative).parts
-    for i, part in enumerate(parts):
-        path = path / part
-        try:
-            mode = os.lstat(path).st_mode
-        except OSError:
-            return False
-        wanted = stat.S_ISREG if i == len(parts) - 1 else stat.S_ISDIR
-        if not wanted(mode):
-            return False
-    return True

@@ -26,6 +26,7 @@ from tether.engine.volumes import VolumeService
 from tether.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.image.store import ImageStore
 from tether.runtime import mounts
+from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 
 log = logging.getLogger("tether.containers")
@@ -178,28 +179,28 @@ class ContainerMounts:
                                                                  "reason": exc.message}})
 
     @contextlib.asynccontextmanager
-    async def volumes_mounted_at(self, c: Container, rootfs: Path) -> AsyncIterator[None]:
-        """A stopped container's volumes and binds on its mounted root, for docker cp (as
-        dockerd's mountVolumes): private binds, read-only where the mount is, undone after."""
-        done: list[Path] = []
+    async def volumes_mounted_at(self, c: Container, root: Root) -> AsyncIterator[None]:
+        """A stopped container's volumes and binds on its mounted root (an fd of it), for
+        docker cp (as dockerd's mountVolumes): private binds, read-only where the mount is,
+        each onto an fd of its target resolved inside the root, undone after."""
+        done: list[int] = []
         try:
             for m in self.oci_mounts(c):
                 if m["type"] != "bind":
                     continue
-                target = rootfs / _resolved(rootfs, m["destination"]).lstrip("/")
                 source = Path(m["source"])
-                if source.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                elif not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.touch()
-                await asyncio.to_thread(mounts.bind, source, target, "ro" in m["options"],
-                                        m["options"][0] == "rbind")
-                done.append(target)
+                target = await asyncio.to_thread(_mount_target, root, m["destination"],
+                                                 source.is_dir())
+                try:
+                    done.append(await asyncio.to_thread(
+                        mounts.bind_at, source, target, "ro" in m["options"],
+                        m["options"][0] == "rbind"))
+                finally:
+                    os.close(target)
             yield
         finally:
-            for target in reversed(done):
-                await asyncio.to_thread(mounts.unmount, target)
+            for mount in reversed(done):
+                await asyncio.to_thread(mounts.unmount_at, mount)
             self.release(c)
 
     def reacquire(self, c: Container) -> None:
@@ -227,6 +228,25 @@ def _resolved(rootfs: Path, path: str) -> str:
     """A container path with its symlinks resolved inside a stopped container's root."""
     with Root.open(rootfs) as root:
         return root.resolve(path)
+
+
+def _mount_target(root: Root, destination: str, directory: bool) -> int:
+    """An O_PATH fd of a mount's destination in the root, made when missing: a directory for
+    a directory source, else an empty file (its parents made)."""
+    if directory:
+        return root.makedirs(destination, 0o777)
+    try:
+        return root.open_at(destination, os.O_PATH)
+    except FileNotFoundError:
+        pass
+    parent_path, name = rootfd.split(destination)
+    parent = root.makedirs(parent_path, 0o777)
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                         dir_fd=parent))
+    finally:
+        os.close(parent)
+    return root.open_at(destination, os.O_PATH)
 
 
 def _copy_into_empty(source: int, shown: Path, volume: Path) -> None:

@@ -147,6 +147,18 @@ class Root:
         finally:
             os.close(fd)
 
+    def regular_file(self, path: str, follow_last: bool = True) -> int | None:
+        """An O_PATH fd of `path` when it is a regular file, None when it is missing, of
+        another type, or (with `follow_last=False`) a symlink. The caller closes the fd."""
+        try:
+            fd = self.open_at(path, os.O_PATH | (0 if follow_last else os.O_NOFOLLOW))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        os.close(fd)
+        return None
+
     def resolve(self, path: str, follow_last: bool = True) -> str:
         """The container path `path` leads to (a name for messages and later in-root opens:
         never a host path)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-import stat
 import tarfile
 from pathlib import Path
 from typing import BinaryIO
@@ -132,13 +131,10 @@ def apply_dockerignore(root: Path) -> None:
 def _read_in_root(root: Path, path: str) -> str | None:
     """The text of the regular file `path` resolved inside `root`, None when there is none."""
     with Root.open(root) as fd_root:
-        try:
-            entry = fd_root.open_at(path, os.O_PATH)
-        except (FileNotFoundError, NotADirectoryError):
+        entry = fd_root.regular_file(path)
+        if entry is None:
             return None
         try:
-            if not stat.S_ISREG(os.fstat(entry).st_mode):
-                return None
             with os.fdopen(rootfd.open_regular(entry), "rb") as f:
                 return f.read().decode(errors="replace")
         finally:
