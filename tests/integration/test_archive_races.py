@@ -214,6 +214,28 @@ def test_get_while_swapping_never_reads_the_host(daemon, racer, host_dir) -> Non
     assert seen_inside > 0
 
 
+def test_commit_while_swapping_never_reads_the_host(daemon, racer, host_dir) -> None:
+    """docker commit of the same racing container (its upper dir is walked while it changes):
+    no committed layer ever holds the host's secret."""
+    (host_dir / "secret").write_text("HOST-SECRET\n")
+    _exec(daemon, racer, f"mkdir -p /a/w && echo inside > /a/w/secret && "
+                         f"for i in $(seq 200); do echo $i > /a/w/f$i; done && ln -s {host_dir} /a/wl")
+    _exec(daemon, racer, "exec /race /a/w /a/wl /stop", detach=True)
+    api = daemon.sdk().api
+    images: list[str] = []
+    try:
+        for _ in range(20):
+            images.append(api.commit(racer)["Id"])
+            saved = b"".join(api.get_image(images[-1]))
+            leaked = b"HOST-SECRET" in saved
+            assert not leaked, "a host file was committed"
+            assert b"inside\n" in saved
+    finally:
+        _exec(daemon, racer, "touch /stop")
+        for image in images:
+            api.remove_image(image, force=True)
+
+
 # ---- docker cp into and out of `/` -------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -409,7 +409,7 @@ def add_tree(tar: tarfile.TarFile, fd: int, rel: str) -> None:
     `rel` leaves the top directory itself out."""
     seen: dict[tuple[int, int], str] = {}
     for name, st, entry in rootfd.walk(fd, rel):
-        info = _entry(name, st, entry, seen) if name else None
+        info = tar_entry(name, st, entry, seen) if name else None
         if info is None:
             continue
         if info.isreg():
@@ -419,9 +419,11 @@ def add_tree(tar: tarfile.TarFile, fd: int, rel: str) -> None:
             tar.addfile(info)
 
 
-def _entry(rel: str, st: os.stat_result, fd: int, seen: dict[tuple[int, int], str]) -> tarfile.TarInfo | None:
-    """The tar header of one entry (`fd`: an O_PATH fd of it), or None for what a tar cannot
-    carry (sockets)."""
+def tar_entry(rel: str, st: os.stat_result, fd: int,
+              seen: dict[tuple[int, int], str]) -> tarfile.TarInfo | None:
+    """The tar header of one entry (`fd`: an O_PATH fd of it; `seen`: the first name of each
+    inode with several links), or None for what a tar cannot carry (sockets). A file's
+    security.capability goes along, as moby's tars carry it."""
     info = tarfile.TarInfo(rel)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid, info.mtime = st.st_uid, st.st_gid, int(st.st_mtime)
@@ -445,10 +447,7 @@ def _entry(rel: str, st: os.stat_result, fd: int, seen: dict[tuple[int, int], st
     else:
         return None
     if not stat.S_ISLNK(mode):
-        try:  # the inode the fd holds, through our own /proc (no getxattr takes an O_PATH fd)
-            capability = os.getxattr(f"/proc/self/fd/{fd}", _CAPABILITY_XATTR)
-        except OSError:
-            capability = None
+        capability = rootfd.getxattr(fd, _CAPABILITY_XATTR)
         if capability is not None:
             info.pax_headers = {f"SCHILY.xattr.{_CAPABILITY_XATTR}":
                                 capability.decode("utf-8", "surrogateescape")}

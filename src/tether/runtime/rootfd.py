@@ -66,6 +66,15 @@ def open_regular(fd: int) -> int:
     return reopen(fd, os.O_RDONLY)
 
 
+def getxattr(fd: int, name: str) -> bytes | None:
+    """An extended attribute of the inode an O_PATH fd holds (not a symlink: there is no
+    fgetxattr for O_PATH fds, so through our own /proc/self/fd), None when it has none."""
+    try:
+        return os.getxattr(f"/proc/self/fd/{fd}", name)
+    except OSError:
+        return None
+
+
 def read_link(fd: int) -> str:
     """The target of the symlink an O_PATH|O_NOFOLLOW fd holds (readlinkat with an empty name)."""
     return os.readlink("", dir_fd=fd)
