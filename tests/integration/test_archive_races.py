@@ -223,17 +223,19 @@ def test_commit_while_swapping_never_reads_the_host(daemon, racer, host_dir) -> 
     _exec(daemon, racer, "exec /race /a/w /a/wl /stop", detach=True)
     api = daemon.sdk().api
     images: list[str] = []
+    seen_inside = 0
     try:
         for _ in range(20):
             images.append(api.commit(racer)["Id"])
             saved = b"".join(api.get_image(images[-1]))
             leaked = b"HOST-SECRET" in saved
             assert not leaked, "a host file was committed"
-            assert b"inside\n" in saved
+            seen_inside += b"inside\n" in saved  # unless both names were links when walked
     finally:
         _exec(daemon, racer, "touch /stop")
         for image in images:
             api.remove_image(image, force=True)
+    assert seen_inside > 0
 
 
 # ---- docker cp into and out of `/` -------------------------------------------------------
