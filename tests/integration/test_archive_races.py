@@ -238,6 +238,21 @@ def test_commit_while_swapping_never_reads_the_host(daemon, racer, host_dir) -> 
     assert seen_inside > 0
 
 
+def test_diff_while_swapping_never_lists_the_host(daemon, racer, host_dir) -> None:
+    """docker diff of the racing container (its upper dir listed while it changes): no path
+    it reports comes from the host directory."""
+    (host_dir / "host-only-name").write_text("x\n")
+    _exec(daemon, racer, f"mkdir -p /a/w && for i in $(seq 200); do echo $i > /a/w/f$i; done "
+                         f"&& ln -s {host_dir} /a/wl")
+    _exec(daemon, racer, "exec /race /a/w /a/wl /stop", detach=True)
+    try:
+        for _ in range(40):
+            found = daemon.sdk().api.diff(racer)
+            assert not [c["Path"] for c in found if "host-only-name" in c["Path"]]
+    finally:
+        _exec(daemon, racer, "touch /stop")
+
+
 # ---- docker cp into and out of `/` -------------------------------------------------------
 
 @pytest.fixture(scope="module")

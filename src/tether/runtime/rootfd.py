@@ -256,7 +256,7 @@ def set_attributes(dirfd: int, name: str, owner: tuple[int, int] | None, mode: i
 
 def walk(fd: int, rel: str) -> Iterator[tuple[str, os.stat_result, int]]:
     """(name, lstat, O_PATH fd) of the entry an O_PATH|O_NOFOLLOW `fd` holds, named `rel`, and
-    of everything below it when it is a directory: depth first, names sorted, children named
+    of everything below it when it is a directory: depth first, names in byte order, children named
     `rel/child`. Each fd is valid until the next item is asked for; directories are listed
     through fds of their own, so nothing is looked up by a path."""
     st = os.fstat(fd)
@@ -265,7 +265,7 @@ def walk(fd: int, rel: str) -> Iterator[tuple[str, os.stat_result, int]]:
         return
     listing = reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        names = sorted(entry.name for entry in os.scandir(listing))
+        names = sorted((entry.name for entry in os.scandir(listing)), key=os.fsencode)
         for name in names:
             try:
                 child = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=listing)
