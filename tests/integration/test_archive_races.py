@@ -257,8 +257,8 @@ def test_diff_while_swapping_never_lists_the_host(daemon, racer, host_dir) -> No
 
 @pytest.fixture(scope="module")
 def engines(daemon) -> Iterator[dict[str, tuple]]:
-    """A running busybox container on Docker 20.10 and on tetherd, each with a host directory
-    holding a file and a directory to copy."""
+    """On Docker 20.10 and on tetherd: a running busybox container, a created one (its name
+    with `-created`), and a host directory holding a file and a directory to copy."""
     ref = ReferenceEngine("i11-cproot")
     tag = uuid.uuid4().hex[:6]
     made: dict[str, tuple] = {}
@@ -272,10 +272,12 @@ def engines(daemon) -> Iterator[dict[str, tuple]]:
             (work / "tree" / "sub" / "g").write_text("g\n")
             r = _docker(host, "run", "-d", "--name", made[label][1], "busybox", "sleep", "100000")
             assert r.returncode == 0, r.stderr
+            r = _docker(host, "create", "--name", f"{made[label][1]}-created", "busybox")
+            assert r.returncode == 0, r.stderr
         yield made
     finally:
         for host, name, work in made.values():
-            _docker(host, "rm", "-f", name)
+            _docker(host, "rm", "-f", name, f"{name}-created")
             shutil.rmtree(work, ignore_errors=True)
         ref.stop()
 
@@ -285,34 +287,43 @@ def _docker(host: str, *args: str, cwd: Path | None = None) -> subprocess.Comple
                           env={**os.environ, "DOCKER_HOST": host})
 
 
-def _both(engines: dict[str, tuple], *args: str) -> dict[str, tuple]:
-    """Run the docker CLI with `args` ({c}: the container) on both engines, in the host dir."""
+def _both(engines: dict[str, tuple], *args: str, suffix: str = "") -> dict[str, tuple]:
+    """Run the docker CLI with `args` ({c}: the container, its name + `suffix`) on both
+    engines, in the host dir."""
     seen = {}
-    for label, (host, name, work) in engines.items():
+    for label, (host, base, work) in engines.items():
+        name = base + suffix
         r = _docker(host, *[a.replace("{c}", name) for a in args], cwd=work)
         seen[label] = (r.returncode, r.stdout.decode().replace(name, "<c>"),
                        r.stderr.decode().replace(name, "<c>").replace(str(work), "<dir>"))
     return seen
 
 
+@pytest.mark.parametrize("state", ["running", "created"])
 @pytest.mark.parametrize("source, copied, content", [
     ("file.txt", "file.txt", "file.txt"), ("tree", "tree", "tree/sub/g"), ("tree/.", "sub", "sub/g")])
-def test_cp_into_the_root_and_back(engines, source: str, copied: str, content: str) -> None:
-    """`docker cp X ctr:/` (a file, a directory, a directory's contents) and back out of `/`:
-    both engines copy, and the container and the host hold the same afterwards."""
+def test_cp_into_the_root_and_back(engines, state: str, source: str, copied: str,
+                                   content: str) -> None:
+    """`docker cp X ctr:/` (a file, a directory, a directory's contents) and back out of `/`,
+    on a running and on a created container: both engines copy, and the container and the host
+    hold the same afterwards."""
+    suffix = "" if state == "running" else "-created"
     try:
-        into = _both(engines, "cp", source, "{c}:/")
+        into = _both(engines, "cp", source, "{c}:/", suffix=suffix)
         assert into["tether"] == into["docker"] and into["docker"][0] == 0, into
-        listing = _both(engines, "exec", "{c}", "sh", "-c", f"find /{copied} | sort; cat /{content}")
-        assert listing["tether"] == listing["docker"] and listing["docker"][0] == 0, listing
-        out = _both(engines, "cp", f"{{c}}:/{copied}", f"back-{copied}")
+        if state == "running":
+            listing = _both(engines, "exec", "{c}", "sh", "-c", f"find /{copied} | sort; "
+                                                               f"cat /{content}")
+            assert listing["tether"] == listing["docker"] and listing["docker"][0] == 0, listing
+        out = _both(engines, "cp", f"{{c}}:/{copied}", f"back-{copied}", suffix=suffix)
         assert out["tether"] == out["docker"] and out["docker"][0] == 0, out
         trees = {label: (sorted(str(p.relative_to(work)) for p in (work / f"back-{copied}").rglob("*")),
                          (work / f"back-{content}").read_text())
                  for label, (_, _, work) in engines.items()}
         assert trees["tether"] == trees["docker"], trees
     finally:
-        _both(engines, "exec", "{c}", "rm", "-rf", f"/{copied}")
+        if state == "running":
+            _both(engines, "exec", "{c}", "rm", "-rf", f"/{copied}")
         for _, _, work in engines.values():
             shutil.rmtree(work / f"back-{copied}", ignore_errors=True)
             (work / f"back-{copied}").unlink(missing_ok=True)
