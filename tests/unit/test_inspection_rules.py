@@ -37,6 +37,10 @@ def test_symlink_loop_is_refused(tree: Path, root: Root) -> None:
     (tree / "loop").symlink_to("loop")
     with pytest.raises(BadRequest, match="too many symlinks"):
         archive.stat_path(root, "/loop/x", "web")
+    with pytest.raises(BadRequest, match="too many symlinks"):
+        archive.stat_path(root, "/loop", "web")  # a link: its target is resolved for the header
+    with pytest.raises(BadRequest, match="too many symlinks"):
+        archive.extract_tar(root, "/loop", "web", _tar([]))
 
 
 def test_stat_header_is_dockers_json(tree: Path, root: Root) -> None:

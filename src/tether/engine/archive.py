@@ -75,16 +75,25 @@ def _entry_path(path: str) -> str:
     return "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
 
 
-def _open_entry(root: Root, path: str, container: str) -> int:
-    """An O_PATH fd of `path`'s entry, its last component not followed (Docker's lstat)."""
+def _open_entry(root: Root, path: str, container: str, follow: bool = False) -> int:
+    """An O_PATH fd of `path`'s entry, its last component not followed (Docker's lstat)
+    unless `follow`; dockerd's 404 when it is missing, a 400 for a symlink loop."""
     try:
-        return root.open_at(_entry_path(path), os.O_PATH | os.O_NOFOLLOW)
+        return root.open_at(_entry_path(path), os.O_PATH | (0 if follow else os.O_NOFOLLOW))
     except (FileNotFoundError, NotADirectoryError):
         raise _not_found(path, container) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise BadRequest(f"too many symlinks in {path}") from None
         raise
+
+
+def _resolved(root: Root, path: str) -> str:
+    """The container path `path` leads to; a symlink loop is a 400."""
+    try:
+        return root.resolve(path)
+    except OSError:
+        raise BadRequest(f"too many symlinks in {path}") from None
 
 
 def stat_path(root: Root, path: str, container: str) -> PathStat:
@@ -95,12 +104,7 @@ def stat_path(root: Root, path: str, container: str) -> PathStat:
         st = os.fstat(fd)
     finally:
         os.close(fd)
-    target = ""
-    if stat.S_ISLNK(st.st_mode):
-        try:
-            target = root.resolve(path)
-        except OSError:
-            raise BadRequest(f"too many symlinks in {path}") from None
+    target = _resolved(root, path) if stat.S_ISLNK(st.st_mode) else ""
     name = posixpath.basename(path.rstrip("/")) or "/"
     return PathStat(name, st.st_size, _go_mode(st.st_mode), _rfc3339(st.st_mtime_ns), target)
 
@@ -139,17 +143,14 @@ def archive_name(path: str) -> str:
 def extract_tar(root: Root, dest: str, container: str, source: BinaryIO,
                 no_overwrite_dir_non_dir: bool = False) -> None:
     """Unpack `source` into directory `dest` of the container, nothing leaving the root."""
-    try:
-        fd = root.open_at(dest, os.O_PATH)
-    except (FileNotFoundError, NotADirectoryError):
-        raise _not_found(dest, container) from None
+    fd = _open_entry(root, dest, container, follow=True)
     try:
         st = os.fstat(fd)
     finally:
         os.close(fd)
     if not stat.S_ISDIR(st.st_mode):
         raise BadRequest("extraction point is not a directory")
-    dest_rel = root.resolve(dest)
+    dest_rel = _resolved(root, dest)
     directories: list[tuple[str, tarfile.TarInfo]] = []
     with tarfile.open(fileobj=source, mode="r|*") as tar:
         for member in tar:
