@@ -3,6 +3,7 @@ config, the upper dir as a layer tar, and the parent chain that `docker history`
 import hashlib
 import io
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -136,3 +137,23 @@ def test_mount_artifacts_are_left_out_of_a_commit(tmp_path: Path) -> None:
     assert write_layer(upper, out, mount_artifacts(upper, [lower])) == 0  # nothing else changed
     (upper / "etc" / "resolv.conf").write_text("nameserver 10.0.0.1\n")  # written: a real change
     assert mount_artifacts(upper, [lower]) == {"etc/hosts", "etc/hostname", "proc"}
+
+
+def test_write_layer_whiteouts_opaque_dirs_and_capabilities(tmp_path: Path) -> None:
+    """An upper dir in overlayfs form comes out in Docker's: a 0/0 device is `.wh.<name>`, an
+    opaque directory gets `.wh..wh..opq`, a file capability rides along as moby's tars carry it."""
+    upper = tmp_path / "upper"
+    (upper / "d").mkdir(parents=True)
+    os.setxattr(upper / "d", "trusted.overlay.opaque", b"y")
+    os.mknod(upper / "d" / "gone", stat.S_IFCHR | 0o600, os.makedev(0, 0))
+    (upper / "ping").write_bytes(b"elf")
+    cap = b"\x01\x00\x00\x02\x00\x20\x00\x00" + bytes(12)
+    os.setxattr(upper / "ping", "security.capability", cap)
+    out = io.BytesIO()
+    assert write_layer(upper, out) == 4
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert sorted(members) == ["d", "d/.wh..wh..opq", "d/.wh.gone", "ping"]
+    assert members["ping"].pax_headers["SCHILY.xattr.security.capability"].encode(
+        "utf-8", "surrogateescape") == cap

@@ -16,6 +16,7 @@ import zstandard
 from tether.api.archives import download_url
 from tether.errors import BadRequest, NotFound
 from tether.image import ImageStore, archive
+from tether.runtime.rootfd import Root
 
 
 def layer(*files: tuple[str, bytes]) -> bytes:
@@ -327,7 +328,8 @@ def test_export_tree_entries(tmp_path: Path) -> None:
     sock.bind(str(root / "sock"))
     sock.close()
     out = io.BytesIO()
-    archive.export_tree(root, out)
+    with Root.open(root) as fd_root:
+        archive.export_tree(fd_root, out)
     tar = tarfile.open(fileobj=io.BytesIO(out.getvalue()))
     members = {m.name: m for m in tar.getmembers()}
     assert list(members) == ["d", "d/f", "d/sub", "fifo", "hard", "null", "sym"]  # no socket

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import stat
 
-from tether.api.inspection import _plain_path
 from tether.engine.initlayer import MOUNT_POINTS, ensure
 
 
@@ -22,18 +21,6 @@ def test_init_layer_is_made_once_and_a_half_made_one_is_redone(tmp_path):
     (layer / "etc" / "hosts").write_text("kept")
     assert ensure(tmp_path / "init") == layer and (layer / "etc" / "hosts").read_text() == "kept"
     assert not (tmp_path / "init.tmp").exists()
-
-
-def test_plain_path_refuses_symlinks_on_the_way(tmp_path):
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc" / "hosts").write_text("")
-    assert _plain_path(tmp_path, "etc/hosts")
-    os.symlink("/etc/passwd", tmp_path / "etc" / "hostname")
-    assert not _plain_path(tmp_path, "etc/hostname")
-    os.symlink("/etc", tmp_path / "etc2")
-    assert not _plain_path(tmp_path, "etc2/hosts")
-    assert not _plain_path(tmp_path, "etc/missing")
-    assert not _plain_path(tmp_path, "etc")  # a directory is no file to bind onto
 
 
 def test_init_layer_etc_keeps_the_image_etc_attributes(tmp_path):

@@ -8,15 +8,17 @@ import json
 import os
 import tarfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from tether.engine import archive, changes, procs
 from tether.errors import ApiError, BadRequest, NotFound
+from tether.runtime.rootfd import Root
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
+def tree(tmp_path: Path) -> Path:
     r = tmp_path / "root"
     (r / "etc").mkdir(parents=True)
     (r / "etc" / "hosts").write_text("127.0.0.1 localhost\n")
@@ -25,28 +27,37 @@ def root(tmp_path: Path) -> Path:
     return r
 
 
-def test_resolution_keeps_symlinks_inside_the_root(root: Path) -> None:
-    assert archive.resolve_in_root(root, "/abs/hosts") == root / "etc" / "hosts"
-    assert archive.resolve_in_root(root, "/up/etc") == root / "etc"
-    assert archive.resolve_in_root(root, "/../../etc/./hosts") == root / "etc" / "hosts"
-    assert archive.resolve_in_root(root, "/abs", follow_last=False) == root / "abs"
+@pytest.fixture
+def root(tree: Path) -> Iterator[Root]:
+    with Root.open(tree) as r:
+        yield r
 
 
-def test_symlink_loop_is_refused(root: Path) -> None:
-    (root / "loop").symlink_to("loop")
-    with pytest.raises(BadRequest):
-        archive.resolve_in_root(root, "/loop")
+def test_symlink_loop_is_refused(tree: Path, root: Root) -> None:
+    (tree / "loop").symlink_to("loop")
+    with pytest.raises(BadRequest, match="too many symlinks"):
+        archive.stat_path(root, "/loop/x", "web")
+    with pytest.raises(BadRequest, match="too many symlinks"):
+        archive.stat_path(root, "/loop", "web")  # a link: its target is resolved for the header
+    with pytest.raises(BadRequest, match="too many symlinks"):
+        archive.extract_tar(root, "/loop", "web", _tar([]))
 
 
-def test_stat_header_is_dockers_json(root: Path) -> None:
-    _, st = archive.stat_path(root, "/abs", "web")
+def test_stat_header_is_dockers_json(tree: Path, root: Root) -> None:
+    st = archive.stat_path(root, "/abs", "web")
     decoded = json.loads(base64.b64decode(st.header()))
     assert decoded["name"] == "abs" and decoded["linkTarget"] == "/etc"
     assert decoded["mode"] & (1 << 27) and decoded["mtime"].endswith("Z")
-    _, st = archive.stat_path(root, "/etc", "web")
-    assert st.mode == (1 << 31) | (os.stat(root / "etc").st_mode & 0o777)
+    st = archive.stat_path(root, "/etc", "web")
+    assert st.mode == (1 << 31) | (os.stat(tree / "etc").st_mode & 0o777)
     with pytest.raises(NotFound, match="Could not find the file /nope in container web"):
         archive.stat_path(root, "/nope", "web")
+
+
+def test_the_root_itself_is_a_directory_named_slash(root: Root) -> None:
+    """`docker cp x ctr:/` stats `/` first: the root, never the link a /proc/<pid>/root is."""
+    st = archive.stat_path(root, "/", "web")
+    assert (st.name, st.link_target) == ("/", "") and st.mode & (1 << 31)
 
 
 def _tar(entries: list[tuple[str, bytes | None]]) -> io.BytesIO:
@@ -65,22 +76,66 @@ def _tar(entries: list[tuple[str, bytes | None]]) -> io.BytesIO:
     return data
 
 
-def test_extraction_through_an_absolute_symlink_stays_inside(root: Path) -> None:
+def test_extraction_through_an_absolute_symlink_stays_inside(tree: Path, root: Root) -> None:
     archive.extract_tar(root, "/", "web", _tar([("abs/new", b"n"), ("../../../esc", b"e")]))
-    assert (root / "etc" / "new").read_bytes() == b"n"
-    assert (root / "esc").read_bytes() == b"e"
-    assert oct((root / "etc" / "new").stat().st_mode & 0o777) == oct(0o640)
+    assert (tree / "etc" / "new").read_bytes() == b"n"
+    assert (tree / "esc").read_bytes() == b"e"
+    assert oct((tree / "etc" / "new").stat().st_mode & 0o777) == oct(0o640)
 
 
-def test_extraction_round_trip_of_a_directory(root: Path) -> None:
+def test_extraction_into_a_link_to_the_host_stays_inside(tmp_path: Path, tree: Path,
+                                                          root: Root) -> None:
+    """A destination, or a member's parent, that is a symlink naming a host directory by its
+    host path leads to that path inside the root; the host directory is not touched."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (tree / "hostlink").symlink_to(host)
+    with pytest.raises(ApiError, match="no such file or directory"):  # dangling inside, as Docker
+        archive.extract_tar(root, "/", "web", _tar([("hostlink/a", b"a")]))
+    with pytest.raises(NotFound):
+        archive.extract_tar(root, "/hostlink", "web", _tar([("b", b"b")]))
+    (tree / str(host).lstrip("/")).mkdir(parents=True)
+    archive.extract_tar(root, "/", "web", _tar([("hostlink/a", b"a")]))
+    archive.extract_tar(root, "/hostlink", "web", _tar([("b", b"b")]))
+    assert list(host.iterdir()) == []
+    assert sorted(p.name for p in (tree / str(host).lstrip("/")).iterdir()) == ["a", "b"]
+
+
+def test_attributes_of_a_link_member_stay_on_the_link(tmp_path: Path, tree: Path,
+                                                      root: Root) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("v")
+    before = victim.stat()
+    (tree / "etc" / "v").symlink_to(victim)
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("v")
+        info.type, info.linkname, info.mode, info.mtime = tarfile.SYMTYPE, str(victim), 0o777, 5
+        tar.addfile(info)
+    data.seek(0)
+    archive.extract_tar(root, "/etc", "web", data)
+    after = victim.stat()
+    assert (after.st_mode, after.st_mtime_ns) == (before.st_mode, before.st_mtime_ns)
+
+
+def test_extraction_round_trip_of_a_directory(tree: Path, root: Root) -> None:
     out = io.BytesIO()
-    archive.write_tar(root / "etc", "copy", out)
+    archive.write_tar(root, "/etc", "copy", out)
     out.seek(0)
     archive.extract_tar(root, "/", "web", out)
-    assert (root / "copy" / "hosts").read_text() == "127.0.0.1 localhost\n"
+    assert (tree / "copy" / "hosts").read_text() == "127.0.0.1 localhost\n"
 
 
-def test_extraction_errors(root: Path) -> None:
+def test_a_tar_of_a_link_is_the_link(root: Root) -> None:
+    out = io.BytesIO()
+    archive.write_tar(root, "/abs", "abs", out)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        [member] = tar.getmembers()
+    assert member.issym() and member.linkname == "/etc"
+
+
+def test_extraction_errors(tree: Path, root: Root) -> None:
     with pytest.raises(NotFound):
         archive.extract_tar(root, "/missing", "web", _tar([]))
     with pytest.raises(BadRequest, match="not a directory"):
@@ -88,7 +143,7 @@ def test_extraction_errors(root: Path) -> None:
     with pytest.raises(BadRequest, match="cannot overwrite non-directory"):
         archive.extract_tar(root, "/etc", "web", _tar([("hosts", None)]), True)
     archive.extract_tar(root, "/etc", "web", _tar([("hosts", None)]))
-    assert (root / "etc" / "hosts").is_dir()
+    assert (tree / "etc" / "hosts").is_dir()
 
 
 def test_archive_names() -> None:

@@ -164,3 +164,13 @@ def test_passwd_symlink_out_of_rootfs_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "passwd").symlink_to("/etc/passwd")
     assert resolve_user(str(tmp_path), "") == (0, 0, [0], "/")
+
+
+def test_passwd_symlink_resolves_inside_the_rootfs(tmp_path: Path) -> None:
+    """As runc's securejoin: an absolute link names the rootfs's own file, not the host's."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "real").write_text("svc:x:7:8::/srv:/bin/sh\n")
+    (tmp_path / "etc" / "passwd").symlink_to("/real")
+    assert resolve_user(str(tmp_path), "svc") == (7, 8, [8], "/srv")
+    with pytest.raises(BadRequest, match="unable to find user root"):
+        resolve_user(str(tmp_path), "root")

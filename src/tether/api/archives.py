@@ -22,6 +22,7 @@ from tether.errors import BadRequest
 from tether.image import archive
 from tether.image.distribution import Emit, Throttled, message
 from tether.image.store import ImageStore
+from tether.runtime.rootfd import Root
 
 TAR = "application/x-tar"
 _URL_TIMEOUT = 60.0
@@ -59,10 +60,12 @@ class ArchiveRoutes:
         c = self.containers.get(req.params["id"])
 
         async def body() -> AsyncIterator[bytes]:
-            async with mounted_overlay(self.containers, c) as root, \
-                    contextlib.aclosing(written_chunks(lambda out: archive.export_tree(root, out))) as chunks:
-                async for chunk in chunks:  # closed (the writer thread ended) before the unmount
-                    yield chunk
+            async with mounted_overlay(self.containers, c) as path:
+                with Root.open(path) as root:  # a running container writes to the same upper dir
+                    async with contextlib.aclosing(written_chunks(
+                            lambda out: archive.export_tree(root, out))) as chunks:
+                        async for chunk in chunks:  # the writer thread ended before the unmount
+                            yield chunk
         return StreamResponse(body(), TAR)
 
     async def import_image(self, req: Request) -> StreamResponse:

@@ -5,9 +5,8 @@ import asyncio
 import contextlib
 import json
 import os
-import stat
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 from tether.api.http import Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import written_chunks
@@ -17,6 +16,7 @@ from tether.engine.records import Container
 from tether.engine.rootfs import mounted_overlay
 from tether.errors import BadRequest, Conflict
 from tether.runtime import mounts
+from tether.runtime.rootfd import Root
 
 _STATS_INTERVAL = 1.0  # dockerd's collector period: the CPU % is over one such interval
 
@@ -37,37 +37,63 @@ class InspectionRoutes:
     # ---- the root filesystem, mounted for the duration when the container is stopped --------
 
     @contextlib.asynccontextmanager
-    async def _rootfs(self, c: Container) -> AsyncIterator[Path]:
-        """The container's root as its processes see it. Running: /proc/<pid>/root, which also
-        shows its volumes, binds and the bind-mounted hosts, hostname and resolv.conf. Stopped:
-        its overlay with its volumes and binds on it, mounted for the duration (engine/rootfs.py)."""
+    async def _rootfs(self, c: Container) -> AsyncIterator[Root]:
+        """An fd of the container's root as its processes see it. Running: /proc/<pid>/root
+        opened once (the root of its mount namespace, with its volumes, binds and the
+        bind-mounted hosts, hostname and resolv.conf). Stopped: its overlay with its volumes and
+        binds on it, mounted for the duration (engine/rootfs.py)."""
         if c.state.status == "running" and c.state.pid:
-            yield Path(f"/proc/{c.state.pid}/root")
+            with self._running_root(c) as root:
+                yield root
             return
-        async with mounted_overlay(self.service, c) as root:
+        async with mounted_overlay(self.service, c) as path:
             if c.state.status == "running" and c.state.pid:  # started while we waited
-                yield Path(f"/proc/{c.state.pid}/root")
-                return
-            bound: list[Path] = []
-            try:
-                await asyncio.to_thread(self._bind_network_files, c, root, bound)
-                async with self.service.container_mounts.volumes_mounted_at(c, root):
+                with self._running_root(c) as root:
                     yield root
-            finally:
-                for target in reversed(bound):
-                    await asyncio.to_thread(mounts.unmount, target)
+                return
+            bound: list[int] = []
+            with Root.open(path) as root:
+                try:
+                    await asyncio.to_thread(self._bind_network_files, c, root, bound)
+                    async with self.service.container_mounts.volumes_mounted_at(c, root):
+                        yield root
+                finally:
+                    for mount in reversed(bound):
+                        await asyncio.to_thread(mounts.unmount_at, mount)
 
-    def _bind_network_files(self, c: Container, rootfs: Path, bound: list[Path]) -> None:
+    @contextlib.contextmanager
+    def _running_root(self, c: Container) -> Iterator[Root]:
+        """The root of a running container's mount namespace, by an fd of /proc/<pid>/root
+        checked to be its overlay (the same inode as its rootfs mount here): a pid the
+        container no longer has, reused by another process, must not hand out that process's
+        root. A container gone meanwhile is a 409."""
+        try:
+            root = Root.open(Path(f"/proc/{c.state.pid}/root"))
+        except (FileNotFoundError, ProcessLookupError):
+            raise Conflict(f"Container {c.id} is not running") from None
+        with root:
+            held, own = os.fstat(root.fd), os.stat(self.service.paths.rootfs(c.id))
+            if (held.st_dev, held.st_ino) != (own.st_dev, own.st_ino):
+                raise Conflict(f"Container {c.id} is not running")
+            yield root
+
+    def _bind_network_files(self, c: Container, root: Root, bound: list[int]) -> None:
         """hosts, hostname and resolv.conf over their mount points, as dockerd mounts them for a
-        stopped container's archive. Only onto plain files reached without a symlink (the
-        container's own /etc could point out of its root, and mount(2) follows symlinks). `bound` lists them as they are made,
-        so that a failure half-way still unmounts what was bound."""
+        stopped container's archive: onto an fd of each point resolved inside the root, when it
+        is a regular file. `bound` lists the mounts as they are made, so that a failure
+        half-way still unmounts what was bound."""
         base = self.service.paths.container(c.id)
         for point in initlayer.MOUNT_POINTS:
-            source, target = base / Path(point).name, rootfs / point
-            if source.is_file() and _plain_path(rootfs, point):
-                mounts.bind(source, target, read_only=False, recursive=False)
-                bound.append(target)
+            source = base / Path(point).name
+            if not source.is_file():
+                continue
+            target = root.regular_file(point, follow_last=False)
+            if target is None:
+                continue
+            try:
+                bound.append(mounts.bind_at(source, target, read_only=False, recursive=False))
+            finally:
+                os.close(target)
 
     # ---- docker cp --------------------------------------------------------------------------
 
@@ -81,8 +107,8 @@ class InspectionRoutes:
     async def stat_path(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
         async with self._rootfs(c) as root:
-            _, st = await asyncio.to_thread(archive.stat_path, root, self._path(req),
-                                            req.params["id"])
+            st = await asyncio.to_thread(archive.stat_path, root, self._path(req),
+                                         req.params["id"])
         return Response(200, headers={"X-Docker-Container-Path-Stat": st.header()})
 
     async def get_archive(self, req: Request) -> StreamResponse:
@@ -93,16 +119,18 @@ class InspectionRoutes:
         ctx = self._rootfs(c)
         root = await ctx.__aenter__()
         try:
-            host, st = await asyncio.to_thread(archive.stat_path, root, path, req.params["id"])
+            st = await asyncio.to_thread(archive.stat_path, root, path, req.params["id"])
         except BaseException:
             await ctx.__aexit__(None, None, None)
             raise
         self.service.emit(c, "archive-path")
 
         async def body() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in _tar_chunks(host, archive.archive_name(path)):
-                    yield chunk
+            try:  # the writer thread has ended (aclosing) before the root's fd is closed
+                async with contextlib.aclosing(written_chunks(lambda out: archive.write_tar(
+                        root, path, archive.archive_name(path), out, req.params["id"]))) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
             finally:
                 await ctx.__aexit__(None, None, None)
         return StreamResponse(body(), "application/x-tar",
@@ -166,25 +194,3 @@ class InspectionRoutes:
                     return  # the cgroup went away with the container
                 yield json.dumps(previous).encode() + b"\n"
         return StreamResponse(body(), "application/json")
-
-
-def _tar_chunks(host: Path, rebase: str) -> AsyncIterator[bytes]:
-    """`docker cp`'s tar of `host`, its top entry named `rebase`, streamed as it is made."""
-    return written_chunks(lambda out: archive.write_tar(host, rebase, out))
-
-
-def _plain_path(root: Path, relative: str) -> bool:
-    """Every component of `relative` below `root` is a real directory and the last a regular
-    file: nothing on the way is a symlink."""
-    path = root
-    parts = Path(relative).parts
-    for i, part in enumerate(parts):
-        path = path / part
-        try:
-            mode = os.lstat(path).st_mode
-        except OSError:
-            return False
-        wanted = stat.S_ISREG if i == len(parts) - 1 else stat.S_ISDIR
-        if not wanted(mode):
-            return False
-    return True

@@ -1,14 +1,16 @@
 """`docker cp`'s archive API on a container's root filesystem, with every path kept inside it.
 
-The root is a host directory, but paths in it mean what they mean *inside* the container: an
-absolute symlink `/etc -> /host` must lead to `<root>/host`, never to the host's `/host`. So
-symlinks are resolved here component by component against the root (as Docker's
-FollowSymlinkInScope does) instead of by the host's realpath, and extraction creates each entry
-in a parent resolved that way, without following the entry's own last component.
+The root is a directory the container controls, and paths in it mean what they mean *inside*
+the container: an absolute symlink `/etc -> /host` must lead to `<root>/host`, never to the
+host's `/host`, even when the container swaps a directory for such a symlink while a copy runs.
+So nothing here is a host path: the root is an fd (runtime/rootfd.py), every container path is
+resolved by openat2 inside it (Docker's FollowSymlinkInScope), and each entry is created, read
+and given its attributes through the fd of its parent directory, its own name never followed.
 """
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import posixpath
@@ -17,48 +19,19 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import BinaryIO
 
 from tether.engine.mountspec import MountPoint
 from tether.errors import ApiError, BadRequest, NotFound
-
-_MAX_LINKS = 255  # Docker's limit on symlinks followed in one resolution
+from tether.image.archive import add_tree
+from tether.runtime import rootfd
+from tether.runtime.rootfd import Root
 
 # Go's os.FileMode type bits: the CLI decodes the stat header with them.
 _GO_TYPE_BITS = ((stat.S_ISDIR, 1 << 31), (stat.S_ISLNK, 1 << 27), (stat.S_ISFIFO, 1 << 25),
                  (stat.S_ISSOCK, 1 << 24), (stat.S_ISBLK, 1 << 26),
                  (stat.S_ISCHR, (1 << 26) | (1 << 21)))
 _GO_SPECIAL_BITS = ((stat.S_ISUID, 1 << 23), (stat.S_ISGID, 1 << 22), (stat.S_ISVTX, 1 << 20))
-
-
-def resolve_in_root(root: Path, path: str, follow_last: bool = True) -> Path:
-    """The host path of container path `path`, symlinks resolved as the container sees them.
-
-    `..` never climbs above the root, absolute link targets restart at the root. With
-    `follow_last=False` a symlink as the last component is returned itself (lstat semantics).
-    """
-    pending = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        if (pending or follow_last) and candidate.is_symlink():
-            links += 1
-            if links > _MAX_LINKS:
-                raise BadRequest(f"too many symlinks in {path}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
 
 
 def _go_mode(mode: int) -> int:
@@ -96,22 +69,44 @@ def _not_found(path: str, container: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container {container}")
 
 
-def stat_path(root: Path, path: str, container: str) -> tuple[Path, PathStat]:
-    """Host path and stat of `path` (the last component not followed, as Docker's lstat).
+def _entry_path(path: str) -> str:
+    """`path` without empty and `.` components, so that its last component is the entry a
+    trailing `/` or `/.` names (`..` stays: it is resolved physically, after links)."""
+    return "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
 
-    `linkTarget` is the link's target resolved in the container, as a container path.
-    """
-    host = resolve_in_root(root, path, follow_last=False)
+
+def _open_entry(root: Root, path: str, container: str, follow: bool = False) -> int:
+    """An O_PATH fd of `path`'s entry, its last component not followed (Docker's lstat)
+    unless `follow`; dockerd's 404 when it is missing, a 400 for a symlink loop."""
     try:
-        st = host.lstat()
+        return root.open_at(_entry_path(path), os.O_PATH | (0 if follow else os.O_NOFOLLOW))
     except (FileNotFoundError, NotADirectoryError):
         raise _not_found(path, container) from None
-    target = ""
-    if stat.S_ISLNK(st.st_mode):
-        final = resolve_in_root(root, path, follow_last=True)
-        target = "/" + str(final.relative_to(root)).lstrip(".")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadRequest(f"too many symlinks in {path}") from None
+        raise
+
+
+def _resolved(root: Root, path: str) -> str:
+    """The container path `path` leads to; a symlink loop is a 400."""
+    try:
+        return root.resolve(path)
+    except OSError:
+        raise BadRequest(f"too many symlinks in {path}") from None
+
+
+def stat_path(root: Root, path: str, container: str) -> PathStat:
+    """The stat of `path` (the last component not followed, as Docker's lstat); `linkTarget`
+    is a link's target resolved in the container, as a container path."""
+    fd = _open_entry(root, path, container)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    target = _resolved(root, path) if stat.S_ISLNK(st.st_mode) else ""
     name = posixpath.basename(path.rstrip("/")) or "/"
-    return host, PathStat(name, st.st_size, _go_mode(st.st_mode), _rfc3339(st.st_mtime_ns), target)
+    return PathStat(name, st.st_size, _go_mode(st.st_mode), _rfc3339(st.st_mtime_ns), target)
 
 
 def check_writable(points: list[MountPoint], readonly_rootfs: bool, path: str) -> None:
@@ -127,10 +122,15 @@ def check_writable(points: list[MountPoint], readonly_rootfs: bool, path: str) -
         raise ApiError("container rootfs is marked read-only", 500)
 
 
-def write_tar(host: Path, rebase: str, out: BinaryIO) -> None:
-    """Stream a tar of `host` with its top entry named `rebase` (symlinks inside not followed)."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
-        tar.add(str(host), arcname=rebase, recursive=True)
+def write_tar(root: Root, path: str, rebase: str, out: BinaryIO, container: str = "") -> None:
+    """Stream a tar of `path` with its top entry named `rebase` (no symlink followed but those
+    before the last component, inside the root)."""
+    fd = _open_entry(root, path, container)
+    try:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+            add_tree(tar, fd, rebase)
+    finally:
+        os.close(fd)
 
 
 def archive_name(path: str) -> str:
@@ -140,84 +140,117 @@ def archive_name(path: str) -> str:
     return posixpath.basename(path.rstrip("/"))
 
 
-def extract_tar(root: Path, dest: str, container: str, source: BinaryIO,
+def extract_tar(root: Root, dest: str, container: str, source: BinaryIO,
                 no_overwrite_dir_non_dir: bool = False) -> None:
     """Unpack `source` into directory `dest` of the container, nothing leaving the root."""
-    dest_host = resolve_in_root(root, dest)
-    if not dest_host.exists():
-        raise _not_found(dest, container)
-    if not dest_host.is_dir():
+    fd = _open_entry(root, dest, container, follow=True)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISDIR(st.st_mode):
         raise BadRequest("extraction point is not a directory")
-    dest_rel = "/" + str(dest_host.relative_to(root)).lstrip(".")
-    directories: list[tuple[Path, tarfile.TarInfo]] = []
+    dest_rel = _resolved(root, dest)
+    directories: list[tuple[str, tarfile.TarInfo]] = []
     with tarfile.open(fileobj=source, mode="r|*") as tar:
         for member in tar:
             name = posixpath.normpath("/" + member.name).lstrip("/")
             if not name or name == ".":
                 continue
-            parent = resolve_in_root(root, posixpath.join(dest_rel, posixpath.dirname(name)))
-            target = parent / posixpath.basename(name)
-            _check_overwrite(target, member, no_overwrite_dir_non_dir)
-            _create(root, dest_rel, tar, member, parent, target)
+            parent_rel = posixpath.join(dest_rel, posixpath.dirname(name))
+            base = posixpath.basename(name)
+            try:
+                _extract_member(root, dest_rel, tar, member, parent_rel, base,
+                                no_overwrite_dir_non_dir)
+            except OSError as exc:
+                raise _failed(member.name, exc) from None
             if member.isdir():
-                directories.append((target, member))
-            else:
-                _set_attributes(target, member)
-    for target, member in reversed(directories):  # after their contents changed their mtimes
-        _set_attributes(target, member)
+                directories.append((posixpath.join(parent_rel, base), member))
+    for path, member in reversed(directories):  # after their contents changed their mtimes
+        try:
+            parent, base = root.parent(path)
+            try:
+                _set_attributes(parent, base, member)
+            finally:
+                os.close(parent)
+        except OSError as exc:
+            raise _failed(member.name, exc) from None
 
 
-def _check_overwrite(target: Path, member: tarfile.TarInfo, refuse: bool) -> None:
-    if not refuse or not os.path.lexists(target):
+def _failed(name: str, exc: OSError) -> ApiError:
+    """A member that could not be made (a parent gone or not a directory, a full disk), in
+    Go's words for the errno, with the member's name and no host path."""
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    return ApiError(f"error extracting {name}: {reason}", 500)
+
+
+def _extract_member(root: Root, dest_rel: str, tar: tarfile.TarFile, member: tarfile.TarInfo,
+                    parent_rel: str, base: str, no_overwrite_dir_non_dir: bool) -> None:
+    """One member made in its parent, resolved inside the root (missing parents made); its
+    attributes at once unless it is a directory (those wait for their contents)."""
+    parent = root.makedirs(parent_rel, 0o777)
+    try:
+        _check_overwrite(parent, base, member, no_overwrite_dir_non_dir)
+        _create(root, dest_rel, tar, member, parent, base)
+        if not member.isdir():
+            _set_attributes(parent, base, member)
+    finally:
+        os.close(parent)
+
+
+def _check_overwrite(parent: int, name: str, member: tarfile.TarInfo, refuse: bool) -> None:
+    existing = rootfd.lstat_at(parent, name) if refuse else None
+    if existing is None:
         return
-    existing_dir = target.is_dir() and not target.is_symlink()
+    existing_dir = stat.S_ISDIR(existing.st_mode)
     if existing_dir and not member.isdir():
-        raise BadRequest(f"cannot overwrite directory {target.name!r} with non-directory")
+        raise BadRequest(f"cannot overwrite directory {name!r} with non-directory")
     if member.isdir() and not existing_dir:
-        raise BadRequest(f"cannot overwrite non-directory {target.name!r} with directory")
+        raise BadRequest(f"cannot overwrite non-directory {name!r} with directory")
 
 
-def _remove_non_dir(target: Path, keep_dir: bool) -> None:
-    """Make room for a new entry: a directory stays when the entry is one too (tar merges)."""
-    if not os.path.lexists(target):
-        return
-    if target.is_dir() and not target.is_symlink():
-        if keep_dir:
-            return
-        shutil.rmtree(target)
-    else:
-        target.unlink()
-
-
-def _create(root: Path, dest_rel: str, tar: tarfile.TarFile, member: tarfile.TarInfo,
-            parent: Path, target: Path) -> None:
-    parent.mkdir(parents=True, exist_ok=True)
-    _remove_non_dir(target, keep_dir=member.isdir())
+def _create(root: Root, dest_rel: str, tar: tarfile.TarFile, member: tarfile.TarInfo,
+            parent: int, name: str) -> None:
+    """The entry `name` in the directory fd `parent`: whatever is there goes first, except a
+    directory when the entry is one too (tar merges)."""
+    existing = rootfd.lstat_at(parent, name)
+    if existing is not None and not (member.isdir() and stat.S_ISDIR(existing.st_mode)):
+        rootfd.remove_at(parent, name)
     if member.isdir():
-        target.mkdir(exist_ok=True)
+        try:
+            os.mkdir(name, 0o777, dir_fd=parent)
+        except FileExistsError:
+            pass
     elif member.isreg():
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=parent)
         with os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(tar.extractfile(member), out)  # type: ignore[arg-type]
     elif member.issym():
-        os.symlink(member.linkname, target)
+        os.symlink(member.linkname, name, dir_fd=parent)
     elif member.islnk():
         linked = posixpath.normpath("/" + member.linkname).lstrip("/")
-        source = resolve_in_root(root, posixpath.join(dest_rel, linked), follow_last=False)
-        os.link(source, target, follow_symlinks=False)
+        source_parent, source_name = root.parent(posixpath.join(dest_rel, linked))
+        try:
+            os.link(source_name, name, src_dir_fd=source_parent, dst_dir_fd=parent,
+                    follow_symlinks=False)
+        finally:
+            os.close(source_parent)
     elif member.ischr() or member.isblk() or member.isfifo():
         kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK if member.isblk() else stat.S_IFIFO
-        os.mknod(target, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+        os.mknod(name, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent)
     else:
         raise BadRequest(f"unsupported tar entry type for {member.name}")
 
 
-def _set_attributes(target: Path, member: tarfile.TarInfo) -> None:
-    """Owner, mode and mtime from the archive, as Docker keeps them (links: owner only)."""
+def _set_attributes(parent: int, name: str, member: tarfile.TarInfo) -> None:
+    """Owner, mode and mtime from the archive, as Docker keeps them (symlinks: owner only,
+    hard links: nothing, they share the inode of their target)."""
     if member.islnk():
         return
-    os.chown(target, member.uid, member.gid, follow_symlinks=False)
+    owner = (member.uid, member.gid)
     if member.issym():
-        return
-    os.chmod(target, member.mode & 0o7777)
-    os.utime(target, (member.mtime, member.mtime))
+        rootfd.set_attributes(parent, name, owner, None, None)
+    else:
+        rootfd.set_attributes(parent, name, owner, member.mode & 0o7777,
+                              round(member.mtime * 1_000_000_000))

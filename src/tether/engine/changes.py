@@ -12,6 +12,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from tether.runtime import rootfd
+from tether.runtime.rootfd import Root
+
 MODIFY, ADD, DELETE = 0, 1, 2
 
 
@@ -24,15 +27,10 @@ class Change:
         return {"Path": self.path, "Kind": self.kind}
 
 
-def _is_deletion(host: Path, st: os.stat_result) -> bool:
+def _is_deletion(fd: int, st: os.stat_result) -> bool:
     if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
         return True
-    if stat.S_ISDIR(st.st_mode):
-        try:
-            return os.getxattr(host, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
-        except OSError:
-            return False
-    return False
+    return stat.S_ISDIR(st.st_mode) and rootfd.getxattr(fd, "trusted.overlay.opaque") == b"y"
 
 
 def _same_time(a: int, b: int) -> bool:
@@ -58,35 +56,33 @@ def _kind(path: str, st: os.stat_result, lowers: list[Path]) -> int | None:
     return ADD
 
 
-def _walk(upper: Path, rel: str = "/") -> list[tuple[str, Path, os.stat_result]]:
-    """Every entry below `upper`, depth first, each directory before its contents, sorted."""
-    entries = []
-    base = upper / rel.lstrip("/")
-    for name in sorted(os.listdir(base), key=os.fsencode):
-        path = rel.rstrip("/") + "/" + name
-        host = base / name
-        st = host.lstat()
-        entries.append((path, host, st))
-        if stat.S_ISDIR(st.st_mode):
-            entries.extend(_walk(upper, path))
-    return entries
-
-
 def overlay_changes(upper: Path, lowers: list[Path]) -> list[Change]:
     """The changes of `upper` against `lowers` (top layer first), in Docker's order."""
     if not upper.is_dir():
         return []
     changes: list[Change] = []
     changed_dirs: set[str] = set()
-    for path, host, st in _walk(upper):
-        kind = DELETE if _is_deletion(host, st) else _kind(path, st, lowers)
-        if kind is None:
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            changed_dirs.add(path)
-        parent = os.path.dirname(path)
-        if kind in (ADD, DELETE) and parent != "/" and parent not in changed_dirs:
-            changes.append(Change(parent, MODIFY))
-            changed_dirs.add(parent)
-        changes.append(Change(path, kind))
+    with Root.open(upper) as root:  # written by a running container: walked by fds
+        top = root.open_at("/", os.O_PATH | os.O_DIRECTORY)
+        try:
+            for rel, st, fd in rootfd.walk(top, ""):
+                if rel:
+                    _add(changes, changed_dirs, "/" + rel, st,
+                         DELETE if _is_deletion(fd, st) else _kind("/" + rel, st, lowers))
+        finally:
+            os.close(top)
     return changes
+
+
+def _add(changes: list[Change], changed_dirs: set[str], path: str, st: os.stat_result,
+         kind: int | None) -> None:
+    """Record one entry's change, and its parent's modification once before it."""
+    if kind is None:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        changed_dirs.add(path)
+    parent = os.path.dirname(path)
+    if kind in (ADD, DELETE) and parent != "/" and parent not in changed_dirs:
+        changes.append(Change(parent, MODIFY))
+        changed_dirs.add(parent)
+    changes.append(Change(path, kind))

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from tether.engine import archive, mountspec
+from tether.engine import mountspec
 from tether.engine.events import EventBus
 from tether.engine.mountspec import MountError, MountPoint
 from tether.engine.paths import Paths
@@ -26,6 +26,8 @@ from tether.engine.volumes import VolumeService
 from tether.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.image.store import ImageStore
 from tether.runtime import mounts
+from tether.runtime import rootfd
+from tether.runtime.rootfd import Root
 
 log = logging.getLogger("tether.containers")
 
@@ -91,23 +93,37 @@ class ContainerMounts:
         lowers = await asyncio.to_thread(lower_dirs, c)
         mounts.mount_overlay(lowers, self.paths.upper(c.id), self.paths.work(c.id), rootfs)
         try:
-            sources = [(mp, archive.resolve_in_root(rootfs, mp.destination)) for mp in wanted]
-            declared = {posixpath.normpath(v) for v in c.config.get("Volumes") or {}}
-            for mp, source in sources:
-                if mp.anonymous and mp.destination in declared \
-                        and source.exists() and not source.is_dir():
-                    raise ApiError("cannot mount volume over existing file, file exists "
-                                   f"{source}", 500)
-            for mp, source in sources:
-                if not source.exists():  # as dockerd: nothing to seed, the volume is not mounted
-                    continue
+            with Root.open(rootfs) as root:
+                sources = [(mp, _open_source(root, mp.destination)) for mp in wanted]
                 try:
-                    await asyncio.to_thread(_copy_into_empty, source,
-                                            self.volumes.mount(mp.name, c.id))
-                finally:  # a failed copy must not leave the volume mounted for a container
-                    self.volumes.unmount(mp.name, c.id)
+                    await self._seed(c, rootfs, root, sources)
+                finally:
+                    for _, fd in sources:
+                        if fd is not None:
+                            os.close(fd)
         finally:
             await asyncio.to_thread(mounts.unmount, rootfs)
+
+    async def _seed(self, c: Container, rootfs: Path, root: Root,
+                    sources: list[tuple[MountPoint, int | None]]) -> None:
+        """copy_up's copies, each from an fd of the image's directory (never its path)."""
+        declared = {posixpath.normpath(v) for v in c.config.get("Volumes") or {}}
+
+        def shown(destination: str) -> Path:  # dockerd names the path under the root's mount
+            return rootfs / root.resolve(destination).lstrip("/")
+        for mp, fd in sources:
+            if mp.anonymous and mp.destination in declared and fd is not None \
+                    and not stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise ApiError("cannot mount volume over existing file, file exists "
+                               f"{shown(mp.destination)}", 500)
+        for mp, fd in sources:
+            if fd is None:  # as dockerd: nothing to seed, the volume is not mounted
+                continue
+            try:
+                await asyncio.to_thread(_copy_into_empty, fd, shown(mp.destination),
+                                        self.volumes.mount(mp.name, c.id))
+            finally:  # a failed copy must not leave the volume mounted for a container
+                self.volumes.unmount(mp.name, c.id)
 
     def oci_mounts(self, c: Container) -> list[dict[str, Any]]:
         """The OCI mounts of a starting container: its volumes made ready (mounted if they
@@ -163,28 +179,28 @@ class ContainerMounts:
                                                                  "reason": exc.message}})
 
     @contextlib.asynccontextmanager
-    async def volumes_mounted_at(self, c: Container, rootfs: Path) -> AsyncIterator[None]:
-        """A stopped container's volumes and binds on its mounted root, for docker cp (as
-        dockerd's mountVolumes): private binds, read-only where the mount is, undone after."""
-        done: list[Path] = []
+    async def volumes_mounted_at(self, c: Container, root: Root) -> AsyncIterator[None]:
+        """A stopped container's volumes and binds on its mounted root (an fd of it), for
+        docker cp (as dockerd's mountVolumes): private binds, read-only where the mount is,
+        each onto an fd of its target resolved inside the root, undone after."""
+        done: list[int] = []
         try:
             for m in self.oci_mounts(c):
                 if m["type"] != "bind":
                     continue
-                target = archive.resolve_in_root(rootfs, m["destination"])
                 source = Path(m["source"])
-                if source.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                elif not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.touch()
-                await asyncio.to_thread(mounts.bind, source, target, "ro" in m["options"],
-                                        m["options"][0] == "rbind")
-                done.append(target)
+                target = await asyncio.to_thread(_mount_target, root, m["destination"],
+                                                 source.is_dir())
+                try:
+                    done.append(await asyncio.to_thread(
+                        mounts.bind_at, source, target, "ro" in m["options"],
+                        m["options"][0] == "rbind"))
+                finally:
+                    os.close(target)
             yield
         finally:
-            for target in reversed(done):
-                await asyncio.to_thread(mounts.unmount, target)
+            for mount in reversed(done):
+                await asyncio.to_thread(mounts.unmount_at, mount)
             self.release(c)
 
     def reacquire(self, c: Container) -> None:
@@ -199,19 +215,54 @@ class ContainerMounts:
                         "id": c.id, "volume": mp.name, "error": exc.message}})
 
 
-def _copy_into_empty(source: Path, volume: Path) -> None:
+def _open_source(root: Root, destination: str) -> int | None:
+    """An O_PATH fd of what the image has at a volume's destination (links followed inside
+    the root), None when it has nothing there."""
+    try:
+        return root.open_at(destination, os.O_PATH)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _resolved(rootfs: Path, path: str) -> str:
+    """A container path with its symlinks resolved inside a stopped container's root."""
+    with Root.open(rootfs) as root:
+        return root.resolve(path)
+
+
+def _mount_target(root: Root, destination: str, directory: bool) -> int:
+    """An O_PATH fd of a mount's destination in the root, made when missing: a directory for
+    a directory source, else an empty file (its parents made)."""
+    if directory:
+        return root.makedirs(destination, 0o777)
+    try:
+        return root.open_at(destination, os.O_PATH)
+    except FileNotFoundError:
+        pass
+    parent_path, name = rootfd.split(destination)
+    parent = root.makedirs(parent_path, 0o777)
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                         dir_fd=parent))
+    finally:
+        os.close(parent)
+    return root.open_at(destination, os.O_PATH)
+
+
+def _copy_into_empty(source: int, shown: Path, volume: Path) -> None:
     """Copy a directory's content, owners, modes, times and links into an empty volume, and
     give the volume the directory's owner and mode (dockerd's copyExistingContents). Nothing
     happens when the volume already holds data; a file of the image there is refused then only,
-    as dockerd does."""
+    as dockerd does. `source` is an O_PATH fd of the directory (`shown` names it in messages):
+    `cp` reads it through its own /proc/self/fd, so no path in the image is looked up again."""
     if any(volume.iterdir()):
         return
-    if not source.is_dir():
-        raise ApiError(f"source {source} is not directory", 500)
-    copy = subprocess.run(["cp", "-a", "--", f"{source}/.", f"{volume}/"], capture_output=True,
-                          text=True)
+    st = os.fstat(source)
+    if not stat.S_ISDIR(st.st_mode):
+        raise ApiError(f"source {shown} is not directory", 500)
+    copy = subprocess.run(["cp", "-a", "--", f"/proc/self/fd/{source}/.", f"{volume}/"],
+                          capture_output=True, text=True, pass_fds=(source,))
     if copy.returncode:  # dockerd's text around the copier's (a full volume, say)
         raise ApiError(f"failed to copy files: {copy.stderr.strip()}", 500)
-    st = source.stat()
     os.chown(volume, st.st_uid, st.st_gid)
     os.chmod(volume, stat.S_IMODE(st.st_mode))

@@ -8,28 +8,37 @@ image's SharedSize is what its layers share with other images; LayersSize counts
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
+
+from tether.runtime import rootfd
+from tether.runtime.rootfd import Root
 
 VolumesDf = Callable[[], Awaitable[list[dict[str, Any]]]]
 
 
 def directory_size(root: Path) -> int:
-    """moby's pkg/directory.Size: a walk that never follows symlinks; an unreadable entry
-    counts as nothing (a running container can remove files while it is measured)."""
+    """moby's pkg/directory.Size: a walk that never follows symlinks; an entry gone while it
+    is measured counts as nothing. A running container changes its upper dir meanwhile, so it
+    is walked by fds (runtime/rootfd.py): a swapped-in link never leads the walk to the host."""
     seen: set[int] = set()
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*filenames, *(d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))]:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if st.st_size == 0 or st.st_ino in seen:
-                continue
-            seen.add(st.st_ino)
-            total += st.st_size
+    try:
+        fd_root = Root.open(root)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    with fd_root:
+        top = fd_root.open_at("/", os.O_PATH | os.O_DIRECTORY)
+        try:
+            for _, st, _ in rootfd.walk(top, ""):
+                if stat.S_ISDIR(st.st_mode) or st.st_size == 0 or st.st_ino in seen:
+                    continue
+                seen.add(st.st_ino)
+                total += st.st_size
+        finally:
+            os.close(top)
     return total
 
 

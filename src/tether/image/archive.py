@@ -26,14 +26,15 @@ import posixpath
 import stat
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable
 
 from tether.errors import BadRequest, NotFound
 from tether.image import refs
 from tether.image.distribution import Emit, Throttled
 from tether.image.registry import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, pick_platform
 from tether.image.store import Image, ImageStore, chain_ids, diff_ids_of, go_arch, unix_seconds
+from tether.runtime import rootfd
+from tether.runtime.rootfd import Root
 
 MANIFEST_FILE = "manifest.json"
 INDEX_FILE = "index.json"
@@ -388,37 +389,41 @@ def _tagged(store: ImageStore, tag: str) -> str | None:
 
 # ---- export ------------------------------------------------------------------------------
 
-def export_tree(root: Path, out: BinaryIO) -> None:
+def export_tree(root: Root, out: BinaryIO) -> None:
     """A tar of the directory tree `root` as `docker export` writes a container's filesystem:
     names relative to the root, directories before their contents in name order, hard links as
     links to the first name seen, file capabilities kept, sockets left out."""
-    seen: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
                       errors="surrogateescape") as tar:
-        for rel, st in _walk(root):
-            info = _entry(root / rel, rel, st, seen)
-            if info is None:
-                continue
-            if info.isreg():
-                with open(root / rel, "rb") as f:
-                    tar.addfile(info, f)
-            else:
-                tar.addfile(info)
+        top = root.open_at("/", os.O_PATH | os.O_DIRECTORY)
+        try:
+            add_tree(tar, top, "")
+        finally:
+            os.close(top)
 
 
-def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:
-    """(relative path, lstat) of every entry below `root`, depth first, in name order."""
-    base = root / rel if rel else root
-    for name in sorted(os.listdir(base)):
-        path = f"{rel}/{name}" if rel else name
-        st = os.lstat(root / path)
-        yield path, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, path)
+def add_tree(tar: tarfile.TarFile, fd: int, rel: str) -> None:
+    """Add the entry an O_PATH|O_NOFOLLOW `fd` holds, named `rel`, and everything below it
+    (export, docker cp): walked and read by fds (runtime/rootfd.py), so that a symlink swapped
+    in meanwhile is archived as the symlink it is, never followed to a host file. An empty
+    `rel` leaves the top directory itself out."""
+    seen: dict[tuple[int, int], str] = {}
+    for name, st, entry in rootfd.walk(fd, rel):
+        info = tar_entry(name, st, entry, seen) if name else None
+        if info is None:
+            continue
+        if info.isreg():
+            with os.fdopen(rootfd.open_regular(entry), "rb") as f:
+                tar.addfile(info, f)
+        else:
+            tar.addfile(info)
 
 
-def _entry(host: Path, rel: str, st: os.stat_result, seen: dict[tuple[int, int], str]) -> tarfile.TarInfo | None:
-    """The tar header of one entry, or None for what a tar cannot carry (sockets)."""
+def tar_entry(rel: str, st: os.stat_result, fd: int,
+              seen: dict[tuple[int, int], str]) -> tarfile.TarInfo | None:
+    """The tar header of one entry (`fd`: an O_PATH fd of it; `seen`: the first name of each
+    inode with several links), or None for what a tar cannot carry (sockets). A file's
+    security.capability goes along, as moby's tars carry it."""
     info = tarfile.TarInfo(rel)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid, info.mtime = st.st_uid, st.st_gid, int(st.st_mtime)
@@ -433,7 +438,7 @@ def _entry(host: Path, rel: str, st: os.stat_result, seen: dict[tuple[int, int],
     elif stat.S_ISDIR(mode):
         info.type = tarfile.DIRTYPE
     elif stat.S_ISLNK(mode):
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(host)
+        info.type, info.linkname = tarfile.SYMTYPE, rootfd.read_link(fd)
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
@@ -442,10 +447,7 @@ def _entry(host: Path, rel: str, st: os.stat_result, seen: dict[tuple[int, int],
     else:
         return None
     if not stat.S_ISLNK(mode):
-        try:
-            capability = os.getxattr(host, _CAPABILITY_XATTR, follow_symlinks=False)
-        except OSError:
-            capability = None
+        capability = rootfd.getxattr(fd, _CAPABILITY_XATTR)
         if capability is not None:
             info.pax_headers = {f"SCHILY.xattr.{_CAPABILITY_XATTR}":
                                 capability.decode("utf-8", "surrogateescape")}

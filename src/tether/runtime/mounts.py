@@ -12,15 +12,25 @@ import os
 from pathlib import Path
 
 MNT_DETACH = 2
-MS_RDONLY = 1
-MS_REMOUNT = 32
-MS_BIND = 4096
-MS_REC = 16384
 MS_PRIVATE = 1 << 18
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOUNT_ATTR_RDONLY = 0x1
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_MOUNT_SETATTR = 428, 429, 442  # the same on every arch
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p)
 _libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+_libc.syscall.restype = ctypes.c_long
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
 def _unescape(field: str) -> str:
@@ -78,18 +88,44 @@ def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> 
     mount("overlay", target, "overlay", 0, options, "mount overlay on")
 
 
-def bind(source: Path, target: Path, read_only: bool, recursive: bool = True) -> None:
-    """Bind `source` on `target` (both existing), private so that unmounting it later never
-    propagates back to the source's own mounts; read-only needs a remount of the bind."""
-    flags = MS_BIND | (MS_REC if recursive else 0)
-    mount(str(source), target, "", flags, "", "bind mount on")
+def bind_at(source: Path, target: int, read_only: bool, recursive: bool = True) -> int:
+    """Bind `source` (a path the daemon trusts) onto the directory or file an O_PATH fd
+    `target` holds, and return an O_PATH fd of the new mount for `unmount_at`. The new mount
+    API works on fds only (open_tree, mount_setattr, move_mount): a target inside a root a
+    container controls is never looked up by a path, so a symlink swapped in cannot move the
+    mount, and the bind is private (and read-only) before it is attached anywhere."""
+    tree = _fd_call(_SYS_OPEN_TREE, "bind mount on", source, -100, os.fsencode(source),
+                    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0))
     try:
-        mount("", target, "", MS_PRIVATE | MS_REC, "", "make private")
-        if read_only:
-            mount("", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY, "", "remount read-only")
-    except OSError:
-        unmount(target)
+        attr = _MountAttr(MOUNT_ATTR_RDONLY if read_only else 0, 0, MS_PRIVATE, 0)
+        _fd_call(_SYS_MOUNT_SETATTR, "make private", source, tree, b"",
+                 AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0), ctypes.byref(attr),
+                 ctypes.sizeof(attr))
+        _fd_call(_SYS_MOVE_MOUNT, "bind mount on", source, tree, b"", target, b"",
+                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+    except BaseException:
+        os.close(tree)
         raise
+    return tree
+
+
+def unmount_at(mount: int) -> None:
+    """Unmount the mount `bind_at` returned (through our own /proc/self/fd, not a path in the
+    root it is on; lazily if it is busy) and close its fd."""
+    try:
+        path = f"/proc/self/fd/{mount}".encode()
+        if _libc.umount2(path, 0) != 0 and ctypes.get_errno() == errno.EBUSY:
+            _check(_libc.umount2(path, MNT_DETACH), "lazy unmount", Path(path.decode()))
+    finally:
+        os.close(mount)
+
+
+def _fd_call(number: int, what: str, target: Path, *args: object) -> int:
+    result = _libc.syscall(number, *args)
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what} {target}: {os.strerror(err)}")
+    return int(result)
 
 
 def unmount(target: Path) -> None:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from tether.errors import BadRequest
+from tether.runtime import rootfd
+from tether.runtime.rootfd import Root
 
 
 @dataclass(frozen=True)
@@ -34,17 +37,21 @@ class _Group:
 def _read_entries(rootfs: str, relpath: str) -> list[list[str]]:
     """Colon-separated records of a file in the rootfs; a missing file has none, as in runc.
 
-    The file is read through the rootfs without following an absolute symlink out of it: a
-    symlinked /etc/passwd that points outside is treated as missing.
+    The file is found inside the rootfs as runc's securejoin finds it (runtime/rootfd.py): a
+    symlinked /etc/passwd resolves inside the root, never to the host's file, even when a
+    running container (an exec's) swaps it meanwhile.
     """
-    path = os.path.join(rootfs, relpath)
-    real_root = os.path.realpath(rootfs)
-    if not os.path.realpath(path).startswith(real_root + os.sep):
-        return []
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        with Root.open(Path(rootfs)) as root:
+            fd = root.regular_file(relpath)
+            if fd is None:
+                return []
+            try:
+                with os.fdopen(rootfd.open_regular(fd), encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            finally:
+                os.close(fd)
+    except OSError:  # a link loop, or a root gone with its container: no records
         return []
     return [line.split(":") for line in lines if line.strip() and not line.startswith("#")]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import stat
 import tarfile
 import tempfile
@@ -19,8 +20,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import tether
+from tether.image.archive import tar_entry
 from tether.image.layers import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX
 from tether.image.store import Image, ImageStore, container_config, diff_ids_of, go_arch, rfc3339_nano
+from tether.runtime import rootfd
+from tether.runtime.rootfd import Root
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -79,34 +83,40 @@ def mount_artifacts(upper: Path, lowers: list[Path]) -> set[str]:
 
 def write_layer(upper: Path, out: BinaryIO, skip: frozenset[str] | set[str] = frozenset()) -> int:
     """Tar the upper dir `upper` to `out` in Docker's layer form (whiteouts converted),
-    entries in sorted order, numeric owners, hard links kept as links; `skip` lists relative
-    paths left out (mount artifacts). Returns the number of entries: with none, the step
-    changed nothing and Docker records an empty layer instead."""
+    depth first in name order, numeric owners, hard links kept as links, file capabilities
+    kept; `skip` lists relative paths left out (mount artifacts). Returns the number of entries:
+    with none, the step changed nothing and Docker records an empty layer instead. A running
+    container writes to its upper dir while it is committed, so it is walked and read by fds
+    (runtime/rootfd.py): a symlink swapped in is committed as the symlink it is."""
     count = 0
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for current, dirs, files in os.walk(upper):
-            dirs.sort()
-            rel = os.path.relpath(current, upper)
-            prefix = "" if rel == "." else rel + "/"
-            if prefix and _is_opaque(Path(current)):
-                tar.addfile(_marker(prefix + OPAQUE_MARKER, os.lstat(current)))
-                count += 1
-            for name in sorted(files + dirs):
-                if prefix + name in skip:
+    seen: dict[tuple[int, int], str] = {}
+    with Root.open(upper) as root, \
+            tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        top = root.open_at("/", os.O_PATH | os.O_DIRECTORY)
+        try:
+            for rel, st, fd in rootfd.walk(top, ""):
+                if not rel or rel in skip:
                     continue
-                count += 1
-                host = os.path.join(current, name)
-                st = os.lstat(host)
+                parent, name = posixpath.split(rel)
                 if _is_whiteout(st):
-                    tar.addfile(_marker(prefix + WHITEOUT_PREFIX + name, st))
+                    tar.addfile(_marker(posixpath.join(parent, WHITEOUT_PREFIX + name), st))
+                    count += 1
                     continue
-                info = tar.gettarinfo(host, arcname=prefix + name)
-                info.uname = info.gname = ""
+                info = tar_entry(rel, st, fd, seen)
+                if info is None:
+                    continue
+                info.mtime = st.st_mtime  # to the nanosecond, in a PAX record
                 if info.isreg():
-                    with open(host, "rb") as f:
+                    with os.fdopen(rootfd.open_regular(fd), "rb") as f:
                         tar.addfile(info, f)
                 else:
                     tar.addfile(info)
+                count += 1
+                if stat.S_ISDIR(st.st_mode) and rootfd.getxattr(fd, OPAQUE_XATTR) == b"y":
+                    tar.addfile(_marker(f"{rel}/{OPAQUE_MARKER}", st))
+                    count += 1
+        finally:
+            os.close(top)
     return count
 
 

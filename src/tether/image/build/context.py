@@ -14,10 +14,11 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
-from tether.engine.archive import resolve_in_root
 from tether.errors import BadRequest
 from tether.image import layers
 from tether.image.build import dockerignore
+from tether.runtime import rootfd
+from tether.runtime.rootfd import Root
 
 IGNORE_FILE = ".dockerignore"
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -112,10 +113,10 @@ def read_dockerfile(root: Path, name: str) -> str:
 def apply_dockerignore(root: Path) -> None:
     """Delete what .dockerignore excludes from an unpacked context (the Dockerfile included, as
     dockerd does once it has read it)."""
-    ignore = resolve_in_root(root, IGNORE_FILE)  # a symlink must not read a host file (dockerd's FullPath)
-    if not ignore.is_file():
+    text = _read_in_root(root, IGNORE_FILE)  # a symlink must not read a host file (dockerd's FullPath)
+    if text is None:
         return
-    patterns = dockerignore.parse(ignore.read_text(errors="replace"))
+    patterns = dockerignore.parse(text)
     for rel in reversed(_entries(root)):  # children first: a `!` pattern may keep one of them
         path = root / rel
         if not dockerignore.excluded(rel, patterns):
@@ -125,3 +126,16 @@ def apply_dockerignore(root: Path) -> None:
                 path.rmdir()
         else:
             path.unlink()
+
+
+def _read_in_root(root: Path, path: str) -> str | None:
+    """The text of the regular file `path` resolved inside `root`, None when there is none."""
+    with Root.open(root) as fd_root:
+        entry = fd_root.regular_file(path)
+        if entry is None:
+            return None
+        try:
+            with os.fdopen(rootfd.open_regular(entry), "rb") as f:
+                return f.read().decode(errors="replace")
+        finally:
+            os.close(entry)
