@@ -117,7 +117,8 @@ def cli(ctx: click.Context, host: str | None, show_version: bool) -> None:
     Docker Engine API, so docker, its SDK and docker-compose drive tetherd too. Where it differs:
     - published IPv4 ports are forwarded by nftables NAT in the kernel, not by a proxy;
     - `tether links` shows which containers link to which, and link variables gone stale;
-    - a flag or API field tether cannot apply is refused with an error naming it, never dropped.
+    - `cp`, `export` and `commit` reach a container's files only through descriptors opened
+      inside its root, so a container that swaps in symlinks cannot point them at the host.
     """
     if ctx.invoked_subcommand is None:
         # as docker's root command: -v answers only when no command follows (`-v ps` runs ps)
