@@ -182,8 +182,11 @@ class Probe:
         self.requests: list[Request] = []
 
 
+HIDDEN_ROOT = "/srv/tether-data"
+
+
 def make_router(probe: Probe) -> Router:
-    router = Router()
+    router = Router(hidden_paths=(HIDDEN_ROOT + "/",))
 
     async def ping(req: Request) -> Response:
         return Response(200, b"OK", "text/plain; charset=utf-8",
@@ -210,7 +213,10 @@ def make_router(probe: Probe) -> Router:
                               "on_disk": req.content._rolled})  # type: ignore[attr-defined]
 
     async def fail(req: Request) -> Response:
-        raise RuntimeError("kaboom")
+        raise RuntimeError(f"kaboom in {HIDDEN_ROOT}/x")
+
+    async def leak(req: Request) -> Response:
+        raise BadRequest(f"lstat {HIDDEN_ROOT}/overlay/c1/merged/etc/passwd/sub: not a directory")
 
     async def missing(req: Request) -> Response:
         raise NotFound("No such container: nope")
@@ -259,6 +265,7 @@ def make_router(probe: Probe) -> Router:
     router.add("POST", "/echo", echo)
     router.add("POST", "/spooled", spooled)
     router.add("GET", "/fail", fail)
+    router.add("GET", "/leak", leak)
     router.add("GET", "/missing", missing)
     router.add("GET", "/conflict", conflict)
     router.add("POST", "/containers/{id}/start", unchanged)
@@ -384,6 +391,25 @@ async def _other(req: Request) -> Response:
     return no_content()
 
 
+def test_error_messages_hide_the_daemons_private_paths(
+        client: RawClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tether.api.http")
+    reply = client.get("/leak")
+    assert (reply.status, reply.json()) == (400, {"message": "lstat <host path>: not a directory"})
+    assert any("/merged/etc/passwd/sub" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("message", "public"), [
+    ("open /d/x/y: no such file", "open <host path>: no such file"),
+    ("'/d' and \"/d/z\"", "'<host path>' and \"<host path>\""),
+    ("/d2/x and /data/x and d/x", "/d2/x and /data/x and d/x"),
+    ("/e/run/c.sock, /d", "<host path>, <host path>"),
+])
+def test_public_message(message: str, public: str) -> None:
+    assert Router(hidden_paths=("/d", "/e/")).public_message(message) == public
+    assert Router().public_message(message) == message
+
+
 def test_router_params_path_and_decoding() -> None:
     router = Router()
     router.add("GET", "/containers/{id}/json", _noop)
@@ -491,7 +517,7 @@ def test_unexpected_exception_is_500_logged_and_connection_survives(
         client: RawClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="tether.api.http")
     reply = client.get("/fail")
-    assert (reply.status, reply.json()) == (500, {"message": "kaboom"})
+    assert (reply.status, reply.json()) == (500, {"message": http_module.INTERNAL_ERROR})
     assert reply.headers["content-type"] == "application/json"
     assert_standard_headers(reply.headers)
     assert any(r.exc_info and "kaboom" in str(r.exc_info[1]) for r in caplog.records)

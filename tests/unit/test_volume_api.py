@@ -13,7 +13,7 @@ def test_api_version():
 def test_create_options_accepts_dockers_fields():
     body = {"Name": "v", "Driver": "local", "DriverOpts": {"type": "tmpfs"}, "Labels": None,
             "ClusterVolumeSpec": None}
-    assert create_options(body) is body
+    assert create_options(body) == body
 
 
 STRUCT = "json: cannot unmarshal {} into Go struct field CreateOptions.{} of type {}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import AsyncIterator
 
-from tether import detachkeys
+from tether import apitypes, detachkeys
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
     json_response, no_content
 from tether.api.pump import Outcome, pump
@@ -40,7 +40,7 @@ class ContainerRoutes:
         add("GET", "/tether/links", self.all_links)
 
     async def create(self, req: Request) -> Response:
-        body = req.json()
+        body = req.json_as(apitypes.CONTAINER_CREATE)
         if body is None:
             raise BadRequest("config cannot be empty in order to create a container")
         c = await self.service.create(body, req.q("name"))
@@ -93,7 +93,7 @@ class ContainerRoutes:
         return no_content()
 
     async def update(self, req: Request) -> Response:
-        self.service.update(req.params["id"], req.json() or {})
+        self.service.update(req.params["id"], req.json_as(apitypes.UPDATE_CONFIG) or {})
         return json_response({"Warnings": []})
 
     async def resize(self, req: Request) -> Response:

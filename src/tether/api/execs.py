@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tether import apitypes
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, json_response
 from tether.api.pump import Outcome, pump
 from tether.api.streams import MULTIPLEXED, RAW
@@ -21,7 +22,7 @@ class ExecRoutes:
         router.add("POST", "/exec/{id}/resize", self.resize)
 
     async def create(self, req: Request) -> Response:
-        e = self.service.create(req.params["id"], req.json() or {})
+        e = self.service.create(req.params["id"], req.json_as(apitypes.EXEC_CONFIG) or {})
         return json_response({"Id": e.id}, 201)
 
     async def inspect(self, req: Request) -> Response:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote
 import h11
 
 import tether
+from tether import apitypes
 from tether.errors import ApiError, BadRequest, NotFound
 
 API_VERSION = "1.44"
@@ -115,9 +116,19 @@ class Request:
         if not data.strip():
             return None
         try:
-            return json.loads(data)
+            return apitypes.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"invalid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequest("invalid JSON: nested too deeply") from None
+
+    def json_as(self, go_type: apitypes.GoType) -> Any:
+        """The body decoded and type-checked as dockerd's encoding/json would decode it into
+        `go_type` (see tether.apitypes): 400 with Go's text naming the field; None if empty."""
+        try:
+            return apitypes.check(self.json(), go_type)
+        except apitypes.GoTypeError as exc:
+            raise BadRequest(str(exc)) from None
 
     def filters(self) -> dict[str, list[str]]:
         """The `filters` parameter in either JSON shape, as `{key: [values]}`."""
@@ -279,9 +290,18 @@ class Router:
     method would match: that is what dockerd's mux answers.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, hidden_paths: tuple[str, ...] = ()) -> None:
         self._exact: dict[str, dict[str, Handler]] = {}
         self._patterns: dict[str, list[tuple[re.Pattern[str], Handler]]] = {}
+        roots = [re.escape(p.rstrip("/")) for p in hidden_paths if p.rstrip("/")]
+        self._hidden = re.compile(rf"(?:{'|'.join(roots)})(?![^/\s'\":,)])[^\s'\":,)]*") \
+            if roots else None
+
+    def public_message(self, message: str) -> str:
+        """An error text as a client may see it: any path under the daemon's private
+        directories (data root, exec root), which an OSError or a runtime's text can carry, is
+        replaced, so a client never learns where a container's files live on the host."""
+        return self._hidden.sub(HIDDEN_PATH, message) if self._hidden else message
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         method = method.upper()
@@ -314,6 +334,12 @@ def _check_version(version: str | None) -> None:
     if number < _MIN_VERSION:
         raise BadRequest(f"client version {version} is too old. Minimum supported API version is "
                          f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+
+
+INTERNAL_ERROR = "internal error in tetherd; its log has the details"
+"""What a client sees of an unexpected failure: never an exception's text, which may name a
+host path or a Python class; the traceback goes to the daemon's log."""
+HIDDEN_PATH = "<host path>"
 
 
 JSON_BODY_LIMIT = 16 << 20
@@ -472,10 +498,13 @@ class _Connection:
             _check_version(request.api_version)
             return await handler(request)
         except ApiError as exc:
-            return error_response(exc.status, exc.message)
-        except Exception as exc:
+            message = self.router.public_message(exc.message)
+            if message != exc.message:
+                logger.warning("%s %s: %s", request.method, request.path, exc.message)
+            return error_response(exc.status, message)
+        except Exception:
             logger.exception("%s %s failed", request.method, request.path)
-            return error_response(500, str(exc) or type(exc).__name__)
+            return error_response(500, INTERNAL_ERROR)
 
     async def _respond(self, request: Request, response: Response) -> None:
         headers = list(_STANDARD_HEADERS)

@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable
 
 from tether import names as naming
 from tether.engine import config as rules
-from tether.engine import diskusage, initlayer
+from tether.engine import archive, diskusage, initlayer
 from tether.engine import links as linkrules
 from tether.engine import mountspec
 from tether.engine.events import EventBus
@@ -237,6 +237,7 @@ class ContainerService(UserNetworks):
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise BadRequest("No image was specified")  # dockerd: config.Image is required
+        rules.validate_create(body, host_config)
         policy = rules.RestartPolicy.from_api(host_config.get("RestartPolicy"))
         if host_config.get("AutoRemove") and policy.name != "no":
             raise BadRequest("can't create 'AutoRemove' container with restart policy")
@@ -494,7 +495,7 @@ class ContainerService(UserNetworks):
             mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
             uid, gid, groups, home = resolve_user(str(rootfs), c.config.get("User") or "")
             cwd = c.config.get("WorkingDir") or "/"
-            (rootfs / cwd.lstrip("/")).mkdir(parents=True, exist_ok=True)
+            _make_working_dir(rootfs, cwd)
             linked = self._linked_children(c)
             host_network = c.network_mode == "host"
             if not host_network:
@@ -1045,6 +1046,25 @@ def _env_of_links(linked: list[tuple[Edge, Container]]) -> list[str]:
 def _hosts_of_links(linked: list[tuple[Edge, Container]]) -> list[tuple[str, str]]:
     return [linkrules.hosts_line(edge.alias, child.network["IPAddress"], child.config["Hostname"],
                                  child.name.lstrip("/")) for edge, child in linked]
+
+
+def _make_working_dir(rootfs: Path, cwd: str) -> None:
+    """Create the container's working directory as dockerd does (missing components 0755, owned
+    by root), each component resolved inside the root so that an image's symlink cannot point
+    the mkdir at the host. A file in the way is refused in dockerd's words, which name the
+    container's path only: an OSError's text would carry the host path of the rootfs."""
+    current = ""
+    for part in [p for p in cwd.split("/") if p]:
+        current = f"{current}/{part}"
+        host = archive.resolve_in_root(rootfs, current)
+        try:
+            os.mkdir(host, 0o755)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise BadRequest(f"Cannot mkdir: {cwd}: {exc.strerror}") from None
+        if not host.is_dir():
+            raise BadRequest(f"Cannot mkdir: {cwd} is not a directory")
 
 
 def _rewrite_in_place(path: Path, text: str) -> None:
