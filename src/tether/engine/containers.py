@@ -1049,22 +1049,17 @@ def _hosts_of_links(linked: list[tuple[Edge, Container]]) -> list[tuple[str, str
 
 
 def _make_working_dir(rootfs: Path, cwd: str) -> None:
-    """Create the container's working directory as dockerd does (missing components 0755, owned
-    by root), each component resolved inside the root so that an image's symlink cannot point
-    the mkdir at the host. A file in the way is refused in dockerd's words, which name the
-    container's path only: an OSError's text would carry the host path of the rootfs."""
-    current = ""
-    for part in [p for p in cwd.split("/") if p]:
-        current = f"{current}/{part}"
-        host = archive.resolve_in_root(rootfs, current)
-        try:
-            os.mkdir(host, 0o755)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise BadRequest(f"Cannot mkdir: {cwd}: {exc.strerror}") from None
-        if not host.is_dir():
-            raise BadRequest(f"Cannot mkdir: {cwd} is not a directory")
+    """Create the container's working directory as dockerd's SetupWorkingDirectory does: the
+    path resolved inside the root (an image's symlink cannot point the mkdir at the host), then
+    its missing directories made 0755. A file in the way is refused in dockerd's words, which
+    name the container's path only: an OSError's text would carry the host path of the rootfs."""
+    host = archive.resolve_in_root(rootfs, cwd)
+    try:
+        os.makedirs(host, 0o755, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BadRequest(f"Cannot mkdir: {cwd} is not a directory") from None
+    except OSError as exc:
+        raise BadRequest(f"Cannot mkdir: {cwd}: {exc.strerror}") from None
 
 
 def _rewrite_in_place(path: Path, text: str) -> None:
