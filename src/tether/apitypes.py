@@ -35,9 +35,18 @@ class JsonFloat(float):
         return number
 
 
+def _integer(text: str) -> int | float:
+    """An integer literal; one too long for Python's int conversion (over 4300 digits) is out
+    of every Go type's range anyway, so it is kept as an (infinite) JsonFloat with its text."""
+    try:
+        return int(text)
+    except ValueError:
+        return JsonFloat(text)
+
+
 def loads(data: bytes | str) -> Any:
     """json.loads keeping the literal text of non-integer numbers (see JsonFloat)."""
-    return json.loads(data, parse_float=JsonFloat)
+    return json.loads(data, parse_float=JsonFloat, parse_int=_integer)
 
 
 def _json_kind(value: Any) -> str:

@@ -223,3 +223,11 @@ def test_every_declared_struct_field_refuses_a_wrong_kind() -> None:
                 assert f"ContainerConfigWrapper.{name} of type " in str(exc)
                 refusals += 1
         assert refusals >= 3, name
+
+
+def test_an_integer_too_long_for_python_is_out_of_range() -> None:
+    digits = "9" * 5000
+    assert refused('{"HostConfig":{"Memory":%s}}' % digits, CONTAINER_CREATE) == FIELD.format(
+        f"number {digits}", "HostConfig.HostConfig.Memory", "int64")
+    assert refused('{"Image":%s}' % digits, CONTAINER_CREATE) == FIELD.format(
+        "number", "ContainerConfigWrapper.Image", "string")
