@@ -30,7 +30,8 @@ from tether.api import streams
 from tether.api.http import (API_VERSION, MIN_API_VERSION, Hijack, HijackedConn, Request, Response,
                              Router, StreamResponse, json_response, no_content, parse_filters,
                              serve)
-from tether.errors import BadRequest, Conflict, NotFound, NotModified
+from tether.errors import (INTERNAL_ERROR, BadRequest, Conflict, NotFound, NotModified,
+                           hide_paths)
 
 TIMEOUT = 5.0
 STANDARD = {"api-version": "1.44", "ostype": "linux", "docker-experimental": "false"}
@@ -186,7 +187,7 @@ HIDDEN_ROOT = "/srv/tether-data"
 
 
 def make_router(probe: Probe) -> Router:
-    router = Router(hidden_paths=(HIDDEN_ROOT + "/",))
+    router = Router(hide=lambda text: hide_paths(text, (HIDDEN_ROOT + "/",)))
 
     async def ping(req: Request) -> Response:
         return Response(200, b"OK", "text/plain; charset=utf-8",
@@ -404,10 +405,12 @@ def test_error_messages_hide_the_daemons_private_paths(
     ("'/d' and \"/d/z\"", "'<host path>' and \"<host path>\""),
     ("/d2/x and /data/x and d/x", "/d2/x and /data/x and d/x"),
     ("/e/run/c.sock, /d", "<host path>, <host path>"),
+    ("mount /src:/d/volumes/v/_data, flags: 0x1000", "mount /src:/d/volumes/v/_data, flags: 0x1000"),
+    ("(/d/volumes2/x)", "(<host path>)"),
 ])
-def test_public_message(message: str, public: str) -> None:
-    assert Router(hidden_paths=("/d", "/e/")).public_message(message) == public
-    assert Router().public_message(message) == message
+def test_hide_paths(message: str, public: str) -> None:
+    assert hide_paths(message, ("/d", "/e/"), ("/d/volumes",)) == public
+    assert hide_paths(message, ()) == message
 
 
 def test_router_params_path_and_decoding() -> None:
@@ -517,7 +520,7 @@ def test_unexpected_exception_is_500_logged_and_connection_survives(
         client: RawClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="tether.api.http")
     reply = client.get("/fail")
-    assert (reply.status, reply.json()) == (500, {"message": http_module.INTERNAL_ERROR})
+    assert (reply.status, reply.json()) == (500, {"message": INTERNAL_ERROR})
     assert reply.headers["content-type"] == "application/json"
     assert_standard_headers(reply.headers)
     assert any(r.exc_info and "kaboom" in str(r.exc_info[1]) for r in caplog.records)

@@ -32,7 +32,7 @@ import h11
 
 import tether
 from tether import apitypes
-from tether.errors import ApiError, BadRequest, NotFound
+from tether.errors import INTERNAL_ERROR, ApiError, BadRequest, NotFound
 
 API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"
@@ -290,18 +290,12 @@ class Router:
     method would match: that is what dockerd's mux answers.
     """
 
-    def __init__(self, hidden_paths: tuple[str, ...] = ()) -> None:
+    def __init__(self, hide: Callable[[str], str] = lambda text: text) -> None:
         self._exact: dict[str, dict[str, Handler]] = {}
         self._patterns: dict[str, list[tuple[re.Pattern[str], Handler]]] = {}
-        roots = [re.escape(p.rstrip("/")) for p in hidden_paths if p.rstrip("/")]
-        self._hidden = re.compile(rf"(?:{'|'.join(roots)})(?![^/\s'\":,)])[^\s'\":,)]*") \
-            if roots else None
-
-    def public_message(self, message: str) -> str:
-        """An error text as a client may see it: any path under the daemon's private
-        directories (data root, exec root), which an OSError or a runtime's text can carry, is
-        replaced, so a client never learns where a container's files live on the host."""
-        return self._hidden.sub(HIDDEN_PATH, message) if self._hidden else message
+        self.public_message = hide
+        """An error text as a client may see it: the daemon passes `Paths.hide`, which hides
+        the paths under its data and exec roots that an OSError or a runtime's text can carry."""
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         method = method.upper()
@@ -334,12 +328,6 @@ def _check_version(version: str | None) -> None:
     if number < _MIN_VERSION:
         raise BadRequest(f"client version {version} is too old. Minimum supported API version is "
                          f"{MIN_API_VERSION}, please upgrade your client to a newer version")
-
-
-INTERNAL_ERROR = "internal error in tetherd; its log has the details"
-"""What a client sees of an unexpected failure: never an exception's text, which may name a
-host path or a Python class; the traceback goes to the daemon's log."""
-HIDDEN_PATH = "<host path>"
 
 
 JSON_BODY_LIMIT = 16 << 20

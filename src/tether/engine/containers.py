@@ -34,8 +34,8 @@ from tether.engine.netattach import KEPT_BRIDGE_FIELDS, UserNetworks
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
 from tether.engine.volumes import VolumeService
-from tether.errors import (ApiError, BadRequest, Conflict, NotFound, NotModified,
-                           runtime_create_error, start_failure_code)
+from tether.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
+                           NotModified, runtime_create_error, start_failure_code)
 from tether.image.store import ImageStore
 from tether.network import files, netns, portspec
 from tether.network.manager import NetworkManager
@@ -548,7 +548,7 @@ class ContainerService(UserNetworks):
             pid = await self.runtime.start(cid)
         except Exception as exc:
             await self._release(c)
-            message = str(exc)
+            message = self._start_error_text(exc)
             c.state = State(status="created" if not c.has_been_started else "exited",
                             exit_code=start_failure_code(message, 128), error=message,
                             finished_at=c.state.finished_at, started_at=c.state.started_at)
@@ -558,7 +558,7 @@ class ContainerService(UserNetworks):
                 self._background(self._auto_remove(c))
             if isinstance(exc, ApiError):
                 raise
-            raise BadRequest(message) from exc
+            raise ApiError(message, 500 if message == INTERNAL_ERROR else 400) from exc
         c.state = State(status="running", pid=pid, started_at=now_rfc3339())
         c.has_been_started = True
         self._save(c)
@@ -567,6 +567,17 @@ class ContainerService(UserNetworks):
         await self._update_link_accepts()
         log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
         self.emit(c, "start")
+
+    def _start_error_text(self, exc: Exception) -> str:
+        """What a failed start reports, in the reply and in State.Error: the API's, the
+        runtime's and the system's own texts with the daemon's paths hidden; for anything else
+        (a bug) a fixed text, the traceback going to the log."""
+        if not isinstance(exc, (ApiError, OSError, RuntimeError)) \
+                or isinstance(exc, RecursionError):
+            log.error("start failed", exc_info=exc)
+            return INTERNAL_ERROR
+        text = exc.message if isinstance(exc, ApiError) else str(exc)
+        return self.paths.hide(text)
 
     async def _hand_over_attaches(self, c: Container, run: _Run) -> None:
         """Clients that attached before start get the container's stdio before its first byte."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tether.errors import hide_paths
+
 
 @dataclass(frozen=True)
 class Paths:
@@ -17,6 +19,15 @@ class Paths:
     @property
     def images(self) -> Path:
         return self.data_root / "image"
+
+    @property
+    def volumes(self) -> Path:
+        return self.data_root / "volumes"
+
+    def hide(self, text: str) -> str:
+        """An error text with the daemon's private paths hidden (errors.hide_paths); volumes'
+        paths are public (inspect's Mountpoint)."""
+        return hide_paths(text, (str(self.data_root), str(self.exec_root)), (str(self.volumes),))
 
     @property
     def runtime(self) -> Path:
