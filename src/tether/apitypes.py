@@ -258,7 +258,7 @@ class Struct(GoType):
     fields: dict[str, GoType] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._folded = {}
+        self._folded: dict[str, str] = {}
         for key in self.fields:
             self._folded.setdefault(key.lower(), key)
 
@@ -288,7 +288,8 @@ class Struct(GoType):
         return result
 
     def zero(self) -> Any:
-        return {}
+        """A zero struct as Go marshals it back: every field at its zero value."""
+        return {name: go_type.zero() for name, go_type in self.fields.items()}
 
 
 def check(value: Any, go_type: GoType) -> Any:

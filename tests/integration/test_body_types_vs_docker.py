@@ -129,3 +129,35 @@ def test_bad_bodies_answer_as_docker(engines: dict[str, tuple[str, str]]) -> Non
         if ref != ours:
             differences.append(f"POST {route} {body}\n  docker: {ref}\n  tether: {ours}")
     assert not differences, "\n".join(differences)
+
+
+def get(sock: str, path: str) -> dict:
+    conn = _UnixConnection(sock)
+    try:
+        conn.request("GET", f"/v1.41{path}")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def test_odd_but_valid_body_is_read_as_docker_reads_it(engines: dict[str, tuple[str, str]]) -> None:
+    """Keys in any case, unknown fields, a string Cmd, nulls inside maps and slices, a
+    ConsoleSize of three: both engines store the same thing."""
+    body = ('{"image":"busybox","cmd":"true","labels":{"a":null},"Bogus":1,"hostconfig":'
+            '{"consolesize":[1,2,3],"portbindings":{"80/tcp":[null]},"BOGUS":{"x":1}},'
+            '"ENV":["A=1",null]}')
+    body_ok = body.replace(',null]}', ']}')  # dockerd refuses the null Env entry ("" is no name)
+    views = {}
+    for name, (sock, _) in engines.items():
+        assert outcome(engines[name], CREATE, body) == (
+            400, "invalid environment variable: ")
+        status, made = post(sock, CREATE, body_ok)
+        assert status == 201, made
+        view = get(sock, f"/containers/{made['Id']}/json")
+        views[name] = (view["Config"]["Cmd"], view["Config"]["Labels"], view["Config"]["Env"],
+                       view["HostConfig"]["ConsoleSize"], view["HostConfig"]["PortBindings"])
+        conn = _UnixConnection(sock)
+        conn.request("DELETE", f"/v1.41/containers/{made['Id']}?force=1")
+        conn.getresponse().read()
+        conn.close()
+    assert views["tether"] == views["docker"]

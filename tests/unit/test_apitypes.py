@@ -150,9 +150,11 @@ def test_nulls_inside_slices_maps_and_arrays_are_zero_values() -> None:
     assert body["Labels"] == {"a": ""}
     host = body["HostConfig"]
     assert host["ConsoleSize"] == [0, 0]
-    assert host["PortBindings"] == {"80/tcp": [{}]}
+    assert host["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": ""}]}
     assert host["Ulimits"] == [None]  # a slice of pointers holds nil
-    assert host["Mounts"] == [{}]
+    assert host["Mounts"] == [{"Type": "", "Source": "", "Target": "", "ReadOnly": False,
+                               "Consistency": "", "BindOptions": None, "VolumeOptions": None,
+                               "TmpfsOptions": None, "ClusterOptions": None}]
 
 
 def test_decoded_value_is_what_go_holds() -> None:
