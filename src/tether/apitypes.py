@@ -435,6 +435,9 @@ EXEC_CONFIG = Struct("types.ExecConfig", {
     "AttachStdin": BOOL, "AttachStderr": BOOL, "AttachStdout": BOOL, "Detach": BOOL,
     "DetachKeys": STRING, "Env": STRINGS, "WorkingDir": STRING, "Cmd": STRINGS})
 
+EXEC_START_CHECK = Struct("types.ExecStartCheck", {
+    "Detach": BOOL, "Tty": BOOL, "ConsoleSize": Pointer(Array(UINT, 2))})
+
 VOLUME_CREATE = Struct("volume.CreateOptions", {
     "ClusterVolumeSpec": Pointer(Struct("volume.ClusterVolumeSpec")), "Driver": STRING,
     "DriverOpts": STRING_MAP, "Labels": STRING_MAP, "Name": STRING})

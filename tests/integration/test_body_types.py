@@ -126,15 +126,17 @@ def post(daemon: Daemon, path: str, body: bytes) -> tuple[int, str]:
         return resp.status, data.decode(errors="replace")
 
 
-def state(daemon: Daemon, cid: str) -> tuple[Any, ...]:
-    """Everything a stored body could change: containers, networks, volumes, the target."""
+def state(daemon: Daemon, cid: str, exec_id: str) -> tuple[Any, ...]:
+    """Everything a stored body could change: containers, networks, volumes, the target
+    container and its (never started) exec."""
     listing = [daemon.api("GET", path)[1] for path in
                ("/containers/json?all=1", "/networks", "/volumes")]
     inspect = daemon.api("GET", f"/containers/{cid}/json")[1]
+    exec_view = daemon.api("GET", f"/exec/{exec_id}/json")[1]
     return (sorted(c["Id"] for c in listing[0]), sorted(n["Id"] for n in listing[1]),
             sorted(v["Name"] for v in listing[2]["Volumes"] or []),
             inspect["Config"], inspect["HostConfig"], inspect["NetworkSettings"]["Networks"],
-            inspect["ExecIDs"])
+            exec_view)
 
 
 def test_ill_typed_bodies_are_refused_and_store_nothing(daemon: Daemon) -> None:
@@ -144,7 +146,9 @@ def test_ill_typed_bodies_are_refused_and_store_nothing(daemon: Daemon) -> None:
     cid = made["Id"]
     try:
         assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
-        before = state(daemon, cid)
+        status, exec_made = daemon.api("POST", f"/containers/{cid}/exec", {"Cmd": ["true"]})
+        assert status == 201, exec_made
+        before = state(daemon, cid, exec_made["Id"])
         rng = random.Random(SEED)
         targets = [
             ("/containers/create", apitypes.CONTAINER_CREATE,
@@ -155,6 +159,7 @@ def test_ill_typed_bodies_are_refused_and_store_nothing(daemon: Daemon) -> None:
             ("/networks/bridge/disconnect", apitypes.NETWORK_DISCONNECT, {"Container": cid}, ""),
             ("/volumes/create", apitypes.VOLUME_CREATE, {"Name": "bodytypes-vol"}, ""),
             (f"/containers/{cid}/exec", apitypes.EXEC_CONFIG, {"Cmd": ["true"]}, ""),
+            (f"/exec/{exec_made['Id']}/start", apitypes.EXEC_START_CHECK, {"Detach": True}, ""),
         ]
         failures = []
         count = 0
@@ -179,7 +184,7 @@ def test_ill_typed_bodies_are_refused_and_store_nothing(daemon: Daemon) -> None:
                     failures.append(f"{route} {what}: {'; '.join(problems)}")
         assert count > 700  # the declarations give the corpus its size: guard against it collapsing
         assert not failures, f"{len(failures)} of {count} failed:\n" + "\n".join(failures[:40])
-        assert state(daemon, cid) == before
+        assert state(daemon, cid, exec_made["Id"]) == before
     finally:
         daemon.api("DELETE", f"/containers/{cid}?force=1")
 

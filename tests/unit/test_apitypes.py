@@ -124,6 +124,9 @@ def test_create_body_type_errors_match_docker(body: str, message: str) -> None:
     ('"x"', EXEC_CONFIG, VALUE.format("string", "types.ExecConfig")),
     ('{"Cmd":"x"}', EXEC_CONFIG, FIELD.format("string", "ExecConfig.Cmd", "[]string")),
     ('{"Privileged":1}', EXEC_CONFIG, FIELD.format("number", "ExecConfig.Privileged", "bool")),
+    ('"x"', apitypes.EXEC_START_CHECK, VALUE.format("string", "types.ExecStartCheck")),
+    ('{"Detach":"x"}', apitypes.EXEC_START_CHECK, FIELD.format("string", "ExecStartCheck.Detach", "bool")),
+    ('{"Tty":1}', apitypes.EXEC_START_CHECK, FIELD.format("number", "ExecStartCheck.Tty", "bool")),
     ('{"Name":5}', VOLUME_CREATE, FIELD.format("number", "CreateOptions.Name", "string")),
     ('{"Labels":{"a":5}}', VOLUME_CREATE, FIELD.format("number", "CreateOptions.Labels", "string")),
 ])

@@ -34,8 +34,8 @@ class ExecRoutes:
 
     async def start(self, req: Request) -> Response | Hijack:
         """Framing follows `Tty` of this request's body; the process starts after the 101."""
+        body = req.json_as(apitypes.EXEC_START_CHECK) or {}
         e = self.service.get(req.params["id"])
-        body = req.json() or {}
         tty = bool(body.get("Tty", e.tty))
         size = console_size(body.get("ConsoleSize"))
         self.service.check_startable(e)
