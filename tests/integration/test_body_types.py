@@ -9,7 +9,6 @@ The corpus is generated from tether.apitypes's declarations with a seeded random
 same on every run and grows with the declarations."""
 from __future__ import annotations
 
-import http.client
 import json
 import random
 import re
