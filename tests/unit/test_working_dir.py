@@ -1,5 +1,6 @@
-"""The container's working directory is made inside its root, and a file in the way is refused
-in dockerd's words, which name no host path."""
+"""The container's working directory is made inside its root, a file in the way is refused
+in dockerd's words, and error texts name a container's files by the container's paths, never
+by the host's (Paths.hide)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tether.engine.containers import _make_working_dir
+from tether.engine.paths import Paths
 from tether.errors import BadRequest
 
 
@@ -44,3 +46,16 @@ def test_symlinks_resolve_inside_the_root(rootfs: Path, tmp_path: Path) -> None:
     assert not (outside / "made").exists()
     assert (rootfs / str(outside).lstrip("/") / "made").is_dir()
     assert (rootfs / "top").is_dir()
+
+
+@pytest.mark.parametrize(("text", "public"), [
+    ("lstat /data/containers/{cid}/rootfs/etc/passwd/sub: not a directory",
+     "lstat /etc/passwd/sub: not a directory"),
+    ("file exists /data/containers/{cid}/rootfs", "file exists /"),
+    ("open /data/containers/{cid}/hosts: denied", "open <host path>: denied"),
+    ("mount /data/volumes/v/_data and /run/t/netns/{cid}", "mount /data/volumes/v/_data and <host path>"),
+])
+def test_paths_hide_shows_container_paths_only(text: str, public: str) -> None:
+    cid = "a" * 64
+    paths = Paths(Path("/data"), Path("/run/t"))
+    assert paths.hide(text.format(cid=cid)) == public

@@ -1,6 +1,7 @@
 """Where tetherd keeps things: persistent records under the data root, runtime state under the exec root."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,12 @@ class Paths:
         return self.data_root / "volumes"
 
     def hide(self, text: str) -> str:
-        """An error text with the daemon's private paths hidden (errors.hide_paths); volumes'
-        paths are public (inspect's Mountpoint)."""
+        """An error text with the daemon's private paths hidden (errors.hide_paths): a path in
+        a container's root filesystem becomes the path the container sees, any other path
+        under the data or exec root `<host path>`; volumes' paths are public (inspect's
+        Mountpoint shows them)."""
+        rootfs = re.escape(str(self.containers)) + r"/[0-9a-f]{64}/rootfs(?=[/\s'\":,)]|$)(/?)"
+        text = re.sub(rootfs, "/", text)
         return hide_paths(text, (str(self.data_root), str(self.exec_root)), (str(self.volumes),))
 
     @property
