@@ -216,3 +216,23 @@ def test_working_dir_on_a_file_names_no_host_path(daemon: Daemon) -> None:
             assert str(daemon.data_root) not in state_error
         finally:
             daemon.api("DELETE", f"/containers/{made['Id']}?force=1")
+
+
+@pytest.mark.parametrize("body", ["null", "{}", '{"Bogus":1}', '{"HostConfig":{"Memory":0}}'])
+def test_create_without_a_config_field_is_refused(daemon: Daemon, body: str) -> None:
+    """Go leaves the create wrapper's embedded *Config nil unless a field of it is set."""
+    assert post(daemon, "/containers/create", body.encode()) == (
+        400, "config cannot be empty in order to create a container")
+
+
+def test_volume_create_takes_null_as_an_empty_body_but_not_an_empty_one(daemon: Daemon) -> None:
+    assert post(daemon, "/volumes/create", b"") == (400, "got EOF while reading request body")
+    conn = UnixHTTPConnection(daemon.sock, 30)
+    try:
+        conn.request("POST", "/volumes/create", b"null", {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        volume = json.loads(resp.read())
+    finally:
+        conn.close()
+    assert resp.status == 201, volume
+    assert daemon.api("DELETE", f"/volumes/{volume['Name']}")[0] == 204

@@ -60,6 +60,15 @@ BAD_BODIES: list[tuple[str, str]] = [
     ("/containers/{cid}/exec", '"x"'),
     ("/containers/{cid}/exec", '{"Cmd":"x"}'),
     ("/containers/{cid}/exec", '{"Cmd":["x"],"Privileged":1}'),
+    # empty bodies where dockerd reads the body with httputils.ReadJSON
+    ("/networks/create", ""),
+    ("/networks/bridge/connect", ""),
+    ("/networks/bridge/disconnect", ""),
+    ("/volumes/create", ""),
+    ("/containers/{cid}/exec", ""),
+    ("/containers/{cid}/exec", "null"),
+    ("/networks/bridge/connect", "{}"),
+    ("/networks/bridge/connect", "null"),
 ]
 # Go struct names dockerd 20.10 uses where API 1.44's types are named differently
 RENAMED = {"volume.VolumeCreateBody": "volume.CreateOptions",

@@ -127,6 +127,11 @@ def test_create_body_type_errors_match_docker(body: str, message: str) -> None:
     ('"x"', apitypes.EXEC_START_CHECK, VALUE.format("string", "types.ExecStartCheck")),
     ('{"Detach":"x"}', apitypes.EXEC_START_CHECK, FIELD.format("string", "ExecStartCheck.Detach", "bool")),
     ('{"Tty":1}', apitypes.EXEC_START_CHECK, FIELD.format("number", "ExecStartCheck.Tty", "bool")),
+    ('[]', VOLUME_CREATE, VALUE.format("array", "volume.CreateOptions")),
+    ('{"Driver":true}', VOLUME_CREATE, FIELD.format("bool", "CreateOptions.Driver", "string")),
+    ('{"Labels":["a"]}', VOLUME_CREATE, FIELD.format("array", "CreateOptions.Labels", "map[string]string")),
+    ('{"ClusterVolumeSpec":"x"}', VOLUME_CREATE,
+     FIELD.format("string", "CreateOptions.ClusterVolumeSpec", "volume.ClusterVolumeSpec")),
     ('{"Name":5}', VOLUME_CREATE, FIELD.format("number", "CreateOptions.Name", "string")),
     ('{"Labels":{"a":5}}', VOLUME_CREATE, FIELD.format("number", "CreateOptions.Labels", "string")),
 ])

@@ -41,7 +41,8 @@ class ContainerRoutes:
 
     async def create(self, req: Request) -> Response:
         body = req.json_as(apitypes.CONTAINER_CREATE)
-        if body is None:
+        # Go leaves the wrapper's embedded *Config nil unless the body sets one of its fields
+        if body is None or not body.keys() & apitypes.CONTAINER_CONFIG.fields.keys():
             raise BadRequest("config cannot be empty in order to create a container")
         c = await self.service.create(body, req.q("name"))
         return json_response({"Id": c.id, "Warnings": []}, 201)

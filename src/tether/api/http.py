@@ -122,9 +122,12 @@ class Request:
         except RecursionError:
             raise BadRequest("invalid JSON: nested too deeply") from None
 
-    def json_as(self, go_type: apitypes.GoType) -> Any:
+    def json_as(self, go_type: apitypes.GoType, required: bool = False) -> Any:
         """The body decoded and type-checked as dockerd's encoding/json would decode it into
-        `go_type` (see tether.apitypes): 400 with Go's text naming the field; None if empty."""
+        `go_type` (see tether.apitypes): 400 with Go's text naming the field. None for a JSON
+        null, and for an empty body unless `required` (then dockerd's ReadJSON refusal)."""
+        if required and not self.body.strip():
+            raise BadRequest("got EOF while reading request body")
         try:
             return apitypes.check(self.json(), go_type)
         except apitypes.GoTypeError as exc:

@@ -2,12 +2,10 @@
 `POST /volumes/prune`, in the shapes and with the errors of dockerd."""
 from __future__ import annotations
 
-from typing import Any
 
 from tether import apitypes
 from tether.api.http import API_VERSION, Request, Response, Router, json_response, no_content
 from tether.engine.volumes import VolumeService
-from tether.errors import BadRequest
 
 class VolumeRoutes:
     def __init__(self, volumes: VolumeService) -> None:
@@ -25,7 +23,7 @@ class VolumeRoutes:
         return json_response({"Volumes": [v.inspect() for v in volumes], "Warnings": None})
 
     async def create(self, req: Request) -> Response:
-        body = create_options(req.json())
+        body = req.json_as(apitypes.VOLUME_CREATE, required=True) or {}
         volume = self.volumes.create(body.get("Name") or None, body.get("Driver") or "local",
                                      body.get("DriverOpts"), body.get("Labels"))
         return json_response(volume.inspect(), status=201)
@@ -46,13 +44,3 @@ def api_version(value: str | None) -> tuple[int, int]:
     """The request's API version as a tuple; an unversioned request speaks the newest."""
     major, _, minor = (value or API_VERSION).partition(".")
     return int(major), int(minor or 0)
-
-
-def create_options(body: Any) -> dict[str, Any]:
-    """A `POST /volumes/create` body as dockerd decodes it into volume.CreateOptions."""
-    if body is None:
-        raise BadRequest("got EOF while reading request body")
-    try:
-        return apitypes.check(body, apitypes.VOLUME_CREATE)
-    except apitypes.GoTypeError as exc:
-        raise BadRequest(str(exc)) from None

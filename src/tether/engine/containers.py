@@ -136,6 +136,8 @@ class ContainerService(UserNetworks):
 
     def get(self, ref: str) -> Container:
         """Find a container by full ID, name (with or without `/`) or unique ID prefix."""
+        if not ref:  # dockerd's GetContainer: e.g. a network connect body without Container
+            raise BadRequest('invalid name or ID supplied: ""')
         if ref in self._containers:
             return self._containers[ref]
         cid = self._names.get("/" + ref.lstrip("/")) if ref else None
