@@ -79,7 +79,8 @@ class _Context:
 
     def error(self, value_text: str, go_type: str) -> GoTypeError:
         if self.struct is None and not self.fields:
-            return GoTypeError(f"json: cannot unmarshal {value_text} into Go value of type {go_type}")
+            return GoTypeError(f"json: cannot unmarshal {value_text} into Go value of type "
+                               f"{go_type}")
         return GoTypeError(f"json: cannot unmarshal {value_text} into Go struct field "
                            f"{self.struct}.{'.'.join(self.fields)} of type {go_type}")
 

@@ -87,7 +87,8 @@ def ill_typed(go_type: apitypes.Struct, base: dict[str, Any],
 def raw_bodies(go_type: apitypes.Struct, int_field: str) -> list[tuple[str, bytes, str | None]]:
     """Non-object roots, deep nesting, huge numbers and floats into an integer field."""
     value_error = f"json: cannot unmarshal {{}} into Go value of type {go_type.name}"
-    field_error = f"json: cannot unmarshal number {{}} into Go struct field {int_field} of type int64"
+    field_error = ("json: cannot unmarshal number {} into Go struct field "
+                   f"{int_field} of type int64")
     path = int_field.split(".")[1:]  # e.g. HostConfig.Memory below the wrapper
 
     def at(number: str) -> bytes:
@@ -165,7 +166,8 @@ def test_ill_typed_bodies_are_refused_and_store_nothing(daemon: Daemon) -> None:
         for route, go_type, base, int_field in targets:
             corpus: list[tuple[str, bytes, str | None]] = list(ill_typed(go_type, base, rng))
             corpus += raw_bodies(go_type, int_field) if int_field else [
-                (f"root {kind}", text, None) for kind, text in (("string", b'"x"'), ("array", b"[1]"))]
+                (f"root {kind}", text, None)
+                for kind, text in (("string", b'"x"'), ("array", b"[1]"))]
             for what, body, expected in corpus:
                 count += 1
                 status, message = post(daemon, route, body)

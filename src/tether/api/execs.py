@@ -22,7 +22,8 @@ class ExecRoutes:
         router.add("POST", "/exec/{id}/resize", self.resize)
 
     async def create(self, req: Request) -> Response:
-        e = self.service.create(req.params["id"], req.json_as(apitypes.EXEC_CONFIG, required=True) or {})
+        body = req.json_as(apitypes.EXEC_CONFIG, required=True) or {}
+        e = self.service.create(req.params["id"], body)
         return json_response({"Id": e.id}, 201)
 
     async def inspect(self, req: Request) -> Response:

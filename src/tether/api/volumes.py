@@ -2,10 +2,10 @@
 `POST /volumes/prune`, in the shapes and with the errors of dockerd."""
 from __future__ import annotations
 
-
 from tether import apitypes
 from tether.api.http import API_VERSION, Request, Response, Router, json_response, no_content
 from tether.engine.volumes import VolumeService
+
 
 class VolumeRoutes:
     def __init__(self, volumes: VolumeService) -> None:

@@ -140,10 +140,10 @@ class ContainerService(UserNetworks):
             raise BadRequest('invalid name or ID supplied: ""')
         if ref in self._containers:
             return self._containers[ref]
-        cid = self._names.get("/" + ref.lstrip("/")) if ref else None
+        cid = self._names.get("/" + ref.lstrip("/"))
         if cid in self._containers:
             return self._containers[cid]
-        if ref and re.fullmatch(r"[0-9a-f]+", ref):
+        if re.fullmatch(r"[0-9a-f]+", ref):
             matches = [c for cid, c in self._containers.items() if cid.startswith(ref)]
             if len(matches) == 1:
                 return matches[0]
