@@ -19,6 +19,7 @@ import pytest
 
 from harness import Daemon, UnixHTTPConnection
 from tether import apitypes
+from tether.errors import INTERNAL_ERROR
 
 pytestmark = pytest.mark.integration
 
@@ -144,6 +145,7 @@ def test_ill_typed_bodies_are_refused_and_store_nothing(daemon: Daemon) -> None:
                               {"Image": "busybox", "Cmd": ["sleep", "600"]})
     assert status == 201, made
     cid = made["Id"]
+    tracebacks = daemon.log_path.read_text(errors="replace").count("Traceback")
     try:
         assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
         status, exec_made = daemon.api("POST", f"/containers/{cid}/exec", {"Cmd": ["true"]})
@@ -186,6 +188,7 @@ def test_ill_typed_bodies_are_refused_and_store_nothing(daemon: Daemon) -> None:
         assert count > 700  # the declarations give the corpus its size: guard against it collapsing
         assert not failures, f"{len(failures)} of {count} failed:\n" + "\n".join(failures[:40])
         assert state(daemon, cid, exec_made["Id"]) == before
+        assert daemon.log_path.read_text(errors="replace").count("Traceback") == tracebacks
     finally:
         daemon.api("DELETE", f"/containers/{cid}?force=1")
 
@@ -238,3 +241,40 @@ def test_volume_create_takes_null_as_an_empty_body_but_not_an_empty_one(daemon: 
         conn.close()
     assert resp.status == 201, volume
     assert daemon.api("DELETE", f"/volumes/{volume['Name']}")[0] == 204
+
+
+def test_null_at_every_position_is_never_a_server_error(daemon: Daemon) -> None:
+    """Go takes null anywhere (a nil pointer, an empty slice or map, a zero value): whatever
+    tether then says of such a body, it is never an internal error (a 500 only where dockerd
+    answers one, as for an empty Binds entry), and what it creates is removed."""
+    status, made = daemon.api("POST", "/containers/create?name=bodytypes-nulls",
+                              {"Image": "busybox", "Cmd": ["sleep", "600"]})
+    assert status == 201, made
+    cid = made["Id"]
+    cleanups = {"/containers/create": "/containers/{Id}?force=1",
+                "/networks/create": "/networks/{Id}", "/volumes/create": "/volumes/{Name}"}
+    tracebacks = daemon.log_path.read_text(errors="replace").count("Traceback")
+    try:
+        assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
+        targets = [
+            ("/containers/create", apitypes.CONTAINER_CREATE, {"Image": "busybox", "Cmd": ["true"]}),
+            (f"/containers/{cid}/update", apitypes.UPDATE_CONFIG, {}),
+            ("/networks/create", apitypes.NETWORK_CREATE, {"Name": "bodytypes-nulls"}),
+            ("/networks/bridge/disconnect", apitypes.NETWORK_DISCONNECT, {"Container": "nope"}),
+            ("/networks/bridge/connect", apitypes.NETWORK_CONNECT, {"Container": "nope"}),
+            ("/volumes/create", apitypes.VOLUME_CREATE, {}),
+            (f"/containers/{cid}/exec", apitypes.EXEC_CONFIG, {"Cmd": ["true"]}),
+        ]
+        failures = []
+        for route, go_type, base in targets:
+            for path, part in dict(wrapped(go_type, None)).items():
+                body = json.dumps(merged(base, part)).encode()
+                status, message = post(daemon, route, body)
+                if message == INTERNAL_ERROR or PYTHON_EXCEPTION.search(message):
+                    failures.append(f"{route} {path}=null: {status} {message}")
+                if status == 201 and route in cleanups:  # `message` is the reply's body
+                    daemon.api("DELETE", cleanups[route].format(**json.loads(message)))
+        assert not failures, "\n".join(failures)
+        assert daemon.log_path.read_text(errors="replace").count("Traceback") == tracebacks
+    finally:
+        daemon.api("DELETE", f"/containers/{cid}?force=1")
