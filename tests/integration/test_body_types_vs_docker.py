@@ -1,8 +1,9 @@
-"""Differential test: representative ill-typed or invalid request bodies sent to Docker 20.10
-and to tetherd; the message must be the same and so must the status, with one deliberate
-difference: 20.10 answers a container create or update body that Go cannot decode with 500,
-tether with 400 (the client's mistake; 20.10 itself answers 400 for the same decoding errors on
-networks, volumes and exec). Struct names that changed after 20.10 are normalised."""
+"""Differential test: representative ill-typed, malformed or invalid request bodies sent to
+Docker 20.10 and to tetherd; the message must be the same and so must the status, with one
+deliberate difference: 20.10 answers a container create or update body that Go cannot decode
+(a type or a syntax error) with 500, tether with 400 (the client's mistake; 20.10 itself answers
+400 for the same errors on networks, volumes and exec). Struct names that changed after 20.10
+are normalised."""
 from __future__ import annotations
 
 import http.client
@@ -69,7 +70,21 @@ BAD_BODIES: list[tuple[str, str]] = [
     ("/containers/{cid}/exec", "null"),
     ("/networks/bridge/connect", "{}"),
     ("/networks/bridge/connect", "null"),
+    # malformed JSON: Go's scanner texts
+    (CREATE, '{x'),
+    (CREATE, '{"Image":"busybox",}'),
+    (CREATE, '{"Image":"busybox"'),
+    (CREATE, '{"Image":"busybox","HostConfig":{"Memory":NaN}}'),
+    ("/containers/{cid}/update", '{"Memory":1e}'),
+    ("/networks/create", '{"Name":tru}'),
+    ("/networks/create", '{"Name":"a\\u12x"}'),
+    ("/networks/create", '{"Name":"a\x01"}'),
+    ("/volumes/create", '{"Name":"a",}'),
+    ("/volumes/create", "{'Name':1}"),
+    ("/containers/{cid}/exec", '[1 2]'),
+    ("/networks/bridge/connect", '{"Container" 1}'),
 ]
+GO_DECODING = ("json: cannot unmarshal", "invalid character", "unexpected EOF")
 # Go struct names dockerd 20.10 uses where API 1.44's types are named differently
 RENAMED = {"volume.VolumeCreateBody": "volume.CreateOptions",
            "VolumeCreateBody.": "CreateOptions."}
@@ -124,7 +139,7 @@ def outcome(engine: tuple[str, str], route: str, body: str) -> tuple[int, str]:
     message = str(reply.get("message", reply)).replace(cid, "<ID>")
     for old, new in RENAMED.items():
         message = message.replace(old, new)
-    if status == 500 and message.startswith("json: cannot unmarshal") and \
+    if status == 500 and message.startswith(GO_DECODING) and \
             route in (CREATE, "/containers/{cid}/update"):
         status = 400  # see the module's docstring
     return status, message

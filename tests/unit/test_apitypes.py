@@ -2,9 +2,12 @@
 were answered by Docker 20.10 (the reference engine) for the same bodies."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tether import apitypes
 from tether.apitypes import (CONTAINER_CREATE, EXEC_CONFIG, NETWORK_CONNECT, NETWORK_CREATE,
@@ -241,3 +244,70 @@ def test_an_integer_too_long_for_python_is_out_of_range() -> None:
         f"number {digits}", "HostConfig.HostConfig.Memory", "int64")
     assert refused('{"Image":%s}' % digits, CONTAINER_CREATE) == FIELD.format(
         "number", "ContainerConfigWrapper.Image", "string")
+
+
+@pytest.mark.parametrize(("text", "message"), [  # Docker 20.10's answers to these bodies
+    ('{x', "invalid character 'x' looking for beginning of object key string"),
+    ('{"Image":"busybox",}', "invalid character '}' looking for beginning of object key string"),
+    ('{"Image":"busybox"', "unexpected EOF"),
+    ('nul', "unexpected EOF"),
+    ('{"Image":"busy\\xbox"}', "invalid character 'x' in string escape code"),
+    ('{"Image":01}', "invalid character '1' after object key:value pair"),
+    ('[1,]', "invalid character ']' looking for beginning of value"),
+    ('{"Name":tru}', "invalid character '}' in literal true (expecting 'e')"),
+    ('{"Name":nulx}', "invalid character 'x' in literal null (expecting 'l')"),
+    ('{"Name":-}', "invalid character '}' in numeric literal"),
+    ('{"Name":1.}', "invalid character '}' after decimal point in numeric literal"),
+    ('{"Name":1e}', "invalid character '}' in exponent of numeric literal"),
+    ('{"Name":1e+}', "invalid character '}' in exponent of numeric literal"),
+    ('{"Name" 1}', "invalid character '1' after object key"),
+    ('{"Name":"a" "b"}', "invalid character '\"' after object key:value pair"),
+    ('[1 2]', "invalid character '2' after array element"),
+    ('{"Name":"a\\u12x"}', "invalid character 'x' in \\u hexadecimal character escape"),
+    ('{"Name":"a\x01"}', "invalid character '\\x01' in string literal"),
+    ('{"Name":\u00c3}', "invalid character 'Ã' looking for beginning of value"),
+    ('{"Name":NaN}', "invalid character 'N' looking for beginning of value"),
+    ("{'Name':1}", "invalid character '\\'' looking for beginning of object key string"),
+    ('{"a":[' + "[" * 3000 + "x", "invalid character 'x' looking for beginning of value"),
+])
+def test_syntax_errors_have_gos_text(text: str, message: str) -> None:
+    with pytest.raises(apitypes.GoSyntaxError) as info:
+        apitypes.loads(text.encode())
+    assert str(info.value) == message
+
+
+def test_loads_reads_the_first_value_as_gos_decoder() -> None:
+    assert apitypes.loads(b' {"Name":"n"}x') == {"Name": "n"}
+    assert apitypes.loads(b'{"Name":"\xff\xfe"}') == {"Name": "\ufffd\ufffd"}
+    with pytest.raises(apitypes.GoSyntaxError, match="^invalid character '\\[' exceeded max depth$"):
+        apitypes.loads(b"[" * 10001 + b"]" * 10001)
+    with pytest.raises(apitypes.GoSyntaxError, match="^exceeded max depth$"):  # Go takes it
+        apitypes.loads(b"[" * 5000 + b"]" * 5000)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.sampled_from(["", " x", "]", "\n"]), st.booleans())
+def test_the_scanner_accepts_well_formed_json(value: Any, tail: str, ascii_only: bool) -> None:
+    """Anything after the first value is not read, as with Go's json.Decoder."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert apitypes.syntax_error(text + tail) is None
+    assert apitypes.loads(text + tail) == value
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='{}[]",:0123456789.eE+-tfnrulasx \\', max_size=25))
+def test_the_scanner_refuses_what_the_parser_refuses(text: str) -> None:
+    """Either both the scanner and the parser read a first value, or both refuse the text."""
+    try:
+        apitypes.loads(text)
+    except apitypes.GoSyntaxError as exc:
+        assert str(exc) == apitypes.syntax_error(text.lstrip()) and str(exc)
+    else:
+        assert apitypes.syntax_error(text.lstrip()) is None

@@ -117,10 +117,8 @@ class Request:
             return None
         try:
             return apitypes.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"invalid JSON: {exc}") from None
-        except RecursionError:
-            raise BadRequest("invalid JSON: nested too deeply") from None
+        except apitypes.GoSyntaxError as exc:  # Go's scanner text, as dockerd answers
+            raise BadRequest(str(exc)) from None
 
     def json_as(self, go_type: apitypes.GoType, required: bool = False) -> Any:
         """The body decoded and type-checked as dockerd's encoding/json would decode it into
