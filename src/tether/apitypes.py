@@ -53,23 +53,33 @@ _DECODER = json.JSONDecoder(parse_float=JsonFloat, parse_int=_integer,
 _WHITESPACE = " \t\r\n"
 
 
-def loads(data: bytes | str) -> Any:
+def loads(data: bytes | str, whole: bool = False) -> Any:
     """The first JSON value of `data`, as dockerd's json.Decoder reads a body: bytes after it
     are not looked at, invalid UTF-8 becomes U+FFFD, non-integer numbers keep their text
     (JsonFloat). A syntax error raises GoSyntaxError with Go's text; the caller handles an
-    empty body (Go's io.EOF) before."""
+    empty body (Go's io.EOF) before. With `whole`, as json.Unmarshal reads a string (the
+    `filters` parameter): nothing may follow the value, and a cut-off value is "unexpected end
+    of JSON input"."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
-        value = _DECODER.raw_decode(text, start)[0]
+        value, end = _DECODER.raw_decode(text, start)
     except (ValueError, RecursionError):
-        message = syntax_error(text[start:])
-        raise GoSyntaxError(message or "exceeded max depth") from None  # None: too deep for Python
+        message = syntax_error(text[start:]) or "exceeded max depth"  # None: too deep for Python
+        raise GoSyntaxError(_unmarshal_text(message) if whole else message) from None
     if not isinstance(value, (dict, list)):  # Python ends a number where Go wants more ("1.")
         message = syntax_error(text[start:])
         if message:
-            raise GoSyntaxError(message)
+            raise GoSyntaxError(_unmarshal_text(message) if whole else message)
+    rest = text[end:].lstrip(_WHITESPACE)
+    if whole and rest:
+        raise GoSyntaxError(f"invalid character {_quote_char(rest[0])} after top-level value")
     return value
+
+
+def _unmarshal_text(message: str) -> str:
+    """json.Unmarshal's wording of a message json.Decoder words as "unexpected EOF"."""
+    return "unexpected end of JSON input" if message == "unexpected EOF" else message
 
 
 class GoSyntaxError(ValueError):

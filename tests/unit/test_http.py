@@ -369,10 +369,21 @@ def test_filters_both_shapes() -> None:
     assert request({"filters": [""]}).filters() == {}
 
 
-@pytest.mark.parametrize("raw", ["zz", "[1]", '{"name":5}', '{"name":"web"}', '{"name":[1]}'])
-def test_filters_malformed_is_400(raw: str) -> None:
-    with pytest.raises(BadRequest, match="^invalid filters"):
+@pytest.mark.parametrize(("raw", "message"), [  # Docker 20.10's texts (it answers 500)
+    ("zz", "invalid character 'z' looking for beginning of value"),
+    ("{x", "invalid character 'x' looking for beginning of object key string"),
+    ('{"name"', "unexpected end of JSON input"),
+    ('{"name":{}} x', "invalid character 'x' after top-level value"),
+    ("[1]", "json: cannot unmarshal array into Go value of type map[string]map[string]bool"),
+    ('{"name":5}', "json: cannot unmarshal number into Go value of type map[string]bool"),
+    ('{"name":"web"}', "json: cannot unmarshal string into Go value of type map[string]bool"),
+    ('{"name":[1]}', "json: cannot unmarshal array into Go value of type map[string]bool"),
+    ('{"name":{"web":"yes"}}', "json: cannot unmarshal string into Go value of type bool"),
+])
+def test_filters_malformed_is_400_with_gos_text(raw: str, message: str) -> None:
+    with pytest.raises(BadRequest) as info:
         parse_filters(raw)
+    assert info.value.message == message
 
 
 @pytest.mark.parametrize(("headers", "expected"), [

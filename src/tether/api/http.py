@@ -153,24 +153,28 @@ def go_atoi(text: str) -> int:
     return number
 
 
+_FILTERS = apitypes.Map(apitypes.Map(apitypes.BOOL))
+_LEGACY_FILTERS = apitypes.Map(apitypes.Slice(apitypes.STRING))
+
+
 def parse_filters(raw: str | None) -> dict[str, list[str]]:
-    """Accept the CLI's `{"k":{"v":true}}` and docker-py's `{"k":["v"]}`; 400 on anything else."""
+    """The CLI's `{"k":{"v":true}}` or docker-py's legacy `{"k":["v"]}`, read as dockerd's
+    filters.FromJSON does; otherwise 400 with Go's text for the first shape."""
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"invalid filters: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("invalid filters: expected a JSON object")
-    result: dict[str, list[str]] = {}
-    for key, values in data.items():
-        if isinstance(values, dict) or (
-                isinstance(values, list) and all(isinstance(v, str) for v in values)):
-            result[key] = list(values)
-        else:
-            raise BadRequest(f"invalid filters: the values of {key!r} must be a list or a map")
-    return result
+        data = apitypes.loads(raw, whole=True)
+    except apitypes.GoSyntaxError as exc:
+        raise BadRequest(str(exc)) from None
+    try:
+        current = apitypes.check(data, _FILTERS) or {}
+        return {key: list(values or {}) for key, values in current.items()}
+    except apitypes.GoTypeError as exc:
+        try:
+            legacy = apitypes.check(data, _LEGACY_FILTERS) or {}
+        except apitypes.GoTypeError:
+            raise BadRequest(str(exc)) from None
+        return {key: list(values or []) for key, values in legacy.items()}
 
 
 # ---------------------------------------------------------------------------------------------
