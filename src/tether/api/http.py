@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote
 import h11
 
 import tether
-from tether import apitypes
+from tether import apitypes, gojson
 from tether.errors import INTERNAL_ERROR, ApiError, BadRequest, NotFound
 
 API_VERSION = "1.44"
@@ -116,8 +116,8 @@ class Request:
         if not data.strip():
             return None
         try:
-            return apitypes.loads(data)
-        except apitypes.GoSyntaxError as exc:  # Go's scanner text, as dockerd answers
+            return gojson.loads(data)
+        except gojson.GoSyntaxError as exc:  # Go's scanner text, as dockerd answers
             raise BadRequest(str(exc)) from None
 
     def json_as(self, go_type: apitypes.GoType, required: bool = False) -> Any:
@@ -163,8 +163,8 @@ def parse_filters(raw: str | None) -> dict[str, list[str]]:
     if not raw:
         return {}
     try:
-        data = apitypes.loads(raw, whole=True)
-    except apitypes.GoSyntaxError as exc:
+        data = gojson.loads(raw, whole=True)
+    except gojson.GoSyntaxError as exc:
         raise BadRequest(str(exc)) from None
     try:
         current = apitypes.check(data, _FILTERS) or {}
