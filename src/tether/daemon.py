@@ -212,7 +212,7 @@ async def run(args: argparse.Namespace) -> None:
     containers.resolver = resolver
     forgetting = asyncio.create_task(_forget_names_on_changes(events, resolver))
     await containers.load()
-    router = Router()
+    router = Router(hide=paths.hide)
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root),
                  volumes.disk_usage).register(router)
     ContainerRoutes(containers).register(router)

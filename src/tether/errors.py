@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -95,3 +97,28 @@ def os_error_text(exc: OSError, root: Path | None = None) -> str:
         shown = path.name
     op = "write" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "open"
     return f"{op} {shown}: {go_errno_text(exc)}"
+
+
+HIDDEN_PATH = "<host path>"
+INTERNAL_ERROR = "internal error in tetherd; its log has the details"
+"""What a client sees of an unexpected failure: never an exception's text, which may name a
+host path or a Python class; the traceback goes to the daemon's log."""
+
+
+def hide_paths(text: str, hidden: Iterable[str], shown: Iterable[str] = ()) -> str:
+    """`text` with every path under one of `hidden` (the daemon's data and exec roots) replaced
+    by HIDDEN_PATH, unless it lies under one of `shown`: an OSError's or the runtime's text can
+    name where a container's files live on the host, which no client is told. Volumes' paths
+    stay (inspect's Mountpoint shows them, and dockerd's mount errors name them). A path ends
+    at whitespace, a quote, `:`, `,` or `)`."""
+    alternatives = [re.escape(str(root).rstrip("/")) for root in hidden if str(root).rstrip("/")]
+    if not alternatives:
+        return text
+    kept = tuple(str(root).rstrip("/") for root in shown)
+
+    def replace(match: re.Match[str]) -> str:
+        path = match[0]
+        return path if any(path == root or path.startswith(root + "/") for root in kept) \
+            else HIDDEN_PATH
+    stop = r"\s'\":,)"
+    return re.sub(rf"(?:{'|'.join(alternatives)})(?![^/{stop}])[^{stop}]*", replace, text)

@@ -386,7 +386,8 @@ def test_volume_over_a_file_of_the_image(engines, names):
     same(engines, "run", "--rm", "-v", f"{named}:/d", "busybox", "touch", "/d/data")
     holder = names.container("over-file")
     rc, _, _ = same(engines, "create", "--name", holder, "-v", f"{named}:/etc/passwd", "busybox")
-    paths = re.compile(r"/\S+/etc/passwd")
+    # dockerd names the file by its host path, tether by the container's (no host path leaves it)
+    paths = re.compile(r"(?:/\S+)?/etc/passwd")
     seen = {k: (rc_, paths.sub("<root>/etc/passwd", err)) for k, (rc_, _, err) in results.items()}
     assert seen["tether"] == seen["docker"] == (
         1, "Error response from daemon: cannot mount volume over existing file, file exists "

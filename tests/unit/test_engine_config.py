@@ -6,7 +6,7 @@ import signal
 import pytest
 
 from tether.engine.config import (RestartPolicy, command_line, merge_env, merge_image_config,
-                                  parse_signal, process_env)
+                                  parse_signal, process_env, validate_create)
 from tether.errors import BadRequest
 
 
@@ -85,3 +85,35 @@ def test_restart_policy_errors(body, message):
     with pytest.raises(BadRequest) as err:
         RestartPolicy.from_api(body)
     assert err.value.message == message
+
+
+@pytest.mark.parametrize(("config", "host_config", "message"), [
+    ({"WorkingDir": "rel"}, {},
+     "the working directory 'rel' is invalid, it needs to be an absolute path"),
+    ({"StopSignal": "FOO"}, {}, "Invalid signal: FOO"),
+    ({"Env": ["A=1", "=x"]}, {}, "invalid environment variable: =x"),
+    ({"Env": [""]}, {}, "invalid environment variable: "),
+    ({}, {"ExtraHosts": ["bad"]}, 'bad format for add-host: "bad"'),
+    ({}, {"ExtraHosts": [":1.2.3.4"]}, 'bad format for add-host: ":1.2.3.4"'),
+    ({}, {"ExtraHosts": ["h:notanip"]}, 'invalid IP address in add-host: "notanip"'),
+    ({}, {"PortBindings": {"x": []}}, 'invalid port specification: "x"'),
+    ({}, {"PortBindings": {"99999/tcp": []}}, 'invalid port specification: "99999"'),
+    ({}, {"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}},
+     'invalid port specification: "99999"'),
+    ({}, {"PortBindings": {"80/tcp": [{"HostPort": "1-70000"}]}},
+     'invalid port specification: "1-70000"'),
+    # dockerd's order: the config before the host config
+    ({"WorkingDir": "rel", "Env": ["=x"]}, {"PortBindings": {"x": []}},
+     "the working directory 'rel' is invalid, it needs to be an absolute path"),
+    ({"Env": ["=x"]}, {"PortBindings": {"x": []}}, "invalid environment variable: =x"),
+])
+def test_validate_create_refuses_with_dockerd_texts(config, host_config, message):
+    with pytest.raises(BadRequest) as info:
+        validate_create(config, host_config)
+    assert info.value.message == message
+
+
+def test_validate_create_accepts_what_dockerd_accepts():
+    validate_create({"WorkingDir": "/w", "StopSignal": "SIGUSR1", "Env": ["A", "B="]},
+                    {"ExtraHosts": ["h:1.2.3.4", "g:::1", "x:host-gateway"],
+                     "PortBindings": {"80/tcp": [{"HostPort": "8080"}, {}], "53/udp": None}})

@@ -30,7 +30,8 @@ from tether.api import streams
 from tether.api.http import (API_VERSION, MIN_API_VERSION, Hijack, HijackedConn, Request, Response,
                              Router, StreamResponse, json_response, no_content, parse_filters,
                              serve)
-from tether.errors import BadRequest, Conflict, NotFound, NotModified
+from tether.errors import (INTERNAL_ERROR, BadRequest, Conflict, NotFound, NotModified,
+                           hide_paths)
 
 TIMEOUT = 5.0
 STANDARD = {"api-version": "1.44", "ostype": "linux", "docker-experimental": "false"}
@@ -182,8 +183,11 @@ class Probe:
         self.requests: list[Request] = []
 
 
+HIDDEN_ROOT = "/srv/tether-data"
+
+
 def make_router(probe: Probe) -> Router:
-    router = Router()
+    router = Router(hide=lambda text: hide_paths(text, (HIDDEN_ROOT + "/",)))
 
     async def ping(req: Request) -> Response:
         return Response(200, b"OK", "text/plain; charset=utf-8",
@@ -210,7 +214,10 @@ def make_router(probe: Probe) -> Router:
                               "on_disk": req.content._rolled})  # type: ignore[attr-defined]
 
     async def fail(req: Request) -> Response:
-        raise RuntimeError("kaboom")
+        raise RuntimeError(f"kaboom in {HIDDEN_ROOT}/x")
+
+    async def leak(req: Request) -> Response:
+        raise BadRequest(f"lstat {HIDDEN_ROOT}/overlay/c1/merged/etc/passwd/sub: not a directory")
 
     async def missing(req: Request) -> Response:
         raise NotFound("No such container: nope")
@@ -259,6 +266,7 @@ def make_router(probe: Probe) -> Router:
     router.add("POST", "/echo", echo)
     router.add("POST", "/spooled", spooled)
     router.add("GET", "/fail", fail)
+    router.add("GET", "/leak", leak)
     router.add("GET", "/missing", missing)
     router.add("GET", "/conflict", conflict)
     router.add("POST", "/containers/{id}/start", unchanged)
@@ -346,8 +354,10 @@ def test_json_body() -> None:
     assert request(body=b'{"Image":"busybox"}').json() == {"Image": "busybox"}
     assert request(body=b"").json() is None
     assert request(body=b"  \n").json() is None
-    with pytest.raises(BadRequest, match="^invalid JSON"):
+    with pytest.raises(BadRequest, match="^invalid character 'b' looking for beginning of "
+                                         "object key string$"):
         request(body=b"{bad").json()
+    assert request(body=b'{"a":1} trailing').json() == {"a": 1}  # as Go's json.Decoder
 
 
 def test_filters_both_shapes() -> None:
@@ -359,10 +369,21 @@ def test_filters_both_shapes() -> None:
     assert request({"filters": [""]}).filters() == {}
 
 
-@pytest.mark.parametrize("raw", ["zz", "[1]", '{"name":5}', '{"name":"web"}', '{"name":[1]}'])
-def test_filters_malformed_is_400(raw: str) -> None:
-    with pytest.raises(BadRequest, match="^invalid filters"):
+@pytest.mark.parametrize(("raw", "message"), [  # Docker 20.10's texts (it answers 500)
+    ("zz", "invalid character 'z' looking for beginning of value"),
+    ("{x", "invalid character 'x' looking for beginning of object key string"),
+    ('{"name"', "unexpected end of JSON input"),
+    ('{"name":{}} x', "invalid character 'x' after top-level value"),
+    ("[1]", "json: cannot unmarshal array into Go value of type map[string]map[string]bool"),
+    ('{"name":5}', "json: cannot unmarshal number into Go value of type map[string]bool"),
+    ('{"name":"web"}', "json: cannot unmarshal string into Go value of type map[string]bool"),
+    ('{"name":[1]}', "json: cannot unmarshal array into Go value of type map[string]bool"),
+    ('{"name":{"web":"yes"}}', "json: cannot unmarshal string into Go value of type bool"),
+])
+def test_filters_malformed_is_400_with_gos_text(raw: str, message: str) -> None:
+    with pytest.raises(BadRequest) as info:
         parse_filters(raw)
+    assert info.value.message == message
 
 
 @pytest.mark.parametrize(("headers", "expected"), [
@@ -382,6 +403,27 @@ async def _noop(req: Request) -> Response:
 
 async def _other(req: Request) -> Response:
     return no_content()
+
+
+def test_error_messages_hide_the_daemons_private_paths(
+        client: RawClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tether.api.http")
+    reply = client.get("/leak")
+    assert (reply.status, reply.json()) == (400, {"message": "lstat <host path>: not a directory"})
+    assert any("/merged/etc/passwd/sub" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("message", "public"), [
+    ("open /d/x/y: no such file", "open <host path>: no such file"),
+    ("'/d' and \"/d/z\"", "'<host path>' and \"<host path>\""),
+    ("/d2/x and /data/x and d/x", "/d2/x and /data/x and d/x"),
+    ("/e/run/c.sock, /d", "<host path>, <host path>"),
+    ("mount /src:/d/volumes/v/_data, flags: 0x1000", "mount /src:/d/volumes/v/_data, flags: 0x1000"),
+    ("(/d/volumes2/x)", "(<host path>)"),
+])
+def test_hide_paths(message: str, public: str) -> None:
+    assert hide_paths(message, ("/d", "/e/"), ("/d/volumes",)) == public
+    assert hide_paths(message, ()) == message
 
 
 def test_router_params_path_and_decoding() -> None:
@@ -491,7 +533,7 @@ def test_unexpected_exception_is_500_logged_and_connection_survives(
         client: RawClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="tether.api.http")
     reply = client.get("/fail")
-    assert (reply.status, reply.json()) == (500, {"message": "kaboom"})
+    assert (reply.status, reply.json()) == (500, {"message": INTERNAL_ERROR})
     assert reply.headers["content-type"] == "application/json"
     assert_standard_headers(reply.headers)
     assert any(r.exc_info and "kaboom" in str(r.exc_info[1]) for r in caplog.records)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import AsyncIterator
 
-from tether import detachkeys
+from tether import apitypes, detachkeys
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
     json_response, no_content
 from tether.api.pump import Outcome, pump
@@ -40,8 +40,9 @@ class ContainerRoutes:
         add("GET", "/tether/links", self.all_links)
 
     async def create(self, req: Request) -> Response:
-        body = req.json()
-        if body is None:
+        body = req.json_as(apitypes.CONTAINER_CREATE)
+        # Go leaves the wrapper's embedded *Config nil unless the body sets one of its fields
+        if body is None or not body.keys() & apitypes.CONTAINER_CONFIG.fields.keys():
             raise BadRequest("config cannot be empty in order to create a container")
         c = await self.service.create(body, req.q("name"))
         return json_response({"Id": c.id, "Warnings": []}, 201)
@@ -93,7 +94,7 @@ class ContainerRoutes:
         return no_content()
 
     async def update(self, req: Request) -> Response:
-        self.service.update(req.params["id"], req.json() or {})
+        self.service.update(req.params["id"], req.json_as(apitypes.UPDATE_CONFIG) or {})
         return json_response({"Warnings": []})
 
     async def resize(self, req: Request) -> Response:

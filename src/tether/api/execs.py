@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tether import apitypes
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, json_response
 from tether.api.pump import Outcome, pump
 from tether.api.streams import MULTIPLEXED, RAW
@@ -21,7 +22,8 @@ class ExecRoutes:
         router.add("POST", "/exec/{id}/resize", self.resize)
 
     async def create(self, req: Request) -> Response:
-        e = self.service.create(req.params["id"], req.json() or {})
+        body = req.json_as(apitypes.EXEC_CONFIG, required=True) or {}
+        e = self.service.create(req.params["id"], body)
         return json_response({"Id": e.id}, 201)
 
     async def inspect(self, req: Request) -> Response:
@@ -33,8 +35,8 @@ class ExecRoutes:
 
     async def start(self, req: Request) -> Response | Hijack:
         """Framing follows `Tty` of this request's body; the process starts after the 101."""
+        body = req.json_as(apitypes.EXEC_START_CHECK) or {}
         e = self.service.get(req.params["id"])
-        body = req.json() or {}
         tty = bool(body.get("Tty", e.tty))
         size = console_size(body.get("ConsoleSize"))
         self.service.check_startable(e)

@@ -31,7 +31,8 @@ from urllib.parse import parse_qs, unquote
 import h11
 
 import tether
-from tether.errors import ApiError, BadRequest, NotFound, os_error_text
+from tether import apitypes, gojson
+from tether.errors import INTERNAL_ERROR, ApiError, BadRequest, NotFound, os_error_text
 
 API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"
@@ -115,9 +116,20 @@ class Request:
         if not data.strip():
             return None
         try:
-            return json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"invalid JSON: {exc}") from None
+            return gojson.loads(data)
+        except gojson.GoSyntaxError as exc:  # Go's scanner text, as dockerd answers
+            raise BadRequest(str(exc)) from None
+
+    def json_as(self, go_type: apitypes.GoType, required: bool = False) -> Any:
+        """The body decoded and type-checked as dockerd's encoding/json would decode it into
+        `go_type` (see tether.apitypes): 400 with Go's text naming the field. None for a JSON
+        null, and for an empty body unless `required` (then dockerd's ReadJSON refusal)."""
+        if required and not self.body.strip():
+            raise BadRequest("got EOF while reading request body")
+        try:
+            return apitypes.check(self.json(), go_type)
+        except apitypes.GoTypeError as exc:
+            raise BadRequest(str(exc)) from None
 
     def filters(self) -> dict[str, list[str]]:
         """The `filters` parameter in either JSON shape, as `{key: [values]}`."""
@@ -141,24 +153,28 @@ def go_atoi(text: str) -> int:
     return number
 
 
+_FILTERS = apitypes.Map(apitypes.Map(apitypes.BOOL))
+_LEGACY_FILTERS = apitypes.Map(apitypes.Slice(apitypes.STRING))
+
+
 def parse_filters(raw: str | None) -> dict[str, list[str]]:
-    """Accept the CLI's `{"k":{"v":true}}` and docker-py's `{"k":["v"]}`; 400 on anything else."""
+    """The CLI's `{"k":{"v":true}}` or docker-py's legacy `{"k":["v"]}`, read as dockerd's
+    filters.FromJSON does; otherwise 400 with Go's text for the first shape."""
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"invalid filters: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("invalid filters: expected a JSON object")
-    result: dict[str, list[str]] = {}
-    for key, values in data.items():
-        if isinstance(values, dict) or (
-                isinstance(values, list) and all(isinstance(v, str) for v in values)):
-            result[key] = list(values)
-        else:
-            raise BadRequest(f"invalid filters: the values of {key!r} must be a list or a map")
-    return result
+        data = gojson.loads(raw, whole=True)
+    except gojson.GoSyntaxError as exc:
+        raise BadRequest(str(exc)) from None
+    try:
+        current = apitypes.check(data, _FILTERS) or {}
+        return {key: list(values or {}) for key, values in current.items()}
+    except apitypes.GoTypeError as exc:
+        try:
+            legacy = apitypes.check(data, _LEGACY_FILTERS) or {}
+        except apitypes.GoTypeError:
+            raise BadRequest(str(exc)) from None
+        return {key: list(values or []) for key, values in legacy.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,9 +295,12 @@ class Router:
     method would match: that is what dockerd's mux answers.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, hide: Callable[[str], str] = lambda text: text) -> None:
         self._exact: dict[str, dict[str, Handler]] = {}
         self._patterns: dict[str, list[tuple[re.Pattern[str], Handler]]] = {}
+        self.public_message = hide
+        """An error text as a client may see it: the daemon passes `Paths.hide`, which hides
+        the paths under its data and exec roots that an OSError or a runtime's text can carry."""
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         method = method.upper()
@@ -472,12 +491,15 @@ class _Connection:
             _check_version(request.api_version)
             return await handler(request)
         except ApiError as exc:
-            return error_response(exc.status, exc.message)
+            message = self.router.public_message(exc.message)
+            if message != exc.message:
+                logger.warning("%s %s: %s", request.method, request.path, exc.message)
+            return error_response(exc.status, message)
         except Exception as exc:
             logger.exception("%s %s failed", request.method, request.path)
             if isinstance(exc, OSError):  # a full disk, say: Go's text, never a host path
                 return error_response(500, os_error_text(exc))
-            return error_response(500, str(exc) or type(exc).__name__)
+            return error_response(500, INTERNAL_ERROR)
 
     async def _respond(self, request: Request, response: Response) -> None:
         headers = list(_STANDARD_HEADERS)

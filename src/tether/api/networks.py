@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether import apitypes
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
-from tether.errors import BadRequest, Forbidden
+from tether.errors import Forbidden
 from tether.network import netrules
 
 
@@ -65,9 +66,7 @@ class NetworkRoutes:
         return json_response(self._find_view(req.params["id"]))
 
     async def create(self, req: Request) -> Response:
-        body = req.json()
-        if not isinstance(body, dict):
-            raise BadRequest("invalid network create request")
+        body = req.json_as(apitypes.NETWORK_CREATE, required=True) or {}
         record = await self.manager.create_network(body)
         self.containers.events.publish("network", "create", record.id,
                                        {"name": record.name, "type": "bridge"})
@@ -102,14 +101,14 @@ class NetworkRoutes:
         return json_response({"NetworksDeleted": deleted or None})
 
     async def connect(self, req: Request) -> Response:
-        body = req.json() or {}
+        body = req.json_as(apitypes.NETWORK_CONNECT, required=True) or {}
         net_ref = self._find_view(req.params["id"])["Name"]
         await self.containers.connect_network(str(body.get("Container") or ""), net_ref,
                                               body.get("EndpointConfig") or {})
         return Response(200)
 
     async def disconnect(self, req: Request) -> Response:
-        body = req.json() or {}
+        body = req.json_as(apitypes.NETWORK_DISCONNECT, required=True) or {}
         view = self._find_view(req.params["id"])
         net_ref = view["Name"] if view["Name"] in netrules.PREDEFINED else view["Id"]
         await self.containers.disconnect_network(str(body.get("Container") or ""), net_ref,

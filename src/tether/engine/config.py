@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.errors import BadRequest
+from tether.network import portspec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -62,6 +63,30 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
     labels.update(user.get("Labels") or {})
     merged["Labels"] = labels
     return merged
+
+
+def validate_create(config: dict[str, Any], host_config: dict[str, Any]) -> None:
+    """The cheap checks dockerd makes of a (type-checked) create body before it looks at the
+    image (daemon/container.go verifyContainerSettings), in its order and with its texts."""
+    working_dir = config.get("WorkingDir") or ""
+    if working_dir and not working_dir.startswith("/"):
+        raise BadRequest(f"the working directory '{working_dir}' is invalid, it needs to be an "
+                         "absolute path")
+    if config.get("StopSignal"):
+        parse_signal(config["StopSignal"])
+    for entry in config.get("Env") or []:
+        if not env_key(entry):
+            raise BadRequest(f"invalid environment variable: {entry}")
+    for entry in host_config.get("ExtraHosts") or []:
+        name, sep, address = entry.partition(":")
+        if not sep or not name:
+            raise BadRequest(f"bad format for add-host: {portspec.go_quote(entry)}")
+        if address != "host-gateway" and portspec.go_parse_ip(address.strip()) is None:
+            raise BadRequest(f"invalid IP address in add-host: {portspec.go_quote(address)}")
+    try:
+        portspec.validate_bindings(host_config.get("PortBindings"))
+    except portspec.PortSpecError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def command_line(config: dict[str, Any]) -> tuple[str, list[str]]:

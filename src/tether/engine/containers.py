@@ -34,12 +34,13 @@ from tether.engine.netattach import KEPT_BRIDGE_FIELDS, UserNetworks
 from tether.engine.paths import CONTAINER_DIR_MODE, Paths
 from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
 from tether.engine.volumes import VolumeService
-from tether.errors import (ApiError, BadRequest, Conflict, NotFound, NotModified, os_error_text,
-                           runtime_create_error, start_failure_code)
+from tether.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
+                           NotModified, os_error_text, runtime_create_error,
+                           start_failure_code)
 from tether.image.store import ImageStore
 from tether.network import files, netns, portspec
 from tether.network.manager import NetworkManager
-from tether.runtime import mounts, seccomp_host, spec
+from tether.runtime import mounts, rootfd, seccomp_host, spec
 from tether.runtime.seccomp import ProfileError
 from tether.runtime.conmon import Attachment, Runtime
 from tether.runtime.user import resolve_user
@@ -159,13 +160,17 @@ class ContainerService(UserNetworks):
         return ApiError(os_error_text(exc, self.paths.data_root), 500)
 
     def _error_text(self, exc: BaseException) -> str:
-        """What a client (and State.Error) is told of a failure: an API error's text, a file
-        error in Go's shape without host paths, else the exception's text."""
+        """What a client (and State.Error) is told of a failure: an API error's or the runtime's
+        text, a file error in Go's shape, each with the daemon's paths hidden; for anything else
+        (a bug) a fixed text, the traceback going to the log."""
         if isinstance(exc, ApiError):
-            return exc.message
+            return self.paths.hide(exc.message)
         if isinstance(exc, OSError):
-            return os_error_text(exc, self.paths.data_root)
-        return str(exc) or type(exc).__name__
+            return self.paths.hide(os_error_text(exc, self.paths.data_root))
+        if isinstance(exc, RuntimeError) and not isinstance(exc, RecursionError):
+            return self.paths.hide(str(exc))
+        log.error("operation failed", exc_info=exc)
+        return INTERNAL_ERROR
 
     async def _flush_records(self) -> None:
         """Retry the records a full disk refused until all are written."""
@@ -214,12 +219,14 @@ class ContainerService(UserNetworks):
 
     def get(self, ref: str) -> Container:
         """Find a container by full ID, name (with or without `/`) or unique ID prefix."""
+        if not ref:  # dockerd's GetContainer: e.g. a network connect body without Container
+            raise BadRequest('invalid name or ID supplied: ""')
         if ref in self._containers:
             return self._containers[ref]
-        cid = self._names.get("/" + ref.lstrip("/")) if ref else None
+        cid = self._names.get("/" + ref.lstrip("/"))
         if cid in self._containers:
             return self._containers[cid]
-        if ref and re.fullmatch(r"[0-9a-f]+", ref):
+        if re.fullmatch(r"[0-9a-f]+", ref):
             matches = [c for cid, c in self._containers.items() if cid.startswith(ref)]
             if len(matches) == 1:
                 return matches[0]
@@ -315,6 +322,7 @@ class ContainerService(UserNetworks):
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise BadRequest("No image was specified")  # dockerd: config.Image is required
+        rules.validate_create(body, host_config)
         policy = rules.RestartPolicy.from_api(host_config.get("RestartPolicy"))
         if host_config.get("AutoRemove") and policy.name != "no":
             raise BadRequest("can't create 'AutoRemove' container with restart policy")
@@ -583,7 +591,7 @@ class ContainerService(UserNetworks):
             mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
             uid, gid, groups, home = resolve_user(str(rootfs), c.config.get("User") or "")
             cwd = c.config.get("WorkingDir") or "/"
-            (rootfs / cwd.lstrip("/")).mkdir(parents=True, exist_ok=True)
+            _make_working_dir(rootfs, cwd)
             linked = self._linked_children(c)
             host_network = c.network_mode == "host"
             if not host_network:
@@ -651,8 +659,8 @@ class ContainerService(UserNetworks):
                 self._background(self._auto_remove(c))
             if isinstance(exc, ApiError):
                 raise
-            raise (ApiError(message, 500) if isinstance(exc, OSError) else BadRequest(message)) \
-                from exc
+            status = 500 if isinstance(exc, OSError) or message == INTERNAL_ERROR else 400
+            raise ApiError(message, status) from exc
         c.state = State(status="running", pid=pid, started_at=now_rfc3339())
         c.has_been_started = True
         self._save(c)
@@ -1249,6 +1257,20 @@ def _env_of_links(linked: list[tuple[Edge, Container]]) -> list[str]:
 def _hosts_of_links(linked: list[tuple[Edge, Container]]) -> list[tuple[str, str]]:
     return [linkrules.hosts_line(edge.alias, child.network["IPAddress"], child.config["Hostname"],
                                  child.name.lstrip("/")) for edge, child in linked]
+
+
+def _make_working_dir(rootfs: Path, cwd: str) -> None:
+    """Create the container's working directory as dockerd's SetupWorkingDirectory does: the
+    path resolved inside the root by fds (rootfd: a symlink cannot point the mkdir at the host), then
+    its missing directories made 0755. A file in the way is refused in dockerd's words, which
+    name the container's path only: an OSError's text would carry the host path of the rootfs."""
+    try:
+        with rootfd.Root.open(rootfs) as root:
+            os.close(root.makedirs(root.resolve(cwd), 0o755))  # links followed, then mkdir -p
+    except (FileExistsError, NotADirectoryError):
+        raise BadRequest(f"Cannot mkdir: {cwd} is not a directory") from None
+    except OSError as exc:
+        raise BadRequest(f"Cannot mkdir: {cwd}: {exc.strerror}") from None
 
 
 def _rewrite_in_place(path: Path, text: str) -> None:

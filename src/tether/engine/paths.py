@@ -12,9 +12,11 @@ services create their own per-item dirs with these modes from the start.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tether.errors import hide_paths
 from tether.image.layers import LAYER_DIR_MODE
 
 # dockerd's modes: 0710 for the roots of containers and layers (root's group may pass, no one
@@ -62,6 +64,15 @@ class Paths:
     def builder(self) -> Path:
         """Build workspaces: the build context and each RUN step's overlay."""
         return self.data_root / "builder"
+
+    def hide(self, text: str) -> str:
+        """An error text with the daemon's private paths hidden (errors.hide_paths): a path in
+        a container's root filesystem becomes the path the container sees, any other path
+        under the data or exec root `<host path>`; volumes' paths are public (inspect's
+        Mountpoint shows them)."""
+        rootfs = re.escape(str(self.containers)) + r"/[0-9a-f]{64}/rootfs(?=[/\s'\":,)]|$)(/?)"
+        text = re.sub(rootfs, "/", text)
+        return hide_paths(text, (str(self.data_root), str(self.exec_root)), (str(self.volumes),))
 
     @property
     def runtime(self) -> Path:
