@@ -74,10 +74,6 @@ def test_mount_error_text_as_moby_words_it():
     assert rules.mount_error_text("mount", "", "/t", 0, "", "x") == "mount /t: x"
 
 
-def test_go_errno_text():
-    assert rules.go_errno_text("No such file or directory") == "no such file or directory"
-
-
 VOLUMES = {"db": ("local", {"app": "shop", "tier": "data"}),
            "cache": ("local", {"app": "shop"}),
            "logs": ("local", {}),

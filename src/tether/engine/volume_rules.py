@@ -156,11 +156,6 @@ def mount_error_text(op: str, source: str, target: str, flags: int, data: str, e
     return f"{out}: {err}"
 
 
-def go_errno_text(strerror: str) -> str:
-    """Go spells errno texts in lower case ("invalid argument"); libc capitalises the first word."""
-    return strerror[:1].lower() + strerror[1:]
-
-
 def invalid_filter(name: str, values: list[str]) -> BadRequest:
     """The volume service's invalidFilter error (`Invalid filter 'dangling=[x]'`)."""
     return BadRequest(f"Invalid filter '{name}=[{' '.join(values)}]'")

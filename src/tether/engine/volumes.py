@@ -27,7 +27,7 @@ from tether.engine import volume_rules as rules
 from tether.engine.diskusage import directory_size
 from tether.engine.events import EventBus
 from tether.engine.paths import VOLUME_DIR_MODE
-from tether.errors import ApiError, BadRequest, Conflict, NotFound
+from tether.errors import ApiError, BadRequest, Conflict, NotFound, go_errno_text
 from tether.runtime.mounts import is_mounted, unmount
 from tether.runtime.mounts import mount as mount_syscall
 from tether.state import read_json, remove_stale_temp_files, write_json_atomic
@@ -163,7 +163,7 @@ class VolumeService:
             volume.mountpoint.mkdir(mode=0o755, exist_ok=True)
         except OSError as exc:
             shutil.rmtree(base, ignore_errors=True)
-            reason = rules.go_errno_text(exc.strerror or str(exc))
+            reason = go_errno_text(exc)
             raise ApiError(f"create {volume.name}: error while creating volume root path "
                            f"'{base}': mkdir {exc.filename}: {reason}") from None
 
@@ -212,7 +212,7 @@ class VolumeService:
             except OSError as exc:
                 if index:  # a later call failed: do not leave a half-made mount behind
                     unmount(volume.mountpoint)
-                err = rules.go_errno_text(os.strerror(exc.errno or 0))
+                err = go_errno_text(exc)
                 raise ApiError(prefix + "failed to mount local volume: " + rules.mount_error_text(
                     "mount", device, target, flags, data, err)) from None
 
