@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -22,13 +22,17 @@ def _missing() -> str | None:
 
 
 @contextlib.contextmanager
-def running_daemon(*flags: str) -> Iterator[Daemon]:
-    """A started daemon with the busybox image, torn down whatever happens."""
+def running_daemon(*flags: str,
+                   prepare: Callable[[Daemon], None] | None = None) -> Iterator[Daemon]:
+    """A started daemon with the busybox image, torn down whatever happens. `prepare(d)` runs
+    before the start (a test's own data root filesystem, say); destroy undoes what it mounted."""
     reason = _missing()
     if reason:
         pytest.fail(reason)  # never a silent skip: CI installs everything these tests need
     d = Daemon(*flags)
     try:
+        if prepare is not None:
+            prepare(d)
         d.start()
         status, body = d.api("POST", "/tether/bootstrap/busybox", timeout=120)
         assert status == 200, body

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import _missing
+from conftest import running_daemon
 from harness import Daemon
 from test_lifecycle import inspect, out, wait_for
 
@@ -23,24 +23,18 @@ DATA_ROOT_SIZE = "96m"
 HANG_GUARD = 30  # seconds: a command that needs free space would hang or fail, not finish
 
 
-@pytest.fixture
-def small_daemon() -> Iterator[Daemon]:
-    """A daemon whose data root is a tmpfs of its own, small enough to fill."""
-    reason = _missing()
-    if reason:
-        pytest.fail(reason)
-    d = Daemon()
+def _tmpfs_data_root(d: Daemon) -> None:
     d.data_root.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DATA_ROOT_SIZE},mode=0711", "tmpfs",
                     str(d.data_root)], check=True)
-    try:
-        d.start()
-        status, body = d.api("POST", "/tether/bootstrap/busybox", timeout=120)
-        assert status == 200, body
+
+
+@pytest.fixture
+def small_daemon() -> Iterator[Daemon]:
+    """A daemon whose data root is a tmpfs of its own, small enough to fill (unmounted by the
+    daemon's destroy, with everything below its root)."""
+    with running_daemon(prepare=_tmpfs_data_root) as d:
         yield d
-    finally:
-        d.destroy()  # unmounts everything below its root, the tmpfs included
-        subprocess.run(["umount", str(d.data_root)], capture_output=True)
 
 
 def fill(path: Path) -> None:
