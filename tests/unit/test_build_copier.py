@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.errors import ApiError
+from tether.rules.errors import ApiError
 from tether.image.build.copier import clean_path, copy_source, find_sources, leaves_root
 
 ME = (os.getuid(), os.getgid())

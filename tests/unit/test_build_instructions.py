@@ -1,7 +1,7 @@
 """Dockerfile parsing into stages and the texts the legacy builder records for each step."""
 import pytest
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 from tether.image.build import instructions as ins
 
 DOCKERFILE = """\

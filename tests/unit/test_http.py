@@ -30,7 +30,7 @@ from tether.api import streams
 from tether.api.http import (API_VERSION, MIN_API_VERSION, Hijack, HijackedConn, Request, Response,
                              Router, StreamResponse, json_response, no_content, parse_filters,
                              serve)
-from tether.errors import BadRequest, Conflict, NotFound, NotModified
+from tether.rules.errors import BadRequest, Conflict, NotFound, NotModified
 
 TIMEOUT = 5.0
 STANDARD = {"api-version": "1.44", "ostype": "linux", "docker-experimental": "false"}

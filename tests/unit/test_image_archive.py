@@ -14,7 +14,7 @@ import pytest
 import zstandard
 
 from tether.api.archives import download_url
-from tether.errors import BadRequest, NotFound
+from tether.rules.errors import BadRequest, NotFound
 from tether.image import ImageStore, archive
 from tether.runtime.rootfd import Root
 

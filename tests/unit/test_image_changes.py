@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 from tether.image.changes import apply_changes, expand, parse_duration, split_words
 
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import zstandard
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 from tether.image import layers
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tether.engine.config import merge_env
+from tether.rules.config import merge_env
 from tether.engine.links import (
     LinkError,
     env_prefix,

@@ -5,7 +5,7 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from tether.errors import ApiError, BadRequest, Forbidden, NotFound
+from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
 from tether.network import netrules
 from tether.network.netrules import NetworkRecord
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tether.errors import ApiError
+from tether.rules.errors import ApiError
 from tether.network.portalloc import (FALLBACK_EPHEMERAL, PortAllocator, PortError, can_bind,
                                       read_ephemeral_range)
 

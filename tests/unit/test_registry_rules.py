@@ -14,7 +14,7 @@ import pytest
 
 from tether.api.distribution import registry_domain
 from tether.api.piped import error_line
-from tether.errors import BadRequest, NotFound
+from tether.rules.errors import BadRequest, NotFound
 from tether.image import distribution
 from tether.image.registry import (Credentials, credentials_from_header, is_insecure, parse_challenge,
                                    pick_platform, registry_host)

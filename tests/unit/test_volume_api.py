@@ -2,7 +2,7 @@
 import pytest
 
 from tether.api.volumes import api_version, create_options
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 
 
 def test_api_version():

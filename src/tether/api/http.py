@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote
 import h11
 
 import tether
-from tether.errors import ApiError, BadRequest, NotFound, os_error_text
+from tether.rules.errors import ApiError, BadRequest, NotFound, os_error_text
 
 API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"

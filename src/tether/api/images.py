@@ -7,7 +7,7 @@ from fnmatch import fnmatchcase
 
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 from tether.image.bootstrap import bootstrap_busybox
 from tether.image.store import ImageStore
 

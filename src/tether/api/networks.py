@@ -10,7 +10,7 @@ from typing import Any
 
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
-from tether.errors import BadRequest, Forbidden
+from tether.rules.errors import BadRequest, Forbidden
 from tether.network import netrules
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from tether.api.http import API_VERSION, Request, Response, Router, json_response, no_content
 from tether.engine.volumes import VolumeService
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 
 # CreateOptions fields a client may send, with the Go type dockerd decodes them into.
 _CREATE_FIELDS = {"Name": "string", "Driver": "string", "DriverOpts": "map[string]string",

@@ -16,8 +16,8 @@ from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.main import App, command
 from tether.cli.runopts import (RunOptions, create_body, link_format_error, mount_flag,
                                 qualified_name, split_ref, tagged)
-from tether.errors import start_failure_code
-from tether.network.portspec import PortSpecError, parse_uint16
+from tether.rules.errors import start_failure_code
+from tether.rules.portspec import PortSpecError, parse_uint16
 
 MULTI = dict(nargs=-1, required=False)
 TEMPLATE_HELP = "Go template run on each row ('table TEMPLATE' adds headers)"
@@ -212,7 +212,7 @@ def _check_tty(stdin: bool, tty: bool) -> None:
 def _escape_keys(detach_keys: str) -> bytes:
     """What this side scans for: the default when the keys are invalid (as the docker CLI,
     which leaves the refusal to the daemon)."""
-    from tether import detachkeys
+    from tether.rules import detachkeys
 
     try:
         return detachkeys.parse(detach_keys)

@@ -123,7 +123,7 @@ def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> 
     import tempfile
 
     from tether.cli.commands_registry import show_progress
-    from tether.engine.config import DEFAULT_PATH
+    from tether.rules.config import DEFAULT_PATH
 
     include = ",".join(p for group in packages for p in group.split(",") if p)
     argv = ["mmdebstrap", "--quiet", "--variant=minbase", *([f"--include={include}"] if include else []),

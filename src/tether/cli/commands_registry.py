@@ -86,8 +86,8 @@ def _stream(client: Client, path: str, query: dict[str, Any], image: str, quiet:
 
 
 def _parse(name: str) -> Any:
-    from tether.errors import BadRequest
-    from tether.image import refs
+    from tether.rules.errors import BadRequest
+    from tether.rules import refs
 
     try:
         return refs.parse_normalized(name)

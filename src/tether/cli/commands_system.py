@@ -12,7 +12,7 @@ from tether.cli import formatting
 from tether.cli.client import MAX_API_VERSION, CliError
 from tether.cli.commands_container import TEMPLATE_HELP, current_app
 from tether.cli.main import DockerGroup, command
-from tether.units import bytes_size
+from tether.rules.units import bytes_size
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 

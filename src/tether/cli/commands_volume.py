@@ -52,7 +52,7 @@ def prune_warning(api_version: str, all_: bool) -> str:
 
 def prune_report(report: dict[str, Any]) -> str:
     """The `volume prune` output: the removed names (if any), then the space reclaimed."""
-    from tether.units import human_size
+    from tether.rules.units import human_size
 
     deleted = report.get("VolumesDeleted") or []
     text = ("Deleted Volumes:\n" + "".join(f"{n}\n" for n in deleted) + "\n") if deleted else ""

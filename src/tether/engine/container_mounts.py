@@ -23,7 +23,7 @@ from tether.engine.mountspec import MountError, MountPoint
 from tether.engine.paths import Paths
 from tether.engine.records import Container
 from tether.engine.volumes import VolumeService
-from tether.errors import ApiError, BadRequest, Conflict, NotFound
+from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.image.store import ImageStore
 from tether.runtime import mounts
 from tether.runtime import rootfd

@@ -17,7 +17,7 @@ from tether.engine import endpoints
 from tether.engine.events import EventBus
 from tether.engine.paths import Paths
 from tether.engine.records import Container
-from tether.errors import BadRequest, Forbidden, NotFound
+from tether.rules.errors import BadRequest, Forbidden, NotFound
 from tether.network import netrules
 from tether.network.manager import NetworkManager
 

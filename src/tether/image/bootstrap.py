@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from tether.engine.config import DEFAULT_PATH
+from tether.rules.config import DEFAULT_PATH
 from tether.image.store import Image, ImageStore, rfc3339_nano
 
 BUSYBOX = Path("/bin/busybox")

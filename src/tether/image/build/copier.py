@@ -17,7 +17,7 @@ import stat
 import tarfile
 from pathlib import Path
 
-from tether.errors import ApiError
+from tether.rules.errors import ApiError
 from tether.image import layers
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root

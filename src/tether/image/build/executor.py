@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-from tether.engine.config import env_key
+from tether.rules.buildcontext import DEFAULT_DOCKERFILE
+from tether.rules.config import env_key
 from tether.engine.containers import ContainerService
-from tether.errors import ApiError, BadRequest, NotFound
+from tether.rules.errors import ApiError, BadRequest, NotFound
 from tether.image.build import cache, context
 from tether.image.build import instructions as ins
 from tether.image.build.commit import commit, commit_upper, write_layer
@@ -49,7 +50,7 @@ class BuildError(ApiError):
 
 @dataclass
 class BuildOptions:
-    dockerfile: str = context.DEFAULT_DOCKERFILE
+    dockerfile: str = DEFAULT_DOCKERFILE
     tags: list[str] = field(default_factory=list)
     build_args: dict[str, str | None] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)

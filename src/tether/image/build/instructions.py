@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import dockerfile
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 from tether.image.changes import expand, split_words
 
 SHELL = ["/bin/sh", "-c"]
