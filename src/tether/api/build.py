@@ -14,7 +14,7 @@ from tether.rules.errors import ApiError, BadRequest
 from tether.image import distribution
 from tether.image.build import context, instructions
 from tether.image.build.commit import commit_upper
-from tether.image.build.executor import Builder, BuildError, BuildOptions
+from tether.engine.builder import Builder, BuildError, BuildOptions
 from tether.image.changes import apply_changes
 from tether.image.store import ImageStore, container_config
 from tether.rules import refs

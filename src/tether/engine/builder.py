@@ -1,4 +1,5 @@
-"""Running a parsed Dockerfile step by step, as Docker's legacy builder does.
+"""Running a parsed Dockerfile step by step, as Docker's legacy builder does: an engine service,
+as RUN steps run in the engine's containers (the build rules themselves are in image/build/).
 
 Each step starts from the current image and ends with a new one whose parent is it:
 - metadata instructions (ENV, LABEL, ARG, EXPOSE, VOLUME, USER, CMD, ENTRYPOINT, SHELL,
