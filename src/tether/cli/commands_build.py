@@ -11,8 +11,7 @@ from typing import Any, BinaryIO
 import click
 
 from tether.cli.client import CliError
-from tether.cli.commands_container import current_app, json_lines
-from tether.cli.main import command
+from tether.cli.common import command, current_app, json_lines
 
 _TAR_MAGIC_OFFSET = 257
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")

@@ -9,9 +9,8 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError, parse_version
-from tether.cli.commands_container import (MULTI, TEMPLATE_HELP, current_app, filters_query, for_each,
-                                           out, render_format)
-from tether.cli.main import DockerGroup, command
+from tether.cli.common import (MULTI, TEMPLATE_HELP, DockerGroup, command, current_app, filters_query,
+                               for_each, out, render_format)
 from tether.cli.runopts import split_map
 
 _HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
