@@ -27,9 +27,10 @@ class App:
     @property
     def client(self) -> Client:
         if self._client is None:
-            from tether.cli.daemon_start import may_autostart
+            from tether.cli.daemon_start import may_autostart, start_daemon
 
-            self._client = Client(self.host, autostart=may_autostart(self.host, DEFAULT_HOST))
+            start = start_daemon if may_autostart(self.host, DEFAULT_HOST) else None
+            self._client = Client(self.host, start=start)
         return self._client
 
 
