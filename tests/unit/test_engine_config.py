@@ -6,7 +6,7 @@ import signal
 import pytest
 
 from tether.rules.config import (RestartPolicy, command_line, merge_env, merge_image_config,
-                                  parse_signal, process_env)
+                                 parse_signal, process_env)
 from tether.rules.errors import BadRequest
 
 

@@ -22,8 +22,8 @@ from tether.cli.commands_container import port_lines
 from tether.cli.formatting import display_ports, natural_key
 from tether.cli.runopts import RunOptions, create_body
 from tether.rules.portspec import (BindingRequest, PortSpecError, binding_requests,
-                                     parse_expose, parse_publish, parse_uint16, port_key,
-                                     publish_body, validate_bindings)
+                                   parse_expose, parse_publish, parse_uint16, port_key,
+                                   publish_body, validate_bindings)
 
 Row = tuple[str, Any]
 

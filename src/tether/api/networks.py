@@ -10,8 +10,8 @@ from typing import Any
 
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
-from tether.rules.errors import BadRequest, Forbidden
 from tether.network import netrules
+from tether.rules.errors import BadRequest, Forbidden
 
 
 class NetworkRoutes:

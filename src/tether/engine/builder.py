@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-from tether.rules.buildcontext import DEFAULT_DOCKERFILE
-from tether.rules.config import env_key
 from tether.engine.containers import ContainerService
-from tether.rules.errors import ApiError, BadRequest, NotFound
 from tether.image.build import cache, context
 from tether.image.build import instructions as ins
 from tether.image.build.commit import commit, commit_upper, write_layer
 from tether.image.build.copier import GLOB, clean_path, copy_source, find_sources, make_dirs, owner
 from tether.image.changes import expand, port_specs, set_healthcheck
 from tether.image.store import Image, ImageStore, container_config
+from tether.rules.buildcontext import DEFAULT_DOCKERFILE
+from tether.rules.config import env_key
+from tether.rules.errors import ApiError, BadRequest, NotFound
 from tether.runtime import mounts
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

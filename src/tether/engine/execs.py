@@ -11,9 +11,9 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.engine.containers import ContainerService
 from tether.rules import detachkeys
 from tether.rules import config as rules
-from tether.engine.containers import ContainerService
 from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime.conmon import ExecProcess
 from tether.runtime.user import resolve_user

@@ -28,10 +28,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
-from tether.rules.errors import BadRequest, Conflict, NotFound
 from tether.image import layers
 from tether.image.changes import apply_changes
 from tether.rules import refs
+from tether.rules.errors import BadRequest, Conflict, NotFound
 from tether.rules.times import ZERO_TIME
 from tether.state import read_json, write_json_atomic
 

@@ -12,10 +12,10 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
-from tether.rules.errors import BadRequest
 from tether.image import layers
 from tether.rules import dockerignore
 from tether.rules.buildcontext import DEFAULT_DOCKERFILE, IGNORE_FILE, entries
+from tether.rules.errors import BadRequest
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 
