@@ -5,7 +5,7 @@ included), plus non-object roots, deep nesting, huge numbers and floats into int
 refused with 400 and Go's text naming the field, no reply carries a host path of the daemon or
 a Python exception, and nothing is stored: the listings and the target container are unchanged.
 
-The corpus is generated from tether.apitypes's declarations with a seeded random, so it is the
+The corpus is generated from tether.rules.apitypes's declarations with a seeded random, so it is the
 same on every run and grows with the declarations."""
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from harness import Daemon, UnixHTTPConnection
-from tether import apitypes
-from tether.errors import INTERNAL_ERROR
+from tether.rules import apitypes
+from tether.rules.errors import INTERNAL_ERROR
 
 pytestmark = pytest.mark.integration
 

@@ -1,11 +1,11 @@
-"""tether.apitypes: request bodies checked as Go's encoding/json decodes them. The expected texts
+"""tether.rules.apitypes: request bodies checked as Go's encoding/json decodes them. The expected texts
 were answered by Docker 20.10 (the reference engine) for the same bodies."""
 from __future__ import annotations
 
 import pytest
 
-from tether import apitypes, gojson
-from tether.apitypes import (CONTAINER_CREATE, EXEC_CONFIG, NETWORK_CONNECT, NETWORK_CREATE,
+from tether.rules import apitypes, gojson
+from tether.rules.apitypes import (CONTAINER_CREATE, EXEC_CONFIG, NETWORK_CONNECT, NETWORK_CREATE,
                              NETWORK_DISCONNECT, UPDATE_CONFIG, VOLUME_CREATE, GoTypeError)
 
 FIELD = "json: cannot unmarshal {} into Go struct field {} of type {}"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tether.errors import Conflict
 from tether.image.build import cache
 from tether.image.build.commit import commit, mount_artifacts, write_layer
 from tether.image.store import ImageStore, container_config
+from tether.rules.errors import Conflict
 
 
 def _base(store: ImageStore):

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from tether.cli.commands_build import context_from_stream, is_archive, parse_build_args
-from tether.errors import BadRequest
-from tether.units import human_size
-from tether.image.build.context import (apply_dockerignore, dockerfile_from_tar, read_dockerfile,
-                                        write_context_tar)
+from tether.image.build.context import apply_dockerignore, dockerfile_from_tar, read_dockerfile
+from tether.rules.buildcontext import write_context_tar
+from tether.rules.errors import BadRequest
+from tether.rules.units import human_size
 
 
 def _tree(root: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tether.errors import ApiError
 from tether.image.build.copier import clean_path, copy_source, find_sources, leaves_root
+from tether.rules.errors import ApiError
 
 ME = (os.getuid(), os.getgid())
 

@@ -1,5 +1,5 @@
 """`.dockerignore` rules, checked against moby/patternmatcher's documented behaviour."""
-from tether.image.build.dockerignore import compile_pattern, excluded, parse
+from tether.rules.dockerignore import compile_pattern, excluded, parse
 
 
 def test_comments_blank_lines_and_cleaning() -> None:

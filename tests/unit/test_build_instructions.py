@@ -1,8 +1,8 @@
 """Dockerfile parsing into stages and the texts the legacy builder records for each step."""
 import pytest
 
-from tether.errors import BadRequest
 from tether.image.build import instructions as ins
+from tether.rules.errors import BadRequest
 
 DOCKERFILE = """\
 ARG BASE=busybox

@@ -96,7 +96,7 @@ def test_create_body_carries_the_mount_flags():
 
 
 def test_ram_in_bytes():
-    from tether.units import ram_in_bytes
+    from tether.rules.units import ram_in_bytes
 
     assert [ram_in_bytes(v) for v in ("64", "1k", "1m", "1.5g", "2KiB", "3 MB", "1t")] == \
         [64, 1024, 1 << 20, 3 << 29, 2048, 3 << 20, 1 << 40]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tether.cli.client import CliError
-from tether.cli.commands_registry import plain_lines, show_progress
+from tether.cli.common import plain_lines, show_progress
 from tether.cli.credentials import (INDEX_SERVER, auth_for, config_path, load_config, registry_auth_header,
                                     registry_of, save_config, server_key, stored_auth_header, with_login,
                                     without_login)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from tether.detachkeys import DEFAULT, EscapeScanner, parse
+from tether.rules.detachkeys import DEFAULT, EscapeScanner, parse
 
 
 @pytest.mark.parametrize("text,keys", [

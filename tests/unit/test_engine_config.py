@@ -5,9 +5,9 @@ import signal
 
 import pytest
 
-from tether.engine.config import (RestartPolicy, command_line, merge_env, merge_image_config,
-                                  parse_signal, process_env, validate_create)
-from tether.errors import BadRequest
+from tether.rules.config import (RestartPolicy, command_line, merge_env, merge_image_config,
+                                 parse_signal, process_env, validate_create)
+from tether.rules.errors import BadRequest
 
 
 def test_merge_env_replaces_appends_and_deletes():

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from tether.engine.logs import to_docker_time
-from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
+from tether.engine.records import Container, State
+from tether.rules.times import now_rfc3339, parse_rfc3339
 
 
 def test_rfc3339_round_trip():

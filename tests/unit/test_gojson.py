@@ -1,4 +1,4 @@
-"""tether.gojson: JSON read as Go's encoding/json reads it, with Go's scanner texts. The texts
+"""tether.rules.gojson: JSON read as Go's encoding/json reads it, with Go's scanner texts. The texts
 were answered by Docker 20.10 (the reference engine) for the same bodies."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tether import gojson
+from tether.rules import gojson
 
 
 def test_json_float_keeps_its_text() -> None:

@@ -30,8 +30,8 @@ from tether.api import streams
 from tether.api.http import (API_VERSION, MIN_API_VERSION, Hijack, HijackedConn, Request, Response,
                              Router, StreamResponse, json_response, no_content, parse_filters,
                              serve)
-from tether.errors import (INTERNAL_ERROR, BadRequest, Conflict, NotFound, NotModified,
-                           hide_paths)
+from tether.rules.errors import (INTERNAL_ERROR, BadRequest, Conflict, NotFound, NotModified,
+                                 hide_paths)
 
 TIMEOUT = 5.0
 STANDARD = {"api-version": "1.44", "ostype": "linux", "docker-experimental": "false"}

@@ -14,8 +14,8 @@ import pytest
 import zstandard
 
 from tether.api.archives import download_url
-from tether.errors import BadRequest, NotFound
 from tether.image import ImageStore, archive
+from tether.rules.errors import BadRequest, NotFound
 from tether.runtime.rootfd import Root
 
 

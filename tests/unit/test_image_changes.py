@@ -3,8 +3,8 @@ from typing import Any
 
 import pytest
 
-from tether.errors import BadRequest
 from tether.image.changes import apply_changes, expand, parse_duration, split_words
+from tether.rules.errors import BadRequest
 
 
 @pytest.mark.parametrize("changes, expected", [

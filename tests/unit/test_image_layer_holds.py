@@ -9,11 +9,12 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from tether.errors import BadRequest
-from tether.image import ImageStore, archive, distribution, refs
+from tether.image import ImageStore, archive, distribution
 from tether.image.distribution import PullPlan
 from tether.image.registry import RegistryError
 from tether.image.store import diff_ids_of
+from tether.rules import refs
+from tether.rules.errors import BadRequest
 from test_image_archive import digest, layer, tar_of
 
 

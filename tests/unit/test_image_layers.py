@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import zstandard
 
-from tether.errors import BadRequest
 from tether.image import layers
+from tether.rules.errors import BadRequest
 
 
 def make_tar(*entries: tuple[str, bytes, dict]) -> bytes:

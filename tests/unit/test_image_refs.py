@@ -1,8 +1,8 @@
 """Reference parsing against Docker's normalisation and error texts (checked on a Docker engine)."""
 import pytest
 
-from tether.errors import BadRequest
-from tether.image import refs
+from tether.rules import refs
+from tether.rules.errors import BadRequest
 
 
 @pytest.mark.parametrize("text, familiar, full", [

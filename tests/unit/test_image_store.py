@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tether.errors import BadRequest, Conflict, NotFound
 from tether.image import ImageStore, bootstrap_busybox, busybox_rootfs_tar
 from tether.image.store import chain_ids
+from tether.rules.errors import BadRequest, Conflict, NotFound
 
 NOBODY = lambda image_id: []  # noqa: E731
 

@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from tether.engine import archive, changes, procs
-from tether.errors import ApiError, BadRequest, NotFound
+from tether.rules.errors import ApiError, BadRequest, NotFound
 from tether.runtime.rootfd import Root
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from tether.engine.config import merge_env
 from tether.engine.links import (
     LinkError,
     env_prefix,
@@ -20,6 +19,7 @@ from tether.engine.links import (
     parse_link,
     stale_variables,
 )
+from tether.rules.config import merge_env
 
 IMAGE_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SPEC_PORTS = ["6300/udp", "6379/tcp", "6380/tcp", "6381/tcp", "6382/udp", "8080/tcp"]

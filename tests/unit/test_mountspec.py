@@ -10,7 +10,7 @@ import pytest
 from tether.engine import mountspec
 from tether.engine.archive import check_writable
 from tether.engine.mountspec import MountError, MountPoint
-from tether.errors import ApiError
+from tether.rules.errors import ApiError
 
 
 def exists(path: str) -> bool:

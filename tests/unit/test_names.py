@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tether.names import (
+from tether.rules.names import (
     ADJECTIVES,
     GENERATE_ATTEMPTS,
     SURNAMES,

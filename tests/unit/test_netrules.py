@@ -5,9 +5,9 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from tether.errors import ApiError, BadRequest, Forbidden, NotFound
 from tether.network import netrules
 from tether.network.netrules import NetworkRecord
+from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
 
 
 def record(**kw) -> NetworkRecord:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tether import state
-from tether.errors import go_errno_text, os_error_text
+from tether.rules.errors import go_errno_text, os_error_text
 
 
 def test_full_disk_is_dockerds_write_text_relative_to_the_data_root():

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tether.errors import ApiError
 from tether.network.portalloc import (FALLBACK_EPHEMERAL, PortAllocator, PortError, can_bind,
                                       read_ephemeral_range)
+from tether.rules.errors import ApiError
 
 BOTH = ["0.0.0.0", "::"]
 

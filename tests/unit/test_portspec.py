@@ -1,4 +1,4 @@
-"""The -p/--expose grammar and dockerd's view of PortBindings (tether.network.portspec), and the
+"""The -p/--expose grammar and dockerd's view of PortBindings (tether.rules.portspec), and the
 CLI's port reporting built on it.
 
 PUBLISH and EXPOSE were recorded from the real docker CLI 28.2 against Docker 20.10 (refdocker.sh):
@@ -21,9 +21,9 @@ from tether.cli.client import CliError
 from tether.cli.commands_container import port_lines
 from tether.cli.formatting import display_ports, natural_key
 from tether.cli.runopts import RunOptions, create_body
-from tether.network.portspec import (BindingRequest, PortSpecError, binding_requests,
-                                     parse_expose, parse_publish, parse_uint16, port_key,
-                                     publish_body, validate_bindings)
+from tether.rules.portspec import (BindingRequest, PortSpecError, binding_requests,
+                                   parse_expose, parse_publish, parse_uint16, port_key,
+                                   publish_body, validate_bindings)
 
 Row = tuple[str, Any]
 

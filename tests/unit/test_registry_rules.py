@@ -14,11 +14,11 @@ import pytest
 
 from tether.api.distribution import registry_domain
 from tether.api.piped import error_line
-from tether.errors import BadRequest, NotFound
 from tether.image import distribution
 from tether.image.registry import (Credentials, credentials_from_header, is_insecure, parse_challenge,
                                    pick_platform, registry_host)
 from tether.image.store import ImageStore
+from tether.rules.errors import BadRequest, NotFound
 
 
 def test_bearer_challenge_is_parsed_with_its_parameters() -> None:

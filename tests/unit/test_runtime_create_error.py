@@ -1,5 +1,5 @@
 """dockerd's text for a container the runtime could not create."""
-from tether.errors import MOUNT_TYPE_HINT, runtime_create_error
+from tether.rules.errors import MOUNT_TYPE_HINT, runtime_create_error
 
 
 def test_runtime_message_is_wrapped_as_dockerd_does() -> None:

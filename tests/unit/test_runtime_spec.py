@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 from tether.runtime.spec import ALL_CAPABILITIES, build_spec, capabilities
 from tether.runtime.user import resolve_user
 

@@ -5,7 +5,7 @@ import pytest
 
 from tether.engine import securityopt
 from tether.engine.securityopt import DaemonSecurity, SecurityOptions, parse
-from tether.errors import ApiError
+from tether.rules.errors import ApiError
 
 
 @pytest.mark.parametrize("opts,expected", [

@@ -1,7 +1,7 @@
 """go-units wording tables (values checked against docker/go-units' duration.go and size.go)."""
 import pytest
 
-from tether.units import bytes_size, human_duration, human_size
+from tether.rules.units import bytes_size, human_duration, human_size
 
 
 @pytest.mark.parametrize("seconds,text", [

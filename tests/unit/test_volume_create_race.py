@@ -11,7 +11,7 @@ import pytest
 from tether.engine.containers import ContainerService
 from tether.engine.paths import Paths
 from tether.engine.volumes import VolumeService
-from tether.errors import ApiError, Conflict
+from tether.rules.errors import ApiError, Conflict
 
 
 class Images:

@@ -2,7 +2,7 @@
 import pytest
 
 from tether.engine import volume_rules as rules
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 
 
 @pytest.mark.parametrize("name", ["ab", "my-vol", "x.1_2", "0" * 64, "A9"])

@@ -9,7 +9,7 @@ import pytest
 from tether.engine.events import EventBus
 from tether.engine.volume_rules import ANONYMOUS_LABEL
 from tether.engine.volumes import VolumeService, rfc3339_now
-from tether.errors import ApiError, BadRequest, Conflict, NotFound
+from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from tether.engine.containers import _make_working_dir
 from tether.engine.paths import Paths
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from tether.api.http import Request, Router, StreamResponse
 from tether.api.piped import progress_stream, written_chunks
 from tether.engine.containers import ContainerService
 from tether.engine.rootfs import mounted_overlay
-from tether.errors import BadRequest
 from tether.image import archive
 from tether.image.distribution import Emit, Throttled, message
 from tether.image.store import ImageStore
+from tether.rules.errors import BadRequest
 from tether.runtime.rootfd import Root
 
 TAR = "application/x-tar"

@@ -8,15 +8,16 @@ from typing import Any, AsyncIterator, Callable
 
 from tether.api.http import Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import error_line
-from tether.engine import config as rules
+from tether.engine.builder import Builder, BuildError, BuildOptions
 from tether.engine.containers import ContainerService
-from tether.errors import ApiError, BadRequest
-from tether.image import distribution, refs
+from tether.image import distribution
 from tether.image.build import context, instructions
 from tether.image.build.commit import commit_upper
-from tether.image.build.executor import Builder, BuildError, BuildOptions
 from tether.image.changes import apply_changes
 from tether.image.store import ImageStore, container_config
+from tether.rules import config as rules
+from tether.rules import refs
+from tether.rules.errors import ApiError, BadRequest
 
 _END = object()
 

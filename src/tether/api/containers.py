@@ -4,14 +4,14 @@ from __future__ import annotations
 import json
 from typing import AsyncIterator
 
-from tether import apitypes, detachkeys
+from tether.rules import apitypes, detachkeys
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
     json_response, no_content
 from tether.api.pump import Outcome, pump
 from tether.api.streams import MULTIPLEXED, RAW, frame
 from tether.engine.containers import ContainerService
 from tether.engine.logs import LogQuery, log_entries
-from tether.errors import BadRequest, Conflict
+from tether.rules.errors import BadRequest, Conflict
 
 
 class ContainerRoutes:

@@ -14,11 +14,12 @@ from typing import Any, Callable
 
 from tether.api.http import Handler, Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import progress_stream
-from tether.errors import BadRequest
-from tether.image import distribution, refs
+from tether.image import distribution
 from tether.image.registry import Credentials, RegistryClient, credentials_from_header, \
     credentials_from_json
 from tether.image.store import ImageStore
+from tether.rules import refs
+from tether.rules.errors import BadRequest
 
 
 

@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator
 
 from tether.api.http import Request, Router, StreamResponse
 from tether.engine.events import EventBus, matches, parse_event_time
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 
 
 class EventRoutes:

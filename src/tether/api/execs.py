@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tether import apitypes
+from tether.rules import apitypes
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, json_response
 from tether.api.pump import Outcome, pump
 from tether.api.streams import MULTIPLEXED, RAW

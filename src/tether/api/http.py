@@ -31,8 +31,8 @@ from urllib.parse import parse_qs, unquote
 import h11
 
 import tether
-from tether import apitypes, gojson
-from tether.errors import INTERNAL_ERROR, ApiError, BadRequest, NotFound, os_error_text
+from tether.rules import apitypes, gojson
+from tether.rules.errors import INTERNAL_ERROR, ApiError, BadRequest, NotFound, os_error_text
 
 API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"
@@ -122,7 +122,7 @@ class Request:
 
     def json_as(self, go_type: apitypes.GoType, required: bool = False) -> Any:
         """The body decoded and type-checked as dockerd's encoding/json would decode it into
-        `go_type` (see tether.apitypes): 400 with Go's text naming the field. None for a JSON
+        `go_type` (see tether.rules.apitypes): 400 with Go's text naming the field. None for a JSON
         null, and for an empty body unless `required` (then dockerd's ReadJSON refusal)."""
         if required and not self.body.strip():
             raise BadRequest("got EOF while reading request body")

@@ -7,9 +7,9 @@ from fnmatch import fnmatchcase
 
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
-from tether.errors import BadRequest
 from tether.image.bootstrap import bootstrap_busybox
 from tether.image.store import ImageStore
+from tether.rules.errors import BadRequest
 
 
 class ImageRoutes:

@@ -14,7 +14,7 @@ from tether.engine import archive, changes, initlayer, procs
 from tether.engine.containers import ContainerService
 from tether.engine.records import Container
 from tether.engine.rootfs import mounted_overlay
-from tether.errors import BadRequest, Conflict
+from tether.rules.errors import BadRequest, Conflict
 from tether.runtime import mounts
 from tether.runtime.rootfd import Root
 

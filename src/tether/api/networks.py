@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether import apitypes
+from tether.rules import apitypes
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
-from tether.errors import Forbidden
+from tether.rules.errors import Forbidden
 from tether.network import netrules
+from tether.rules.errors import BadRequest, Forbidden
 
 
 class NetworkRoutes:

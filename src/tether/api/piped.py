@@ -11,7 +11,7 @@ import os
 from typing import Any, AsyncIterator, BinaryIO, Callable
 
 from tether.api.http import StreamResponse
-from tether.errors import ApiError
+from tether.rules.errors import ApiError
 
 CHUNK = 64 * 1024
 log = logging.getLogger(__name__)

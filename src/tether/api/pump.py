@@ -15,7 +15,7 @@ from typing import Protocol
 
 from tether.api.http import HijackedConn
 from tether.api.streams import frame
-from tether.detachkeys import EscapeScanner
+from tether.rules.detachkeys import EscapeScanner
 
 
 class Stdio(Protocol):

@@ -2,7 +2,7 @@
 `POST /volumes/prune`, in the shapes and with the errors of dockerd."""
 from __future__ import annotations
 
-from tether import apitypes
+from tether.rules import apitypes
 from tether.api.http import API_VERSION, Request, Response, Router, json_response, no_content
 from tether.engine.volumes import VolumeService
 

@@ -10,7 +10,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote, urlencode
 
 DEFAULT_HOST = "unix:///run/tether/tether.sock"
@@ -172,12 +172,15 @@ class Hijacked:
 
 
 class Client:
-    """Engine API client. The API version is negotiated lazily, like docker's HEAD /_ping."""
+    """Engine API client. The API version is negotiated lazily, like docker's HEAD /_ping.
 
-    def __init__(self, host: str, autostart: bool = False) -> None:
+    `start`, when given, is called with the socket path if no daemon answers there (the CLI's
+    autostart, `tether.cli.daemon_start`), and the ping is tried once more."""
+
+    def __init__(self, host: str, start: Callable[[str], None] | None = None) -> None:
         self.host = host
         self.path = socket_path(host)
-        self.autostart = autostart
+        self.start = start
         self._version: str | None = None
         self._conn: tuple[socket.socket, _Reader] | None = None
 
@@ -212,11 +215,9 @@ class Client:
             try:
                 resp = self._exchange(self._shared(), "HEAD", "/_ping", {}, b"")
             except ConnectError:
-                if not self.autostart:
+                if self.start is None:
                     raise
-                from tether.cli.daemon_start import start_daemon
-
-                start_daemon(self.path)
+                self.start(self.path)
                 resp = self._exchange(self._shared(), "HEAD", "/_ping", {}, b"")
             offered = parse_version(resp.headers.get("api-version", "1.24"))
             chosen = min(offered, MAX_API_VERSION)

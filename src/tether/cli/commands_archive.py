@@ -17,9 +17,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 import click
 
 from tether.cli.client import CliError, Response
-from tether.cli.commands_container import current_app, json_lines
-from tether.cli.commands_registry import show_progress
-from tether.cli.main import command
+from tether.cli.common import command, current_app, json_lines, show_progress
 
 REFUSE_TERMINAL = "cowardly refusing to save to a terminal. Use the -o flag or redirect"
 

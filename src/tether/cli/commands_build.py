@@ -11,8 +11,7 @@ from typing import Any, BinaryIO
 import click
 
 from tether.cli.client import CliError
-from tether.cli.commands_container import current_app, json_lines
-from tether.cli.main import command
+from tether.cli.common import command, current_app, json_lines
 
 _TAR_MAGIC_OFFSET = 257
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
@@ -34,7 +33,7 @@ def parse_build_args(values: tuple[str, ...], environ: dict[str, str]) -> dict[s
 
 def _context_from_dir(path: Path, dockerfile: str | None, out: BinaryIO) -> str:
     """Tar a context directory; returns the Dockerfile's name inside the tar."""
-    from tether.image.build.context import DEFAULT_DOCKERFILE, write_context_tar
+    from tether.rules.buildcontext import DEFAULT_DOCKERFILE, write_context_tar
 
     if not path.is_dir():
         raise CliError(f'unable to prepare context: path "{path}" not found')
@@ -64,7 +63,7 @@ def context_from_stream(source: BinaryIO, out: BinaryIO) -> str:
     import shutil
     import tempfile
 
-    from tether.image.build.context import DEFAULT_DOCKERFILE, write_context_tar
+    from tether.rules.buildcontext import DEFAULT_DOCKERFILE, write_context_tar
 
     head = source.read(512)
     if is_archive(head):
@@ -100,7 +99,7 @@ def build(tags: tuple[str, ...], dockerfile: str | None, build_args: tuple[str, 
     """
     import tempfile  # here, not at the top: every tether command imports this module
 
-    from tether.units import human_size
+    from tether.rules.units import human_size
 
     client = current_app().client
     with tempfile.TemporaryFile() as tar:

@@ -13,42 +13,12 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError, Client, DaemonError
-from tether.cli.main import App, command
+from tether.cli.common import (MULTI, TEMPLATE_HELP, command, current_app, err, filters_query, for_each,
+                               json_lines, out, render_format)
 from tether.cli.runopts import (RunOptions, create_body, link_format_error, mount_flag,
                                 qualified_name, split_ref, tagged)
-from tether.errors import start_failure_code
-from tether.network.portspec import PortSpecError, parse_uint16
-
-MULTI = dict(nargs=-1, required=False)
-TEMPLATE_HELP = "Go template run on each row ('table TEMPLATE' adds headers)"
-
-
-def current_app() -> App:
-    return click.get_current_context().find_object(App)  # type: ignore[return-value]
-
-
-def out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
-def err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-
-
-def for_each(names: Iterable[str], action: Callable[[str], None]) -> None:
-    """Apply `action` to each name, printing it on success; errors are reported together at the
-    end with exit 1, as docker does for stop/rm/kill/restart."""
-    errors = []
-    for name in names:
-        try:
-            action(name)
-        except CliError as exc:
-            errors.append(exc.message)
-            continue
-        out(name)
-    if errors:
-        raise CliError("\n".join(errors))
-
+from tether.rules.errors import start_failure_code
+from tether.rules.portspec import PortSpecError, parse_uint16
 
 # ----------------------------------------------------------------------------------------------
 # run / create
@@ -163,18 +133,6 @@ def pull(client: Client, ref: str) -> None:
             err(f"{line['id']}: {status}" if line.get("id") else status)
 
 
-def json_lines(chunks: Iterable[bytes]) -> Iterable[dict[str, Any]]:
-    buf = b""
-    for chunk in chunks:
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            if line.strip():
-                yield json.loads(line)
-    if buf.strip():
-        yield json.loads(buf)
-
-
 def create_container(client: Client, opts: RunOptions, body: dict[str, Any]) -> str:
     """Create, pulling the image first when the daemon does not have it (as docker run does)."""
     query = {"name": opts.name}
@@ -212,7 +170,7 @@ def _check_tty(stdin: bool, tty: bool) -> None:
 def _escape_keys(detach_keys: str) -> bytes:
     """What this side scans for: the default when the keys are invalid (as the docker CLI,
     which leaves the refusal to the daemon)."""
-    from tether import detachkeys
+    from tether.rules import detachkeys
 
     try:
         return detachkeys.parse(detach_keys)
@@ -638,36 +596,6 @@ def ps_context(item: dict[str, Any], trunc: bool, now: float) -> dict[str, Any]:
         "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in item.get("Mounts") or []),
         "Networks": ",".join(sorted(networks)),
     }
-
-
-def render_format(fmt: str, contexts: list[dict[str, Any]], headers: dict[str, str]) -> str:
-    """docker's --format: "table ..." gives an aligned table with a header, else one line each."""
-    from tether.cli.template import Template, TemplateError
-
-    table = fmt.startswith("table")
-    source = fmt[5:].lstrip() if table else fmt
-    try:
-        template = Template(source.replace("\\t", "\t").replace("\\n", "\n"), missing_key_error=True)
-        lines = [template.render(ctx) for ctx in contexts]
-        header = template.render(headers) if table else ""
-    except TemplateError as exc:
-        raise CliError(f"template parsing error: {exc}", 64) from exc
-    if not table:
-        return "".join(line + "\n" for line in lines)
-    return formatting.tabwrite([row.split("\t") for row in [header] + lines])
-
-
-def filters_query(values: tuple[str, ...]) -> str | None:
-    if not values:
-        return None
-    result: dict[str, dict[str, bool]] = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep:
-            raise CliError(f"invalid argument \"{value}\" for \"-f, --filter\" flag: bad format of"
-                           f" filter (expected name=value)", 125)
-        result.setdefault(key.strip().lower(), {})[val] = True
-    return json.dumps(result)
 
 
 @command("ps", usage="[OPTIONS]")

@@ -16,8 +16,7 @@ from typing import Any
 import click
 
 from tether.cli.client import CliError, Client
-from tether.cli.commands_container import current_app, err
-from tether.cli.main import DockerCommand
+from tether.cli.common import DockerCommand, current_app, err
 
 USAGE = ("[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
          "\ttether cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH")

@@ -10,9 +10,8 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import (TEMPLATE_HELP, current_app, filters_query, json_lines, out,
-                                           render_format)
-from tether.cli.main import DockerGroup, command
+from tether.cli.common import (TEMPLATE_HELP, DockerGroup, command, current_app, filters_query, json_lines,
+                               out, render_format, show_progress)
 from tether.cli.runopts import split_ref
 
 _IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED",
@@ -122,8 +121,7 @@ def bootstrap_debian(suite: str, packages: tuple[str, ...], tag: str | None) -> 
     import subprocess
     import tempfile
 
-    from tether.cli.commands_registry import show_progress
-    from tether.engine.config import DEFAULT_PATH
+    from tether.rules.config import DEFAULT_PATH
 
     include = ",".join(p for group in packages for p in group.split(",") if p)
     argv = ["mmdebstrap", "--quiet", "--variant=minbase", *([f"--include={include}"] if include else []),

@@ -10,9 +10,8 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
-from tether.cli.commands_container import (MULTI, TEMPLATE_HELP, current_app, filters_query, for_each,
-                                           out, render_format)
-from tether.cli.main import DockerGroup
+from tether.cli.common import (MULTI, TEMPLATE_HELP, DockerGroup, current_app, filters_query, for_each, out,
+                               render_format)
 
 _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
             "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}

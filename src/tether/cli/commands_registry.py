@@ -2,76 +2,19 @@
 
 Credentials live where docker keeps them (`tether.cli.credentials`), so a login by either CLI
 serves both. The daemon keeps none: each pull or push sends them in `X-Registry-Auth`. Progress is
-drawn with rich on a terminal (imported only then: start-up time matters) and printed as
-docker's plain status lines otherwise.
+shown by `tether.cli.common.show_progress`.
 """
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable
+from typing import Any
 
 import click
 
 from tether.cli.client import CliError, Client
-from tether.cli.commands_container import current_app, json_lines, out
+from tether.cli.common import command, current_app, json_lines, out, plain_lines, show_progress
 from tether.cli.credentials import (config_path, load_config, save_config, server_key, stored_auth_header,
                                     with_login, without_login)
-from tether.cli.main import command
-
-_FINISHED = frozenset({"Download complete", "Pull complete", "Pushed"})
-
-
-# --- progress --------------------------------------------------------------------------------
-
-def _raise_error(msg: dict[str, Any]) -> None:
-    """An error line ends the stream: the CLI exits with its message."""
-    if msg.get("errorDetail") or msg.get("error"):
-        raise CliError((msg.get("errorDetail") or {}).get("message") or msg.get("error", ""))
-
-
-def plain_lines(messages: Iterable[dict[str, Any]]) -> Iterable[str]:
-    """docker's non-terminal display: status lines, `id: status` for layers, no progress bars
-    or aux records; an error message ends the stream as a CliError."""
-    for msg in messages:
-        _raise_error(msg)
-        if "aux" in msg or msg.get("progressDetail", {}).get("total") is not None:
-            continue
-        status = msg.get("status", "")
-        yield f"{msg['id']}: {status}" if msg.get("id") else status
-
-
-def show_progress(messages: Iterable[dict[str, Any]]) -> None:
-    """Render the daemon's progress stream: rich bars on a terminal, plain lines elsewhere."""
-    if not sys.stdout.isatty():
-        for line in plain_lines(messages):
-            out(line)
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  transient=False) as progress:
-        tasks: dict[str, Any] = {}
-        totals: dict[str, int] = {}
-        for msg in messages:
-            _raise_error(msg)
-            if "aux" in msg:
-                continue
-            ident, status = msg.get("id"), msg.get("status", "")
-            if "progressDetail" not in msg:  # not a layer's: a line of its own, as docker prints it
-                progress.console.print(f"{ident}: {status}" if ident else status, markup=False,
-                                       highlight=False)
-                continue
-            detail = msg.get("progressDetail") or {}
-            if ident not in tasks:
-                tasks[ident] = progress.add_task(f"{ident}: {status}", total=None)
-            update: dict[str, Any] = {"description": f"{ident}: {status}"}
-            if detail.get("total"):
-                update.update(total=detail["total"], completed=detail.get("current", 0))
-                totals[ident] = detail["total"]
-            elif status in _FINISHED and ident in totals:
-                update["completed"] = totals[ident]
-            progress.update(tasks[ident], **update)
-
 
 def _stream(client: Client, path: str, query: dict[str, Any], image: str, quiet: bool) -> None:
     """POST a pull or push with the stored login for the image's registry; show its progress
@@ -86,8 +29,8 @@ def _stream(client: Client, path: str, query: dict[str, Any], image: str, quiet:
 
 
 def _parse(name: str) -> Any:
-    from tether.errors import BadRequest
-    from tether.image import refs
+    from tether.rules.errors import BadRequest
+    from tether.rules import refs
 
     try:
         return refs.parse_normalized(name)

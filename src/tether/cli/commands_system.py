@@ -10,9 +10,8 @@ import click
 import tether
 from tether.cli import formatting
 from tether.cli.client import MAX_API_VERSION, CliError
-from tether.cli.commands_container import TEMPLATE_HELP, current_app
-from tether.cli.main import DockerGroup, command
-from tether.units import bytes_size
+from tether.cli.common import TEMPLATE_HELP, DockerGroup, command, current_app, render_format
+from tether.rules.units import bytes_size
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
@@ -108,7 +107,6 @@ def df(verbose: bool, fmt: str | None) -> None:
     import time
 
     from tether.cli import dfformat
-    from tether.cli.commands_container import render_format
 
     usage = current_app().client.json("GET", "/system/df")
     if verbose and fmt == "json":

@@ -9,9 +9,8 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError, parse_version
-from tether.cli.commands_container import (MULTI, TEMPLATE_HELP, current_app, filters_query, for_each,
-                                           out, render_format)
-from tether.cli.main import DockerGroup, command
+from tether.cli.common import (MULTI, TEMPLATE_HELP, DockerGroup, command, current_app, filters_query,
+                               for_each, out, render_format)
 from tether.cli.runopts import split_map
 
 _HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
@@ -52,7 +51,7 @@ def prune_warning(api_version: str, all_: bool) -> str:
 
 def prune_report(report: dict[str, Any]) -> str:
     """The `volume prune` output: the removed names (if any), then the space reclaimed."""
-    from tether.units import human_size
+    from tether.rules.units import human_size
 
     deleted = report.get("VolumesDeleted") or []
     text = ("Deleted Volumes:\n" + "".join(f"{n}\n" for n in deleted) + "\n") if deleted else ""

@@ -217,6 +217,6 @@ def stat_mode_error(mode: int) -> str | None:
 
 def copy_summary(size: int, destination: str) -> str:
     """The line docker prints on stderr after a copy that is not quiet."""
-    from tether.units import human_size
+    from tether.rules.units import human_size
 
     return f"Successfully copied {human_size(size)} to {destination}"

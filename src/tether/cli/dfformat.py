@@ -9,7 +9,7 @@ from typing import Any
 
 from tether.cli.formatting import (ago, container_names, display_ports, ellipsis, go_quote,
                                    short_id, tabwrite)
-from tether.units import human_size
+from tether.rules.units import human_size
 
 SUMMARY_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
                    "Reclaimable": "RECLAIMABLE"}

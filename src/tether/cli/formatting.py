@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any, Iterable, Sequence
 
-from tether.units import human_duration, human_size
+from tether.rules.units import human_duration, human_size
 
 PS_HEADER = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
 IMAGES_HEADER = ("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")

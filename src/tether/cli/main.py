@@ -1,79 +1,17 @@
 """Entry point of the `tether` CLI: global options, docker-style errors, exit codes.
 
-Only the standard library and click are imported here; the command modules import what they
-need lazily, because this runs on every invocation.
+The command modules share what they need through `tether.cli.common`, never through this module,
+which imports them only to register their commands; they import the rest lazily, because this
+runs on every invocation.
 """
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
-
 import click
 
 import tether
-from tether.cli.client import DEFAULT_HOST, CliError, Client, resolve_host
-
-CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
-
-
-class App:
-    """Per-invocation state shared by the commands: the endpoint and a lazily made client."""
-
-    def __init__(self, host: str | None) -> None:
-        self.host = resolve_host(host)
-        self._client: Client | None = None
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            from tether.cli.daemon_start import may_autostart
-
-            self._client = Client(self.host, autostart=may_autostart(self.host, DEFAULT_HOST))
-        return self._client
-
-
-class DockerCommand(click.Command):
-    """A click command with docker's usage line ("tether run [OPTIONS] IMAGE ...")."""
-
-    def __init__(self, *args: Any, usage: str = "[OPTIONS]", min_args: int = 0, **kwargs: Any) -> None:
-        kwargs.setdefault("context_settings", {}).update(CONTEXT)
-        super().__init__(*args, **kwargs)
-        self.docker_usage = usage
-        self.min_args = min_args
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            rest = super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            # click's option parser raises "requires an argument" without a context: without
-            # this one the error would show the top-level usage instead of this command's
-            exc.ctx = exc.ctx or ctx
-            raise
-        first = next((p for p in self.params if isinstance(p, click.Argument)), None)
-        if self.min_args and first is not None and not ctx.params.get(first.name or ""):
-            raise ArgCountError(ctx, self.min_args)
-        return rest
-
-
-def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], DockerCommand]:
-    """click.command making a DockerCommand."""
-    return click.command(name, cls=DockerCommand, **kwargs)  # type: ignore[return-value]
-
-
-class DockerGroup(click.Group):
-    """Group whose subcommands default to DockerCommand."""
-
-    command_class = DockerCommand
-    group_class = type
-
-
-class ArgCountError(click.UsageError):
-    """docker's "'docker run' requires at least 1 argument" (exit 1)."""
-
-    def __init__(self, ctx: click.Context, count: int) -> None:
-        noun = "argument" if count == 1 else "arguments"
-        super().__init__(f"requires at least {count} {noun}", ctx)
-        self.count = count
+from tether.cli.client import DEFAULT_HOST, CliError
+from tether.cli.common import CONTEXT, App, ArgCountError, DockerGroup
 
 
 def usage_error_text(exc: click.UsageError) -> tuple[str, int]:

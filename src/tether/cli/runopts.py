@@ -1,7 +1,7 @@
 """Turn `run`/`create` flags into the create body the docker CLI sends (engine-api.md §2.1).
 
 Pure functions, so the mapping from argv to JSON is unit-tested without a daemon. -p/--expose
-follow the docker CLI's grammar through tether.network.portspec, shared with the daemon.
+follow the docker CLI's grammar through tether.rules.portspec, shared with the daemon.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.cli.client import CliError
-from tether.network.portspec import PortSpecError, parse_expose, publish_body
+from tether.rules.portspec import PortSpecError, parse_expose, publish_body
 
 
 @dataclass
@@ -236,7 +236,7 @@ def mount_flag(value: str) -> dict[str, Any]:
         elif key == "volume-driver":
             group("VolumeOptions")["DriverConfig"]["Name"] = val
         elif key == "tmpfs-size":
-            from tether.units import ram_in_bytes
+            from tether.rules.units import ram_in_bytes
             try:
                 group("TmpfsOptions")["SizeBytes"] = ram_in_bytes(val)
             except ValueError:

@@ -17,7 +17,7 @@ from types import FrameType
 from typing import BinaryIO, Callable, Iterator
 
 from tether.cli.client import CliError, Hijacked
-from tether.detachkeys import DEFAULT, EscapeScanner
+from tether.rules.detachkeys import DEFAULT, EscapeScanner
 
 _STREAM_ERROR = 3
 

@@ -22,8 +22,8 @@ from datetime import datetime, timezone
 from typing import BinaryIO
 
 from tether.engine.mountspec import MountPoint
-from tether.errors import ApiError, BadRequest, NotFound
 from tether.image.archive import add_tree
+from tether.rules.errors import ApiError, BadRequest, NotFound
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 

@@ -23,8 +23,8 @@ from tether.engine.mountspec import MountError, MountPoint
 from tether.engine.paths import Paths
 from tether.engine.records import Container
 from tether.engine.volumes import VolumeService
-from tether.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.image.store import ImageStore
+from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime import mounts
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root

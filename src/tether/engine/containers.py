@@ -21,28 +21,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether import names as naming
-from tether.engine import config as rules
 from tether.engine import diskusage, initlayer
 from tether.engine import links as linkrules
 from tether.engine import mountspec, securityopt
+from tether.engine.container_mounts import ContainerMounts
 from tether.engine.events import EventBus
 from tether.engine.linkgraph import Edge, LinkGraph
-from tether.engine.container_mounts import ContainerMounts
 from tether.engine.mountspec import MountError, MountPoint
 from tether.engine.netattach import KEPT_BRIDGE_FIELDS, UserNetworks
 from tether.engine.paths import CONTAINER_DIR_MODE, Paths
-from tether.engine.records import Container, State, now_rfc3339, parse_rfc3339
+from tether.engine.records import Container, State
 from tether.engine.volumes import VolumeService
-from tether.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
-                           NotModified, os_error_text, runtime_create_error,
-                           start_failure_code)
 from tether.image.store import ImageStore
-from tether.network import files, netns, portspec
+from tether.network import files, netns
 from tether.network.manager import NetworkManager
+from tether.rules import config as rules
+from tether.rules import names as naming
+from tether.rules import portspec
+from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
+                                 NotModified, os_error_text, runtime_create_error,
+                                 start_failure_code)
+from tether.rules.times import now_rfc3339, parse_rfc3339
 from tether.runtime import mounts, rootfd, seccomp_host, spec
-from tether.runtime.seccomp import ProfileError
 from tether.runtime.conmon import Attachment, Runtime
+from tether.runtime.seccomp import ProfileError
 from tether.runtime.user import resolve_user
 from tether.state import read_json, remove_stale_temp_files, write_json_atomic
 

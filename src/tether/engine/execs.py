@@ -11,10 +11,10 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether import detachkeys
-from tether.engine import config as rules
 from tether.engine.containers import ContainerService
-from tether.errors import ApiError, BadRequest, Conflict, NotFound
+from tether.rules import detachkeys
+from tether.rules import config as rules
+from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime.conmon import ExecProcess
 from tether.runtime.user import resolve_user
 

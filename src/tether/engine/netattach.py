@@ -17,9 +17,9 @@ from tether.engine import endpoints
 from tether.engine.events import EventBus
 from tether.engine.paths import Paths
 from tether.engine.records import Container
-from tether.errors import BadRequest, Forbidden, NotFound
 from tether.network import netrules
 from tether.network.manager import NetworkManager
+from tether.rules.errors import BadRequest, Forbidden, NotFound
 
 log = logging.getLogger("tether.containers")
 # what the default bridge's endpoint keeps across runs beside its IDs: off it (`Detached`), on it

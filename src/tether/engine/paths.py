@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tether.errors import hide_paths
+from tether.rules.errors import hide_paths
 from tether.image.layers import LAYER_DIR_MODE
 
 # dockerd's modes: 0710 for the roots of containers and layers (root's group may pass, no one

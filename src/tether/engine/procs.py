@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ApiError, BadRequest
+from tether.rules.errors import ApiError, BadRequest
+from tether.rules.times import ZERO_TIME
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-ZERO_TIME = "0001-01-01T00:00:00Z"
 _NANOS = 1_000_000_000
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tether.errors import ApiError
-from tether.network.portspec import go_quote
+from tether.rules.errors import ApiError
+from tether.rules.portspec import go_quote
 
 UNCONFINED = "unconfined"
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")

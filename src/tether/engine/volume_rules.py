@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tether.errors import BadRequest
-from tether.names import RESTRICTED_NAME_CHARS
+from tether.rules.errors import BadRequest
+from tether.rules.names import RESTRICTED_NAME_CHARS
 
 LOCAL_DRIVER = "local"
 

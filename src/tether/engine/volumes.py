@@ -27,7 +27,7 @@ from tether.engine import volume_rules as rules
 from tether.engine.diskusage import directory_size
 from tether.engine.events import EventBus
 from tether.engine.paths import VOLUME_DIR_MODE
-from tether.errors import ApiError, BadRequest, Conflict, NotFound, go_errno_text
+from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound, go_errno_text
 from tether.runtime.mounts import is_mounted, unmount
 from tether.runtime.mounts import mount as mount_syscall
 from tether.state import read_json, remove_stale_temp_files, write_json_atomic

@@ -28,11 +28,11 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
-from tether.errors import BadRequest, NotFound
-from tether.image import refs
 from tether.image.distribution import Emit, Throttled
 from tether.image.registry import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, pick_platform
 from tether.image.store import Image, ImageStore, chain_ids, diff_ids_of, go_arch, unix_seconds
+from tether.rules import refs
+from tether.rules.errors import BadRequest, NotFound
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 

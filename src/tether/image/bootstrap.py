@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from tether.engine.config import DEFAULT_PATH
 from tether.image.store import Image, ImageStore, rfc3339_nano
+from tether.rules.config import DEFAULT_PATH
 
 BUSYBOX = Path("/bin/busybox")
 TAG = "busybox:latest"

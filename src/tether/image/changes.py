@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any, Callable
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 
 Config = dict[str, Any]
 

@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from tether.errors import NotFound
-from tether.image import refs
 from tether.image.registry import (CONFIG_V2, INDEX_TYPES, LAYER_GZIP, MANIFEST_V2, Credentials,
                                    NoCredentials, RegistryClient, RegistryError, pick_platform,
                                    sha256_digest)
 from tether.image.store import Image, ImageStore, diff_ids_of, go_arch
+from tether.rules import refs
+from tether.rules.errors import NotFound
+from tether.rules.units import human_size
 from tether.state import read_json, write_json_atomic
-from tether.units import human_size
 
 Emit = Callable[[dict[str, Any]], None]
 PROGRESS_STEP = 512 * 1024

@@ -27,7 +27,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
-from tether.errors import ApiError, NotFound
-from tether.image import refs
+from tether.rules import refs
+from tether.rules.errors import ApiError, NotFound
 
 DOCKER_HUB_HOST = "registry-1.docker.io"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"

@@ -28,13 +28,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
-from tether.errors import BadRequest, Conflict, NotFound
-from tether.image import layers, refs
+from tether.image import layers
 from tether.image.changes import apply_changes
+from tether.rules import refs
+from tether.rules.errors import BadRequest, Conflict, NotFound
+from tether.rules.times import ZERO_TIME
 from tether.state import read_json, write_json_atomic
 
 ContainerUsers = Callable[[str], list[tuple[str, bool]]]
-ZERO_TIME = "0001-01-01T00:00:00Z"
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
             "s390x": "s390x", "riscv64": "riscv64"}
 # Go's container.Config field order; None marks the `omitempty` fields dropped when empty.

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.engine.records import now_rfc3339
-from tether.errors import ApiError, BadRequest, Conflict, Forbidden
-from tether.network import firewall, ipam, netlink, netrules, portspec
+from tether.network import firewall, ipam, netlink, netrules
 from tether.network.netrules import NetworkRecord
 from tether.network.portalloc import PortAllocator, bind_failure, read_ephemeral_range
 from tether.network.proxy import PortHolder, UserlandProxy
+from tether.rules import portspec
+from tether.rules.errors import ApiError, BadRequest, Conflict, Forbidden
+from tether.rules.times import now_rfc3339
 from tether.state import read_json, write_json_atomic
 
 log = logging.getLogger("tether.network")

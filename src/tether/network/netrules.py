@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable, Iterable, TypeVar
 
-from tether.errors import ApiError, BadRequest, Forbidden, NotFound
+from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
 
 # after the default bridge's 172.17.0.0/16: the rest of 172.17-31 in /16s, then 192.168/16 in /20s
 DEFAULT_POOLS: tuple[IPv4Network, ...] = (

@@ -19,7 +19,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 
-from tether.errors import ApiError, go_errno_text
+from tether.rules.errors import ApiError, go_errno_text
 
 ANY_V4 = "0.0.0.0"
 ANY_V6 = "::"

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tether.network.portspec import go_quote
+from tether.rules.portspec import go_quote
 
 # Go's architecture (the daemon's GOARCH, as profiles name it in `arches`) by the kernel's machine.
 _GO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "i386": "x86", "i486": "x86", "i586": "x86",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 
 OCI_VERSION = "1.0.2-dev"
 

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tether.errors import BadRequest
+from tether.rules.errors import BadRequest
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 

@@ -1,2 +1,3 @@
 """`docker build` with the legacy builder's behaviour: context, Dockerfile instructions, layer
-cache and the step executor, one module each (see docs/internals.md)."""
+cache, file copies and commits, one module each (see docs/internals.md). The step executor that
+runs them with the engine's containers is an engine service: tether.engine.builder."""

@@ -17,8 +17,8 @@ import stat
 import tarfile
 from pathlib import Path
 
-from tether.errors import ApiError
 from tether.image import layers
+from tether.rules.errors import ApiError
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 from tether.runtime.user import resolve_user

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import dockerfile
 
-from tether.errors import BadRequest
 from tether.image.changes import expand, split_words
+from tether.rules.errors import BadRequest
 
 SHELL = ["/bin/sh", "-c"]
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")

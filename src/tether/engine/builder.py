@@ -1,4 +1,5 @@
-"""Running a parsed Dockerfile step by step, as Docker's legacy builder does.
+"""Running a parsed Dockerfile step by step, as Docker's legacy builder does: an engine service,
+as RUN steps run in the engine's containers (the build rules themselves are in image/build/).
 
 Each step starts from the current image and ends with a new one whose parent is it:
 - metadata instructions (ENV, LABEL, ARG, EXPOSE, VOLUME, USER, CMD, ENTRYPOINT, SHELL,
@@ -22,15 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-from tether.engine.config import env_key
 from tether.engine.containers import ContainerService
-from tether.errors import ApiError, BadRequest, NotFound
 from tether.image.build import cache, context
 from tether.image.build import instructions as ins
 from tether.image.build.commit import commit, commit_upper, write_layer
 from tether.image.build.copier import GLOB, clean_path, copy_source, find_sources, make_dirs, owner
 from tether.image.changes import expand, port_specs, set_healthcheck
 from tether.image.store import Image, ImageStore, container_config
+from tether.rules.buildcontext import DEFAULT_DOCKERFILE
+from tether.rules.config import env_key
+from tether.rules.errors import ApiError, BadRequest, NotFound
 from tether.runtime import mounts
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -49,7 +51,7 @@ class BuildError(ApiError):
 
 @dataclass
 class BuildOptions:
-    dockerfile: str = context.DEFAULT_DOCKERFILE
+    dockerfile: str = DEFAULT_DOCKERFILE
     tags: list[str] = field(default_factory=list)
     build_args: dict[str, str | None] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)

@@ -11,8 +11,8 @@ import signal as _signal
 from dataclasses import dataclass
 from typing import Any
 
-from tether.errors import BadRequest
-from tether.network import portspec
+from tether.rules import portspec
+from tether.rules.errors import BadRequest
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

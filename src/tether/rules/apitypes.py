@@ -11,14 +11,14 @@ What it returns is what Go would hold after decoding: field names in their decla
 (Go matches keys case-insensitively), unknown fields dropped, a lone string for a StrSlice turned
 into a one-element list, and a null inside a slice, array or map turned into the element's zero
 value. A null field stays None (Go leaves the field at its zero value). Reading the body's
-JSON as Go does (syntax errors, number literals) is tether.gojson's job. Pure: stdlib only.
+JSON as Go does (syntax errors, number literals) is tether.rules.gojson's job. Pure: stdlib only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.gojson import JsonFloat
+from tether.rules.gojson import JsonFloat
 
 
 class GoTypeError(ValueError):
