@@ -261,13 +261,24 @@ def _api(sock: str, method: str, path: str, body: object = None) -> tuple[int, o
         conn.close()
 
 
-@pytest.mark.parametrize("security_opt", [["bogus"], ["disable", "nonsense"], "x", [1]])
+@pytest.mark.parametrize("security_opt", [["bogus"], ["disable", "nonsense"]])
 def test_refused_at_create_through_the_api_as_docker(ref, daemon, security_opt) -> None:
     body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": security_opt}}
     docker = _api(ref.host[len("unix://"):], "POST", "/v1.41/containers/create", body)
     tether = _api(daemon.sock, "POST", "/v1.41/containers/create", body)
     assert tether == docker
     assert docker[0] == 500
+
+
+@pytest.mark.parametrize("security_opt", ["x", [1]])
+def test_mistyped_security_opt_refused_with_dockers_text(ref, daemon, security_opt) -> None:
+    """A body of the wrong type gets dockerd's decoder text; tether answers 400 (the client's
+    mistake) where dockerd answers 500, as for every mistyped body field."""
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": security_opt}}
+    docker = _api(ref.host[len("unix://"):], "POST", "/v1.41/containers/create", body)
+    tether = _api(daemon.sock, "POST", "/v1.41/containers/create", body)
+    assert (docker[0], tether[0]) == (500, 400)
+    assert tether[1] == docker[1]
 
 
 @pytest.mark.parametrize("profile", ["[]", '{"syscalls": "x"}', '{"syscalls": [{"names": "read"}]}',
