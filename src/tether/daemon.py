@@ -32,6 +32,7 @@ from tether.api.inspection import InspectionRoutes
 from tether.api.networks import NetworkRoutes
 from tether.api.system import SystemRoutes
 from tether.api.volumes import VolumeRoutes
+from tether.engine.container_files import ContainerFiles
 from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
@@ -219,11 +220,12 @@ async def run(args: argparse.Namespace) -> None:
     EventRoutes(events).register(router)
     ExecRoutes(ExecService(containers)).register(router)
     ImageRoutes(images, containers).register(router)
-    BuildRoutes(images, containers, args.insecure_registries).register(router)
-    archive_routes = ArchiveRoutes(images, containers)
+    files = ContainerFiles(containers)
+    BuildRoutes(images, containers, files, args.insecure_registries).register(router)
+    archive_routes = ArchiveRoutes(images, files)
     archive_routes.register(router)
     DistributionRoutes(images, archive_routes.import_image, args.insecure_registries).register(router)
-    InspectionRoutes(containers).register(router)
+    InspectionRoutes(containers, files).register(router)
     VolumeRoutes(volumes).register(router)
     NetworkRoutes(containers).register(router)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
