@@ -37,6 +37,7 @@ from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.paths import Paths, make_private
+from tether.engine.recovery import Recovery
 from tether.engine.securityopt import DaemonSecurity
 from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
@@ -208,11 +209,11 @@ async def run(args: argparse.Namespace) -> None:
                                   events=events)
     containers.security = security
     volumes.referrers = containers.volume_users
-    resolver = EmbeddedResolver(containers.lookup, containers.reverse,
-                                _upstreams(containers.host_resolv))
-    containers.resolver = resolver
+    resolver = EmbeddedResolver(containers.attachment.lookup, containers.attachment.reverse,
+                                _upstreams(containers.files.host_resolv))
+    containers.attachment.resolver = resolver
     forgetting = asyncio.create_task(_forget_names_on_changes(events, resolver))
-    await containers.load()
+    await Recovery(containers).load()
     router = Router(hide=paths.hide)
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root),
                  volumes.disk_usage).register(router)
