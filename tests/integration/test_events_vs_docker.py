@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 import tarfile
 import time
 import uuid
@@ -38,43 +39,43 @@ def _tar_of(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, result.stderr.decode()
+    return result
+
+
 def _container_events(run: Callable, repo: str) -> list[tuple[str, str, dict[str, str]]]:
     """Run the verbs on a fresh container; its container events, each commit's imageID checked
     to be the image it made and then replaced by a placeholder (IDs hold creation times)."""
     name = f"i12ev{uuid.uuid4().hex[:8]}"
     since = str(int(time.time()))
-    ok = lambda r: r.returncode == 0 or pytest.fail(r.stderr.decode())  # noqa: E731
+    made: list[str] = []
     try:
-        ok(run("create", "--name", name, "-l", "svc=yes", "busybox", "sh", "-c",
-               "echo hi > /f"))
-        ok(run("start", "-a", name))
-        ok(run("commit", "-m", "a message", "-a", "someone", name, f"{repo}:v1"))
-        ok(run("commit", name, f"docker.io/library/{repo}"))
-        plain = run("commit", name)
-        ok(plain)
-        ok(run("export", name))
-        ok(run("cp", f"{name}:/f", "-"))
-        ok(run("cp", "-", f"{name}:/", input=_tar_of("g", b"in\n")))
-        ok(run("rm", name))
+        _ok(run("create", "--name", name, "-l", "svc=yes", "busybox", "sh", "-c",
+                "echo hi > /f"))
+        _ok(run("start", "-a", name))
+        _ok(run("commit", "-m", "a message", "-a", "someone", name, f"{repo}:v1"))
+        _ok(run("commit", name, f"docker.io/library/{repo}"))
+        made.append(_ok(run("commit", name)).stdout.decode().strip())
+        _ok(run("export", name))
+        _ok(run("cp", f"{name}:/f", "-"))
+        _ok(run("cp", "-", f"{name}:/", input=_tar_of("g", b"in\n")))
+        _ok(run("rm", name))
         until = str(int(time.time()) + 1)
-        r = run("events", "--since", since, "--until", until, "--filter", f"container={name}",
-                "--filter", "type=container", "--format",
-                "{{.Type}} {{.Action}} {{json .Actor.Attributes}}")
-        ok(r)
-        made = [run("image", "inspect", "--format", "{{.Id}}", image).stdout.decode().strip()
-                for image in (f"{repo}:v1", f"{repo}:latest")]
-        made.append(plain.stdout.decode().strip())
+        r = _ok(run("events", "--since", since, "--until", until, "--filter",
+                    f"container={name}", "--filter", "type=container", "--format",
+                    "{{.Type}} {{.Action}} {{json .Actor.Attributes}}"))
+        made[:0] = [run("image", "inspect", "--format", "{{.Id}}", image).stdout.decode().strip()
+                    for image in (f"{repo}:v1", f"{repo}:latest")]
     finally:
         run("rm", "-f", name)
-        run("rmi", f"{repo}:v1", f"{repo}:latest")
+        run("rmi", f"{repo}:v1", f"{repo}:latest", *made[-1:])
     events = []
     for line in r.stdout.decode().splitlines():
         type_, action, attributes = line.split(" ", 2)
         events.append((type_, action, json.loads(attributes)))
     committed = [attrs for _, action, attrs in events if action == "commit"]
     assert [attrs["imageID"] for attrs in committed] == made
-    plain_id = made[2]
-    run("rmi", plain_id)
     for attrs in committed:
         assert IMAGE_ID.fullmatch(attrs["imageID"])
         attrs["imageID"] = "<id>"

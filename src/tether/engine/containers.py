@@ -2,11 +2,11 @@
 
 `ContainerService` composes the image store, the runtime driver and the engine's other services,
 each one concern: the registry (lookup and records), the generated files (hosts, hostname,
-resolv.conf), the links, the network attachment, the mounts and the views; recovery at
-start-up is tether.engine.recovery. Each lifecycle change of a container runs under that
-container's lock, and every exit, whoever caused it, goes through one path (`handle_exit`) that records the code, frees
-what the run held and applies the restart policy, so that a container is in one consistent state
-whichever way it stopped, including while the daemon was down.
+resolv.conf), the links, the network attachment, creation, the mounts and the views; recovery
+at start-up is tether.engine.recovery. Each lifecycle change of a container runs under that
+container's lock, and every exit, whoever caused it, goes through one path (`handle_exit`) that
+records the code, frees what the run held and applies the restart policy, so that a container
+is in one consistent state whichever way it stopped, including while the daemon was down.
 """
 from __future__ import annotations
 
