@@ -32,10 +32,12 @@ from tether.api.inspection import InspectionRoutes
 from tether.api.networks import NetworkRoutes
 from tether.api.system import SystemRoutes
 from tether.api.volumes import VolumeRoutes
+from tether.engine.container_files import ContainerFiles
 from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.paths import Paths, make_private
+from tether.engine.recovery import Recovery
 from tether.engine.securityopt import DaemonSecurity
 from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
@@ -207,11 +209,11 @@ async def run(args: argparse.Namespace) -> None:
                                   events=events)
     containers.security = security
     volumes.referrers = containers.volume_users
-    resolver = EmbeddedResolver(containers.lookup, containers.reverse,
-                                _upstreams(containers.host_resolv))
-    containers.resolver = resolver
+    resolver = EmbeddedResolver(containers.attachment.lookup, containers.attachment.reverse,
+                                _upstreams(containers.files.host_resolv))
+    containers.attachment.resolver = resolver
     forgetting = asyncio.create_task(_forget_names_on_changes(events, resolver))
-    await containers.load()
+    await Recovery(containers).load()
     router = Router(hide=paths.hide)
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root),
                  volumes.disk_usage).register(router)
@@ -219,11 +221,12 @@ async def run(args: argparse.Namespace) -> None:
     EventRoutes(events).register(router)
     ExecRoutes(ExecService(containers)).register(router)
     ImageRoutes(images, containers).register(router)
-    BuildRoutes(images, containers, args.insecure_registries).register(router)
-    archive_routes = ArchiveRoutes(images, containers)
+    files = ContainerFiles(containers)
+    BuildRoutes(images, containers, files, args.insecure_registries).register(router)
+    archive_routes = ArchiveRoutes(images, files)
     archive_routes.register(router)
     DistributionRoutes(images, archive_routes.import_image, args.insecure_registries).register(router)
-    InspectionRoutes(containers).register(router)
+    InspectionRoutes(containers, files).register(router)
     VolumeRoutes(volumes).register(router)
     NetworkRoutes(containers).register(router)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)

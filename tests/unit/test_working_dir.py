@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.engine.containers import _make_working_dir
+from tether.engine.run_config import make_working_dir
 from tether.engine.paths import Paths
 from tether.rules.errors import BadRequest
 
@@ -22,16 +22,16 @@ def rootfs(tmp_path: Path) -> Path:
 
 
 def test_missing_directories_are_made(rootfs: Path) -> None:
-    _make_working_dir(rootfs, "/srv/app/data")
+    make_working_dir(rootfs, "/srv/app/data")
     assert (rootfs / "srv" / "app" / "data").is_dir()
-    _make_working_dir(rootfs, "/srv/app/data")  # an existing directory is fine
-    _make_working_dir(rootfs, "/")
+    make_working_dir(rootfs, "/srv/app/data")  # an existing directory is fine
+    make_working_dir(rootfs, "/")
 
 
 @pytest.mark.parametrize("cwd", ["/etc/passwd", "/etc/passwd/sub"])
 def test_a_file_in_the_way_is_refused_without_host_path(rootfs: Path, cwd: str) -> None:
     with pytest.raises(BadRequest) as info:
-        _make_working_dir(rootfs, cwd)
+        make_working_dir(rootfs, cwd)
     assert info.value.message == f"Cannot mkdir: {cwd} is not a directory"
     assert str(rootfs) not in info.value.message
 
@@ -41,8 +41,8 @@ def test_symlinks_resolve_inside_the_root(rootfs: Path, tmp_path: Path) -> None:
     outside.mkdir()
     os.symlink(str(outside), rootfs / "escape")        # absolute: means <root>/<outside path>
     os.symlink("../../../..", rootfs / "etc" / "up")   # climbs no higher than the root
-    _make_working_dir(rootfs, "/escape/made")
-    _make_working_dir(rootfs, "/etc/up/top")
+    make_working_dir(rootfs, "/escape/made")
+    make_working_dir(rootfs, "/etc/up/top")
     assert not (outside / "made").exists()
     assert (rootfs / str(outside).lstrip("/") / "made").is_dir()
     assert (rootfs / "top").is_dir()

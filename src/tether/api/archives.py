@@ -16,13 +16,11 @@ from urllib.parse import urlsplit
 
 from tether.api.http import Request, Router, StreamResponse
 from tether.api.piped import progress_stream, written_chunks
-from tether.engine.containers import ContainerService
-from tether.engine.rootfs import mounted_overlay
+from tether.engine.container_files import ContainerFiles
+from tether.rules.errors import BadRequest
 from tether.image import archive
 from tether.image.distribution import Emit, Throttled, message
 from tether.image.store import ImageStore
-from tether.rules.errors import BadRequest
-from tether.runtime.rootfd import Root
 
 TAR = "application/x-tar"
 _URL_TIMEOUT = 60.0
@@ -30,9 +28,9 @@ _ERROR_BODY_MAX = 64 * 1024
 
 
 class ArchiveRoutes:
-    def __init__(self, store: ImageStore, containers: ContainerService) -> None:
+    def __init__(self, store: ImageStore, files: ContainerFiles) -> None:
         self.store = store
-        self.containers = containers
+        self.files = files
 
     def register(self, router: Router) -> None:
         router.add("GET", "/images/get", self.save)
@@ -57,15 +55,12 @@ class ArchiveRoutes:
     async def export(self, req: Request) -> StreamResponse:
         """The container's overlay is mounted (and its lifecycle lock held) by the body itself,
         from its first chunk to its last: a body never started holds nothing."""
-        c = self.containers.get(req.params["id"])
+        exporting = self.files.export(req.params["id"])
 
         async def body() -> AsyncIterator[bytes]:
-            async with mounted_overlay(self.containers, c) as path:
-                with Root.open(path) as root:  # a running container writes to the same upper dir
-                    async with contextlib.aclosing(written_chunks(
-                            lambda out: archive.export_tree(root, out))) as chunks:
-                        async for chunk in chunks:  # the writer thread ended before the unmount
-                            yield chunk
+            async with exporting as write, contextlib.aclosing(written_chunks(write)) as chunks:
+                async for chunk in chunks:  # the writer thread ended before the unmount
+                    yield chunk
         return StreamResponse(body(), TAR)
 
     async def import_image(self, req: Request) -> StreamResponse:

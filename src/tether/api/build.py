@@ -9,13 +9,11 @@ from typing import Any, AsyncIterator, Callable
 from tether.api.http import Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import error_line
 from tether.engine.builder import Builder, BuildError, BuildOptions
+from tether.engine.container_files import ContainerFiles
 from tether.engine.containers import ContainerService
 from tether.image import distribution
 from tether.image.build import context, instructions
-from tether.image.build.commit import commit_upper
-from tether.image.changes import apply_changes
-from tether.image.store import ImageStore, container_config
-from tether.rules import config as rules
+from tether.image.store import ImageStore
 from tether.rules import refs
 from tether.rules.errors import ApiError, BadRequest
 
@@ -52,10 +50,11 @@ def _message(obj: dict[str, Any]) -> bytes:
 
 
 class BuildRoutes:
-    def __init__(self, store: ImageStore, containers: ContainerService,
+    def __init__(self, store: ImageStore, containers: ContainerService, files: ContainerFiles,
                  insecure_registries: list[str] | None = None) -> None:
         self.store = store
         self.containers = containers
+        self.files = files
         self.insecure = list(insecure_registries or [])
         self.builder = Builder(store, containers, containers.paths.builder, self._pull)
 
@@ -111,21 +110,11 @@ class BuildRoutes:
 
     async def commit(self, req: Request) -> Response:
         """docker commit: the container's upper dir as a layer on top of its image."""
-        c = self.containers.get(req.q("container") or "")
         body = req.json() if req.body else {}
-        config = dict(c.config)
-        if isinstance(body, dict) and body:
-            config.update(rules.merge_image_config(body, c.config))
-        config = apply_changes(container_config(config), req.query.get("changes", []))
-        repo = req.q("repo") or ""
-        tag = refs.normalize_tag(f"{repo}:{req.q('tag')}" if req.q("tag") else repo) if repo else None
-        parent = await asyncio.to_thread(self.store.resolve, c.image_id)
-        image = await asyncio.to_thread(commit_upper, self.store, self.containers.paths.upper(c.id), parent,
-                                        config, c.config, c.id, req.q("comment") or "",
+        image = await self.files.commit(req.q("container") or "", body,
+                                        req.query.get("changes", []), req.q("repo") or "",
+                                        req.q("tag") or "", req.q("comment") or "",
                                         req.q("author") or "")
-        if tag:
-            name, _, tag_name = tag.rpartition(":")
-            await asyncio.to_thread(self.store.tag, image.id, name, tag_name)
         return json_response({"Id": image.id}, status=201)
 
     async def history(self, req: Request) -> Response:

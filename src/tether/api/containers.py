@@ -48,16 +48,16 @@ class ContainerRoutes:
         return json_response({"Id": c.id, "Warnings": []}, 201)
 
     async def list(self, req: Request) -> Response:
-        items = self.service.list(req.qbool("all"), req.qint("limit", -1), req.filters())
+        items = self.service.views.list(req.qbool("all"), req.qint("limit", -1), req.filters())
         if req.qbool("size"):
-            return json_response(await self.service.sized_summaries(items))
-        return json_response([self.service.summary(c) for c in items])
+            return json_response(await self.service.views.sized_summaries(items))
+        return json_response([self.service.views.summary(c) for c in items])
 
     async def inspect(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
-        view = self.service.inspect(c)
+        view = self.service.views.inspect(c)
         if req.qbool("size"):  # both fields, even a zero SizeRw, as dockerd's inspect
-            sized = (await self.service.sized_summaries([c]))[0]
+            sized = (await self.service.views.sized_summaries([c]))[0]
             view.update(SizeRw=sized.get("SizeRw", 0), SizeRootFs=sized["SizeRootFs"])
         return json_response(view)
 
@@ -103,7 +103,7 @@ class ContainerRoutes:
 
     async def remove(self, req: Request) -> Response:
         if req.qbool("link"):
-            self.service.remove_link(req.params["id"])
+            self.service.links.remove_link(req.params["id"])
         else:
             await self.service.remove(req.params["id"], force=req.qbool("force"),
                                       volumes=req.qbool("v"))
@@ -111,11 +111,11 @@ class ContainerRoutes:
 
     async def links(self, req: Request) -> Response:
         """tether extension: the links of one container (as parent), see docs/cli.md."""
-        return json_response(self.service.links_view(self.service.get(req.params["id"])))
+        return json_response(self.service.links.links_view(self.service.get(req.params["id"])))
 
     async def all_links(self, req: Request) -> Response:
         return json_response([view for c in self.service.all()
-                              for view in self.service.links_view(c)])
+                              for view in self.service.links.links_view(c)])
 
     async def wait(self, req: Request) -> StreamResponse:
         """Registered before the headers go out; the body comes when the condition is met."""

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.rules import apitypes
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
-from tether.rules.errors import Forbidden
 from tether.network import netrules
-from tether.rules.errors import BadRequest, Forbidden
+from tether.rules import apitypes
+from tether.rules.errors import Forbidden
 
 
 class NetworkRoutes:
@@ -38,7 +37,7 @@ class NetworkRoutes:
         ids = {"bridge": {"id": m.network_id, "created": m.created}, **m.predefined}
         return {name: netrules.predefined_view(
                     name, ids[name]["id"], ids[name]["created"],
-                    self.containers.network_containers(ids[name]["id"]) if name == "bridge"
+                    self.containers.attachment.network_containers(ids[name]["id"]) if name == "bridge"
                     else self._mode_containers(name),
                     bridge=m.bridge, subnet=str(m.subnet))
                 for name in netrules.PREDEFINED}
@@ -50,7 +49,7 @@ class NetworkRoutes:
 
     def _views(self) -> list[dict[str, Any]]:
         views = list(self._predefined().values())
-        views += [netrules.inspect_view(record, self.containers.network_containers(record.id))
+        views += [netrules.inspect_view(record, self.containers.attachment.network_containers(record.id))
                   for record in self.manager.records()]
         return views
 
@@ -104,7 +103,7 @@ class NetworkRoutes:
     async def connect(self, req: Request) -> Response:
         body = req.json_as(apitypes.NETWORK_CONNECT, required=True) or {}
         net_ref = self._find_view(req.params["id"])["Name"]
-        await self.containers.connect_network(str(body.get("Container") or ""), net_ref,
+        await self.containers.attachment.connect_network(str(body.get("Container") or ""), net_ref,
                                               body.get("EndpointConfig") or {})
         return Response(200)
 
@@ -112,7 +111,7 @@ class NetworkRoutes:
         body = req.json_as(apitypes.NETWORK_DISCONNECT, required=True) or {}
         view = self._find_view(req.params["id"])
         net_ref = view["Name"] if view["Name"] in netrules.PREDEFINED else view["Id"]
-        await self.containers.disconnect_network(str(body.get("Container") or ""), net_ref,
+        await self.containers.attachment.disconnect_network(str(body.get("Container") or ""), net_ref,
                                                  bool(body.get("Force")))
         return Response(200)
 

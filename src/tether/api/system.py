@@ -74,7 +74,7 @@ class SystemRoutes:
         return json_response({
             "LayersSize": total,
             "Images": diskusage.image_items([i.summary() for i in images], users, shared),
-            "Containers": await self.containers.sized_summaries(containers),
+            "Containers": await self.containers.views.sized_summaries(containers),
             "Volumes": await self.volumes_df() if self.volumes_df else [],
             "BuildCache": [], "BuilderSize": 0})
 

@@ -83,7 +83,7 @@ class ExecService:
             raise BadRequest("No exec command specified")
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
-        self.containers.link_env(c)  # as the reference engine: refused while a link is down
+        self.containers.links.link_env(c)  # as the reference engine: refused while a link is down
         keys = str(body.get("DetachKeys") or "")
         try:
             detach_keys = detachkeys.parse(keys) if keys else b""
@@ -127,7 +127,7 @@ class ExecService:
         uid, gid, groups, home = resolve_user(rootfs, e.user or c.config.get("User") or "")
         # link variables are computed afresh, as Docker 20.10 does for every exec
         env = rules.merge_env(rules.process_env(c.config, c.config["Hostname"], tty,
-                                                self.containers.link_env(c)), e.env)
+                                                self.containers.links.link_env(c)), e.env)
         if not any(v.startswith("HOME=") for v in env):
             env.append(f"HOME={home}")
         cwd = e.working_dir or c.config.get("WorkingDir") or "/"

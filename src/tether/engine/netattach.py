@@ -1,22 +1,27 @@
-"""Containers on user-defined networks: the part of the container service that joins them.
+"""Containers on networks: joining and leaving the default bridge and user-defined networks,
+at start, at exit and by `network connect`/`disconnect`, and the embedded resolver's view.
 
-A mixin of `ContainerService` (which provides `get`, `_run`, `_save`, `_write_hosts`,
-`_write_resolv`, `_drop_own_hosts_lines` and `_resolve_links`), kept apart so that the service
-module stays about one container's lifecycle. The records: `Container.networks` (network ID ->
-{Name, Aliases, IPAMConfig, Links, State}, in connection order) beside `Container.network`, the
-default bridge's endpoint. Who resolves to what is `tether.engine.endpoints` (pure).
+The records: `Container.networks` (network ID -> {Name, Aliases, IPAMConfig, Links, State}, in
+connection order) beside `Container.network`, the default bridge's endpoint. Who resolves to
+what is `tether.engine.endpoints` (pure). The lifecycle service calls `join_at_start`,
+`leave_all` and `restore` around each run; the network routes call `connect_network` and
+`disconnect_network`, which hold the container's lifecycle lock.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tether.engine import endpoints
 from tether.engine.events import EventBus
+from tether.engine.generated_files import GeneratedFiles
+from tether.engine.link_service import LinkService
 from tether.engine.paths import Paths
 from tether.engine.records import Container
+from tether.engine.registry import ContainerRegistry
 from tether.network import netrules
 from tether.network.manager import NetworkManager
 from tether.rules.errors import BadRequest, Forbidden, NotFound
@@ -28,16 +33,95 @@ KEPT_BRIDGE_FIELDS = ("Detached", "Attached", "EndpointConfig")
 ENDPOINT_CONFIG_FIELDS = ("IPAMConfig", "Links", "Aliases", "DriverOpts")
 
 
-class UserNetworks:
-    """Joining, leaving and reporting user-defined networks for the container service."""
+class NetworkAttachment:
+    """The network endpoints of one daemon's containers."""
 
-    network: NetworkManager
-    paths: Paths
-    events: EventBus
-    resolver: Any
-    _containers: dict[str, Container]
+    def __init__(self, registry: ContainerRegistry, network: NetworkManager, paths: Paths,
+                 files: GeneratedFiles, links: LinkService, events: EventBus,
+                 lock: Callable[[str], asyncio.Lock]) -> None:
+        self.registry = registry
+        self.network = network
+        self.paths = paths
+        self.files = files
+        self.links = links
+        self.events = events
+        self.lock = lock  # a container's lifecycle lock
+        # the embedded DNS resolver (tether.network.resolver.EmbeddedResolver), set by the daemon:
+        # it serves every running container that is on a user-defined network
+        self.resolver: Any = None
 
-    def _endpoints_at_create(self, mode: str, configs: dict[str, Any]
+    # ---- around a run -------------------------------------------------------------------
+
+    async def join_at_start(self, c: Container, netns_path: Path,
+                            link_hosts: list[tuple[str, str]]) -> None:
+        """A starting container's endpoints: the default bridge first, as eth0 (with the
+        hosts lines of its links; its parents' lines follow its new address when the endpoint
+        joins, as dockerd), then its user networks, whose resolver runs before the process
+        does (its first lookup needs it)."""
+        c.next_ifindex = 0
+        if self.on_bridge(c):
+            kept = {k: v for k, v in c.network.items() if k in KEPT_BRIDGE_FIELDS}
+            c.network = {**await self.network.connect(c.id, c.name, c.config, c.host_config,
+                                                      netns_path), "SandboxID": c.id, **kept}
+            c.next_ifindex = 1
+            self._emit_bridge(c.id, "connect")
+            self.files.write_hosts(c, link_hosts)
+            self.links.refresh_parents(c)
+        if c.networks or c.network_mode not in ("bridge", "none", "host"):
+            await self._join_user_networks(c, netns_path)
+            self.files.write_hosts(c)
+            await self.serve_dns(c)
+
+    async def leave_all(self, c: Container | str) -> None:
+        """Every endpoint of a run, its ports freed (the user network's that published them
+        first); a bare ID for a container with no record."""
+        cid = c if isinstance(c, str) else c.id
+        if not isinstance(c, str):
+            await self._leave_user_networks(c)
+        state = {} if isinstance(c, str) else c.network
+        try:
+            await self.network.disconnect(cid, state)
+        except Exception:
+            log.exception("network disconnect failed", extra={"ctx": {"id": cid}})
+        if state.get("EndpointID"):
+            self._emit_bridge(cid, "disconnect")
+        if not isinstance(c, str):
+            c.network = {k: v for k, v in state.items()
+                         if k in ("NetworkID", "SandboxID", *KEPT_BRIDGE_FIELDS)}
+
+    async def restore(self, c: Container) -> None:
+        """After a daemon restart: a running container's endpoints taken back as they were."""
+        await self.network.restore(c.id, c.name, c.network)
+        for entry in c.networks.values():
+            await self.network.restore(c.id, c.name, entry.get("State") or {})
+
+    async def stop_dns(self, cid: str) -> None:
+        if self.resolver is not None:
+            try:
+                await self.resolver.stop(cid)
+            except Exception:
+                log.exception("embedded DNS stop failed", extra={"ctx": {"id": cid}})
+
+    def _emit_bridge(self, cid: str, action: str) -> None:
+        """dockerd's `network connect`/`disconnect` events of the bridge network."""
+        self.events.publish("network", action, self.network.network_id,
+                            {"container": cid, "name": "bridge", "type": "bridge"})
+
+    # ---- views --------------------------------------------------------------------------
+
+    def settings(self, c: Container) -> dict[str, Any]:
+        """Inspect's and the list's NetworkSettings."""
+        user = [(entry["Name"], entry) for entry in c.networks.values()]
+        return self.network.settings(c.network_mode, c.network, str(self.paths.netns(c.id)),
+                                     user)
+
+    def published_ports(self, c: Container) -> list[dict[str, Any]]:
+        live = [c.network, *(entry.get("State") or {} for entry in c.networks.values())]
+        holder = next((state for state in live if state.get("IPAddress") and "Ports" in state),
+                      {})
+        return self.network.list_ports(holder)
+
+    def endpoints_at_create(self, mode: str, configs: dict[str, Any]
                              ) -> dict[str, dict[str, Any]]:
         """The user networks a new container joins (its NetworkMode first, then the other
         EndpointsConfig entries), as record entries; dockerd's errors for the rest."""
@@ -85,7 +169,7 @@ class UserNetworks:
                 for nid, entry in c.networks.items()):
             record = self.network.find(c.network_mode)
             c.networks = {record.id: self._endpoint_entry(record, {}), **c.networks}
-            self._write_resolv(c)
+            self.files.write_resolv(c)
         for nid in list(c.networks):
             await self._join(c, nid, netns_path)
         await self._route_by_preferred_gateway(c)
@@ -147,22 +231,18 @@ class UserNetworks:
                     log.exception("network disconnect failed", extra={"ctx": {"id": c.id}})
             entry["State"] = {k: v for k, v in state.items() if k in ("NetworkID", "SandboxID")}
 
-    def _on_user_network(self, c: Container) -> bool:
-        """Whether the embedded resolver serves the container (resolv.conf, DNS sockets)."""
-        return bool(c.networks) or c.network_mode not in ("bridge", "none", "host")
-
     def lookup(self, querier_id: str, name: str) -> list[IPv4Address]:
         """The embedded resolver's forward lookup (see tether.engine.endpoints)."""
-        return endpoints.lookup(self._containers.values(), querier_id, name)
+        return endpoints.lookup(self.registry.all(), querier_id, name)
 
     def reverse(self, querier_id: str, address: IPv4Address) -> str | None:
         """The embedded resolver's PTR lookup."""
-        return endpoints.reverse(self._containers.values(), querier_id, address)
+        return endpoints.reverse(self.registry.all(), querier_id, address)
 
     def network_containers(self, network_id: str) -> dict[str, dict[str, str]]:
         """A network's `Containers` map: the running containers with an endpoint on it."""
         out = {}
-        for c in self._containers.values():
+        for c in self.registry.all():
             if network_id == self.network.network_id:
                 state = c.network
             else:
@@ -179,7 +259,7 @@ class UserNetworks:
                              "to host network" if net_ref == "host" else
                              "container cannot be connected to multiple networks with one of "
                              "the networks in private (none) mode")
-        c = self.get(ref)
+        c = self.registry.get(ref)
         if c.network_mode == "host":
             raise BadRequest("container cannot be disconnected from host network or connected "
                              "to host network")
@@ -190,13 +270,12 @@ class UserNetworks:
             await self._attach_bridge(c, config)
             return
         record = self.network.find(net_ref)
-        run = self._run(c.id)
-        async with run.lock:
+        async with self.lock(c.id):
             if record.id in c.networks:
                 raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
                                 f"network {record.name}")
             entry = self._endpoint_entry(record, config)
-            links = self._resolve_links(list(config.get("Links") or []))
+            links = self.links.resolve(list(config.get("Links") or []))
             entry["Links"] = [f"{child.name.lstrip('/')}:{alias}" for child, alias in links] \
                 or None
             c.networks[record.id] = entry
@@ -207,14 +286,14 @@ class UserNetworks:
                     del c.networks[record.id]
                     raise
                 await self._route_by_preferred_gateway(c)
-                self._write_hosts(c)
-                self._write_resolv(c)
-                await self._serve_dns(c)
+                self.files.write_hosts(c)
+                self.files.write_resolv(c)
+                await self.serve_dns(c)
             else:
-                self._write_resolv(c)
+                self.files.write_resolv(c)
                 entry["Aliases"] = endpoints.merge_aliases(entry.get("Aliases") or [],
                                                            c.short_id)
-            self._save(c)
+            self.registry.save(c)
         self.events.publish("network", "connect", record.id,
                             {"container": c.id, "name": record.name, "type": "bridge"})
 
@@ -224,17 +303,16 @@ class UserNetworks:
             raise BadRequest("container cannot be disconnected from host network or connected "
                              "to host network")
         if net_ref in ("bridge", self.network.network_id):
-            await self._detach_bridge(self.get(ref))
+            await self._detach_bridge(self.registry.get(ref))
             return
         record = self.network.find(net_ref)
         try:
-            c = self.get(ref)
+            c = self.registry.get(ref)
         except NotFound:
             if force:
                 return
             raise
-        run = self._run(c.id)
-        async with run.lock:
+        async with self.lock(c.id):
             entry = c.networks.get(record.id)
             if entry is None:
                 raise Forbidden(f"container {c.id} is not connected to network {record.name}")
@@ -245,20 +323,20 @@ class UserNetworks:
             if c.state.status == "running":
                 await self._route_by_preferred_gateway(c, after_leave=True)
             if c.state.status == "running":  # Docker 20.10 drops every line of its own name
-                self._drop_own_hosts_lines(c)
-            self._save(c)
+                self.files.drop_own_hosts_lines(c)
+            self.registry.save(c)
         self.events.publish("network", "disconnect", record.id,
                             {"container": c.id, "name": record.name, "type": "bridge"})
 
-    def _on_bridge(self, c: Container) -> bool:
+    def on_bridge(self, c: Container) -> bool:
         return (c.network_mode == "bridge" and not c.network.get("Detached")) \
             or bool(c.network.get("Attached"))
 
     async def _attach_bridge(self, c: Container, config: dict[str, Any]) -> None:
         """`network connect bridge`: back on the default bridge, or on it beside user networks."""
         netrules.check_endpoint_config("bridge", False, config)
-        async with self._run(c.id).lock:
-            if self._on_bridge(c):
+        async with self.lock(c.id):
+            if self.on_bridge(c):
                 raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
                                 "network bridge")
             c.network = {"EndpointConfig": {k: config.get(k) for k in ENDPOINT_CONFIG_FIELDS}}
@@ -267,31 +345,31 @@ class UserNetworks:
             if c.state.status == "running":
                 await self._join_bridge_later(c, self.paths.netns(c.id))
                 await self._route_by_preferred_gateway(c)
-                self._write_hosts(c)
-            self._save(c)
+                self.files.write_hosts(c)
+            self.registry.save(c)
         self.events.publish("network", "connect", self.network.network_id,
                             {"container": c.id, "name": "bridge", "type": "bridge"})
 
     async def _detach_bridge(self, c: Container) -> None:
         """Take a container off the default bridge (its interface goes, with the ports it
         published); it stays off at later starts, as in Docker."""
-        async with self._run(c.id).lock:
-            if not self._on_bridge(c):
+        async with self.lock(c.id):
+            if not self.on_bridge(c):
                 raise Forbidden(f"container {c.id} is not connected to network bridge")
             if c.network.get("IPAddress"):
                 await self.network.disconnect(c.id, c.network)
             c.network = {"Detached": True} if c.network_mode == "bridge" else {}
             if c.state.status == "running":
                 await self._route_by_preferred_gateway(c, after_leave=True)
-                self._write_hosts(c)
-            self._save(c)
+                self.files.write_hosts(c)
+            self.registry.save(c)
         self.events.publish("network", "disconnect", self.network.network_id,
                             {"container": c.id, "name": "bridge", "type": "bridge"})
 
-    async def _serve_dns(self, c: Container) -> None:
+    async def serve_dns(self, c: Container) -> None:
         """Start the embedded resolver in the container's namespace. A failure is logged, not
         raised: the container runs (as it would with an unreachable nameserver)."""
-        if self.resolver is None or not self._on_user_network(c):
+        if self.resolver is None or not c.on_user_network:
             return
         try:
             await self.resolver.serve(c.id, str(self.paths.netns(c.id)), self._dns_upstreams(c))
@@ -311,11 +389,11 @@ class UserNetworks:
             return []
         return list(c.host_config.get("Dns") or []) or None
 
-    def _network_names(self, c: Container) -> set[str]:
+    def network_names(self, c: Container) -> set[str]:
         """The names and IDs of the networks a container is on (the `network` filter)."""
         names = {entry["Name"] for entry in c.networks.values()} | set(c.networks)
         if c.network_mode in ("host", "none"):
             names.add(c.network_mode)
-        if self._on_bridge(c):
+        if self.on_bridge(c):
             names |= {"bridge", self.network.network_id}
         return names

@@ -132,6 +132,12 @@ class Container:
         return "bridge" if mode == "default" else mode
 
     @property
+    def on_user_network(self) -> bool:
+        """Whether the embedded resolver serves the container (resolv.conf, DNS sockets): it
+        is, or was once, on a user-defined network."""
+        return bool(self.networks) or self.network_mode not in ("bridge", "none", "host")
+
+    @property
     def tty(self) -> bool:
         return bool(self.config.get("Tty"))
 

@@ -1,0 +1,104 @@
+"""What the API shows of containers: inspect, the list items (with sizes for `ps -s` and
+`system df`) and `GET /containers/json` with Docker's filters. Reads only."""
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from tether.engine import diskusage
+from tether.engine.link_service import LinkService
+from tether.engine.netattach import NetworkAttachment
+from tether.engine.paths import Paths
+from tether.engine.records import Container
+from tether.engine.registry import ContainerRegistry
+from tether.rules.errors import NotFound
+from tether.image.store import ImageStore
+
+
+class ContainerViews:
+    """Inspect, list and the list's filters."""
+
+    def __init__(self, registry: ContainerRegistry, links: LinkService,
+                 attachment: NetworkAttachment, images: ImageStore, paths: Paths) -> None:
+        self.registry = registry
+        self.links = links
+        self.attachment = attachment
+        self.images = images
+        self.paths = paths
+
+    def inspect(self, c: Container) -> dict[str, Any]:
+        """Inspect with `HostConfig.Links` rebuilt from the link graph (`/db:/web/db`)."""
+        view = c.inspect(self.paths.views(c.id), self.attachment.settings(c))
+        view["HostConfig"]["Links"] = self.links.inspect_links(c)
+        return view
+
+    def summary(self, c: Container) -> dict[str, Any]:
+        """A list item; a linked container's Names include its link names (`/web/db`)."""
+        item = c.summary(self.attachment.settings(c), self.attachment.published_ports(c))
+        item["Names"] = sorted([c.name, *self.links.names_of(c)])
+        return item
+
+    async def sized_summaries(self, items: list[Container]) -> list[dict[str, Any]]:
+        """List items with SizeRw and SizeRootFs (`ps -s`, `system df`); the upper dirs are
+        walked in a thread, the records read here on the loop."""
+        summaries = [self.summary(c) for c in items]
+        image_sizes = [self._image_size(c.image_id) for c in items]
+        uppers: list[Path] = [self.paths.upper(c.id) for c in items]
+        sizes = await asyncio.to_thread(lambda: [diskusage.directory_size(u) for u in uppers])
+        return [diskusage.with_sizes(item, rw, image) for item, rw, image
+                in zip(summaries, sizes, image_sizes, strict=True)]
+
+    def _image_size(self, image_id: str) -> int:
+        try:
+            return self.images.resolve(image_id).size
+        except NotFound:  # a force-removed image: its layers stay, its size is gone
+            return 0
+
+    def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Container]:
+        """`GET /containers/json`: newest first, Docker's filters."""
+        items = sorted(self.registry.all(), key=lambda c: c.created, reverse=True)
+        if not all_ and limit <= 0:
+            items = [c for c in items if c.state.status in ("running", "restarting")]
+        items = [c for c in items if self._matches(c, filters)]
+        return items[:limit] if limit > 0 else items
+
+    def _matches(self, c: Container, filters: dict[str, list[str]]) -> bool:
+        def any_of(key: str, test: Callable[[str], bool]) -> bool:
+            values = filters.get(key)
+            return not values or any(test(v) for v in values)
+
+        return (any_of("id", lambda v: c.id.startswith(v))
+                and any_of("name", lambda v: _name_matches(v, c.name))
+                and any_of("status", lambda v: c.state.status == v)
+                and any_of("ancestor", lambda v: self._is_ancestor(v, c))
+                # every label filter must hold, as in Docker (compose asks project AND service)
+                and all(_label_matches(v, c.config.get("Labels") or {})
+                        for v in filters.get("label") or [])
+                and any_of("network", lambda v: v in self.attachment.network_names(c))
+                and any_of("exited", lambda v: c.state.status == "exited" and v.lstrip("-").isdigit()
+                           and c.state.exit_code == int(v))
+                and any_of("volume", lambda v: any(v in (mp.name or mp.source, mp.destination)
+                                                   for mp in c.mount_points)))
+
+    def _is_ancestor(self, ref: str, c: Container) -> bool:
+        try:
+            return self.images.resolve(ref).id == c.image_id
+        except NotFound:
+            return False
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    try:
+        regex = re.compile(pattern)
+    except re.error:
+        return False
+    return bool(regex.search(name) or regex.search(name.lstrip("/")))
+
+
+def _label_matches(spec_: str, labels: dict[str, str]) -> bool:
+    key, sep, value = spec_.partition("=")
+    if key not in labels:
+        return False
+    return not sep or labels[key] == value
