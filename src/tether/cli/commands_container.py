@@ -243,8 +243,7 @@ def run(detach: bool, detach_keys: str, **params: Any) -> None:
     """Make a container from IMAGE and start it.
 
     Pulls IMAGE when the daemon lacks it. Ports published with -p are forwarded by nftables NAT in
-    the kernel, not copied by a proxy process (IPv4). A flag tether cannot apply is refused with an
-    error naming it, never silently dropped.
+    the kernel, not copied by a proxy process (IPv4).
     """
     sys.exit(run_container(current_app().client, _options(params, detach), detach_keys))
 
