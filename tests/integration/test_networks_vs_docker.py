@@ -1,5 +1,5 @@
 """User-defined networks through the stock docker CLI, against tetherd and against Docker 20.10
-(the reference engine): `network ls/inspect/create/rm/prune` outputs and errors, connect and
+(the reference engine): `network ls/inspect/create/rm/prune` (and prune's filters) outputs and errors, connect and
 disconnect (interfaces, routes, /etc/hosts, resolv.conf), `--ip`, `--ip-range`, aliases in
 inspect, isolation between networks and the default bridge, and `--internal`.
 
@@ -117,6 +117,15 @@ STEPS: list[tuple[str, ...]] = [
     ("rm", "-f", "a1", "a2", "b1", "c1", "c2", "l1"),
     ("network", "inspect", "-f", "{{json .Containers}}", "n1"),
     ("network", "rm", "n1", "n3"),
+    # prune's filters: every key applied or refused, never dropped
+    ("network", "create", "--label", "keep=1", "p1"),
+    ("network", "prune", "-f", "--filter", "foo=1"),
+    ("network", "prune", "-f", "--filter", "until=bogus"),
+    ("network", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z"),
+    ("network", "prune", "-f", "--filter", "until=1h"),
+    ("network", "prune", "-f", "--filter", "label=nope"),
+    ("network", "prune", "-f", "--filter", "label!=keep=1"),
+    ("network", "ls", "--format", "{{.Name}}"),
     ("network", "prune", "-f"),
     ("network", "ls"),
 ]

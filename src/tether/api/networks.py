@@ -6,6 +6,7 @@ container service's knowledge, so both services are composed here.
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tether.api.http import Request, Response, Router, json_response
@@ -88,13 +89,10 @@ class NetworkRoutes:
                                        {"name": view["Name"], "type": "bridge"})
 
     async def prune(self, req: Request) -> Response:
-        filters = req.filters()
+        prunable = netrules.prune_predicate(req.filters(), time.time())
         deleted = []
         for view in self._views():
-            if view["Name"] in netrules.PREDEFINED or view["Containers"]:
-                continue
-            if not netrules.matches_filters(view, {k: v for k, v in filters.items()
-                                                   if k == "label"}):
+            if view["Name"] in netrules.PREDEFINED or view["Containers"] or not prunable(view):
                 continue
             await self._remove(view)
             deleted.append(view["Name"])

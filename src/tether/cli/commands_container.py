@@ -19,6 +19,7 @@ from tether.cli.runopts import (RunOptions, create_body, link_format_error, moun
                                 qualified_name, split_ref, tagged)
 from tether.rules.errors import start_failure_code
 from tether.rules.portspec import PortSpecError, parse_uint16
+from tether.rules.times import go_duration_seconds
 
 # ----------------------------------------------------------------------------------------------
 # run / create
@@ -471,18 +472,14 @@ class _ChunkReader:
         return data
 
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
 def _timestamp(value: str | None, now: float | None = None) -> str | None:
     """docker's GetTimestamp: Go durations are relative to now, else a Unix time or RFC 3339."""
     import re
 
     if not value:
         return None
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
-    if parts and "".join(n + u for n, u in parts) == value:
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    seconds = go_duration_seconds(value) if value != "0" else None
+    if seconds is not None:
         return f"{(time.time() if now is None else now) - seconds:.9f}"
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return value

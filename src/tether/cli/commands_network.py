@@ -142,7 +142,8 @@ def rm(names: tuple[str, ...]) -> None:
 @network.command("prune", usage="[OPTIONS]")
 @click.option("-f", "--force", is_flag=True, help="Skip the are-you-sure question")
 @click.option("--filter", "filters", multiple=True,
-              help="label=KEY[=VALUE]: prune only networks with this label")
+              help="label=KEY[=VALUE] or label!=...: prune only networks with (without) this "
+                   "label; until=TIME: only networks made before TIME (a date or a duration ago)")
 def prune(force: bool, filters: tuple[str, ...]) -> None:
     """Delete every user-defined network no container is on."""
     if not force:

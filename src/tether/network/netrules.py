@@ -14,6 +14,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable, Iterable, TypeVar
 
 from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
+from tether.rules.times import get_timestamp, parse_rfc3339
 
 # after the default bridge's 172.17.0.0/16: the rest of 172.17-31 in /16s, then 192.168/16 in /20s
 DEFAULT_POOLS: tuple[IPv4Network, ...] = (
@@ -168,6 +169,36 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
             if dangling != wanted:
                 return False
     return True
+
+
+PRUNE_FILTERS = ("label", "label!", "until")
+
+
+def prune_predicate(filters: dict[str, list[str]], now: float) -> Callable[[dict[str, Any]], bool]:
+    """Which unused user-defined networks `POST /networks/prune` removes, as dockerd's
+    localNetworksPrune decides: created before `until` (a time or a Go duration back from
+    `now`), carrying every `label` and not every `label!`. Other keys are refused, so that a
+    filter is never silently dropped (a prune that ignored `until` would remove every network)."""
+    for key in filters:
+        if key not in PRUNE_FILTERS:
+            raise BadRequest(f"Invalid filter '{key}'")
+    until = filters.get("until", [])
+    if len(until) > 1:
+        raise BadRequest("more than one until filter specified")
+    try:
+        cutoff = get_timestamp(until[0], now) if until else None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    wanted, unwanted = filters.get("label", []), filters.get("label!", [])
+
+    def test(view: dict[str, Any]) -> bool:
+        labels = view["Labels"] or {}
+        if cutoff is not None and parse_rfc3339(view["Created"]) > cutoff:
+            return False
+        if not all(_label_matches(labels, expr) for expr in wanted):
+            return False
+        return not (unwanted and all(_label_matches(labels, expr) for expr in unwanted))
+    return test
 
 
 def _label_matches(labels: dict[str, str], expr: str) -> bool:

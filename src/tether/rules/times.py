@@ -1,7 +1,8 @@
-"""Docker's time stamps: Go's RFC3339Nano in UTC, as dockerd writes them in records, and the
-zero time Go prints for a time never set."""
+"""Docker's time stamps: Go's RFC3339Nano in UTC, as dockerd writes them in records, the zero
+time Go prints for a time never set, and the time arguments clients send (GetTimestamp)."""
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timezone
 
@@ -22,3 +23,46 @@ def parse_rfc3339(value: str) -> float:
     head, _, frac = value.rstrip("Z").partition(".")
     seconds = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
     return seconds + (float("0." + frac) if frac else 0.0)
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
+                   "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIX = re.compile(r"\d+(?:\.\d{1,9})?")
+
+
+def go_duration_seconds(text: str) -> float | None:
+    """A Go duration (`1h30m`, `-2.5s`, `500ms`) in seconds; None when `text` is not one."""
+    body = text[1:] if text[:1] in "+-" else text
+    if body == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(body):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if not body or pos != len(body):
+        return None
+    return -total if text.startswith("-") else total
+
+
+def get_timestamp(value: str, now: float) -> float:
+    """docker's GetTimestamp, as seconds since the epoch: a Go duration counts back from `now`;
+    else an RFC 3339 time or date (without a zone: UTC, the daemon's zone), else a Unix time.
+    ValueError with dockerd's text when it is none of them ("until" and "since" filters)."""
+    if value != "0":
+        seconds = go_duration_seconds(value)
+        if seconds is not None:
+            return now - seconds
+    if "-" in value:
+        try:
+            moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f'parsing time "{value}": not an RFC 3339 time') from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    if _UNIX.fullmatch(value):
+        return float(value)
+    raise ValueError(f'failed to parse value as time or duration: "{value}"')
