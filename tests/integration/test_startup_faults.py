@@ -178,3 +178,28 @@ def test_unreadable_network_record_is_skipped_and_kept(fresh_daemon):
     assert path.read_bytes() == b"{\"id\": "  # left for a person to look at
     assert "network not restored" in d.log()
     assert_still_managed(d, "other")
+
+
+def test_unreadable_image_index_is_set_aside_and_the_daemon_comes_up(fresh_daemon):
+    """images.json damaged while tetherd was down: the store opens without it (nothing deleted),
+    running containers stay managed, a stopped one cannot start for want of its image and says
+    so, and an image loaded again runs."""
+    d = fresh_daemon
+    stopped = out(d.tether("create", "--name", "stopped", "busybox", "true"))
+    out(d.tether("run", "-d", "--name", "other", "busybox", "sleep", "600"))
+    blobs = sorted(p.name for p in (d.data_root / "image" / "blobs" / "sha256").iterdir())
+    d.kill9()
+    (d.data_root / "image" / "images.json").write_bytes(b'{"sha256:')
+    d.start()
+    assert "image store record unreadable, set aside" in d.log()
+    assert sorted(p.name for p in (d.data_root / "image" / "blobs" / "sha256").iterdir()) == blobs
+    assert d.api("GET", "/images/json")[1] == []
+    failed = d.tether("start", "stopped")
+    assert failed.returncode != 0 and b"No such image" in failed.stderr, failed
+    assert_no_host_path(d, failed.stderr.decode())
+    assert_still_managed(d, "other")
+    out(d.tether("rm", "stopped"))
+    assert d.leaks(stopped) == []
+    status, body = d.api("POST", "/tether/bootstrap/busybox", timeout=120)
+    assert status == 200, body
+    assert out(d.tether("run", "--rm", "busybox", "echo", "again")) == "again"

@@ -224,3 +224,34 @@ def test_busybox_rootfs_tar_matches_layer(tmp_path: Path) -> None:
     busybox_rootfs_tar(buf)
     image = bootstrap_busybox(ImageStore(tmp_path))
     assert image.diff_ids == ["sha256:" + hashlib.sha256(buf.getvalue()).hexdigest()]
+
+
+@pytest.mark.parametrize("damage", [b'{"sha256:', b"[]", b"\xff\xfe"])
+def test_unreadable_index_is_set_aside_and_no_blob_collected(store: ImageStore, damage: bytes) -> None:
+    """A store whose images.json cannot be read opens empty (the daemon comes up), keeps the
+    damaged file beside it and deletes no blob: they may be the images it lost."""
+    image = store.import_tar(io.BytesIO(layer()), "a", [], "")
+    orphan = store.blobs / ("e" * 64)
+    orphan.write_bytes(b"orphan")
+    (store.root / "images.json").write_bytes(damage)
+    reopened = ImageStore(store.root)
+    assert reopened.list() == []
+    with pytest.raises(NotFound):
+        reopened.resolve("a")
+    aside = [p for p in store.root.iterdir() if p.name.startswith("images.json.corrupt-")]
+    assert [p.read_bytes() for p in aside] == [damage]
+    assert {p.name for p in store.blobs.iterdir()} == {image.id[7:], image.diff_ids[0][7:], orphan.name}
+
+
+def test_image_with_missing_config_is_left_out(store: ImageStore) -> None:
+    """An image whose config blob is gone is left out with its tags; the others stay usable and
+    no blob is collected at that start."""
+    gone = store.import_tar(io.BytesIO(layer(b"one")), "gone", [], "")
+    kept = store.import_tar(io.BytesIO(layer(b"two")), "kept", [], "")
+    (store.blobs / gone.id[7:]).unlink()
+    reopened = ImageStore(store.root)
+    assert [i.id for i in reopened.list()] == [kept.id]
+    assert reopened.resolve("kept").id == kept.id
+    with pytest.raises(NotFound):
+        reopened.resolve("gone")
+    assert (store.blobs / gone.diff_ids[0][7:]).exists()  # its layer is kept for a repair

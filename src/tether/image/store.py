@@ -10,12 +10,18 @@ Layout under `root` (the daemon passes `<data-root>/image`):
 Blobs are written before the records that name them, and removed after, so a crash leaves at worst
 unreferenced blobs and `.tmp-` entries, which start-up removes. One lock serialises mutations: the
 daemon calls the slow parts from worker threads.
+
+A damaged store never stops the daemon: a record that cannot be read is renamed aside
+(`<name>.corrupt-<ns>`) and the store starts without it, an image whose config blob is gone or
+unreadable is left out (with its tags), each logged. Start-up's blob collection is then skipped:
+blobs that no readable record names may still be an image's, and are kept for a repair.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import platform
 import secrets
@@ -34,6 +40,8 @@ from tether.rules import refs
 from tether.rules.errors import BadRequest, Conflict, NotFound
 from tether.rules.times import ZERO_TIME
 from tether.state import read_json, write_json_atomic
+
+log = logging.getLogger("tether.images")
 
 ContainerUsers = Callable[[str], list[tuple[str, bool]]]
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
@@ -198,21 +206,63 @@ class ImageStore:
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.layers.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._damaged = False  # a record or config could not be read: collect no blobs
         self._tags: dict[str, str] = self._load("repositories.json")
         self._images: dict[str, dict[str, Any]] = self._load("images.json")
         self._configs: dict[str, dict[str, Any]] = {}
         self._layer_sizes: dict[str, int] = {}  # diff_id -> size; a layer's content never changes
         self._held: Counter[str] = Counter()  # diff_id -> operations (pull, load, commit) using it
         self._unclaimed: set[str] = set()  # held layers stored or released while held: see keeping_layers
-        self._collect_garbage()
+        self._leave_out_unreadable_images()
+        if self._damaged:
+            log.error("image store damaged: unreferenced blobs are kept, not collected")
+        else:
+            self._collect_garbage()
 
     # --- records ---
 
     def _load(self, name: str) -> dict[str, Any]:
+        """A record of the store, or {} when there is none; one that cannot be read (not JSON,
+        not an object) is renamed aside and logged, and the store starts without it."""
+        path = self.root / name
         try:
-            return dict(read_json(self.root / name))
+            record = read_json(path)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            return record
         except FileNotFoundError:
             return {}
+        except (OSError, ValueError) as exc:
+            self._damaged = True
+            aside = path.with_name(f"{name}.corrupt-{time.time_ns()}")
+            with contextlib.suppress(OSError):
+                path.rename(aside)
+            log.error("image store record unreadable, set aside",
+                      extra={"ctx": {"file": aside.name, "error": str(exc)}})
+            return {}
+
+    def _leave_out_unreadable_images(self) -> None:
+        """Images whose entry or config blob cannot be read are left out, and so are tags that
+        name no image left: an image without its config cannot be listed, inspected or run."""
+        for image_id, meta in list(self._images.items()):
+            try:
+                if not isinstance(meta, dict) or not isinstance(meta.get("size"), int):
+                    raise ValueError("malformed entry in images.json")
+                diff_ids = self._config(image_id)["rootfs"]["diff_ids"]
+                if not isinstance(diff_ids, list):
+                    raise ValueError("config without rootfs.diff_ids")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                self._damaged = True
+                self._configs.pop(image_id, None)
+                del self._images[image_id]
+                log.error("image left out: its config cannot be read",
+                          extra={"ctx": {"image": image_id, "error": str(exc)}})
+        dangling = [tag for tag, image_id in self._tags.items() if image_id not in self._images]
+        for tag in dangling:
+            del self._tags[tag]
+        if dangling:
+            self._damaged = True
+            log.error("tags of unknown images left out", extra={"ctx": {"tags": dangling}})
 
     def _save(self) -> None:
         write_json_atomic(self.root / "images.json", self._images)
