@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,22 @@ def read_json(path: Path) -> Any:
     """Read one record; a missing file raises FileNotFoundError as usual."""
     with open(path, "rb") as f:
         return json.loads(f.read())
+
+
+def read_object_or_set_aside(path: Path) -> dict[str, Any] | None:
+    """A record that is a JSON object, {} when there is none, None when it cannot be read (not
+    JSON, not an object, unreadable): that file is renamed `<name>.corrupt-<ns>` beside itself,
+    so the caller starts without it instead of stopping the daemon, and nothing is deleted."""
+    try:
+        record = read_json(path)
+        if isinstance(record, dict):
+            return record
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        pass
+    try:
+        os.rename(path, path.with_name(f"{path.name}.corrupt-{time.time_ns()}"))
+    except OSError:
+        pass
+    return None

@@ -203,3 +203,22 @@ def test_unreadable_image_index_is_set_aside_and_the_daemon_comes_up(fresh_daemo
     status, body = d.api("POST", "/tether/bootstrap/busybox", timeout=120)
     assert status == 200, body
     assert out(d.tether("run", "--rm", "busybox", "echo", "again")) == "again"
+
+
+@pytest.mark.parametrize("record", ["bridge.json", "predefined.json"])
+def test_unreadable_network_state_is_set_aside_and_made_anew(fresh_daemon, record):
+    """The default bridge's record or the IDs of host/none damaged while tetherd was down: set
+    aside and made anew, the daemon comes up and containers run on the bridge again."""
+    d = fresh_daemon
+    out(d.tether("create", "--name", "stopped", "busybox", "true"))
+    d.stop()
+    path = d.data_root / "network" / record
+    path.write_bytes(b'{"id": ')
+    d.start()
+    assert "network record unreadable, set aside; made anew" in d.log()
+    assert [p.read_bytes() for p in path.parent.glob(f"{record}.corrupt-*")] == [b'{"id": ']
+    names = sorted(n["Name"] for n in d.api("GET", "/networks")[1])
+    assert names == ["bridge", "host", "none"]
+    out(d.tether("start", "stopped"))
+    assert out(d.tether("run", "--rm", "busybox", "sh", "-c", "ip -4 addr show eth0 | grep -c inet")) == "1"
+    out(d.tether("rm", "-f", "stopped"))

@@ -39,7 +39,7 @@ from tether.image.changes import apply_changes
 from tether.rules import refs
 from tether.rules.errors import BadRequest, Conflict, NotFound
 from tether.rules.times import ZERO_TIME
-from tether.state import read_json, write_json_atomic
+from tether.state import read_object_or_set_aside, write_json_atomic
 
 log = logging.getLogger("tether.images")
 
@@ -222,24 +222,14 @@ class ImageStore:
     # --- records ---
 
     def _load(self, name: str) -> dict[str, Any]:
-        """A record of the store, or {} when there is none; one that cannot be read (not JSON,
-        not an object) is renamed aside and logged, and the store starts without it."""
-        path = self.root / name
-        try:
-            record = read_json(path)
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-            return record
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
+        """A record of the store, or {} when there is none; one that cannot be read is set
+        aside (state.read_object_or_set_aside) and logged, and the store starts without it."""
+        record = read_object_or_set_aside(self.root / name)
+        if record is None:
             self._damaged = True
-            aside = path.with_name(f"{name}.corrupt-{time.time_ns()}")
-            with contextlib.suppress(OSError):
-                path.rename(aside)
-            log.error("image store record unreadable, set aside",
-                      extra={"ctx": {"file": aside.name, "error": str(exc)}})
+            log.error("image store record unreadable, set aside", extra={"ctx": {"file": name}})
             return {}
+        return record
 
     def _leave_out_unreadable_images(self) -> None:
         """Images whose entry or config blob cannot be read are left out, and so are tags that

@@ -27,7 +27,7 @@ from tether.network.proxy import PortHolder, UserlandProxy
 from tether.rules import portspec
 from tether.rules.errors import ApiError, BadRequest, Conflict, Forbidden
 from tether.rules.times import now_rfc3339
-from tether.state import read_json, write_json_atomic
+from tether.state import read_json, read_object_or_set_aside, write_json_atomic
 
 log = logging.getLogger("tether.network")
 
@@ -106,16 +106,8 @@ class NetworkManager:
     async def setup(self) -> None:
         """Choose (or take back) the bridge's subnet, make the bridge, install the ruleset."""
         record_path = self.state_dir / "bridge.json"
-        try:
-            record = read_json(record_path)
-        except FileNotFoundError:
-            record = {}
-        if record.get("bridge") == self.bridge and (not self.bip or record.get("bip") == self.bip):
-            self.subnet = ipaddress.IPv4Network(record["subnet"])
-            self.gateway = ipaddress.IPv4Address(record["gateway"])
-            self.network_id = record["id"]
-            self.created = record.get("created", "")
-        else:
+        record = _record_or_fresh(record_path)
+        if not self._take_back(record):
             in_use = await asyncio.to_thread(netlink.addresses_in_use)
             self.subnet, self.gateway = ipam.choose_subnet(in_use, self.bip)
             self.network_id = record.get("id") or secrets.token_hex(32)
@@ -142,6 +134,23 @@ class NetworkManager:
         await self._apply()
         log.info("bridge ready", extra={"ctx": {"bridge": self.bridge, "subnet": str(self.subnet)}})
 
+    def _take_back(self, record: dict[str, Any]) -> bool:
+        """The default bridge as its record has it, when the record is for this bridge (and
+        `--bip`); False to choose anew, also for a record whose fields do not parse."""
+        if record.get("bridge") != self.bridge or (self.bip and record.get("bip") != self.bip):
+            return False
+        try:
+            subnet = ipaddress.IPv4Network(record["subnet"])
+            gateway = ipaddress.IPv4Address(record["gateway"])
+            network_id = str(record["id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("default bridge record unusable; choosing anew", extra={"ctx": {
+                "error": repr(exc)}})
+            return False
+        self.subnet, self.gateway, self.network_id = subnet, gateway, network_id
+        self.created = str(record.get("created", ""))
+        return True
+
     def _records_dir(self) -> Path:
         path = self.state_dir / "networks"
         path.mkdir(parents=True, exist_ok=True)
@@ -150,13 +159,14 @@ class NetworkManager:
     def _predefined_ids(self) -> dict[str, dict[str, str]]:
         """Stable IDs for `host` and `none`, made once."""
         path = self.state_dir / "predefined.json"
-        try:
-            return read_json(path)
-        except FileNotFoundError:
-            ids = {name: {"id": secrets.token_hex(32), "created": now_rfc3339()}
-                   for name in ("host", "none")}
-            write_json_atomic(path, ids)
+        ids = _record_or_fresh(path)
+        if all(isinstance(ids.get(name), dict) and isinstance(ids[name].get("id"), str)
+               for name in ("host", "none")):
             return ids
+        ids = {name: {"id": secrets.token_hex(32), "created": now_rfc3339()}
+               for name in ("host", "none")}
+        write_json_atomic(path, ids)
+        return ids
 
     @staticmethod
     def _user_net(record: NetworkRecord) -> _Net:
@@ -522,3 +532,14 @@ def _driver_error(name: str, endpoint_id: str, message: str) -> ApiError:
     """Docker 20.10's wrapping of a port that cannot be published."""
     return ApiError("driver failed programming external connectivity on endpoint "
                     f"{name.lstrip('/')} ({endpoint_id}): {message}", 500)
+
+
+def _record_or_fresh(path: Path) -> dict[str, Any]:
+    """One of the network state's own records, {} (start afresh) when it is missing or cannot
+    be read; an unreadable one is set aside and logged, never a reason to stop the daemon."""
+    record = read_object_or_set_aside(path)
+    if record is None:
+        log.error("network record unreadable, set aside; made anew", extra={"ctx": {
+            "file": path.name}})
+        return {}
+    return record
