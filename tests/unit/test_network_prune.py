@@ -6,7 +6,7 @@ import pytest
 
 from tether.network.netrules import prune_predicate
 from tether.rules.errors import BadRequest
-from tether.rules.times import get_timestamp, go_duration_seconds
+from tether.rules.times import get_timestamp, go_duration_ns
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
@@ -15,16 +15,16 @@ def view(created: str, labels: dict[str, str] | None = None) -> dict:
     return {"Name": "n", "Created": created, "Labels": labels}
 
 
-@pytest.mark.parametrize("text, seconds", [("1h", 3600.0), ("1h30m", 5400.0), ("1.5s", 1.5),
-                                           ("500ms", 0.5), ("-2m", -120.0), ("0", 0.0),
-                                           (".5h", 1800.0)])
-def test_go_durations(text: str, seconds: float) -> None:
-    assert go_duration_seconds(text) == pytest.approx(seconds)
+@pytest.mark.parametrize("text, ns", [("1h", 3600 * 10**9), ("1h30m", 5400 * 10**9),
+                                      ("1.5s", 1_500_000_000), ("500ms", 5 * 10**8),
+                                      ("-2m", -120 * 10**9), ("0", 0), (".5h", 1800 * 10**9)])
+def test_go_durations(text: str, ns: int) -> None:
+    assert go_duration_ns(text) == ns
 
 
 @pytest.mark.parametrize("text", ["", "1", "h", "1d", "1h2", "1h 2m", "2000-01-01", "bogus"])
 def test_not_go_durations(text: str) -> None:
-    assert go_duration_seconds(text) is None
+    assert go_duration_ns(text) is None
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -32,7 +32,11 @@ def test_not_go_durations(text: str) -> None:
     ("2000-01-01", 946_684_800.0), ("2000-01-01T00:00:00Z", 946_684_800.0),
     ("2000-01-01T01:00:00+01:00", 946_684_800.0), ("2000-01-01T00:00:00.5Z", 946_684_800.5)])
 def test_get_timestamp(value: str, expected: float) -> None:
-    assert get_timestamp(value, NOW) == pytest.approx(expected)
+    assert float(get_timestamp(value, NOW)) == pytest.approx(expected)
+
+
+def test_get_timestamp_passes_unix_times_as_given() -> None:
+    assert get_timestamp("1500000000.123456789", NOW) == "1500000000.123456789"
 
 
 def test_get_timestamp_refuses_in_dockerds_words() -> None:

@@ -19,7 +19,7 @@ from tether.cli.runopts import (RunOptions, create_body, link_format_error, moun
                                 qualified_name, split_ref, tagged)
 from tether.rules.errors import start_failure_code
 from tether.rules.portspec import PortSpecError, parse_uint16
-from tether.rules.times import go_duration_seconds
+from tether.rules.times import get_timestamp
 
 # ----------------------------------------------------------------------------------------------
 # run / create
@@ -473,25 +473,13 @@ class _ChunkReader:
 
 
 def _timestamp(value: str | None, now: float | None = None) -> str | None:
-    """docker's GetTimestamp: Go durations are relative to now, else a Unix time or RFC 3339."""
-    import re
-
+    """docker's GetTimestamp (tether.rules.times): what `--since`/`--until` send the daemon."""
     if not value:
         return None
-    seconds = go_duration_seconds(value) if value != "0" else None
-    if seconds is not None:
-        return f"{(time.time() if now is None else now) - seconds:.9f}"
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return value
-    from datetime import datetime, timezone
-
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return get_timestamp(value, time.time() if now is None else now)
     except ValueError as exc:
         raise CliError(f'invalid value for "since": {value}') from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return f"{moment.timestamp():.9f}"
 
 
 @command("exec", usage="[OPTIONS] CONTAINER COMMAND [ARG...]", min_args=2,

@@ -11,15 +11,13 @@ import re
 from typing import Any, Callable
 
 from tether.rules.errors import BadRequest
+from tether.rules.times import go_duration_ns
 
 Config = dict[str, Any]
 
 _SH = ["/bin/sh", "-c"]
 _PROTOCOLS = ("tcp", "udp", "sctp")
 _WHITESPACE = re.compile(r"\s+")
-_DURATION_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
-                   "h": 3600 * 10**9}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _HEALTH_OPTIONS = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
                    "start-interval": "StartInterval"}
 
@@ -240,18 +238,11 @@ def _onbuild(config: Config, rest: str) -> None:
 
 
 def parse_duration(text: str) -> int:
-    """A Go duration string (`1m30s`, `500ms`) in nanoseconds."""
-    if text == "0":
-        return 0
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
+    """A HEALTHCHECK duration (`1m30s`, `500ms`, no sign) in nanoseconds."""
+    ns = None if text[:1] in "+-" else go_duration_ns(text)
+    if ns is None:
         raise BadRequest(f'time: invalid duration "{text}"')
-    return int(total)
+    return ns
 
 
 def _health_option(options: dict[str, int], flag: str) -> None:

@@ -186,7 +186,7 @@ def prune_predicate(filters: dict[str, list[str]], now: float) -> Callable[[dict
     if len(until) > 1:
         raise BadRequest("more than one until filter specified")
     try:
-        cutoff = get_timestamp(until[0], now) if until else None
+        cutoff = float(get_timestamp(until[0], now)) if until else None
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     wanted, unwanted = filters.get("label", []), filters.get("label!", [])

@@ -25,36 +25,40 @@ def parse_rfc3339(value: str) -> float:
     return seconds + (float("0." + frac) if frac else 0.0)
 
 
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
-                   "m": 60.0, "h": 3600.0}
+_DURATION_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9,
+                "m": 60 * 10**9, "h": 3600 * 10**9}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIX = re.compile(r"\d+(?:\.\d{1,9})?")
+_UNIX = re.compile(r"\d+(?:\.\d+)?")
 
 
-def go_duration_seconds(text: str) -> float | None:
-    """A Go duration (`1h30m`, `-2.5s`, `500ms`) in seconds; None when `text` is not one."""
+def go_duration_ns(text: str) -> int | None:
+    """A Go duration (`1h30m`, `-2.5s`, `500ms`) in nanoseconds, as time.ParseDuration reads
+    it; None when `text` is not one."""
     body = text[1:] if text[:1] in "+-" else text
     if body == "0":
-        return 0.0
+        return 0
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(body):
         if match.start() != pos:
             return None
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        total += float(match.group(1)) * _DURATION_NS[match.group(2)]
         pos = match.end()
     if not body or pos != len(body):
         return None
-    return -total if text.startswith("-") else total
+    return -int(total) if text.startswith("-") else int(total)
 
 
-def get_timestamp(value: str, now: float) -> float:
-    """docker's GetTimestamp, as seconds since the epoch: a Go duration counts back from `now`;
-    else an RFC 3339 time or date (without a zone: UTC, the daemon's zone), else a Unix time.
-    ValueError with dockerd's text when it is none of them ("until" and "since" filters)."""
+def get_timestamp(value: str, now: float) -> str:
+    """docker's GetTimestamp: the moment a client's `since`/`until` means, as the
+    `<seconds>.<nanoseconds>` text the API takes. A Go duration counts back from `now`, a Unix
+    time passes as given, else an RFC 3339 time or date (without a zone: UTC, the daemon's).
+    ValueError with dockerd's text when it is none of them."""
     if value != "0":
-        seconds = go_duration_seconds(value)
-        if seconds is not None:
-            return now - seconds
+        ns = go_duration_ns(value)
+        if ns is not None:
+            return f"{now - ns / 1e9:.9f}"
+    if _UNIX.fullmatch(value):
+        return value
     if "-" in value:
         try:
             moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
@@ -62,7 +66,5 @@ def get_timestamp(value: str, now: float) -> float:
             raise ValueError(f'parsing time "{value}": not an RFC 3339 time') from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return moment.timestamp()
-    if _UNIX.fullmatch(value):
-        return float(value)
+        return f"{moment.timestamp():.9f}"
     raise ValueError(f'failed to parse value as time or duration: "{value}"')
