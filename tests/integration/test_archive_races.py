@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from reference import ReferenceEngine
+from test_mounts import host_dir  # noqa: F401 (a fixture: the host dir the symlink names)
 
 pytestmark = pytest.mark.integration
 
@@ -64,16 +65,6 @@ ENTRIES = 3000
 
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def host_dir() -> Iterator[Path]:
-    """The host directory the container's symlink names (outside the daemon's data root)."""
-    path = Path(tempfile.mkdtemp(prefix="tether-race-host-", dir="/var/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
