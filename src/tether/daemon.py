@@ -36,6 +36,7 @@ from tether.engine.container_files import ContainerFiles
 from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
+from tether.engine.health import HealthService
 from tether.engine.paths import Paths, make_private
 from tether.engine.recovery import Recovery
 from tether.engine.securityopt import DaemonSecurity
@@ -213,13 +214,17 @@ async def run(args: argparse.Namespace) -> None:
                                 _upstreams(containers.files.host_resolv))
     containers.attachment.resolver = resolver
     forgetting = asyncio.create_task(_forget_names_on_changes(events, resolver))
+    execs = ExecService(containers)
+    health = HealthService(containers, execs)
+    probing = asyncio.create_task(health.follow())
     await Recovery(containers).load()
+    health.resume()
     router = Router(hide=paths.hide)
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root),
                  volumes.disk_usage).register(router)
     ContainerRoutes(containers).register(router)
     EventRoutes(events).register(router)
-    ExecRoutes(ExecService(containers)).register(router)
+    ExecRoutes(execs).register(router)
     ImageRoutes(images, containers).register(router)
     files = ContainerFiles(containers)
     BuildRoutes(images, containers, files, args.insecure_registries).register(router)
@@ -241,6 +246,7 @@ async def run(args: argparse.Namespace) -> None:
     server.close()
     await containers.shutdown()
     forgetting.cancel()
+    probing.cancel()
     await resolver.close()
     await network.shutdown()
     Path(sock).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from tether.engine.netattach import NetworkAttachment
 from tether.engine.paths import Paths
 from tether.engine.records import Container
 from tether.engine.registry import ContainerRegistry
+from tether.rules import health
 from tether.rules.errors import NotFound
 from tether.image.store import ImageStore
 
@@ -58,6 +59,7 @@ class ContainerViews:
 
     def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Container]:
         """`GET /containers/json`: newest first, Docker's filters."""
+        health.check_filter(filters.get("health") or [])
         items = sorted(self.registry.all(), key=lambda c: c.created, reverse=True)
         if not all_ and limit <= 0:
             items = [c for c in items if c.state.status in ("running", "restarting")]
@@ -76,6 +78,7 @@ class ContainerViews:
                 # every label filter must hold, as in Docker (compose asks project AND service)
                 and all(_label_matches(v, c.config.get("Labels") or {})
                         for v in filters.get("label") or [])
+                and any_of("health", lambda v: health.filter_value(c.state.health) == v)
                 and any_of("network", lambda v: v in self.attachment.network_names(c))
                 and any_of("exited", lambda v: c.state.status == "exited" and v.lstrip("-").isdigit()
                            and c.state.exit_code == int(v))

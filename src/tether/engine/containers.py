@@ -35,6 +35,7 @@ from tether.image.store import ImageStore
 from tether.network import netns
 from tether.network.manager import NetworkManager
 from tether.rules import config as rules
+from tether.rules import health
 from tether.rules import names as naming
 from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
                                  NotModified, os_error_text, runtime_create_error,
@@ -222,7 +223,7 @@ class ContainerService:
                 code = start_failure_code(message, code)
             c.state = State(status="created" if not c.has_been_started else "exited",
                             exit_code=code, error=message, finished_at=c.state.finished_at,
-                            started_at=c.state.started_at)
+                            started_at=c.state.started_at, health=c.state.health)
             self.registry.save(c)
             self._fail_attaches(run)
             if c.host_config.get("AutoRemove"):  # as dockerd: `run --rm` waits for the removal
@@ -231,7 +232,8 @@ class ContainerService:
                 raise
             status = 500 if isinstance(exc, OSError) or message == INTERNAL_ERROR else 400
             raise ApiError(message, status) from exc
-        c.state = State(status="running", pid=pid, started_at=now_rfc3339())
+        c.state = State(status="running", pid=pid, started_at=now_rfc3339(),
+                        health=health.at_start(c.config, c.state.health))
         c.has_been_started = True
         self.registry.save(c)
         self.watch(c)
@@ -292,7 +294,7 @@ class ContainerService:
         run = self._run(c.id)
         started = c.state.started_at
         c.state = State(status="exited", exit_code=code, started_at=started,
-                        finished_at=now_rfc3339())
+                        finished_at=now_rfc3339(), health=health.at_stop(c.state.health))
         self.emit(c, "die", exitCode=str(code))  # before the network's `disconnect`, as dockerd
         try:  # whatever fails here, the waiters (stop, rm -f) must hear of the exit
             await self.release(c)
@@ -514,6 +516,7 @@ class ContainerService:
                 raise Conflict(f"Container {c.id} is already paused")
             await self._runc_call(c, self.runtime.pause, "pause")
             c.state.paused = True
+            c.state.health = health.at_stop(c.state.health)  # probing stops, as dockerd's
             self.registry.save(c)
         self.emit(c, "pause")
 

@@ -153,6 +153,11 @@ class ExecService:
         except NotFound:  # the container went away with its exec
             pass
 
+    def discard(self, e: Exec) -> None:
+        """Forget an exec no client will ask about (a health probe's): dockerd lists them in
+        no view either, and a probe every second would otherwise grow the table for ever."""
+        self._execs.pop(e.id, None)
+
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         e = self.get(exec_id)
         if e.process is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tether.engine.mountspec import MountPoint
 from tether.engine.securityopt import apparmor_profile
+from tether.rules.health import Health
 from tether.rules.times import ZERO_TIME, parse_rfc3339
 from tether.rules.units import human_duration
 
@@ -32,6 +33,11 @@ class State:
     finished_at: str = ZERO_TIME
     oom_killed: bool = False
     paused: bool = False
+    health: Health | None = None   # only for a container with a probe, once started
+
+    def __post_init__(self) -> None:
+        if isinstance(self.health, dict):   # as read back from the record
+            self.health = Health.from_json(self.health)
 
     @property
     def running(self) -> bool:
@@ -50,6 +56,7 @@ class State:
             "Error": self.error,
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
+            **({"Health": self.health.view()} if self.health is not None else {}),
         }
 
     def status_text(self, now: float | None = None) -> str:
@@ -57,7 +64,9 @@ class State:
         now = time.time() if now is None else now
         if self.status == "running":
             up = "Up " + human_duration(now - parse_rfc3339(self.started_at))
-            return up + " (Paused)" if self.paused else up
+            if self.paused:
+                return up + " (Paused)"
+            return f"{up} ({self.health.text()})" if self.health is not None else up
         if self.status == "restarting":
             ago = human_duration(now - parse_rfc3339(self.finished_at))
             return f"Restarting ({self.exit_code}) {ago} ago"

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from tether.rules import config as rules
+from tether.rules import health
 from tether.engine.containers import ContainerService
 from tether.engine.records import Container, State
 from tether.rules.times import now_rfc3339
@@ -105,7 +106,7 @@ class Recovery:
                 self.service.emit(c, "die", exitCode=str(code))
                 await self.service.release(c)
                 c.state = State(status="exited", exit_code=code, started_at=c.state.started_at,
-                                finished_at=now_rfc3339())
+                                finished_at=now_rfc3339(), health=health.at_stop(c.state.health))
         except Exception:
             log.exception("stopping an unrestorable container failed", extra={"ctx": {
                 "id": c.id}})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.rules import portspec
+from tether.rules import health
 from tether.rules.errors import BadRequest
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -62,6 +63,9 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
     labels = dict(image.get("Labels") or {})
     labels.update(user.get("Labels") or {})
     merged["Labels"] = labels
+    healthcheck = health.merge(user.get("Healthcheck"), image.get("Healthcheck"))
+    if healthcheck is not None:
+        merged["Healthcheck"] = healthcheck
     return merged
 
 
@@ -77,6 +81,7 @@ def validate_create(config: dict[str, Any], host_config: dict[str, Any]) -> None
     for entry in config.get("Env") or []:
         if not env_key(entry):
             raise BadRequest(f"invalid environment variable: {entry}")
+    health.validate(config.get("Healthcheck"))
     for entry in host_config.get("ExtraHosts") or []:
         name, sep, address = entry.partition(":")
         if not sep or not name:

@@ -126,6 +126,16 @@ class ExecProcess:
             self._master = None
         return code
 
+    def kill(self) -> None:
+        """SIGKILL the process in the container (a health probe past its timeout). runc
+        forwards the signals it can catch, SIGKILL is not one: the process, runc's child, is
+        killed itself, then runc exits with its status."""
+        for pid in _children(self._proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     async def resize(self, height: int, width: int) -> None:
         if self._master is None:
             return
@@ -134,6 +144,18 @@ class ExecProcess:
             os.kill(self._proc.pid, signal.SIGWINCH)
         except ProcessLookupError:
             pass
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid`, from every one of its threads' /proc children lists."""
+    children: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                children += [int(p) for p in fh.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return children
 
 
 def _set_size(fd: int, height: int, width: int) -> None:
