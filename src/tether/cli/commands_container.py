@@ -15,6 +15,7 @@ from tether.cli import formatting
 from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.common import (MULTI, TEMPLATE_HELP, command, current_app, err, filters_query, for_each,
                                json_lines, out, render_format)
+from tether.cli.healthopts import flags_of, health_options, healthcheck
 from tether.cli.runopts import (RunOptions, create_body, link_format_error, mount_flag,
                                 qualified_name, split_ref, tagged)
 from tether.rules.errors import start_failure_code
@@ -97,7 +98,7 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return fn
+    return health_options(fn)
 
 
 def _options(params: dict[str, Any], detach: bool) -> RunOptions:
@@ -115,6 +116,7 @@ def _options(params: dict[str, Any], detach: bool) -> RunOptions:
         console_size=terminal_size(1) if params["tty"] else (0, 0),
         volumes=list(params["volume"]), mounts=list(params["mount"]), tmpfs=list(params["tmpfs"]),
         volumes_from=list(params["volumes_from"]), read_only=params["read_only"],
+        healthcheck=healthcheck(flags_of(params)),
     )
 
 

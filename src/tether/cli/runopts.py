@@ -48,6 +48,7 @@ class RunOptions:
     tmpfs: list[str] = field(default_factory=list)
     volumes_from: list[str] = field(default_factory=list)
     read_only: bool = False
+    healthcheck: dict[str, Any] | None = None   # from cli/healthopts.py's flags
 
 
 def env_list(pairs: list[str], files: list[str], environ: dict[str, str] | None = None) -> list[str]:
@@ -309,6 +310,8 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
         body["HostConfig"]["Mounts"] = list(opts.mounts)
     if opts.tmpfs:
         body["HostConfig"]["Tmpfs"] = split_map(opts.tmpfs, ":")
+    if opts.healthcheck is not None:
+        body["Healthcheck"] = opts.healthcheck
     return body
 
 
