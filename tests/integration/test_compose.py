@@ -1,6 +1,7 @@
 """Debian's docker-compose 1.29 drives tetherd through examples/compose, as it drives Docker.
 
-The project (web + db + cache on the project's default network, a monitor on the default bridge
+The project (web + db + cache on the project's default network, web waiting for db's health
+check, a monitor on the default bridge
 with an external link to a container started outside the project) goes through `up -d`, `ps`,
 `logs`, `exec` (with and without a TTY), `restart`, `stop` and `down`; the web page, fetched through
 the published port from the daemon's netns, shows that web reached db and cache by name and by link
@@ -112,6 +113,13 @@ def test_compose_project_life(fresh_daemon: Daemon) -> None:
     assert 'Creating network "shop_default" with the default driver' in up.stderr
     ids = {c["Labels"]["com.docker.compose.service"]: c["Id"] for c in project_containers(d, p)}
     assert sorted(ids) == list(SERVICES)
+    # web waited for db's health check: it started after db's first passing probe, which came
+    # after failing ones (db makes itself ready seconds after it starts)
+    db, web = (d.api("GET", f"/containers/{ids[s]}/json")[1]["State"] for s in ("db", "web"))
+    assert db["Health"]["Status"] == "healthy", db
+    codes = [entry["ExitCode"] for entry in db["Health"]["Log"]]
+    first_pass = db["Health"]["Log"][codes.index(0)]
+    assert 1 in codes[:codes.index(0)] and first_pass["End"] <= web["StartedAt"], (db, web)
     status, net = d.api("GET", "/networks/shop_default")
     assert status == 200, net
     assert net["Labels"]["com.docker.compose.project"] == p
@@ -120,6 +128,7 @@ def test_compose_project_life(fresh_daemon: Daemon) -> None:
 
     ps = ok(compose(d.host, p, "ps")).stdout
     assert ps_states(ps) == {f"shop_{s}_1": "Up" for s in SERVICES}
+    assert re.search(r"^shop_db_1 .* Up \(healthy\) ", ps, re.M), ps
     assert "0.0.0.0:8080->80/tcp" in ps and "5432/tcp" in ps and "6379/tcp" in ps
 
     assert fetch_page(d.netns) == PAGE
