@@ -68,16 +68,17 @@ class HealthService:
             return
         if c.state.health is None:   # a record written before the container had a probe
             c.state.health = health.Health()
-        self._monitors[cid] = asyncio.create_task(self._monitor(c, probe))
+        self._monitors[cid] = asyncio.create_task(self._monitor(cid, probe))
 
     def _end(self, cid: str) -> None:
         task = self._monitors.pop(cid, None)
         if task is not None:
             task.cancel()
 
-    async def _monitor(self, c: Container, probe: health.Settings) -> None:
+    async def _monitor(self, cid: str, probe: health.Settings) -> None:
         while True:
             await asyncio.sleep(probe.interval / 1e9)
+            c = self.containers.get(cid)
             start = now_rfc3339()
             code, output = await self._probe(c, probe)
             state = c.state
