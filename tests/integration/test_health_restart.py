@@ -29,9 +29,10 @@ def _wait(d: Daemon, name: str, test: Callable[[dict], bool]) -> dict:
 @pytest.mark.parametrize("how", ["stop", "kill9"])
 def test_health_survives_a_daemon_restart(fresh_daemon: Daemon, how: str) -> None:
     d = fresh_daemon
-    for name, cmd in (("good", "exit 0"), ("sick", "exit 1")):
-        r = d.docker("run", "-d", "--name", name, "--health-cmd", cmd, "--health-interval", "1s",
-                     "--health-retries", "1", "busybox", "sleep", "300")
+    # one made by tether's own CLI, one by docker's: the same flags
+    for client, name, cmd in ((d.tether, "good", "exit 0"), (d.docker, "sick", "exit 1")):
+        r = client("run", "-d", "--name", name, "--health-cmd", cmd, "--health-interval", "1s",
+                   "--health-retries", "1", "busybox", "sleep", "300")
         assert r.returncode == 0, r.stderr
     _wait(d, "good", lambda h: h["Status"] == "healthy")
     _wait(d, "sick", lambda h: h["Status"] == "unhealthy")
@@ -43,8 +44,8 @@ def test_health_survives_a_daemon_restart(fresh_daemon: Daemon, how: str) -> Non
     # probing resumes: new results after the restart, the streak growing on
     after = _wait(d, "sick", lambda h: h["FailingStreak"] > before["FailingStreak"] + 1)
     assert after["Log"][-1]["Start"] > before["Log"][-1]["End"]
-    ps = d.docker("ps", "--format", "{{.Names}} {{.Status}}").stdout.decode()
-    assert "(healthy)" in ps and "(unhealthy)" in ps
+    ps = d.tether("ps", "--format", "{{.Names}} {{.Status}}").stdout.decode()
+    assert "(healthy)" in ps and "(unhealthy)" in ps, ps
     # and stops with the container
     assert d.docker("stop", "-t", "1", "good").returncode == 0
     stopped = _health(d, "good")
