@@ -2,6 +2,7 @@
 import pytest
 
 from tether.image.build import instructions as ins
+from tether.rules import times
 from tether.rules.errors import BadRequest
 
 DOCKERFILE = """\
@@ -94,7 +95,7 @@ def test_arg_default_and_copy_sources() -> None:
 
 
 def test_go_formatting_of_recorded_values() -> None:
-    assert [ins.go_duration(n) for n in (0, 2500, 500 * 10**6, 1500 * 10**6, 5 * 10**9, 90 * 10**9,
+    assert [times.go_duration(n) for n in (0, 2500, 500 * 10**6, 1500 * 10**6, 5 * 10**9, 90 * 10**9,
                                          3600 * 10**9, 3725 * 10**9)] == [
         "0s", "2.5µs", "500ms", "1.5s", "5s", "1m30s", "1h0m0s", "1h2m5s"]
     assert [ins.go_rune(n) for n in (0, 3, 10, 65, 39)] == ["'\\x00'", "'\\x03'", "'\\n'", "'A'", "'\\''"]

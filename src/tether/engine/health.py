@@ -17,10 +17,9 @@ import asyncio
 from tether.engine.containers import ContainerService
 from tether.engine.execs import Exec, ExecService
 from tether.engine.records import Container
-from tether.image.build.instructions import go_duration
 from tether.rules import health
 from tether.rules.errors import ApiError, NotFound
-from tether.rules.times import now_rfc3339, parse_rfc3339
+from tether.rules.times import go_duration, now_rfc3339, parse_rfc3339
 from tether.runtime.execs import ExecProcess
 
 _STARTS = ("start", "unpause")

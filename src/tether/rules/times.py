@@ -68,3 +68,26 @@ def get_timestamp(value: str, now: float) -> str:
             moment = moment.replace(tzinfo=timezone.utc)
         return f"{moment.timestamp():.9f}"
     raise ValueError(f'failed to parse value as time or duration: "{value}"')
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String(): `1m30s`, `5s`, `0s`, `500ms`, `1h0m0s`, `1.5s`."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
+    if ns < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 10**3)):
+            if ns >= size:
+                return sign + _decimal(ns, size) + unit
+        return f"{sign}{ns}ns"
+    seconds, minutes = _decimal(ns % (60 * 10**9), 10**9) + "s", ns // (60 * 10**9)
+    if not minutes:
+        return sign + seconds
+    hours, minutes = divmod(minutes, 60)
+    return sign + (f"{hours}h" if hours else "") + f"{minutes}m" + seconds
+
+
+def _decimal(value: int, unit: int) -> str:
+    whole, fraction = divmod(value, unit)
+    digits = len(str(unit)) - 1
+    return f"{whole}" + (f".{fraction:0{digits}d}".rstrip("0") if fraction else "")

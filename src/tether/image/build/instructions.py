@@ -12,6 +12,7 @@ import dockerfile
 
 from tether.image.changes import expand, split_words
 from tether.rules.errors import BadRequest
+from tether.rules.times import go_duration
 
 SHELL = ["/bin/sh", "-c"]
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
@@ -156,29 +157,6 @@ def command_form(inst: Instruction, shell: list[str] = SHELL) -> list[str]:
 def go_list(items: list[str]) -> str:
     """Go's `%v` of a []string: `[/bin/sh -c]`."""
     return "[" + " ".join(items) + "]"
-
-
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String(): `1m30s`, `5s`, `0s`, `500ms`, `1h0m0s`, `1.5s`."""
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
-    if ns < 10**9:
-        for unit, size in (("ms", 10**6), ("µs", 10**3)):
-            if ns >= size:
-                return sign + _decimal(ns, size) + unit
-        return f"{sign}{ns}ns"
-    seconds, minutes = _decimal(ns % (60 * 10**9), 10**9) + "s", ns // (60 * 10**9)
-    if not minutes:
-        return sign + seconds
-    hours, minutes = divmod(minutes, 60)
-    return sign + (f"{hours}h" if hours else "") + f"{minutes}m" + seconds
-
-
-def _decimal(value: int, unit: int) -> str:
-    whole, fraction = divmod(value, unit)
-    digits = len(str(unit)) - 1
-    return f"{whole}" + (f".{fraction:0{digits}d}".rstrip("0") if fraction else "")
 
 
 _RUNE_ESCAPES = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 39: "\\'", 92: "\\\\"}
