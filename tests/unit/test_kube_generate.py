@@ -88,7 +88,7 @@ def seed_pair() -> list[dict[str, Any]]:
                    ExposedPorts={"5432/tcp": {}}, Cmd=["sh", "-c", "exec postgres"])
     web = container("web", Image="training/webapp", WorkingDir="/opt/webapp",
                     Cmd=["python", "app.py"], ExposedPorts={"5000/tcp": {}},
-                    host={"Links": ["/db:/web/db"], "PortBindings": {"5000/tcp": [{"HostIp": "", "HostPort": ""}]}})
+                    host={"Links": ["/db:/web/db"], "PublishAllPorts": True})
     return [web, db]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
@@ -81,12 +80,43 @@ def _project_containers(project: str) -> tuple[str, ...]:
     return tuple(sorted(i["Names"][0].lstrip("/") for i in items))
 
 
+@command("play", usage="[OPTIONS] FILE")
+@click.option("--replace", is_flag=True,
+              help="First remove the containers an earlier play of this file made (volumes and network stay)")
+@click.option("--network", default="tether-kube", show_default=True,
+              help="The user network the pods join; Service names are DNS aliases on it")
+@click.argument("filename", metavar="FILE")
+def play(replace: bool, network: str, filename: str) -> None:
+    """Run the Pods, Deployments, Services, PersistentVolumeClaims, ConfigMaps and Secrets of a
+    Kubernetes YAML file ("-": stdin) as containers, volumes and a network. Fields tether cannot
+    apply are refused, naming the field."""
+    from tether.cli import kube_play
+
+    p = kube_play.load_plan(filename, network)
+    client = current_app().client
+    if replace:
+        kube_play.down(client, p, containers_only=True)
+    kube_play.play(client, p)
+
+
+@command("down", usage="[OPTIONS] FILE")
+@click.option("--network", default="tether-kube", show_default=True,
+              help="The user network play used")
+@click.argument("filename", metavar="FILE")
+def down(network: str, filename: str) -> None:
+    """Remove what `kube play FILE` made: its containers, volumes and (when empty) network."""
+    from tether.cli import kube_play
+
+    kube_play.down(current_app().client, kube_play.load_plan(filename, network))
+
+
 @click.group("kube", cls=DockerGroup)
 def kube() -> None:
     """Containers to Kubernetes YAML (generate) and Kubernetes YAML run on tether (play, down)."""
 
 
-kube.add_command(generate)
+for _cmd in (generate, play, down):
+    kube.add_command(_cmd)
 
 
 def register(group: click.Group) -> None:

@@ -178,6 +178,8 @@ class _Generator:
                 continue
             base = {"containerPort": number, "protocol": proto.upper()}
             published = bindings.get(key) or []
+            if not published and c["HostConfig"].get("PublishAllPorts"):
+                published = [{"HostIp": "", "HostPort": ""}]  # -P: each on a random port
             if not published:
                 ports.append(base)
             for binding in published:
@@ -325,8 +327,11 @@ class _Generator:
                 spec[flag] = True
             elif mode not in ("", "private", "shareable"):
                 self.warn(c, f"HostConfig.{mode_key} {mode!r} is not carried to Kubernetes")
-        if config.get("MacAddress"):
-            self.warn(c, f"MAC address {config['MacAddress']} cannot be set in Kubernetes")
+        macs = [config.get("MacAddress")] + [
+            e.get("MacAddress") for e in (c["NetworkSettings"].get("Networks") or {}).values()
+            if e.get("MacAddress") != _generated_mac(e.get("IPAddress") or "")]
+        for mac in dict.fromkeys(m for m in macs if m):
+            self.warn(c, f"MAC address {mac} cannot be set in Kubernetes")
 
     # --- networks, links, Services -----------------------------------------------------------
 
@@ -461,6 +466,14 @@ def _dependency_order(containers: Iterable[Mapping[str, Any]]) -> list[Mapping[s
     for name in by_name:
         visit(name)
     return ordered
+
+
+def _generated_mac(ip: str) -> str | None:
+    """The MAC a bridge endpoint gets when none is asked for: 02:42 and the IPv4 address."""
+    parts = ip.split(".")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        return None
+    return "02:42:" + ":".join(f"{int(p):02x}" for p in parts)
 
 
 def _port_key(key: str) -> tuple[int | None, str]:
