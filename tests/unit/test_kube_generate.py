@@ -272,3 +272,16 @@ def test_input_is_not_modified() -> None:
 def test_hostpath_comment() -> None:
     text = "spec:\n  volumes:\n  - name: h\n    hostPath:\n      path: /x\n"
     assert with_comments(text).splitlines()[3].startswith("    # hostPath: a bind mount")
+
+
+def test_host_modes() -> None:
+    c = container("h", host={"NetworkMode": "host", "IpcMode": "host", "PidMode": "host"},
+                  networks={"host": {}})
+    result = generate([c], {})
+    spec = docs(result, "Pod")[0]["spec"]
+    assert (spec["hostNetwork"], spec["hostIPC"], spec["hostPID"]) == (True, True, True)
+    assert result.warnings == []
+    other = container("o", host={"NetworkMode": "container:h", "IpcMode": "container:h"})
+    assert generate([other], {}).warnings == [
+        "o: HostConfig.IpcMode 'container:h' is not carried to Kubernetes",
+        "o: network mode 'container:h' is not carried to Kubernetes"]

@@ -65,9 +65,9 @@ def play(client: Client, p: Plan) -> None:
             if address and selects(service, pod.labels):
                 addresses.setdefault(service["metadata"]["name"], address)
     for service, pods in early.items():
-        err(f"WARNING: Service {service}: pod(s) {', '.join(pods)} were made before a pod it "
-            "selects had an address, and have none of its variables (list the selected pods "
-            "first)")
+        err(f"WARNING: Service {service}: pod(s) {', '.join(pods)} have none of its variables: "
+            "on tether they carry the address of the pod behind the Service, which had none yet "
+            "(a cluster gives every later pod the Service's own address)")
 
 
 def down(client: Client, p: Plan, containers_only: bool = False) -> None:

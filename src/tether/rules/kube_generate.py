@@ -150,6 +150,8 @@ class _Generator:
         spec["restartPolicy"] = self.restart_policy(c)
         self.pod_level(c, spec)
         self.network(c, pod)
+        if host.get("NetworkMode") == "host":
+            spec["hostNetwork"] = True
         for key in _UNMAPPED_HOST_CONFIG:
             if host.get(key) not in (None, "", 0, [], {}, False, -1):
                 self.warn(c, f"HostConfig.{key} is not carried to Kubernetes")
