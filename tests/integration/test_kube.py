@@ -175,3 +175,69 @@ def test_the_compose_example(daemon):
         compose(d.host, "kubeproj", "down", web_port=18080)
         d.tether("rm", "-f", outside)
     assert EXAMPLE.is_dir()
+
+
+def test_configmaps_secrets_claims_and_deployments(daemon, tmp_path: Path):
+    d = daemon
+    spec = tmp_path / "app.yaml"
+    spec.write_text("""
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {MODE: fast, app.conf: "level=3\\n"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+data: {PASSWORD: aHVudGVyMg==}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: kdata}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: kapp}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: kapp}}
+  template:
+    metadata: {labels: {app: kapp}}
+    spec:
+      containers:
+      - name: main
+        image: busybox
+        command: [sleep, "600"]
+        envFrom: [{configMapRef: {name: settings}, prefix: CFG_}]
+        env: [{name: PASSWORD, valueFrom: {secretKeyRef: {name: creds, key: PASSWORD}}}]
+        volumeMounts:
+        - {name: conf, mountPath: /etc/app}
+        - {name: secret, mountPath: /run/secret}
+        - {name: data, mountPath: /data}
+      volumes:
+      - {name: conf, configMap: {name: settings, items: [{key: app.conf, path: app.conf}]}}
+      - {name: secret, secret: {secretName: creds}}
+      - {name: data, persistentVolumeClaim: {claimName: kdata}}
+""")
+    played = d.tether("kube", "play", str(spec))
+    assert run_ok(played).split() == ["kapp-1-main", "kapp-2-main"]
+    assert "PersistentVolumeClaim kdata: a local volume" in played.stderr.decode()
+    try:
+        env = pid1_env(d, "kapp-2-main")
+        assert env["CFG_MODE"] == "fast" and env["PASSWORD"] == "hunter2"
+        assert out(d.tether("exec", "kapp-1-main", "cat", "/etc/app/app.conf")) == "level=3"
+        assert out(d.tether("exec", "kapp-1-main", "cat", "/run/secret/PASSWORD")) == "hunter2"
+        assert d.tether("exec", "kapp-1-main", "sh", "-c", "echo x > /etc/app/y").returncode != 0
+        out(d.tether("exec", "kapp-1-main", "sh", "-c", "echo kept > /data/f"))
+        assert out(d.tether("exec", "kapp-2-main", "cat", "/data/f")) == "kept"
+        run_ok(d.tether("kube", "play", "--replace", str(spec)))
+        assert out(d.tether("exec", "kapp-1-main", "cat", "/data/f")) == "kept"
+    finally:
+        removed = run_ok(d.tether("kube", "down", str(spec))).split()
+    assert removed == ["kapp-2-main", "kapp-1-main", "kdata", "kapp-1-conf", "kapp-1-secret",
+                       "kapp-2-conf", "kapp-2-secret", "tether-kube"]
+    volumes = out(d.tether("volume", "ls", "-q")).split()
+    assert not [v for v in volumes if v.startswith("kapp") or v == "kdata"]

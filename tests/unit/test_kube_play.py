@@ -128,3 +128,25 @@ def test_second_container_joins_the_first_ones_network() -> None:
     second = p.pods[0].containers[1].body
     assert second["HostConfig"]["NetworkMode"] == "container:p-a"
     assert "NetworkingConfig" not in second
+
+
+def test_configmap_and_secret_volumes_are_filled_volumes_mounted_read_only() -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"},
+          "data": {"a.conf": "x=1", "b": "2"}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "stringData": {"pw": "hunter2"}}
+    doc = pod(containers=[{"name": "c", "image": "busybox", "volumeMounts": [
+        {"name": "conf", "mountPath": "/etc/x"}, {"name": "sec", "mountPath": "/s"}]}],
+        volumes=[{"name": "conf", "configMap": {"name": "cm", "items": [{"key": "a.conf",
+                                                                         "path": "d/a.conf"}]}},
+                 {"name": "sec", "secret": {"secretName": "s"}}])
+    p = plan([cm, secret, doc])
+    assert [(v.name, v.image, v.files) for v in p.files_volumes] == [
+        ("p-conf", "busybox", {"d/a.conf": b"x=1"}), ("p-sec", "busybox", {"pw": b"hunter2"})]
+    assert p.pods[0].containers[0].body["HostConfig"]["Mounts"] == [
+        {"Target": "/etc/x", "ReadOnly": True, "Type": "volume", "Source": "p-conf"},
+        {"Target": "/s", "ReadOnly": True, "Type": "volume", "Source": "p-sec"}]
+    assert p.volume_names() == ["p-conf", "p-sec"]
+    doc["spec"]["volumes"][0]["configMap"]["items"][0]["path"] = "../x"
+    with pytest.raises(PlayError, match="item path '../x' must be relative"):
+        plan([cm, secret, doc])

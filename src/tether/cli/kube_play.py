@@ -11,7 +11,10 @@ from typing import Any
 
 from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.common import err, out
-from tether.rules.kube_play import LABEL_MADE, Plan, PlayError, plan, selects, service_variables
+from tether.rules.kube_play import (LABEL_MADE, FilesVolume, Plan, PlayError, plan, selects,
+                                    service_variables)
+
+FILL_TARGET = "/tether-kube-files"
 
 
 def load_plan(filename: str, network: str) -> Plan:
@@ -42,8 +45,10 @@ def play(client: Client, p: Plan) -> None:
         err(f"WARNING: {note}")
     if _inspect(client, f"/networks/{p.network}") is None:
         client.json("POST", "/networks/create", body={"Name": p.network, "Labels": {LABEL_MADE: "1"}})
-    for volume in p.volumes:
+    for volume in p.volume_names():
         client.json("POST", "/volumes/create", body={"Name": volume, "Labels": {LABEL_MADE: "1"}})
+    for files in p.files_volumes:
+        _fill(client, files)
     addresses: dict[str, str] = {}
     early: dict[str, list[str]] = {}
     for pod in p.pods:
@@ -72,7 +77,8 @@ def play(client: Client, p: Plan) -> None:
 
 def down(client: Client, p: Plan, containers_only: bool = False) -> None:
     """Remove the file's containers, then its volumes and its network when nothing else is on
-    it; `containers_only` (--replace) keeps the volumes' data and the network."""
+    it; `containers_only` (--replace) keeps the claims' volumes and the network (ConfigMap and
+    Secret volumes go: play fills them anew)."""
     for name in reversed(p.container_names()):
         found = _inspect(client, f"/containers/{name}/json")
         if found is None:
@@ -82,18 +88,42 @@ def down(client: Client, p: Plan, containers_only: bool = False) -> None:
             continue
         client.request("DELETE", f"/containers/{name}", {"force": 1, "v": 1})
         out(name)
-    if containers_only:
-        return
-    for volume in p.volumes:
+    volumes = [v.name for v in p.files_volumes] if containers_only else p.volume_names()
+    for volume in volumes:
         found = _inspect(client, f"/volumes/{volume}")
         if found is not None and LABEL_MADE in (found.get("Labels") or {}):
             client.request("DELETE", f"/volumes/{volume}")
             out(volume)
+    if containers_only:
+        return
     network = _inspect(client, f"/networks/{p.network}")
     if network is not None and LABEL_MADE in (network.get("Labels") or {}) \
             and not network.get("Containers"):
         client.request("DELETE", f"/networks/{p.network}")
         out(p.network)
+
+
+def _fill(client: Client, volume: FilesVolume) -> None:
+    """Write a ConfigMap's or Secret's files into its volume through a container that mounts it
+    and never starts (the pod mounts the volume read-only, where no archive may be written)."""
+    import io
+    import tarfile
+
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for path, content in sorted(volume.files.items()):
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(content), 0o644
+            tar.addfile(info, io.BytesIO(content))
+    body = {"Image": volume.image, "Labels": {LABEL_MADE: "1"},
+            "HostConfig": {"Mounts": [{"Type": "volume", "Source": volume.name,
+                                       "Target": FILL_TARGET}]}}
+    helper = client.json("POST", "/containers/create", None, body)["Id"]
+    try:
+        client.request("PUT", f"/containers/{helper}/archive", {"path": FILL_TARGET},
+                       data.getvalue(), {"Content-Type": "application/x-tar"})
+    finally:
+        client.request("DELETE", f"/containers/{helper}", {"force": 1})
 
 
 def _inspect(client: Client, path: str) -> Any:

@@ -29,6 +29,7 @@ _KEY_REF = {"name": None, "key": None, "optional": None}
 _SOURCE_REF = {"name": None, "optional": None}
 _PROBE = {"exec": {"command": None}, "periodSeconds": None, "timeoutSeconds": None,
           "failureThreshold": None, "initialDelaySeconds": None}
+_ITEMS = ({"key": None, "path": None},)
 _CONTAINER = {
     "name": None, "image": None, "command": None, "args": None, "workingDir": None,
     "tty": None, "stdin": None, "imagePullPolicy": None,
@@ -51,7 +52,9 @@ _POD_SPEC = {
     "volumes": ({"name": None,
                  "persistentVolumeClaim": {"claimName": None, "readOnly": None},
                  "emptyDir": {"medium": None, "sizeLimit": None},
-                 "hostPath": {"path": None, "type": None}},),
+                 "hostPath": {"path": None, "type": None},
+                 "configMap": {"name": None, "optional": None, "items": _ITEMS},
+                 "secret": {"secretName": None, "optional": None, "items": _ITEMS}},),
 }
 _META = {"name": None, "labels": None, "annotations": None}
 _KINDS: dict[tuple[str, str], dict[str, Any]] = {
@@ -94,12 +97,26 @@ class PodPlan:
 
 
 @dataclass
+class FilesVolume:
+    """A volume holding a ConfigMap's or Secret's keys as files: made and filled (through a
+    container of `image` that never starts) before the pod that mounts it."""
+
+    name: str
+    image: str
+    files: dict[str, bytes]
+
+
+@dataclass
 class Plan:
     network: str
     volumes: list[str] = field(default_factory=list)
+    files_volumes: list[FilesVolume] = field(default_factory=list)
     services: list[dict[str, Any]] = field(default_factory=list)
     pods: list[PodPlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def volume_names(self) -> list[str]:
+        return self.volumes + [v.name for v in self.files_volumes]
 
     def container_names(self) -> list[str]:
         return [c.name for pod in self.pods for c in pod.containers]
@@ -220,6 +237,12 @@ def _pod(name: str, meta: Mapping[str, Any], spec: Mapping[str, Any], result: Pl
     for index, c in enumerate(containers):
         cname = f"{name}-{c.get('name') or index}"
         body = _container_body(c, spec, volumes, config, f"{where}: spec.containers[{index}]")
+        for mount in body["HostConfig"]["Mounts"]:
+            files = mount.pop("Files", None)
+            if files is not None:
+                mount["Source"] = f"{name}-{mount['Source']}"
+                if mount["Source"] not in [v.name for v in result.files_volumes]:
+                    result.files_volumes.append(FilesVolume(mount["Source"], c["image"], files))
         body["Labels"] = {**annotations, **labels, LABEL_POD: name, LABEL_MADE: "1"}
         host = body["HostConfig"]
         if index == 0:
@@ -288,7 +311,7 @@ def _container_body(c: Mapping[str, Any], spec: Mapping[str, Any],
         body["StopTimeout"] = int(spec["terminationGracePeriodSeconds"])
     host["ExtraHosts"] = [f"{n}:{a['ip']}" for a in spec.get("hostAliases") or []
                           for n in a.get("hostnames") or []]
-    host["Mounts"] = [_mount(m, volumes, f"{where}.volumeMounts[{i}]")
+    host["Mounts"] = [_mount(m, volumes, config, f"{where}.volumeMounts[{i}]")
                       for i, m in enumerate(c.get("volumeMounts") or [])]
     body["HostConfig"] = host
     return body
@@ -334,12 +357,17 @@ def _config_data(config: Mapping[tuple[str, str], Any], ref_key: str, ref: Mappi
     return data
 
 
-def _mount(m: Mapping[str, Any], volumes: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _mount(m: Mapping[str, Any], volumes: Mapping[str, Any],
+           config: Mapping[tuple[str, str], Any], where: str) -> dict[str, Any]:
     volume = volumes.get(m["name"])
     if volume is None:
         raise PlayError(f"{where}: no volume named {m['name']!r} in spec.volumes")
     mount: dict[str, Any] = {"Target": m["mountPath"], "ReadOnly": bool(m.get("readOnly"))}
-    if "persistentVolumeClaim" in volume:
+    if "configMap" in volume or "secret" in volume:
+        # read-only, as Kubernetes mounts them; "Files" is taken out by _pod
+        mount.update(Type="volume", Source=volume["name"], ReadOnly=True,
+                     Files=_files(volume, config, f"{where}: volume {volume['name']!r}"))
+    elif "persistentVolumeClaim" in volume:
         claim = volume["persistentVolumeClaim"]
         mount.update(Type="volume", Source=claim["claimName"])
         mount["ReadOnly"] = mount["ReadOnly"] or bool(claim.get("readOnly"))
@@ -360,6 +388,27 @@ def _mount(m: Mapping[str, Any], volumes: Mapping[str, Any], where: str) -> dict
     else:
         raise PlayError(f"{where}: volume {m['name']!r} has no source tether supports")
     return mount
+
+
+def _files(volume: Mapping[str, Any], config: Mapping[tuple[str, str], Any],
+           where: str) -> dict[str, bytes]:
+    """A ConfigMap or Secret volume's files: a file per key, or the `items` chosen."""
+    source = volume.get("configMap") or volume.get("secret") or {}
+    ref_key = "configMapRef" if "configMap" in volume else "secretRef"
+    ref = {"name": source.get("name", source.get("secretName")), "optional": source.get("optional")}
+    data = _config_data(config, ref_key, ref, where) or {}
+    items = source.get("items")
+    if items is None:
+        return {key: value.encode() for key, value in data.items()}
+    files = {}
+    for item in items:
+        if item.get("key") not in data:
+            raise PlayError(f"{where}: key {item.get('key')!r} not in {ref['name']!r}")
+        path = str(item.get("path") or "")
+        if not path or path.startswith("/") or ".." in path.split("/"):
+            raise PlayError(f"{where}: item path {path!r} must be relative, without '..'")
+        files[path] = data[item["key"]].encode()
+    return files
 
 
 def _healthcheck(probe: Mapping[str, Any]) -> dict[str, Any]:
