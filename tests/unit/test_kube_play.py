@@ -123,11 +123,10 @@ def test_deployment_selector_must_match() -> None:
         plan([doc])
 
 
-def test_second_container_joins_the_first_ones_network() -> None:
-    p = plan([pod(containers=[{"name": "a", "image": "b"}, {"name": "b", "image": "b"}])])
-    second = p.pods[0].containers[1].body
-    assert second["HostConfig"]["NetworkMode"] == "container:p-a"
-    assert "NetworkingConfig" not in second
+def test_pods_of_several_containers_are_refused_before_anything_is_made() -> None:
+    with pytest.raises(PlayError, match=re.escape(
+            "Pod p: spec.containers[1]: pods of more than one container are not supported yet")):
+        plan([pod(containers=[{"name": "a", "image": "b"}, {"name": "b", "image": "b"}])])
 
 
 def test_configmap_and_secret_volumes_are_filled_volumes_mounted_read_only() -> None:

@@ -3,7 +3,8 @@
 `plan(documents)` checks every document against the fields tether can apply (anything else is a
 PlayError naming the field, as `kind name: unsupported field spec.x.y`) and turns it into what
 the Engine API creates: named volumes for PersistentVolumeClaims, one container per pod
-container (`<pod>-<container>`; a Deployment's replicas are pods `<name>-1`, `<name>-2`, ...),
+container (`<pod>-<container>`; a Deployment's replicas are pods `<name>-1`, `<name>-2`, ...;
+a pod has one container until tether can share namespaces between containers),
 on one user network where each Service's name is a DNS alias of the pods it selects.
 ConfigMaps and Secrets of the same file feed `env`/`envFrom`. The link-style variables of a
 Service need the address of the pod behind it, known only once that pod runs:
@@ -232,32 +233,30 @@ def _pod(name: str, meta: Mapping[str, Any], spec: Mapping[str, Any], result: Pl
     containers = spec.get("containers") or []
     if not containers:
         raise PlayError(f"{where}: spec.containers must name a container")
+    if len(containers) > 1:
+        # its containers would share the first one's network namespace (--network
+        # container:X), which tether's engine does not join yet: refused before anything is made
+        raise PlayError(f"{where}: spec.containers[1]: pods of more than one container are not "
+                        "supported yet (tether cannot share a network namespace between "
+                        "containers)")
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
-    plans = []
-    for index, c in enumerate(containers):
-        cname = f"{name}-{c.get('name') or index}"
-        body = _container_body(c, spec, volumes, config, f"{where}: spec.containers[{index}]")
-        for mount in body["HostConfig"]["Mounts"]:
-            files = mount.pop("Files", None)
-            if files is not None:
-                mount["Source"] = f"{name}-{mount['Source']}"
-                if mount["Source"] not in [v.name for v in result.files_volumes]:
-                    result.files_volumes.append(FilesVolume(mount["Source"], c["image"], files))
-        body["Labels"] = {**annotations, **labels, LABEL_POD: name, LABEL_MADE: "1"}
-        host = body["HostConfig"]
-        if index == 0:
-            host["NetworkMode"] = result.network
-            body["NetworkingConfig"] = {"EndpointsConfig": {result.network: {"Aliases": aliases}}}
-            for key, node_port in node_ports.items():
-                host.setdefault("PortBindings", {}).setdefault(key, []).append(
-                    {"HostIp": "", "HostPort": str(node_port or "")})
-                body.setdefault("ExposedPorts", {})[key] = {}
-        else:
-            host["NetworkMode"] = f"container:{plans[0].name}"
-            if host.pop("PortBindings", None) or spec.get("hostname") or spec.get("hostAliases"):
-                raise PlayError(f"{where}: spec.containers[{index}]: host ports, hostname and "
-                                "hostAliases go with the first container of a pod on tether")
-        plans.append(ContainerPlan(cname, body))
+    (c,) = containers
+    body = _container_body(c, spec, volumes, config, f"{where}: spec.containers[0]")
+    for mount in body["HostConfig"]["Mounts"]:
+        files = mount.pop("Files", None)
+        if files is not None:
+            mount["Source"] = f"{name}-{mount['Source']}"
+            if mount["Source"] not in [v.name for v in result.files_volumes]:
+                result.files_volumes.append(FilesVolume(mount["Source"], c["image"], files))
+    body["Labels"] = {**annotations, **labels, LABEL_POD: name, LABEL_MADE: "1"}
+    host = body["HostConfig"]
+    host["NetworkMode"] = result.network
+    body["NetworkingConfig"] = {"EndpointsConfig": {result.network: {"Aliases": aliases}}}
+    for key, node_port in node_ports.items():
+        host.setdefault("PortBindings", {}).setdefault(key, []).append(
+            {"HostIp": "", "HostPort": str(node_port or "")})
+        body.setdefault("ExposedPorts", {})[key] = {}
+    plans = [ContainerPlan(f"{name}-{c.get('name') or 0}", body)]
     return PodPlan(name, labels, plans, spec.get("enableServiceLinks", True))
 
 
