@@ -285,3 +285,10 @@ def test_host_modes() -> None:
     assert generate([other], {}).warnings == [
         "o: HostConfig.IpcMode 'container:h' is not carried to Kubernetes",
         "o: network mode 'container:h' is not carried to Kubernetes"]
+
+
+def test_defaults_docker_shows_are_no_warning() -> None:
+    result = generate([container("d", host={"Runtime": "runc", "Isolation": ""})], {})
+    assert result.warnings == []
+    result = generate([container("d", host={"Runtime": "crun"})], {})
+    assert result.warnings == ["d: HostConfig.Runtime is not carried to Kubernetes"]

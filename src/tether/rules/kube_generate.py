@@ -34,6 +34,9 @@ _UNMAPPED_HOST_CONFIG = ("Devices", "Dns", "DnsOptions", "DnsSearch", "VolumesFr
                          "BlkioWeight", "MemorySwap", "MemoryReservation", "PidsLimit",
                          "OomKillDisable", "Runtime", "Isolation")
 
+# values of those that mean "nothing asked for" (Docker shows the runtime it chose)
+_DEFAULTS = {"Runtime": ("runc",), "Isolation": ("default",)}
+
 
 class GenerateError(ValueError):
     """Input the mapping refuses as a whole (an ambiguous name)."""
@@ -153,7 +156,7 @@ class _Generator:
         if host.get("NetworkMode") == "host":
             spec["hostNetwork"] = True
         for key in _UNMAPPED_HOST_CONFIG:
-            if host.get(key) not in (None, "", 0, [], {}, False, -1):
+            if host.get(key) not in (None, "", 0, [], {}, False, -1, *_DEFAULTS.get(key, ())):
                 self.warn(c, f"HostConfig.{key} is not carried to Kubernetes")
         for opt in host.get("SecurityOpt") or []:
             if not opt.startswith("label"):
