@@ -275,8 +275,6 @@ def _container_body(c: Mapping[str, Any], spec: Mapping[str, Any],
     for key, field_name in (("workingDir", "WorkingDir"), ("tty", "Tty"), ("stdin", "OpenStdin")):
         if c.get(key) is not None:
             body[field_name] = c[key]
-    if c.get("stdin"):
-        body["AttachStdin"] = False
     if spec.get("hostname"):
         body["Hostname"] = spec["hostname"]
     for port in c.get("ports") or []:
@@ -302,14 +300,16 @@ def _container_body(c: Mapping[str, Any], spec: Mapping[str, Any],
             f":{security['runAsGroup']}" if "runAsGroup" in security else "")
     elif "runAsGroup" in security:
         raise PlayError(f"{where}.securityContext.runAsGroup needs runAsUser on tether")
-    host["Privileged"] = bool(security.get("privileged"))
-    host["ReadonlyRootfs"] = bool(security.get("readOnlyRootFilesystem"))
     caps = security.get("capabilities") or {}
-    host["CapAdd"], host["CapDrop"] = caps.get("add") or [], caps.get("drop") or []
     if spec.get("terminationGracePeriodSeconds") is not None:
         body["StopTimeout"] = int(spec["terminationGracePeriodSeconds"])
-    host["ExtraHosts"] = [f"{n}:{a['ip']}" for a in spec.get("hostAliases") or []
-                          for n in a.get("hostnames") or []]
+    # only what the YAML asks for is sent: a field left at its zero value stays unsent
+    settings = {"Privileged": bool(security.get("privileged")),
+                "ReadonlyRootfs": bool(security.get("readOnlyRootFilesystem")),
+                "CapAdd": caps.get("add") or [], "CapDrop": caps.get("drop") or [],
+                "ExtraHosts": [f"{n}:{a['ip']}" for a in spec.get("hostAliases") or []
+                               for n in a.get("hostnames") or []]}
+    host.update({k: v for k, v in settings.items() if v})
     host["Mounts"] = [_mount(m, volumes, config, f"{where}.volumeMounts[{i}]")
                       for i, m in enumerate(c.get("volumeMounts") or [])]
     body["HostConfig"] = host
