@@ -292,3 +292,15 @@ def test_defaults_docker_shows_are_no_warning() -> None:
     assert result.warnings == []
     result = generate([container("d", host={"Runtime": "crun"})], {})
     assert result.warnings == ["d: HostConfig.Runtime is not carried to Kubernetes"]
+
+
+def test_volume_labels_and_options() -> None:
+    c = container("v", mounts=[{"Type": "volume", "Name": "fast", "Destination": "/f", "RW": True}])
+    info = {"fast": {"Driver": "local", "Labels": {"tier": "cache"},
+                     "Options": {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}}}
+    result = generate([c], {}, volumes=info)
+    (claim,) = docs(result, "PersistentVolumeClaim")
+    assert claim["metadata"] == {"name": "fast", "annotations": {"tier": "cache"}}
+    assert result.warnings == ["v: volume 'fast' (driver local, options device=tmpfs,o=size=1m,"
+                               "type=tmpfs): the claim gets the cluster's default storage"]
+    assert generate([c], {}, volumes={"fast": {"Driver": "local", "Options": None}}).warnings == []

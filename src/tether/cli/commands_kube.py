@@ -57,8 +57,13 @@ def generate(kind: str, service: bool, project: str | None, filename: str | None
     for c in containers:
         for net in c["NetworkSettings"].get("Networks") or {}:
             networks.setdefault(net, client.json("GET", f"/networks/{net}"))
+    volumes = {}
+    for c in containers:
+        for mount in c.get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name"):
+                volumes.setdefault(mount["Name"], client.json("GET", f"/volumes/{mount['Name']}"))
     try:
-        result = to_kube(containers, networks, linked, kind, service)
+        result = to_kube(containers, networks, linked, kind, service, volumes)
     except GenerateError as exc:
         raise CliError(f"kube generate: {exc}") from exc
     for warning in result.warnings:

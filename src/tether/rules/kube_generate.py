@@ -58,13 +58,15 @@ class _Service:
 
 def generate(containers: list[Mapping[str, Any]], networks: Mapping[str, Mapping[str, Any]],
              linked: Mapping[str, Mapping[str, Any]] | None = None, kind: str = "pod",
-             services: bool = False) -> Generated:
+             services: bool = False,
+             volumes: Mapping[str, Mapping[str, Any]] | None = None) -> Generated:
     """Kubernetes objects for `containers` (inspect JSON). `networks` maps network names to
     their inspect JSON; `linked` holds the inspect JSON of link targets that are not among
     `containers` (their ports and env make the link's Service and variables). `kind` is "pod"
-    or "deployment"; `services` adds a NodePort Service for ports published on a random port."""
+    or "deployment"; `services` adds a NodePort Service for ports published on a random port;
+    `volumes` maps named volumes to their inspect JSON (labels, driver and options)."""
     try:
-        return _Generator(containers, networks, linked or {}, kind, services).run()
+        return _Generator(containers, networks, linked or {}, kind, services, volumes or {}).run()
     except NameCollision as exc:
         raise GenerateError(str(exc)) from exc
 
@@ -72,8 +74,10 @@ def generate(containers: list[Mapping[str, Any]], networks: Mapping[str, Mapping
 class _Generator:
     def __init__(self, containers: list[Mapping[str, Any]],
                  networks: Mapping[str, Mapping[str, Any]],
-                 linked: Mapping[str, Mapping[str, Any]], kind: str, services: bool) -> None:
+                 linked: Mapping[str, Mapping[str, Any]], kind: str, services: bool,
+                 volumes: Mapping[str, Mapping[str, Any]]) -> None:
         self.containers = _dependency_order(containers)
+        self.volume_info = volumes
         self.networks = networks
         self.known = {_name(c): c for c in [*linked.values(), *containers]}
         self.generated = {_name(c) for c in containers}
@@ -277,7 +281,8 @@ class _Generator:
                 add(f"anonymous-{index}", m["Destination"], read_only, {"emptyDir": {}})
             elif m["Type"] == "volume":
                 claim = self.claims.name(m["Name"])
-                self.claim_docs.setdefault(claim, _claim_doc(claim))
+                if claim not in self.claim_docs:
+                    self.claim_docs[claim] = self.claim_doc(c, claim, m["Name"])
                 add(claim, m["Destination"], read_only,
                     {"persistentVolumeClaim": {"claimName": claim}})
             elif m["Type"] == "bind":
@@ -293,6 +298,20 @@ class _Generator:
                 empty["sizeLimit"] = size
             add(f"tmpfs-opt-{index}", target, "ro" in options.split(","), {"emptyDir": empty})
         return mounts, volumes
+
+    def claim_doc(self, c: Mapping[str, Any], claim: str, volume: str) -> dict[str, Any]:
+        """A claim of the cluster's default storage; the volume's labels become its
+        annotations, and a driver or options it had are reported, not carried."""
+        info = self.volume_info.get(volume) or {}
+        doc = _claim_doc(claim)
+        if info.get("Labels"):
+            doc["metadata"]["annotations"] = {str(k): str(v) for k, v in sorted(info["Labels"].items())}
+        if info.get("Driver", "local") != "local" or info.get("Options"):
+            options = ",".join(f"{k}={v}" for k, v in sorted((info.get("Options") or {}).items()))
+            self.warn(c, f"volume {volume!r} (driver {info.get('Driver', 'local')}"
+                      f"{', options ' + options if options else ''}): the claim gets the "
+                      "cluster's default storage")
+        return doc
 
     def restart_policy(self, c: Mapping[str, Any]) -> str:
         name = _restart_name(c)
