@@ -4,6 +4,7 @@ with the seed's shape: db exposing 5432 with PG_VERSION in its env, web publishi
 validated against the Kubernetes schemas, and the pair played back under other names."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -235,9 +236,20 @@ spec:
         assert out(d.tether("exec", "kapp-2-main", "cat", "/data/f")) == "kept"
         run_ok(d.tether("kube", "play", "--replace", str(spec)))
         assert out(d.tether("exec", "kapp-1-main", "cat", "/data/f")) == "kept"
+        listed = out(d.tether("pod", "ls", "--format", "{{.Name}} {{.Status}} {{.Containers}}"))
+        assert {"kapp-1 Running 1", "kapp-2 Running 1"} <= set(listed.splitlines())
+        (shown,) = json.loads(out(d.tether("pod", "inspect", "kapp-1")))
+        assert shown["Labels"] == {"app": "kapp"}
+        assert [c["Name"] for c in shown["Containers"]] == ["kapp-1-main"]
+        refused = d.tether("pod", "rm", "kapp-2")
+        assert refused.returncode == 1 and b"You cannot remove a running container" in refused.stderr
+        assert out(d.tether("pod", "rm", "-f", "kapp-2")) == "kapp-2"
+        assert "kapp-2 " not in out(d.tether("pod", "ls"))
+        missing = d.tether("pod", "inspect", "nopod")
+        assert (missing.returncode, missing.stderr) == (1, b"Error: No such pod: nopod\n")
     finally:
         removed = run_ok(d.tether("kube", "down", str(spec))).split()
-    assert removed == ["kapp-2-main", "kapp-1-main", "kdata", "kapp-1-conf", "kapp-1-secret",
+    assert removed == ["kapp-1-main", "kdata", "kapp-1-conf", "kapp-1-secret",
                        "kapp-2-conf", "kapp-2-secret", "tether-kube"]
     volumes = out(d.tether("volume", "ls", "-q")).split()
     assert not [v for v in volumes if v.startswith("kapp") or v == "kdata"]
