@@ -57,6 +57,18 @@ def test_generated_seed_pair_plays_back() -> None:
      "Pod p: spec.containers[0].volumeMounts[0]: no volume named 'v' in spec.volumes"),
     (pod(containers=[{"name": "c", "image": "b", "resources": {"limits": {"memory": "1.5Gi"}}}]),
      "quantity '1.5Gi' is not supported"),
+    (pod(containers=[{"name": "c", "image": "b", "ports": [{"containerPort": "80"}]}]),
+     "Pod p: spec.containers[0].ports[0].containerPort must be an integer"),
+    (pod(containers=[{"name": "c", "image": "b", "tty": "yes"}]),
+     "Pod p: spec.containers[0].tty must be true or false"),
+    ({**pod(), "metadata": {"name": "p", "labels": {"v": 1}}},
+     "Pod p: metadata.labels must be a map of strings"),
+    (pod(restartPolicy="Sometimes"),
+     "Pod p: spec.restartPolicy must be Always, OnFailure or Never, not 'Sometimes'"),
+    (pod(containers=[{"name": "c", "image": "b", "env": [{"value": "x"}]}]),
+     "required field 'name' is missing"),
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": ["x"]},
+     "Pod (document 1): metadata must be an object"),
 ])
 def test_refusals_name_the_field(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(PlayError, match=re.escape(message)):

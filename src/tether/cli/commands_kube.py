@@ -87,7 +87,8 @@ def _project_containers(project: str) -> tuple[str, ...]:
 
 @command("play", usage="[OPTIONS] FILE")
 @click.option("--replace", is_flag=True,
-              help="First remove the containers an earlier play of this file made (volumes and network stay)")
+              help="First remove the containers an earlier play of this file made "
+                   "(volumes and network stay)")
 @click.option("--network", default="tether-kube", show_default=True,
               help="The user network the pods join; Service names are DNS aliases on it")
 @click.argument("filename", metavar="FILE")

@@ -27,7 +27,8 @@ def load_plan(filename: str, network: str) -> Plan:
             with open(filename, encoding="utf-8") as f:
                 documents = list(yaml.safe_load_all(f))
     except OSError as exc:
-        raise CliError(f"kube: open {filename}: {exc.strerror.lower() if exc.strerror else exc}") from exc
+        reason = exc.strerror.lower() if exc.strerror else str(exc)
+        raise CliError(f"kube: open {filename}: {reason}") from exc
     except yaml.YAMLError as exc:
         raise CliError(f"kube: {filename} is no valid YAML: {exc}") from exc
     try:
@@ -44,7 +45,8 @@ def play(client: Client, p: Plan) -> None:
     for note in p.notes:
         err(f"WARNING: {note}")
     if _inspect(client, f"/networks/{p.network}") is None:
-        client.json("POST", "/networks/create", body={"Name": p.network, "Labels": {LABEL_MADE: "1"}})
+        client.json("POST", "/networks/create",
+                    body={"Name": p.network, "Labels": {LABEL_MADE: "1"}})
     for volume in p.volume_names():
         client.json("POST", "/volumes/create", body={"Name": volume, "Labels": {LABEL_MADE: "1"}})
     for files in p.files_volumes:
@@ -65,7 +67,8 @@ def play(client: Client, p: Plan) -> None:
             client.request("POST", f"/containers/{created['Id']}/start")
             out(container.name)
         first = client.json("GET", f"/containers/{pod.containers[0].name}/json")
-        address = ((first["NetworkSettings"].get("Networks") or {}).get(p.network) or {}).get("IPAddress")
+        endpoint = (first["NetworkSettings"].get("Networks") or {}).get(p.network) or {}
+        address = endpoint.get("IPAddress")
         for service in p.services:
             if address and selects(service, pod.labels):
                 addresses.setdefault(service["metadata"]["name"], address)

@@ -54,6 +54,7 @@ class _Service:
     selector: str
     ports: list[dict[str, Any]]
     source: str  # what asked for it, for messages
+    node_port: bool = False
 
 
 def generate(containers: list[Mapping[str, Any]], networks: Mapping[str, Mapping[str, Any]],
@@ -202,8 +203,10 @@ class _Generator:
                 if port not in ports:
                     ports.append(port)
         if random and self.nodeports:
-            self.add_service(f"{pod}-published", _name(c), [_service_port(p["containerPort"], p["protocol"]) for p in random],
-                             f"ports of {_name(c)} published on random host ports", node_port=True)
+            self.add_service(f"{pod}-published", _name(c),
+                             [_service_port(p["containerPort"], p["protocol"]) for p in random],
+                             f"ports of {_name(c)} published on random host ports",
+                             node_port=True)
         elif random:
             self.warn(c, "ports published on a random host port have no Kubernetes equivalent "
                       "without --service (a NodePort Service)")
@@ -286,12 +289,15 @@ class _Generator:
                 add(claim, m["Destination"], read_only,
                     {"persistentVolumeClaim": {"claimName": claim}})
             elif m["Type"] == "bind":
-                add(f"host-{index}", m["Destination"], read_only, {"hostPath": {"path": m["Source"]}})
+                add(f"host-{index}", m["Destination"], read_only,
+                    {"hostPath": {"path": m["Source"]}})
             elif m["Type"] == "tmpfs":
-                add(f"tmpfs-{index}", m["Destination"], read_only, {"emptyDir": {"medium": "Memory"}})
+                add(f"tmpfs-{index}", m["Destination"], read_only,
+                    {"emptyDir": {"medium": "Memory"}})
             else:
                 self.warn(c, f"mount of type {m['Type']!r} at {m['Destination']} is left out")
-        for index, (target, options) in enumerate(sorted((c["HostConfig"].get("Tmpfs") or {}).items())):
+        tmpfs = sorted((c["HostConfig"].get("Tmpfs") or {}).items())
+        for index, (target, options) in enumerate(tmpfs):
             empty: dict[str, Any] = {"medium": "Memory"}
             size = _tmpfs_size(options)
             if size:
@@ -305,7 +311,8 @@ class _Generator:
         info = self.volume_info.get(volume) or {}
         doc = _claim_doc(claim)
         if info.get("Labels"):
-            doc["metadata"]["annotations"] = {str(k): str(v) for k, v in sorted(info["Labels"].items())}
+            doc["metadata"]["annotations"] = {str(k): str(v)
+                                              for k, v in sorted(info["Labels"].items())}
         if info.get("Driver", "local") != "local" or info.get("Options"):
             options = ",".join(f"{k}={v}" for k, v in sorted((info.get("Options") or {}).items()))
             self.warn(c, f"volume {volume!r} (driver {info.get('Driver', 'local')}"
@@ -406,7 +413,8 @@ class _Generator:
                     env.append({"name": f"{prefix}_ENV_{name}", "value": value})
         return env
 
-    def link_service(self, c: Mapping[str, Any], alias: str, target: str, source: str) -> str | None:
+    def link_service(self, c: Mapping[str, Any], alias: str, target: str,
+                     source: str) -> str | None:
         child = self.known.get(target)
         if child is None:
             self.warn(c, f"{source}: {target} is unknown, no Service made")
@@ -436,17 +444,13 @@ class _Generator:
                                 f"({existing.source}) and {selector!r} ({source})")
         if len(ports) > 1:
             ports = [{**p, "name": f"{p['protocol'].lower()}-{p['port']}"} for p in ports]
-        service = _Service(name, selector, ports, source)
-        if node_port:
-            service.ports = [{**p, "type": "NodePort"} for p in ports]
-        self.services.setdefault(name, service)
+        self.services.setdefault(name, _Service(name, selector, ports, source, node_port))
         return name
 
     @staticmethod
     def service_doc(service: _Service) -> dict[str, Any]:
-        ports = [{k: v for k, v in p.items() if k != "type"} for p in service.ports]
-        spec: dict[str, Any] = {"selector": {APP_LABEL: service.selector}, "ports": ports}
-        if any(p.get("type") for p in service.ports):
+        spec: dict[str, Any] = {"selector": {APP_LABEL: service.selector}, "ports": service.ports}
+        if service.node_port:
             spec["type"] = "NodePort"
         return {"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": service.name, "annotations": {

@@ -26,57 +26,78 @@ LABEL_MADE = "io.tether.kube"
 DEFAULT_NETWORK = "tether-kube"
 
 # the fields tether applies, as a tree: a dict is an object's fields, a 1-tuple a list of such
-_KEY_REF = {"name": None, "key": None, "optional": None}
-_SOURCE_REF = {"name": None, "optional": None}
-_PROBE = {"exec": {"command": None}, "periodSeconds": None, "timeoutSeconds": None,
-          "failureThreshold": None, "initialDelaySeconds": None}
-_ITEMS = ({"key": None, "path": None},)
+# objects, a _Leaf a value of a given type
+
+
+class _Leaf:
+    def __init__(self, description: str, accepts: Any) -> None:
+        self.description, self.accepts = description, accepts
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+STR = _Leaf("a string", lambda v: isinstance(v, str))
+INT = _Leaf("an integer", _is_int)
+BOOL = _Leaf("true or false", lambda v: isinstance(v, bool))
+STRS = _Leaf("a list of strings",
+             lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v))
+MAP = _Leaf("a map of strings", lambda v: isinstance(v, dict)
+            and all(isinstance(k, str) and isinstance(i, str) for k, i in v.items()))
+QUANTITY = _Leaf("a quantity", lambda v: isinstance(v, str) or _is_int(v))
+
+_KEY_REF = {"name": STR, "key": STR, "optional": BOOL}
+_SOURCE_REF = {"name": STR, "optional": BOOL}
+_ITEMS = ({"key": STR, "path": STR},)
+_PROBE = {"exec": {"command": STRS}, "periodSeconds": INT, "timeoutSeconds": INT,
+          "failureThreshold": INT, "initialDelaySeconds": INT}
 _CONTAINER = {
-    "name": None, "image": None, "command": None, "args": None, "workingDir": None,
-    "tty": None, "stdin": None, "imagePullPolicy": None,
-    "env": ({"name": None, "value": None,
+    "name": STR, "image": STR, "command": STRS, "args": STRS, "workingDir": STR,
+    "tty": BOOL, "stdin": BOOL, "imagePullPolicy": STR,
+    "env": ({"name": STR, "value": STR,
              "valueFrom": {"configMapKeyRef": _KEY_REF, "secretKeyRef": _KEY_REF}},),
-    "envFrom": ({"prefix": None, "configMapRef": _SOURCE_REF, "secretRef": _SOURCE_REF},),
-    "ports": ({"containerPort": None, "protocol": None, "hostPort": None, "hostIP": None,
-               "name": None},),
-    "resources": {"limits": {"cpu": None, "memory": None}},
+    "envFrom": ({"prefix": STR, "configMapRef": _SOURCE_REF, "secretRef": _SOURCE_REF},),
+    "ports": ({"containerPort": INT, "protocol": STR, "hostPort": INT, "hostIP": STR,
+               "name": STR},),
+    "resources": {"limits": {"cpu": QUANTITY, "memory": QUANTITY}},
     "readinessProbe": _PROBE, "livenessProbe": _PROBE,
-    "securityContext": {"runAsUser": None, "runAsGroup": None, "privileged": None,
-                        "readOnlyRootFilesystem": None,
-                        "capabilities": {"add": None, "drop": None}},
-    "volumeMounts": ({"name": None, "mountPath": None, "readOnly": None},),
+    "securityContext": {"runAsUser": INT, "runAsGroup": INT, "privileged": BOOL,
+                        "readOnlyRootFilesystem": BOOL,
+                        "capabilities": {"add": STRS, "drop": STRS}},
+    "volumeMounts": ({"name": STR, "mountPath": STR, "readOnly": BOOL},),
 }
 _POD_SPEC = {
-    "containers": (_CONTAINER,), "restartPolicy": None, "hostname": None,
-    "terminationGracePeriodSeconds": None, "enableServiceLinks": None,
-    "hostAliases": ({"ip": None, "hostnames": None},),
-    "volumes": ({"name": None,
-                 "persistentVolumeClaim": {"claimName": None, "readOnly": None},
-                 "emptyDir": {"medium": None, "sizeLimit": None},
-                 "hostPath": {"path": None, "type": None},
-                 "configMap": {"name": None, "optional": None, "items": _ITEMS},
-                 "secret": {"secretName": None, "optional": None, "items": _ITEMS}},),
+    "containers": (_CONTAINER,), "restartPolicy": STR, "hostname": STR,
+    "terminationGracePeriodSeconds": INT, "enableServiceLinks": BOOL,
+    "hostAliases": ({"ip": STR, "hostnames": STRS},),
+    "volumes": ({"name": STR,
+                 "persistentVolumeClaim": {"claimName": STR, "readOnly": BOOL},
+                 "emptyDir": {"medium": STR, "sizeLimit": QUANTITY},
+                 "hostPath": {"path": STR, "type": STR},
+                 "configMap": {"name": STR, "optional": BOOL, "items": _ITEMS},
+                 "secret": {"secretName": STR, "optional": BOOL, "items": _ITEMS}},),
 }
-_META = {"name": None, "labels": None, "annotations": None}
+_META = {"name": STR, "labels": MAP, "annotations": MAP}
+_HEAD = {"apiVersion": STR, "kind": STR, "metadata": _META}
 _KINDS: dict[tuple[str, str], dict[str, Any]] = {
-    ("v1", "Pod"): {"apiVersion": None, "kind": None, "metadata": _META, "spec": _POD_SPEC},
+    ("v1", "Pod"): {**_HEAD, "spec": _POD_SPEC},
     ("apps/v1", "Deployment"): {
-        "apiVersion": None, "kind": None, "metadata": _META,
-        "spec": {"replicas": None, "selector": {"matchLabels": None},
-                 "template": {"metadata": {"labels": None, "annotations": None},
+        **_HEAD,
+        "spec": {"replicas": INT, "selector": {"matchLabels": MAP},
+                 "template": {"metadata": {"labels": MAP, "annotations": MAP},
                               "spec": _POD_SPEC}}},
     ("v1", "Service"): {
-        "apiVersion": None, "kind": None, "metadata": _META,
-        "spec": {"selector": None, "type": None,
-                 "ports": ({"name": None, "port": None, "targetPort": None, "protocol": None,
-                            "nodePort": None},)}},
+        **_HEAD,
+        "spec": {"selector": MAP, "type": STR,
+                 "ports": ({"name": STR, "port": INT, "targetPort": QUANTITY, "protocol": STR,
+                            "nodePort": INT},)}},
     ("v1", "PersistentVolumeClaim"): {
-        "apiVersion": None, "kind": None, "metadata": _META,
-        "spec": {"accessModes": None, "resources": {"requests": {"storage": None}}}},
-    ("v1", "ConfigMap"): {"apiVersion": None, "kind": None, "metadata": _META, "data": None},
-    ("v1", "Secret"): {"apiVersion": None, "kind": None, "metadata": _META, "data": None,
-                       "stringData": None, "type": None},
+        **_HEAD, "spec": {"accessModes": STRS, "resources": {"requests": {"storage": QUANTITY}}}},
+    ("v1", "ConfigMap"): {**_HEAD, "data": MAP},
+    ("v1", "Secret"): {**_HEAD, "data": MAP, "stringData": MAP, "type": STR},
 }
+_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 
 
 class PlayError(ValueError):
@@ -128,6 +149,13 @@ def plan(documents: list[Any], network: str = DEFAULT_NETWORK) -> Plan:
     docs = [d for d in documents if d is not None]
     for index, doc in enumerate(docs):
         _check_document(doc, index)
+    try:
+        return _plan(docs, network)
+    except KeyError as exc:  # a field the checks let through as optional, needed here
+        raise PlayError(f"required field {exc.args[0]!r} is missing") from None
+
+
+def _plan(docs: list[dict[str, Any]], network: str) -> Plan:
     result = Plan(network)
     config = {(d["kind"], d["metadata"]["name"]): d for d in docs
               if d["kind"] in ("ConfigMap", "Secret")}
@@ -138,7 +166,8 @@ def plan(documents: list[Any], network: str = DEFAULT_NETWORK) -> Plan:
         kind, name = doc["kind"], doc["metadata"]["name"]
         if kind == "PersistentVolumeClaim":
             result.volumes.append(name)
-            storage = ((doc.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")
+            requests = ((doc.get("spec") or {}).get("resources") or {}).get("requests") or {}
+            storage = requests.get("storage")
             if storage:
                 result.notes.append(f"PersistentVolumeClaim {name}: a local volume, its storage "
                                     f"request {storage} is not enforced")
@@ -153,7 +182,7 @@ def plan(documents: list[Any], network: str = DEFAULT_NETWORK) -> Plan:
             if any(labels.get(k) != v for k, v in wanted.items()):
                 raise PlayError(f"Deployment {name}: spec.selector.matchLabels does not match "
                                 "spec.template.metadata.labels")
-            for replica in range(1, int(spec.get("replicas", 1)) + 1):
+            for replica in range(1, spec.get("replicas", 1) + 1):
                 result.pods.append(_pod(f"{name}-{replica}", template.get("metadata") or {},
                                         template.get("spec") or {}, result, config,
                                         f"Deployment {name}"))
@@ -183,14 +212,20 @@ def _check_document(doc: Any, index: int) -> None:
     if key not in _KINDS:
         raise PlayError(f"document {index + 1}: unsupported kind {doc.get('kind')!r} "
                         f"(apiVersion {doc.get('apiVersion')!r})")
-    name = (doc.get("metadata") or {}).get("name")
+    if not isinstance(doc.get("metadata"), dict):
+        raise PlayError(f"{doc['kind']} (document {index + 1}): metadata must be an object")
+    name = doc["metadata"].get("name")
     if not isinstance(name, str) or not name:
         raise PlayError(f"{doc['kind']} (document {index + 1}): metadata.name is required")
     _check_fields(doc, _KINDS[key], "", f"{doc['kind']} {name}")
 
 
 def _check_fields(value: Any, allowed: Any, path: str, where: str) -> None:
-    if allowed is None or value is None:
+    if value is None:
+        return
+    if isinstance(allowed, _Leaf):
+        if not allowed.accepts(value):
+            raise PlayError(f"{where}: {path} must be {allowed.description}")
         return
     if isinstance(allowed, tuple):
         if not isinstance(value, list):
@@ -266,8 +301,11 @@ def _container_body(c: Mapping[str, Any], spec: Mapping[str, Any],
     if not c.get("image"):
         raise PlayError(f"{where}.image is required")
     body: dict[str, Any] = {"Image": c["image"], "Env": _env(c, config, where)}
-    host: dict[str, Any] = {"RestartPolicy": {"Name": {"Always": "always", "OnFailure": "on-failure",
-                                                       "Never": "no"}[spec.get("restartPolicy", "Always")]}}
+    policy = spec.get("restartPolicy") or "Always"
+    if policy not in _RESTART:
+        raise PlayError(f"{where.partition(':')[0]}: spec.restartPolicy must be Always, OnFailure "
+                        f"or Never, not {policy!r}")
+    host: dict[str, Any] = {"RestartPolicy": {"Name": _RESTART[policy]}}
     if c.get("command") is not None:
         body["Entrypoint"] = list(c["command"])
     if c.get("args") is not None:
