@@ -122,6 +122,15 @@ def test_unsupported_input_is_refused_naming_the_field(daemon, tmp_path: Path):
     assert result.returncode == 1
     assert result.stderr.decode() == ("kube play: Pod p: unsupported field "
                                       "spec.containers[0].lifecycle\n")
+    spec.write_text(yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "good"},
+         "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+         "spec": {"containers": [{"name": "c", "image": "nosuchimage:1"}]}}]))
+    result = daemon.tether("kube", "play", str(spec))
+    assert (result.returncode, result.stderr.decode()) == (
+        1, "kube play: no image 'nosuchimage:1' here: pull or build it first\n")
+    assert daemon.tether("inspect", "good-c").returncode == 1  # nothing was made
     spec.write_text("apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n")
     result = daemon.tether("kube", "play", str(spec))
     assert "unsupported kind 'Job' (apiVersion 'batch/v1')" in result.stderr.decode()

@@ -42,6 +42,10 @@ def play(client: Client, p: Plan) -> None:
         if _inspect(client, f"/containers/{name}/json") is not None:
             raise CliError(f"kube play: container {name!r} exists already (--replace removes it "
                            "and what else the file made first)")
+    images = dict.fromkeys(c.body["Image"] for pod in p.pods for c in pod.containers)
+    for image in images:  # checked before anything is made: play pulls nothing
+        if _inspect(client, f"/images/{image}/json") is None:
+            raise CliError(f"kube play: no image {image!r} here: pull or build it first")
     for note in p.notes:
         err(f"WARNING: {note}")
     if _inspect(client, f"/networks/{p.network}") is None:
