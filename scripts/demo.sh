@@ -3,6 +3,9 @@
 # the Dockerfiles in examples/, run db, run web with -P --link db:db, look at what the link gives web
 # (env vars, /etc/hosts), fetch the page through the published port, query PostgreSQL from web
 # through the `db` alias, then move db to a new address and watch web's /etc/hosts follow.
+# Last, the pair goes to Kubernetes YAML (`tether kube generate`), is validated against the
+# Kubernetes schemas, and is played back on tether under other names (`tether kube play`), where
+# web reaches db through the same DB_PORT_5432_TCP_ADDR variable the link gave it.
 # Base images are bootstrapped once with mmdebstrap and every build step is cached, so a second run
 # takes seconds. The daemon starts on its own at the first command (root only); if this script
 # started it, it stops it again at the end.
@@ -17,7 +20,10 @@ show() { printf '+ %s\n' "$*"; "$@"; }
 started_here=0
 $python -c "import socket; socket.socket(socket.AF_UNIX).connect('/run/tether/tether.sock')" \
   2>/dev/null || started_here=1
+kube_yaml=$(mktemp --suffix=.yaml)
 cleanup() {
+  $tether kube down "$kube_yaml" >/dev/null 2>&1 || true
+  rm -f "$kube_yaml"
   $tether rm -f web db filler >/dev/null 2>&1 || true
   if [ "$started_here" = 1 ] && [ -f /run/tether/tetherd.pid ]; then
     kill "$(cat /run/tether/tetherd.pid)" 2>/dev/null || true
@@ -80,3 +86,20 @@ show $tether run -d --name filler busybox sleep 600
 show $tether start db
 show $tether inspect -f '{{.NetworkSettings.IPAddress}}' db
 show $tether exec web grep -w db /etc/hosts
+
+step "The pair as Kubernetes YAML: the link becomes a Service named db (stderr: what does not carry over)"
+show $tether kube generate --service web db -f "$kube_yaml"
+cat "$kube_yaml"
+
+step "Validated against the Kubernetes 1.35 schemas (kubernetes-validate, offline)"
+show .venv/bin/kubernetes-validate -k 1.35 --strict "$kube_yaml"
+
+step "Played back on tether under other names (<pod>-<container>), db first"
+show $tether kube play --replace "$kube_yaml"
+show $tether exec web-web sh -c 'env | grep -E "^DB_(PORT|NAME)" | sort'
+for _ in $(seq 100); do
+  $tether exec web-web sh -c 'pg_isready -q -h "$DB_PORT_5432_TCP_ADDR"' && break
+  sleep 0.2
+done
+show $tether exec web-web sh -c 'psql -h "$DB_PORT_5432_TCP_ADDR" -U postgres -tAc "select '"'"'reached through DB_PORT_5432_TCP_ADDR='"'"' || inet_server_addr()"'
+show $tether kube down "$kube_yaml"

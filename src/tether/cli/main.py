@@ -69,12 +69,12 @@ def cli(ctx: click.Context, host: str | None, show_version: bool) -> None:
 
 def _register() -> None:
     from tether.cli import (commands_archive, commands_build, commands_container, commands_cp,
-                            commands_image, commands_network, commands_registry, commands_system,
-                            commands_volume)
+                            commands_image, commands_kube, commands_network, commands_pod,
+                            commands_registry, commands_system, commands_volume)
 
     for module in (commands_container, commands_cp, commands_image, commands_archive,
                    commands_registry, commands_build, commands_network, commands_system,
-                   commands_volume):
+                   commands_volume, commands_kube, commands_pod):
         module.register(cli)
 
 
