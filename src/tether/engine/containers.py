@@ -30,6 +30,7 @@ from tether.engine.netattach import NetworkAttachment
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State
 from tether.engine.registry import ContainerRegistry
+from tether.spec.types import RestartPolicy
 from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
 from tether.network import netns
@@ -114,7 +115,7 @@ class ContainerService:
 
     def emit(self, c: Container, action: str, **extra: str) -> None:
         """A container event with dockerd's attributes: the labels, image, name, then extras."""
-        attributes = {**(c.config.get("Labels") or {}), "image": c.config.get("Image", ""),
+        attributes = {**(c.config.labels or {}), "image": c.config.image,
                       "name": c.name.lstrip("/"), **extra}
         self.events.publish("container", action, c.id, attributes)
 
@@ -187,8 +188,8 @@ class ContainerService:
             security = run_config.security_settings(c, self.security)
             lowers = await asyncio.to_thread(self.lower_dirs, c)
             mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
-            user = resolve_user(str(rootfs), c.config.get("User") or "")
-            cwd = c.config.get("WorkingDir") or "/"
+            user = resolve_user(str(rootfs), c.config.user)
+            cwd = c.config.working_dir or "/"
             run_config.make_working_dir(rootfs, cwd)
             linked = self.links.linked_children(c)
             if c.network_mode != "host":
@@ -202,10 +203,10 @@ class ContainerService:
             write_json_atomic(bundle / "config.json", oci)
             try:
                 await self.runtime.create(cid, bundle, tty=c.tty,
-                                          stdin=bool(c.config.get("OpenStdin")),
+                                          stdin=c.config.open_stdin,
                                           # dockerd closes stdin at a client's EOF only
                                           # without a tty: a detach must leave it open
-                                          stdin_once=bool(c.config.get("StdinOnce"))
+                                          stdin_once=c.config.stdin_once
                                           and not c.tty,
                                           log_path=self.paths.log(cid))
             except RuntimeError as exc:
@@ -225,7 +226,7 @@ class ContainerService:
                             started_at=c.state.started_at)
             self.registry.save(c)
             self._fail_attaches(run)
-            if c.host_config.get("AutoRemove"):  # as dockerd: `run --rm` waits for the removal
+            if c.host_config.auto_remove:  # as dockerd: `run --rm` waits for the removal
                 self._background(self._auto_remove(c))
             if isinstance(exc, ApiError):
                 raise
@@ -308,10 +309,10 @@ class ContainerService:
                 fut.set_result(code)
         if run.exited:
             run.exited.set()
-        if c.host_config.get("AutoRemove"):
+        if c.host_config.auto_remove:
             self._background(self._auto_remove(c))
             return
-        policy = rules.RestartPolicy.from_api(c.host_config.get("RestartPolicy"))
+        policy = rules.RestartPolicy.from_api(c.host_config.restart_policy.to_api())
         if policy.should_restart(code, c.restart_count, c.stopped_by_user):
             run.restarter = asyncio.create_task(self._restart_later(c, run, started))
 
@@ -368,7 +369,7 @@ class ContainerService:
             raise NotModified()
         c.stopped_by_user = True
         self.registry.save(c)
-        stop_signal = rules.parse_signal(sig or c.config.get("StopSignal"), signal.SIGTERM)
+        stop_signal = rules.parse_signal(sig or c.config.stop_signal, signal.SIGTERM)
         timeout = 10 if timeout is None else timeout
         exited = run.exited
         await self.signal(c, stop_signal)
@@ -545,13 +546,13 @@ class ContainerService:
                              f"restart policy, not {', '.join(others)}")
         if "RestartPolicy" in body:
             policy = rules.RestartPolicy.from_api(body["RestartPolicy"])
-            if c.host_config.get("AutoRemove") and policy.name != "no":
+            if c.host_config.auto_remove and policy.name != "no":
                 raise BadRequest(f"Cannot update container {c.id}: Restart policy cannot be "
                                  "updated because AutoRemove is enabled for the container")
             data = c.to_json()
             data["host_config"]["RestartPolicy"] = body["RestartPolicy"]
             self.registry.save_or_fail(c, data)
-            c.host_config["RestartPolicy"] = body["RestartPolicy"]
+            c.host_config.restart_policy = RestartPolicy.from_api(body["RestartPolicy"])
         self.emit(c, "update")
 
     async def shutdown(self) -> None:
