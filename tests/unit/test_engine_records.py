@@ -110,5 +110,5 @@ def test_old_records_are_migrated_to_the_typed_spec():
     view = c.inspect({k: "" for k in ("resolv", "hostname", "hosts", "log", "rootfs", "upper",
                                       "work")}, {})
     assert view["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {}}
-    assert view["HostConfig"]["NetworkMode"] == "bridge"
+    assert view["HostConfig"]["NetworkMode"] == "default"
     assert "ExposedPorts" in view["Config"] and "Healthcheck" not in view["Config"]

@@ -196,7 +196,7 @@ class Container:
     def inspect(self, paths: dict[str, str], network: dict[str, Any]) -> dict[str, Any]:
         """Docker's `GET /containers/{id}/json` body."""
         host_config = self.host_config.to_api()  # Go's omitempty fields left out when empty
-        host_config["NetworkMode"] = self.network_mode
+        host_config["NetworkMode"] = self.host_config.network_mode or "default"
         if host_config["PortBindings"] is None:
             host_config["PortBindings"] = {}
         return {

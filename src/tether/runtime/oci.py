@@ -232,13 +232,15 @@ def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
     return out
 
 
-def sysctls(host_config: HostConfig) -> dict:
+def sysctls(config: Config, host_config: HostConfig) -> dict:
     """Docker's namespaced defaults; a container in the host's network namespace gets no net.*
-    ones (they would be the daemon's)."""
-    if _host_network(host_config):
-        return {}
-    return {"net.ipv4.ip_unprivileged_port_start": "0",
-            "net.ipv4.ping_group_range": "0 2147483647"}
+    ones (they would be the daemon's). Config.Domainname is the UTS namespace's
+    kernel.domainname, as dockerd sets it."""
+    out = {} if _host_network(host_config) else {
+        "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+    if config.domainname:
+        out["kernel.domainname"] = config.domainname
+    return out
 
 
 def resources(host_config: HostConfig) -> dict:
@@ -264,7 +266,7 @@ def security(host_config: HostConfig, parts: Parts) -> dict:
 def compile_spec(config: Config, host_config: HostConfig, parts: Parts) -> dict:
     """A complete config.json for runc: Docker's defaults plus this container's spec."""
     linux: dict = {
-        "sysctl": sysctls(host_config),
+        "sysctl": sysctls(config, host_config),
         "resources": resources(host_config),
         "cgroupsPath": parts.cgroups_path,
         "namespaces": namespaces(host_config, parts),

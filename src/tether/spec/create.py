@@ -57,6 +57,10 @@ def apply_defaults(host_config: HostConfig) -> None:
     host_config.shm_size = host_config.shm_size or DEFAULT_SHM_SIZE
     host_config.ipc_mode = host_config.ipc_mode or DEFAULT_IPC_MODE
     host_config.cgroupns_mode = host_config.cgroupns_mode or DEFAULT_CGROUPNS_MODE
+    if host_config.resources.memory_swappiness == -1:  # the docker CLI's "not set"
+        host_config.resources.memory_swappiness = None
+    if (host_config.resources.pids_limit or 0) <= 0:  # no limit, which dockerd stores as null
+        host_config.resources.pids_limit = None
     if host_config.resources.oom_kill_disable is None:
         host_config.resources.oom_kill_disable = False
     if not host_config.restart_policy.name:

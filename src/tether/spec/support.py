@@ -51,6 +51,11 @@ def _log_config(value: LogConfig) -> str | None:
     return f".Config.{refused[0]}" if refused else None
 
 
+def _unlimited(value: int) -> str | None:
+    """A limit of 0 or less is no limit, for dockerd as for tether."""
+    return None if value <= 0 else ""
+
+
 HOST_CONFIG: dict[str, Check] = {
     "Binds": APPLIED,
     "ContainerIDFile": APPLIED,  # the client writes the file; the engine stores the name
@@ -111,9 +116,9 @@ HOST_CONFIG: dict[str, Check] = {
     "KernelMemoryTCP": REFUSED,
     "MemoryReservation": REFUSED,
     "MemorySwap": REFUSED,
-    "MemorySwappiness": REFUSED,
+    "MemorySwappiness": only(None, -1),  # -1: the docker CLI's "not set"
     "OomKillDisable": REFUSED,
-    "PidsLimit": REFUSED,
+    "PidsLimit": _unlimited,
     "Ulimits": REFUSED,
     "CpuCount": REFUSED,
     "CpuPercent": REFUSED,
