@@ -47,9 +47,9 @@ def test_no_command_is_an_error():
 
 
 def test_process_env_order_follows_docker():
-    env = process_env({"Env": ["PATH=/custom", "A=1"]}, "abc123", tty=True, link_env=["DB_NAME=/x/db"])
+    env = process_env(["PATH=/custom", "A=1"], "abc123", tty=True, link_env=["DB_NAME=/x/db"])
     assert env == ["PATH=/custom", "HOSTNAME=abc123", "TERM=xterm", "DB_NAME=/x/db", "A=1"]
-    assert process_env({"Env": None}, "h", tty=False)[1:] == ["HOSTNAME=h"]
+    assert process_env(None, "h", tty=False)[1:] == ["HOSTNAME=h"]
 
 
 @pytest.mark.parametrize("value, expected", [

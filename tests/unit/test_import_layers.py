@@ -20,14 +20,15 @@ SRC = Path(tether.__file__).parent
 LAYERS: dict[str, int] = {
     "tether": 0,  # the package itself: only the version
     "tether.rules": 0,  # the leaf: pure rules, standard library only
-    "tether.runtime": 1,  # drivers: the runtime (runc, conmon, fds in a root) at their base,
-    "tether.state": 1,  # and the atomic JSON records they keep
-    "tether.network": 2,  # drivers that may use the runtime
-    "tether.image": 2,
-    "tether.engine": 3,  # services over the drivers
-    "tether.api": 4,  # the daemon's HTTP layer over the services
-    "tether.cli": 4,  # the client: HTTP only
-    "tether.daemon": 5,  # tetherd's main: wires everything
+    "tether.spec": 1,  # the container's typed spec: pure, over the rules
+    "tether.runtime": 2,  # drivers: the runtime (runc, conmon, fds in a root) at their base,
+    "tether.state": 2,  # and the atomic JSON records they keep
+    "tether.network": 3,  # drivers that may use the runtime
+    "tether.image": 3,
+    "tether.engine": 4,  # services over the drivers
+    "tether.api": 5,  # the daemon's HTTP layer over the services
+    "tether.cli": 5,  # the client: HTTP only
+    "tether.daemon": 6,  # tetherd's main: wires everything
 }
 # What the CLI may load, its modules' imports followed to the end: nothing of the daemon.
 CLI_MAY_LOAD = ("tether.cli", "tether.rules")

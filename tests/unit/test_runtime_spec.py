@@ -3,7 +3,7 @@
 The REF_* constants are copied from the config.json that Docker 20.10 (Debian docker.io, under
 containerd + runc) wrote for `docker run -d busybox sleep 100`; the user cases from `docker run -u`
 against an image with the /etc/passwd and /etc/group below. Differences kept on purpose are listed
-in tether.runtime.spec's docstring and asserted here (masked paths of Docker 28); the seccomp
+in tether.runtime.oci's docstring and asserted here (masked paths of Docker 28); the seccomp
 section is the caller's (tests/unit/test_seccomp_translation.py).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tether.rules.errors import BadRequest
-from tether.runtime.spec import ALL_CAPABILITIES, build_spec, capabilities
+from tether.runtime.oci import ALL_CAPABILITIES, build_spec, capabilities
 from tether.runtime.user import resolve_user
 
 REF_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",

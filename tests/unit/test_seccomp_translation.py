@@ -8,7 +8,7 @@ import pytest
 from tether.runtime import seccomp, seccomp_host
 from tether.runtime.seccomp import Machine, ProfileError, load_profile, to_oci
 from tether.runtime.seccomp_default import default_profile
-from tether.runtime.spec import DEFAULT_CAPABILITIES
+from tether.runtime.oci import DEFAULT_CAPABILITIES
 
 AMD64 = Machine(arch="amd64", kernel=(6, 1))
 

@@ -82,19 +82,19 @@ class ContainerRoutes:
         return no_content()
 
     async def rename(self, req: Request) -> Response:
-        self.service.rename(req.params["id"], req.q("name") or "")
+        self.service.admin.rename(req.params["id"], req.q("name") or "")
         return no_content()
 
     async def pause(self, req: Request) -> Response:
-        await self.service.pause(req.params["id"])
+        await self.service.admin.pause(req.params["id"])
         return no_content()
 
     async def unpause(self, req: Request) -> Response:
-        await self.service.unpause(req.params["id"])
+        await self.service.admin.unpause(req.params["id"])
         return no_content()
 
     async def update(self, req: Request) -> Response:
-        self.service.update(req.params["id"], req.json_as(apitypes.UPDATE_CONFIG) or {})
+        self.service.admin.update(req.params["id"], req.json_as(apitypes.UPDATE_CONFIG) or {})
         return json_response({"Warnings": []})
 
     async def resize(self, req: Request) -> Response:

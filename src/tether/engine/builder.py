@@ -4,7 +4,7 @@ as RUN steps run in the engine's containers (the build rules themselves are in i
 Each step starts from the current image and ends with a new one whose parent is it:
 - metadata instructions (ENV, LABEL, ARG, EXPOSE, VOLUME, USER, CMD, ENTRYPOINT, SHELL,
   HEALTHCHECK, STOPSIGNAL, MAINTAINER, ONBUILD) change the config only: a container is created
-  for the step (never started) and the image gets an empty layer;
+  for the step (never started) and the image gets an empty layer (their plans: build_steps.py);
 - WORKDIR, COPY and ADD change files: they work on an overlay of the current image mounted in the
   build's scratch directory, and the overlay's upper dir becomes the step's layer;
 - RUN runs in a real container of the engine (create, attach, start, wait through the
@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
+from tether.engine.build_steps import (METADATA_PLANS, Stage, Step, allowed_args,
+                                       expansion_env, new_config, nop, nop_layer, shell_of)
 from tether.engine.containers import ContainerService
 from tether.image.build import cache, context
 from tether.image.build import instructions as ins
 from tether.image.build.commit import commit, commit_upper, write_layer
 from tether.image.build.copier import GLOB, clean_path, copy_source, find_sources, make_dirs, owner
-from tether.image.changes import expand, port_specs, set_healthcheck
+from tether.image.changes import expand
 from tether.image.store import Image, ImageStore, container_config
 from tether.rules.buildcontext import DEFAULT_DOCKERFILE
 from tether.rules.config import env_key
@@ -59,42 +61,6 @@ class BuildOptions:
     rm: bool = True
     force_rm: bool = False
     target: str = ""
-
-
-@dataclass
-class _Stage:
-    """What a stage's steps change: the image so far, its run config, the ARGs in scope."""
-
-    image: Image | None
-    config: dict[str, Any]
-    args: dict[str, str | None] = field(default_factory=dict)
-    cmd_set: bool = False  # a CMD of this stage: a later ENTRYPOINT keeps it
-    maintainer: str = ""   # MAINTAINER: the author of this stage's next images
-
-
-@dataclass
-class _Step:
-    """One step's plan: what it records, the config it leaves, and how it changes files."""
-
-    recorded: list[str]                         # ContainerConfig.Cmd
-    config: dict[str, Any]
-    kind: str                                   # "nop", "fs" or "run"
-    apply: Callable[[Path], None] | None = None  # for "fs": changes the mounted rootfs
-    run: list[str] | None = None                # for "run": the command
-    env: list[str] | None = None                # for "run": config env plus build args
-
-
-def _env_map(env: list[str]) -> dict[str, str]:
-    return dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-
-
-def _set_env(env: list[str], key: str, value: str) -> list[str]:
-    """Replace `key` in place or append it (Docker keeps the variable's first position)."""
-    entry = f"{key}={value}"
-    for n, item in enumerate(env):
-        if env_key(item) == key:
-            return [*env[:n], entry, *env[n + 1:]]
-    return [*env, entry]
 
 
 class Builder:
@@ -155,7 +121,7 @@ class _Run:
         self.total = parsed.steps()
         self.meta: dict[str, str | None] = {}
         self.consumed: set[str] = set()
-        self.stages: list[_Stage] = []
+        self.stages: list[Stage] = []
 
     def out(self, text: str) -> None:
         self.emit({"stream": text})
@@ -193,7 +159,7 @@ class _Run:
 
     # --- FROM ---
 
-    async def _from(self, stage: ins.Stage) -> _Stage:
+    async def _from(self, stage: ins.Stage) -> Stage:
         self._announce(stage.original)
         base = expand(stage.base, self._meta_env())
         image = None
@@ -209,7 +175,7 @@ class _Run:
             env.append(DEFAULT_PATH)
         config["Env"] = env
         triggers, config["OnBuild"] = list(config.get("OnBuild") or []), None
-        state = _Stage(image, config)
+        state = Stage(image, config)
         if triggers:  # the base image's ONBUILD triggers run first, within this step
             self.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
             for text in triggers:
@@ -230,21 +196,12 @@ class _Run:
 
     # --- dispatch ---
 
-    def _expansion_env(self, state: _Stage) -> dict[str, str]:
-        env = _env_map(state.config.get("Env") or [])
-        return {**self._allowed_args(state), **env}
-
-    def _allowed_args(self, state: _Stage) -> dict[str, str]:
-        """Build args in effect in the stage (declared, with a value, not shadowed by ENV)."""
-        env = _env_map(state.config.get("Env") or [])
-        return {k: v for k, v in state.args.items() if v is not None and k not in env}
-
-    async def _dispatch(self, state: _Stage, inst: ins.Instruction, show_id: bool = True) -> None:
+    async def _dispatch(self, state: Stage, inst: ins.Instruction, show_id: bool = True) -> None:
         """Plan a step, take it from the cache or do it; `show_id=False` for ONBUILD triggers,
         whose images Docker does not print one by one."""
-        handler = getattr(self, f"_plan_{inst.cmd.lower()}")
+        handler = METADATA_PLANS.get(inst.cmd.upper()) or getattr(self, f"_plan_{inst.cmd.lower()}")
         # planning reads files (COPY's sources are hashed, `--from` stages mounted): off the loop
-        step: _Step = await asyncio.to_thread(handler, state, inst)
+        step: Step = await asyncio.to_thread(handler, state, inst)
         parent_id = state.image.id if state.image else ""
         recorded = container_config({**step.config, "Cmd": step.recorded, "Image": parent_id,
                                      **({"Entrypoint": None} if step.kind == "run" else {})})
@@ -264,111 +221,19 @@ class _Run:
             self.out(f" ---> {image.short_id}\n")
         state.image, state.config = image, step.config
 
-    def _new_config(self, state: _Stage, **changes: Any) -> dict[str, Any]:
-        return {**state.config, "Image": state.image.id if state.image else "", **changes}
-
-    @staticmethod
-    def _nop(state: _Stage, text: str) -> list[str]:
-        return ins.nop(text, _shell(state))
-
-    @staticmethod
-    def _nop_layer(state: _Stage, text: str) -> list[str]:
-        return ins.nop_layer(text, _shell(state))
-
-    # --- metadata instructions ---
-
-    def _plan_env(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        env = list(state.config.get("Env") or [])
-        text = "ENV"
-        for key, value in ins.pairs(inst, self._expansion_env(state)):
-            env = _set_env(env, key, value)
-            text += f" {key}={value}"
-        return _Step(self._nop(state, text), self._new_config(state, Env=env), "nop")
-
-    def _plan_label(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        labels = dict(state.config.get("Labels") or {})
-        text = "LABEL"
-        for key, value in ins.pairs(inst, self._expansion_env(state)):
-            labels[key] = value
-            text += f" {key}={value}"
-        return _Step(self._nop(state, text), self._new_config(state, Labels=labels), "nop")
-
-    def _plan_arg(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        name, default = ins.arg_default(inst, self._expansion_env(state))
+    def _plan_arg(self, state: Stage, inst: ins.Instruction) -> Step:
+        name, default = ins.arg_default(inst, expansion_env(state))
         self.consumed.add(name)
         if default is None and name in self.meta:
             default = self.meta[name]  # an ARG without a value takes the meta ARG's
         state.args[name] = self._arg_value(name, default)
         text = f"ARG {name}" + (f"={inst.args[0].partition('=')[2]}" if "=" in inst.args[0] else "")
-        return _Step(self._nop(state, text), self._new_config(state), "nop")
-
-    def _plan_expose(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        words = ins.words(inst, self._expansion_env(state))
-        ports = dict(state.config.get("ExposedPorts") or {})
-        for word in words:
-            ports.update({p: {} for p in port_specs(word)})
-        return _Step(self._nop(state, ins.expose_text(words)), self._new_config(state, ExposedPorts=ports), "nop")
-
-    def _plan_volume(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        paths = ins.words(inst, self._expansion_env(state))
-        if not paths:
-            raise BadRequest("VOLUME requires at least one argument")
-        volumes = dict(state.config.get("Volumes") or {})
-        volumes.update({p: {} for p in paths})
-        return _Step(self._nop(state, f"VOLUME [{' '.join(paths)}]"), self._new_config(state, Volumes=volumes),
-                     "nop")
-
-    def _plan_user(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        words = ins.words(inst, self._expansion_env(state))
-        if len(words) != 1:
-            raise BadRequest("USER requires exactly one argument")
-        return _Step(self._nop(state, f"USER {words[0]}"), self._new_config(state, User=words[0]), "nop")
-
-    def _plan_cmd(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        cmd = ins.command_form(inst, _shell(state))
-        state.cmd_set = True
-        return _Step(self._nop(state, f"CMD {ins.go_quote_list(cmd)}"), self._new_config(state, Cmd=cmd), "nop")
-
-    def _plan_entrypoint(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        entrypoint = ins.command_form(inst, _shell(state))
-        # as Docker: a new ENTRYPOINT drops the CMD inherited from the base image
-        return _Step(self._nop(state, f"ENTRYPOINT {ins.go_quote_list(entrypoint)}"),
-                     self._new_config(state, Entrypoint=entrypoint,
-                                      Cmd=state.config.get("Cmd") if state.cmd_set else None),
-                     "nop")
-
-    def _plan_stopsignal(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        words = ins.words(inst, self._expansion_env(state))
-        if len(words) != 1:
-            raise BadRequest("STOPSIGNAL requires exactly one argument")
-        return _Step(self._nop(state, f"STOPSIGNAL {words[0]}"),
-                     self._new_config(state, StopSignal=words[0]), "nop")
-
-    def _plan_maintainer(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        state.maintainer = " ".join(inst.args)
-        return _Step(self._nop(state, f"MAINTAINER {state.maintainer}"), self._new_config(state), "nop")
-
-    def _plan_onbuild(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        trigger = inst.original.split(None, 1)[1].strip()
-        config = self._new_config(state, OnBuild=list(state.config.get("OnBuild") or []) + [trigger])
-        return _Step(self._nop(state, f"ONBUILD {trigger}"), config, "nop")
-
-    def _plan_shell(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        if not inst.json_form or not inst.args:
-            raise BadRequest("SHELL requires the arguments to be in JSON form")
-        shell = list(inst.args)
-        config = self._new_config(state, Shell=shell)
-        return _Step(ins.nop(f"SHELL {ins.go_list(shell)}", shell), config, "nop")
-
-    def _plan_healthcheck(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        config = self._new_config(state)
-        set_healthcheck(config, inst.original.split(None, 1)[1] if " " in inst.original.strip() else "")
-        return _Step(self._nop(state, ins.healthcheck_text(config["Healthcheck"])), config, "nop")
+        return Step(nop(state, text), new_config(state), "nop")
 
     # --- filesystem instructions ---
 
-    def _plan_workdir(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        words = ins.words(inst, self._expansion_env(state))
+    def _plan_workdir(self, state: Stage, inst: ins.Instruction) -> Step:
+        words = ins.words(inst, expansion_env(state))
         if len(words) != 1:
             raise BadRequest("WORKDIR requires exactly one argument")
         requested = words[0]
@@ -378,21 +243,21 @@ class _Run:
 
         def make(rootfs: Path) -> None:
             make_dirs(rootfs, workdir, 0, 0)
-        return _Step(self._nop_layer(state, f"WORKDIR {workdir}"), self._new_config(state, WorkingDir=workdir),
+        return Step(nop_layer(state, f"WORKDIR {workdir}"), new_config(state, WorkingDir=workdir),
                      "fs", apply=make)
 
-    def _plan_copy(self, state: _Stage, inst: ins.Instruction) -> _Step:
+    def _plan_copy(self, state: Stage, inst: ins.Instruction) -> Step:
         return self._plan_copy_or_add(state, inst)
 
-    def _plan_add(self, state: _Stage, inst: ins.Instruction) -> _Step:
+    def _plan_add(self, state: Stage, inst: ins.Instruction) -> Step:
         return self._plan_copy_or_add(state, inst)
 
-    def _plan_copy_or_add(self, state: _Stage, inst: ins.Instruction) -> _Step:
+    def _plan_copy_or_add(self, state: Stage, inst: ins.Instruction) -> Step:
         if "chmod" in inst.flags:
             raise BuildError("the --chmod option requires BuildKit. Refer to "
                              "https://docs.docker.com/go/buildkit/ to learn how to build images "
                              "with BuildKit enabled")
-        patterns, dest = ins.copy_sources(inst, self._expansion_env(state))
+        patterns, dest = ins.copy_sources(inst, expansion_env(state))
         if any(p.startswith(("http://", "https://")) for p in patterns) and inst.cmd == "ADD":
             raise BuildError("tether: ADD from a URL is not supported (the build has no network "
                              "access to fetch it); download the file into the build context and "
@@ -413,7 +278,7 @@ class _Run:
             uid, gid = owner(rootfs, chown)
             for source in sources:
                 copy_source(rootfs, source, target, as_dir, uid, gid, extract)
-        return _Step(self._nop_layer(state, text), self._new_config(state), "fs", apply=copy)
+        return Step(nop_layer(state, text), new_config(state), "fs", apply=copy)
 
     def _source_root(self, inst: ins.Instruction) -> Path:
         name = inst.flags.get("from")
@@ -434,15 +299,15 @@ class _Run:
 
     # --- RUN ---
 
-    def _plan_run(self, state: _Stage, inst: ins.Instruction) -> _Step:
-        cmd = ins.command_form(inst, _shell(state))
-        args = self._allowed_args(state)
+    def _plan_run(self, state: Stage, inst: ins.Instruction) -> Step:
+        cmd = ins.command_form(inst, shell_of(state))
+        args = allowed_args(state)
         env = list(state.config.get("Env") or []) + [f"{k}={v}" for k, v in sorted(args.items())]
-        return _Step([*ins.build_arg_prefix(args), *cmd], self._new_config(state), "run", run=cmd, env=env)
+        return Step([*ins.build_arg_prefix(args), *cmd], new_config(state), "run", run=cmd, env=env)
 
     # --- doing the steps ---
 
-    async def _step_container(self, state: _Stage, step: _Step) -> str:
+    async def _step_container(self, state: Stage, step: Step) -> str:
         """A container for a step, as the legacy builder makes one ("Running in ...")."""
         assert state.image is not None
         cmd = step.run or step.recorded
@@ -461,7 +326,7 @@ class _Run:
             return
         self.out(f"Removing intermediate container {cid[:12]}\n")
 
-    async def _nop_step(self, state: _Stage, step: _Step, recorded: dict[str, Any]) -> Image:
+    async def _nop_step(self, state: Stage, step: Step, recorded: dict[str, Any]) -> Image:
         cid = ""
         if state.image is not None:
             cid = await self._step_container(state, step)
@@ -471,7 +336,7 @@ class _Run:
             if cid:
                 await self._remove_container(cid)
 
-    async def _fs_step(self, state: _Stage, step: _Step, recorded: dict[str, Any],
+    async def _fs_step(self, state: Stage, step: Step, recorded: dict[str, Any],
                        with_container: bool) -> Image:
         cid = await self._step_container(state, step) if with_container and state.image else ""
         try:
@@ -485,7 +350,7 @@ class _Run:
             if cid:
                 await self._remove_container(cid)
 
-    def _layer_of_change(self, image: Image | None, step: _Step) -> Path | None:
+    def _layer_of_change(self, image: Image | None, step: Step) -> Path | None:
         """Mount the image with a fresh upper dir, apply the step, return the upper dir's tar
         (None when the step changed nothing: an empty layer, as Docker records it)."""
         assert step.apply is not None
@@ -506,7 +371,7 @@ class _Run:
         tar.unlink()
         return None
 
-    async def _run_step(self, state: _Stage, step: _Step, recorded: dict[str, Any]) -> Image:
+    async def _run_step(self, state: Stage, step: Step, recorded: dict[str, Any]) -> Image:
         if state.image is None:
             raise BuildError("tether cannot RUN on an empty (scratch) filesystem: no shell to run")
         cid = await self._step_container(state, step)
@@ -557,7 +422,7 @@ class _Run:
         if text:
             self.out(text if stream == 1 else f"{STDERR_COLOUR}{text}{RESET_COLOUR}")
 
-    async def _commit(self, state: _Stage, step: _Step, recorded: dict[str, Any], cid: str,
+    async def _commit(self, state: Stage, step: Step, recorded: dict[str, Any], cid: str,
                       layer: Path | None) -> Image:
         def store() -> Image:
             if layer is None:
@@ -567,11 +432,6 @@ class _Run:
                 return commit(self.b.store, state.image, step.config, recorded, cid, f,
                               author=state.maintainer)
         return await asyncio.to_thread(store)
-
-
-def _shell(state: _Stage) -> list[str]:
-    """The stage's SHELL: what shell-form commands and recorded `#(nop)` steps run with."""
-    return list(state.config.get("Shell") or ins.SHELL)
 
 
 def _as_created(recorded: dict[str, Any], cid: str) -> dict[str, Any]:

@@ -48,16 +48,16 @@ class ContainerFiles:
         (the request's Config) and `changes` (Dockerfile instructions) applied to its config;
         tagged `repo[:tag]` when a repo is given. The `commit` event names the new image."""
         c = self.containers.get(ref)
-        config = dict(c.config)
+        config = c.config.to_api(omit=False)
         if isinstance(overrides, dict) and overrides:
-            config.update(rules.merge_image_config(overrides, c.config))
+            config.update(rules.merge_image_config(overrides, c.config.to_api(omit=False)))
         config = apply_changes(container_config(config), changes)
         given = (f"{repo}:{tag}" if tag else repo) if repo else ""
         normalized = refs.normalize_tag(given) if given else None
         store = self.containers.images
         parent = await asyncio.to_thread(store.resolve, c.image_id)
         image = await asyncio.to_thread(commit_upper, store, self.containers.paths.upper(c.id),
-                                        parent, config, c.config, c.id, comment, author)
+                                        parent, config, c.config.to_api(), c.id, comment, author)
         if normalized:
             name, _, tag_name = normalized.rpartition(":")
             await asyncio.to_thread(store.tag, image.id, name, tag_name)
@@ -105,7 +105,7 @@ class ContainerFiles:
         """`PUT /containers/{id}/archive`: a tar extracted under `path` (dockerd's refusals for
         a read-only destination first), then `extract-to-dir`."""
         c = self.containers.get(ref)
-        archive.check_writable(c.mount_points, bool(c.host_config.get("ReadonlyRootfs")), path)
+        archive.check_writable(c.mount_points, c.host_config.readonly_rootfs, path)
         async with self._rootfs(c) as root:
             await asyncio.to_thread(archive.extract_tar, root, path, ref, source,
                                     no_overwrite_dir_non_dir)

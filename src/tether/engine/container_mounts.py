@@ -28,6 +28,7 @@ from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime import mounts
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
+from tether.spec.types import Config, HostConfig
 
 log = logging.getLogger("tether.containers")
 
@@ -44,23 +45,23 @@ class ContainerMounts:
         self.volumes = volumes
         self.events = events
 
-    def plan(self, host_config: dict[str, Any], config: dict[str, Any],
+    def plan(self, host_config: HostConfig, config: Config,
              lookup: Callable[[str], Container]) -> list[MountPoint]:
         """The container's mount points: --volumes-from (its containers found by `lookup`),
         binds, mounts, then the image's and Config's volumes (dockerd's registerMountPoints),
         refused with its texts."""
         try:
             inherited = []
-            for spec_ in host_config.get("VolumesFrom") or []:
+            for spec_ in host_config.volumes_from or []:
                 ref, mode = mountspec.parse_volumes_from(spec_)
                 try:
                     other = lookup(ref)
                 except NotFound as exc:  # dockerd answers 400 here
                     raise BadRequest(exc.message) from None
                 inherited += [mountspec.inherited(mp, mode) for mp in other.mount_points]
-            return mountspec.plan(host_config.get("Binds") or [], host_config.get("Mounts") or [],
-                                  host_config.get("Tmpfs") or {}, inherited,
-                                  (config.get("Volumes") or {}).keys(), os.path.exists)
+            return mountspec.plan(host_config.binds or [], host_config.mounts or [],
+                                  host_config.tmpfs or {}, inherited,
+                                  (config.volumes or {}).keys(), os.path.exists)
         except MountError as exc:
             raise ApiError(str(exc), exc.status) from None
 
@@ -107,7 +108,7 @@ class ContainerMounts:
     async def _seed(self, c: Container, rootfs: Path, root: Root,
                     sources: list[tuple[MountPoint, int | None]]) -> None:
         """copy_up's copies, each from an fd of the image's directory (never its path)."""
-        declared = {posixpath.normpath(v) for v in c.config.get("Volumes") or {}}
+        declared = {posixpath.normpath(v) for v in c.config.volumes or {}}
 
         def shown(destination: str) -> Path:  # dockerd names the path under the root's mount
             return rootfs / root.resolve(destination).lstrip("/")
@@ -148,12 +149,12 @@ class ContainerMounts:
                     raise ApiError(problem, 500)
             points.append(mp)
         try:
-            user = mountspec.oci_mounts(points, c.host_config.get("Tmpfs") or {})
+            user = mountspec.oci_mounts(points, c.host_config.tmpfs or {})
         except MountError as exc:
             raise ApiError(str(exc), exc.status) from None
         taken = {m["destination"] for m in user}
         base = self.paths.container(c.id)
-        read_only = bool(c.host_config.get("ReadonlyRootfs"))
+        read_only = c.host_config.readonly_rootfs
         files_ = [{"destination": dest, "type": "bind",
                    "source": str(base / posixpath.basename(dest)),
                    "options": ["rbind", *(["ro"] if read_only else []), "rprivate"]}

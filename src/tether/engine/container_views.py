@@ -76,7 +76,7 @@ class ContainerViews:
                 and any_of("status", lambda v: c.state.status == v)
                 and any_of("ancestor", lambda v: self._is_ancestor(v, c))
                 # every label filter must hold, as in Docker (compose asks project AND service)
-                and all(_label_matches(v, c.config.get("Labels") or {})
+                and all(_label_matches(v, c.config.labels or {})
                         for v in filters.get("label") or [])
                 and any_of("health", lambda v: health.filter_value(c.state.health) == v)
                 and any_of("network", lambda v: v in self.attachment.network_names(c))

@@ -1,8 +1,9 @@
-"""The containers' lifecycle: create, start, stop, kill, wait, remove, rename, pause, update.
+"""The containers' lifecycle: create, start, stop, kill, wait, remove, attach.
 
 `ContainerService` composes the image store, the runtime driver and the engine's other services,
 each one concern: the registry (lookup and records), the generated files (hosts, hostname,
-resolv.conf), the links, the network attachment, creation, the mounts and the views; recovery
+resolv.conf), the links, the network attachment, creation, the mounts, the views and the
+administrative verbs (rename, update, pause: container_admin.py); recovery
 at start-up is tether.engine.recovery. Each lifecycle change of a container runs under that
 container's lock, and every exit, whoever caused it, goes through one path (`handle_exit`) that
 records the code, frees what the run held and applies the restart policy, so that a container
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from tether.engine import initlayer, run_config, securityopt
+from tether.engine.container_admin import ContainerAdmin
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
 from tether.engine.creation import ContainerCreation
@@ -36,7 +38,6 @@ from tether.network import netns
 from tether.network.manager import NetworkManager
 from tether.rules import config as rules
 from tether.rules import health
-from tether.rules import names as naming
 from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
                                  NotModified, os_error_text, runtime_create_error,
                                  start_failure_code)
@@ -91,6 +92,8 @@ class ContainerService:
         self.creation = ContainerCreation(self.registry, images, paths, self.files, self.links,
                                           self.attachment, self.container_mounts,
                                           self.lower_dirs, self.emit)
+        self.admin = ContainerAdmin(self.registry, self.links, runtime, self.lifecycle_lock,
+                                    self.emit)
         self.security = securityopt.DaemonSecurity()  # the daemon's flags, set by the daemon
 
     def get(self, ref: str) -> Container:
@@ -115,7 +118,7 @@ class ContainerService:
 
     def emit(self, c: Container, action: str, **extra: str) -> None:
         """A container event with dockerd's attributes: the labels, image, name, then extras."""
-        attributes = {**(c.config.get("Labels") or {}), "image": c.config.get("Image", ""),
+        attributes = {**(c.config.labels or {}), "image": c.config.image,
                       "name": c.name.lstrip("/"), **extra}
         self.events.publish("container", action, c.id, attributes)
 
@@ -188,8 +191,8 @@ class ContainerService:
             security = run_config.security_settings(c, self.security)
             lowers = await asyncio.to_thread(self.lower_dirs, c)
             mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
-            user = resolve_user(str(rootfs), c.config.get("User") or "")
-            cwd = c.config.get("WorkingDir") or "/"
+            user = resolve_user(str(rootfs), c.config.user)
+            cwd = c.config.working_dir or "/"
             run_config.make_working_dir(rootfs, cwd)
             linked = self.links.linked_children(c)
             if c.network_mode != "host":
@@ -203,10 +206,10 @@ class ContainerService:
             write_json_atomic(bundle / "config.json", oci)
             try:
                 await self.runtime.create(cid, bundle, tty=c.tty,
-                                          stdin=bool(c.config.get("OpenStdin")),
+                                          stdin=c.config.open_stdin,
                                           # dockerd closes stdin at a client's EOF only
                                           # without a tty: a detach must leave it open
-                                          stdin_once=bool(c.config.get("StdinOnce"))
+                                          stdin_once=c.config.stdin_once
                                           and not c.tty,
                                           log_path=self.paths.log(cid))
             except RuntimeError as exc:
@@ -226,14 +229,14 @@ class ContainerService:
                             started_at=c.state.started_at, health=c.state.health)
             self.registry.save(c)
             self._fail_attaches(run)
-            if c.host_config.get("AutoRemove"):  # as dockerd: `run --rm` waits for the removal
+            if c.host_config.auto_remove:  # as dockerd: `run --rm` waits for the removal
                 self._background(self._auto_remove(c))
             if isinstance(exc, ApiError):
                 raise
             status = 500 if isinstance(exc, OSError) or message == INTERNAL_ERROR else 400
             raise ApiError(message, status) from exc
         c.state = State(status="running", pid=pid, started_at=now_rfc3339(),
-                        health=health.at_start(c.config, c.state.health))
+                        health=health.at_start(c.config.to_api(), c.state.health))
         c.has_been_started = True
         self.registry.save(c)
         self.watch(c)
@@ -310,10 +313,10 @@ class ContainerService:
                 fut.set_result(code)
         if run.exited:
             run.exited.set()
-        if c.host_config.get("AutoRemove"):
+        if c.host_config.auto_remove:
             self._background(self._auto_remove(c))
             return
-        policy = rules.RestartPolicy.from_api(c.host_config.get("RestartPolicy"))
+        policy = rules.RestartPolicy.from_api(c.host_config.restart_policy.to_api())
         if policy.should_restart(code, c.restart_count, c.stopped_by_user):
             run.restarter = asyncio.create_task(self._restart_later(c, run, started))
 
@@ -370,7 +373,7 @@ class ContainerService:
             raise NotModified()
         c.stopped_by_user = True
         self.registry.save(c)
-        stop_signal = rules.parse_signal(sig or c.config.get("StopSignal"), signal.SIGTERM)
+        stop_signal = rules.parse_signal(sig or c.config.stop_signal, signal.SIGTERM)
         timeout = 10 if timeout is None else timeout
         exited = run.exited
         await self.signal(c, stop_signal)
@@ -469,23 +472,6 @@ class ContainerService:
         log.info("container removed", extra={"ctx": {"id": c.id}})
         self.emit(c, "destroy")
 
-    def rename(self, ref: str, new_name: str) -> None:
-        c = self.get(ref)
-        if not new_name:
-            raise BadRequest("Neither old nor new names may be empty")
-        if not naming.valid_name(new_name):
-            raise BadRequest(naming.invalid_name_message(new_name.lstrip("/")))
-        full = "/" + new_name.lstrip("/")
-        if full == c.name:
-            raise BadRequest("Renaming a container with the same name as its current name")
-        full = self.registry.reserve_name(new_name, c.id)
-        self.registry.save_or_fail(c, {**c.to_json(), "name": full})
-        self.registry.unbind_name(c.name)
-        self.registry.bind_name(full, c.id)
-        self.links.rename_parent(c, full)
-        old, c.name = c.name, full
-        self.emit(c, "rename", oldName=old)
-
     # ---- attach, resize -----------------------------------------------------------------
 
     async def attach(self, ref: str) -> Attachment | None:
@@ -503,59 +489,6 @@ class ContainerService:
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
         await self.runtime.resize(c.id, height, width)
-
-    # ---- pause, unpause, update ---------------------------------------------------------
-
-    async def pause(self, ref: str) -> None:
-        """Freeze the container's processes (runc pause), with dockerd's refusals."""
-        c = self.get(ref)
-        async with self._run(c.id).lock:
-            if c.state.status != "running":
-                raise Conflict(f"Container {c.id} is not running")
-            if c.state.paused:
-                raise Conflict(f"Container {c.id} is already paused")
-            await self._runc_call(c, self.runtime.pause, "pause")
-            c.state.paused = True
-            c.state.health = health.at_stop(c.state.health)  # probing stops, as dockerd's
-            self.registry.save(c)
-        self.emit(c, "pause")
-
-    async def unpause(self, ref: str) -> None:
-        c = self.get(ref)
-        async with self._run(c.id).lock:
-            if not c.state.paused:
-                raise Conflict(f"Container {c.id} is not paused")
-            await self._runc_call(c, self.runtime.resume, "unpause")
-            c.state.paused = False
-            self.registry.save(c)
-        self.emit(c, "unpause")
-
-    async def _runc_call(self, c: Container, call: Callable[[str], Awaitable[None]],
-                         verb: str) -> None:
-        try:
-            await call(c.id)
-        except RuntimeError as exc:
-            raise ApiError(f"Cannot {verb} container {c.id}: {exc}", 500) from None
-
-    def update(self, ref: str, body: dict[str, Any]) -> None:
-        """`POST /containers/{id}/update`: only the restart policy can change in tether."""
-        c = self.get(ref)
-        if not isinstance(body, dict):
-            raise BadRequest("update configuration must be a JSON object")
-        others = sorted(k for k, v in body.items() if k != "RestartPolicy" and v)
-        if others:
-            raise BadRequest(f"Cannot update container {c.id}: tether can only update the "
-                             f"restart policy, not {', '.join(others)}")
-        if "RestartPolicy" in body:
-            policy = rules.RestartPolicy.from_api(body["RestartPolicy"])
-            if c.host_config.get("AutoRemove") and policy.name != "no":
-                raise BadRequest(f"Cannot update container {c.id}: Restart policy cannot be "
-                                 "updated because AutoRemove is enabled for the container")
-            data = c.to_json()
-            data["host_config"]["RestartPolicy"] = body["RestartPolicy"]
-            self.registry.save_or_fail(c, data)
-            c.host_config["RestartPolicy"] = body["RestartPolicy"]
-        self.emit(c, "update")
 
     async def shutdown(self) -> None:
         """Stop watching (containers keep running under conmon); used when the daemon exits.

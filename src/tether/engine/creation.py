@@ -28,7 +28,10 @@ from tether.rules.times import now_rfc3339
 from tether.engine.registry import ContainerRegistry
 from tether.rules.errors import ApiError, BadRequest
 from tether.image.store import ImageStore
-from tether.runtime import spec
+from tether.runtime import oci
+from tether.spec import create as spec_create, support
+from tether.spec.fields import render
+from tether.spec.types import Config, CreateSpec
 
 log = logging.getLogger("tether.containers")
 
@@ -72,39 +75,43 @@ class ContainerCreation:
                 if any(mp.type == "volume" and mp.name == name for mp in points)]
 
     async def create(self, body: dict[str, Any], name: str | None) -> Container:
-        """`POST /containers/create`: validate, merge with the image, write the record."""
+        """`POST /containers/create`: the body (decoded by apitypes) typed once, checked as
+        dockerd checks it, refused where tether would not apply it, merged with the image."""
         if not isinstance(body, dict):
             raise BadRequest("config cannot be empty in order to create a container")
-        host_config = body.pop("HostConfig", None) or {}
-        endpoints_config = (body.pop("NetworkingConfig", None) or {}).get("EndpointsConfig") or {}
-        image_ref = body.get("Image") or ""
-        if not image_ref:
+        request = CreateSpec.from_body(body)
+        config, host_config = request.config, request.host_config
+        endpoints_config = request.networking.endpoints_config or {}
+        if not config.image:
             raise BadRequest("No image was specified")  # dockerd: config.Image is required
-        rules.validate_create(body, host_config)
-        policy = rules.RestartPolicy.from_api(host_config.get("RestartPolicy"))
-        if host_config.get("AutoRemove") and policy.name != "no":
-            raise BadRequest("can't create 'AutoRemove' container with restart policy")
-        mode = host_config.get("NetworkMode") or "default"
-        if mode == "host" and host_config.get("Links"):
+        spec_create.validate(config, host_config)
+        support.refusals(config, host_config, endpoints_config)
+        mode = host_config.network_mode or "default"
+        if mode == "host" and host_config.links:
             raise BadRequest(HOST_LINKS_CONFLICT)
         if mode.startswith("container:"):
-            if host_config.get("Links"):
+            if host_config.links:
                 raise BadRequest(CONTAINER_LINKS_CONFLICT)
             raise BadRequest("tether does not support --network container:<name> yet")
-        user_networks = self.attachment.endpoints_at_create(mode, endpoints_config)
+        user_networks = self.attachment.endpoints_at_create(mode, {
+            key: None if value is None else render(value)
+            for key, value in endpoints_config.items()})
         try:  # dockerd checks these before it looks at the image
-            mountspec.validate_mounts(host_config.get("Mounts") or [],
-                                      host_config.get("Tmpfs") or {}, os.path.exists)
+            mountspec.validate_mounts(host_config.mounts or [], host_config.tmpfs or {},
+                                      os.path.exists)
         except MountError as exc:
             raise ApiError(str(exc), exc.status) from None
-        image = await asyncio.to_thread(self.images.resolve, image_ref)
+        image = await asyncio.to_thread(self.images.resolve, config.image)
         cid = new_container_id()
         full_name = self.registry.reserve_name(name, cid)
-        securityopt.parse(host_config.get("SecurityOpt"))  # as dockerd: refused at create
-        host_config["SecurityOpt"] = securityopt.with_generated_label(host_config)
-        host_config.update(securityopt.system_paths(host_config, spec.MASKED_PATHS,
-                                                    spec.READONLY_PATHS))
-        children = self.links.resolve(host_config.get("Links") or [])
+        securityopt.parse(host_config.security_opt)  # as dockerd: refused at create
+        as_sent = host_config.to_api(omit=False)
+        host_config.security_opt = securityopt.with_generated_label(as_sent)
+        paths = securityopt.system_paths(as_sent, oci.MASKED_PATHS, oci.READONLY_PATHS)
+        host_config.masked_paths = paths["MaskedPaths"]
+        host_config.readonly_paths = paths["ReadonlyPaths"]
+        spec_create.apply_defaults(host_config)
+        children = self.links.resolve(host_config.links or [])
         if user_networks:  # links on a user network are names for the resolver, not edges
             first = next(iter(user_networks.values()))
             given = [*(first["Links"] or []),
@@ -112,16 +119,11 @@ class ContainerCreation:
             first["Links"] = list(dict.fromkeys(
                 "{}:{}".format(*linkrules.parse_link(v)) for v in given)) or None
             children = []
-        config = rules.merge_image_config(body, image.config.get("config") or {})
-        config["Image"] = image_ref
-        config["Hostname"] = config.get("Hostname") or (
+        config = Config.from_api(rules.merge_image_config(config.to_api(omit=False),
+                                                          image.config.get("config") or {}))
+        config.hostname = config.hostname or (
             socket.gethostname() if mode == "host" else cid[:12])
-        config.setdefault("Domainname", "")
-        config.setdefault("User", "")
-        config.setdefault("WorkingDir", "")
-        for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
-            config[key] = bool(config.get(key))
-        path, args = rules.command_line(config)
+        path, args = rules.command_line(config.to_api())
         points = self.container_mounts.plan(host_config, config, self.registry.get)
         c = Container(id=cid, name=full_name, created=now_rfc3339(), image_id=image.id,
                       config=config, host_config=host_config, path=path, args=args,

@@ -124,13 +124,13 @@ class ExecService:
         """Start the process: the container's environment, then the exec's own variables."""
         c = self.containers.get(e.container_id)
         rootfs = str(self.containers.paths.rootfs(c.id))
-        uid, gid, groups, home = resolve_user(rootfs, e.user or c.config.get("User") or "")
+        uid, gid, groups, home = resolve_user(rootfs, e.user or c.config.user)
         # link variables are computed afresh, as Docker 20.10 does for every exec
-        env = rules.merge_env(rules.process_env(c.config, c.config["Hostname"], tty,
+        env = rules.merge_env(rules.process_env(c.config.env, c.config.hostname, tty,
                                                 self.containers.links.link_env(c)), e.env)
         if not any(v.startswith("HOME=") for v in env):
             env.append(f"HOME={home}")
-        cwd = e.working_dir or c.config.get("WorkingDir") or "/"
+        cwd = e.working_dir or c.config.working_dir or "/"
         e.tty = tty
         e.process = await self.containers.runtime.exec(
             c.id, args=e.cmd, env=env, cwd=cwd, uid=uid, gid=gid, additional_gids=groups, tty=tty,

@@ -30,7 +30,7 @@ class GeneratedFiles:
         base.mkdir(CONTAINER_DIR_MODE, parents=True, exist_ok=True)  # its rootfs and upper dir's guard
         for d in (self.paths.upper(c.id), self.paths.work(c.id), self.paths.rootfs(c.id)):
             d.mkdir(parents=True, exist_ok=True)
-        rewrite_in_place(base / "hostname", files.hostname_file(c.config["Hostname"]))
+        rewrite_in_place(base / "hostname", files.hostname_file(c.config.hostname))
         if c.network_mode == "host":
             rewrite_in_place(base / "hosts", _read_or_empty(self.host_hosts))
             rewrite_in_place(base / "resolv.conf", _read_or_empty(self.host_resolv))
@@ -43,20 +43,20 @@ class GeneratedFiles:
         network (then it stays so, as in Docker)."""
         host_resolv = _read_or_empty(self.host_resolv)
         if c.on_user_network:
-            text = files.embedded_resolv_conf(host_resolv, c.host_config.get("DnsSearch") or [],
-                                              c.host_config.get("DnsOptions") or [])
+            text = files.embedded_resolv_conf(host_resolv, c.host_config.dns_search or [],
+                                              c.host_config.dns_options or [])
         else:
-            text = files.resolv_conf(host_resolv, c.host_config.get("Dns") or [],
-                                     c.host_config.get("DnsSearch") or [],
-                                     c.host_config.get("DnsOptions") or [])
+            text = files.resolv_conf(host_resolv, c.host_config.dns or [],
+                                     c.host_config.dns_search or [],
+                                     c.host_config.dns_options or [])
         rewrite_in_place(self.paths.container(c.id) / "resolv.conf", text)
 
     def write_hosts(self, c: Container, links: list[tuple[str, str]] | None = None) -> None:
         """/etc/hosts with the container's current addresses and its links' lines."""
-        extra = [tuple(reversed(h.split(":", 1))) for h in c.host_config.get("ExtraHosts") or []]
+        extra = [tuple(reversed(h.split(":", 1))) for h in c.host_config.extra_hosts or []]
         more = [(entry.get("State") or {}).get("IPAddress", "") for entry in c.networks.values()]
-        text = files.hosts_file(c.config["Hostname"], c.network.get("IPAddress"),
-                                c.config.get("Domainname", ""), extra=extra, links=links or [],
+        text = files.hosts_file(c.config.hostname, c.network.get("IPAddress"),
+                                c.config.domainname, extra=extra, links=links or [],
                                 more=more)
         rewrite_in_place(self._hosts(c), text)
 
@@ -71,8 +71,8 @@ class GeneratedFiles:
 
     def drop_own_hosts_lines(self, c: Container) -> None:
         """Every line of the container's own name (Docker 20.10, at a network disconnect)."""
-        self.remove_hosts_alias(c, c.config["Hostname"] + (
-            f".{c.config['Domainname']}" if c.config.get("Domainname") else ""))
+        self.remove_hosts_alias(c, c.config.hostname + (
+            f".{c.config.domainname}" if c.config.domainname else ""))
 
     def _hosts(self, c: Container) -> Path:
         return self.paths.container(c.id) / "hosts"

@@ -62,7 +62,7 @@ class HealthService:
             c = self.containers.get(cid)
         except NotFound:
             return
-        probe = health.settings(c.config)
+        probe = health.settings(c.config.to_api())
         if probe is None or c.state.status != "running" or c.state.paused:
             return
         if c.state.health is None:   # a record written before the container had a probe
@@ -94,8 +94,8 @@ class HealthService:
         not run or outlived its timeout (then it is killed)."""
         try:
             e = self.execs.create(c.id, {"Cmd": probe.command, "AttachStdout": True,
-                                         "AttachStderr": True, "User": c.config.get("User") or "",
-                                         "WorkingDir": c.config.get("WorkingDir") or ""})
+                                         "AttachStderr": True, "User": c.config.user,
+                                         "WorkingDir": c.config.working_dir})
         except ApiError as exc:
             return -1, exc.message
         try:

@@ -74,7 +74,7 @@ class LinkService:
         if parent.on_user_network:
             return
         children = []
-        for value in parent.host_config.get("Links") or []:
+        for value in parent.host_config.links or []:
             try:
                 name, alias = linkrules.parse_link(value)
                 children.append((self.registry.get(name), alias))
@@ -140,7 +140,7 @@ class LinkService:
             if not (parent and child and parent.network.get("IPAddress")
                     and child.network.get("IPAddress")):
                 continue
-            for key in child.config.get("ExposedPorts") or {}:
+            for key in child.config.exposed_ports or {}:
                 number, proto = portspec.port_key(key)
                 accepts.append((proto, parent.network["IPAddress"], child.network["IPAddress"],
                                 number))
@@ -158,10 +158,10 @@ class LinkService:
         if parent is not None:
             data = parent.to_json()
             data["host_config"]["Links"] = [
-                v for v in parent.host_config.get("Links") or []
+                v for v in parent.host_config.links or []
                 if linkrules.link_name(parent.name, linkrules.parse_link(v)[1]) != name]
             self.registry.save_or_fail(parent, data)
-            parent.host_config["Links"] = data["host_config"]["Links"]
+            parent.host_config.links = data["host_config"]["Links"]
         self.graph.remove(name)
         self.registry.unbind_name(name)
         if parent is not None and parent.state.status == "running":
@@ -190,13 +190,13 @@ class LinkService:
             started_with = parent.link_ips.get(edge.name, "")
             stale = bool(parent.state.status == "running" and started_with and address
                          and started_with != address)
-            env = rules.process_env(parent.config, parent.config["Hostname"], parent.tty,
+            env = rules.process_env(parent.config.env, parent.config.hostname, parent.tty,
                                     parent.started_link_env) if stale else []
             view.append({
                 "Name": edge.name, "Parent": parent.name, "Alias": edge.alias,
                 "Child": child.name if child else edge.child_name, "ChildID": edge.child_id,
                 "ChildRunning": running, "IPAddress": address,
-                "Ports": sorted((child.config.get("ExposedPorts") or {}).keys()) if child else [],
+                "Ports": sorted((child.config.exposed_ports or {}).keys()) if child else [],
                 "Stale": stale,
                 "StaleVariables": linkrules.stale_variables(env, edge.name, started_with, address)
                 if stale else []})
@@ -225,11 +225,11 @@ def env_of_links(linked: Linked) -> list[str]:
     env: list[str] = []
     for edge, child in linked:
         env += linkrules.link_env(edge.name, child.network["IPAddress"],
-                                  (child.config.get("ExposedPorts") or {}).keys(),
-                                  child.config.get("Env") or [])
+                                  (child.config.exposed_ports or {}).keys(),
+                                  child.config.env or [])
     return env
 
 
 def hosts_of_links(linked: Linked) -> list[tuple[str, str]]:
-    return [linkrules.hosts_line(edge.alias, child.network["IPAddress"], child.config["Hostname"],
+    return [linkrules.hosts_line(edge.alias, child.network["IPAddress"], child.config.hostname,
                                  child.name.lstrip("/")) for edge, child in linked]

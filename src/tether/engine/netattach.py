@@ -387,7 +387,7 @@ class NetworkAttachment:
         daemon's namespace), else its own `--dns` servers, else the host's (None)."""
         if not c.network.get("IPAddress") and all(map(self._internal, c.networks)):
             return []
-        return list(c.host_config.get("Dns") or []) or None
+        return list(c.host_config.dns or []) or None
 
     def network_names(self, c: Container) -> set[str]:
         """The names and IDs of the networks a container is on (the `network` filter)."""

@@ -1,20 +1,30 @@
 """The container record: what tetherd knows about one container, and Docker's views of it.
 
-One record per container is kept as JSON (see `tether.state`). The record holds the request as the
-client sent it (Config, HostConfig) plus the state the daemon tracks; `inspect()` and `summary()`
-render the shapes dockerd returns for `GET /containers/{id}/json` and `GET /containers/json`.
+One record per container is kept as JSON (see `tether.state`). The record holds the typed spec
+(tether.spec: Config merged with the image, HostConfig with dockerd's defaults), written in the
+API's shape, plus the state the daemon tracks; `inspect()` and `summary()` render the shapes
+dockerd returns for `GET /containers/{id}/json` and `GET /containers/json`.
+
+Records written before the typed spec (no `spec_version`) held the two parts as the client sent
+them; `migrate_v1` reads them into the spec with the defaults dockerd stores (which is what those
+containers ran with: tether applied none of the others).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tether.engine.mountspec import MountPoint
 from tether.engine.securityopt import apparmor_profile
 from tether.rules.health import Health
 from tether.rules.times import ZERO_TIME, parse_rfc3339
+from tether.rules import apitypes
 from tether.rules.units import human_duration
+from tether.spec import create
+from tether.spec.types import Config, HostConfig
+
+SPEC_VERSION = 2  # 1 (absent): Config and HostConfig as sent; 2: the typed spec
 
 @dataclass
 class State:
@@ -84,8 +94,27 @@ class State:
 
 # the record's fields every view relies on, and their JSON types
 _FIELD_TYPES = (("id", str), ("name", str), ("created", str), ("image_id", str),
-                ("config", dict), ("host_config", dict), ("path", str), ("args", list),
-                ("network", dict), ("networks", dict), ("mounts", list))
+                ("path", str), ("args", list), ("network", dict), ("networks", dict),
+                ("mounts", list))
+
+
+def _spec_part(value: Any, go_type: apitypes.Struct) -> dict[str, Any]:
+    """A stored Config or HostConfig, held to the API's Go types: a damaged one raises."""
+    if not isinstance(value, dict):
+        raise ValueError(f"a record's {go_type.short} is a JSON object")
+    return apitypes.check(value, go_type)
+
+
+def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A record of the first format as one of the current: its Config and HostConfig (the
+    request as sent, merged with the image) keep their values; HostConfig gets the defaults
+    dockerd stores at create, which inspect used to add on the fly (json-file, `no` restart)."""
+    data = dict(data)
+    host_config = HostConfig.from_api(_spec_part(data.get("host_config"), apitypes.HOST_CONFIG))
+    create.apply_defaults(host_config)
+    data["host_config"] = host_config.to_api(omit=False)
+    data["spec_version"] = SPEC_VERSION
+    return data
 
 
 @dataclass
@@ -96,8 +125,8 @@ class Container:
     name: str
     created: str
     image_id: str
-    config: dict[str, Any]
-    host_config: dict[str, Any]
+    config: Config
+    host_config: HostConfig
     path: str
     args: list[str]
     state: State = field(default_factory=State)
@@ -113,16 +142,32 @@ class Container:
     mounts: list[dict[str, Any]] = field(default_factory=list)  # the mount plan (MountPoint)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record: the spec in the API's shape, every field written."""
+        data: dict[str, Any] = {"spec_version": SPEC_VERSION}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (Config, HostConfig)):
+                data[f.name] = value.to_api(omit=False)
+            else:
+                data[f.name] = asdict(value) if f.name == "state" else value
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Container:
-        """The record as written by `to_json`; one of another shape (a damaged file) raises
-        ValueError or TypeError, so that it is set aside rather than half understood."""
+        """The record as written by `to_json` (or by a tether before the typed spec: migrated);
+        one of another shape (a damaged file) raises ValueError or TypeError, so that it is set
+        aside rather than half understood."""
         if not isinstance(data, dict) or not isinstance(data.get("state", {}), dict):
             raise ValueError("a container record is a JSON object with a state object")
+        if "spec_version" not in data:
+            data = migrate_v1(data)
         data = dict(data)
+        if data.pop("spec_version") != SPEC_VERSION:
+            raise ValueError("a container record of an unknown version")
         data["state"] = State(**data.get("state", {}))
+        data["config"] = Config.from_api(_spec_part(data.get("config"), apitypes.CONTAINER_CONFIG))
+        data["host_config"] = HostConfig.from_api(_spec_part(data.get("host_config"),
+                                                             apitypes.HOST_CONFIG))
         c = cls(**data)
         wrong = [name for name, kind in _FIELD_TYPES if not isinstance(getattr(c, name), kind)]
         if wrong or not isinstance(c.state.status, str):
@@ -137,7 +182,7 @@ class Container:
     def network_mode(self) -> str:
         """`bridge`, `none`, `host` or a user network's name (`default` and an empty value mean
         the bridge)."""
-        mode = self.host_config.get("NetworkMode") or "default"
+        mode = self.host_config.network_mode or "default"
         return "bridge" if mode == "default" else mode
 
     @property
@@ -148,7 +193,7 @@ class Container:
 
     @property
     def tty(self) -> bool:
-        return bool(self.config.get("Tty"))
+        return self.config.tty
 
     @property
     def mount_points(self) -> list[MountPoint]:
@@ -159,19 +204,10 @@ class Container:
 
     def inspect(self, paths: dict[str, str], network: dict[str, Any]) -> dict[str, Any]:
         """Docker's `GET /containers/{id}/json` body."""
-        host_config = dict(self.host_config)
-        host_config["NetworkMode"] = self.network_mode
-        host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
-        host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-        host_config.setdefault("AutoRemove", False)
-        host_config.setdefault("PortBindings", {})
-        host_config.setdefault("Links", None)
-        host_config.setdefault("Binds", None)
-        host_config.setdefault("VolumesFrom", None)
-        host_config.setdefault("ReadonlyRootfs", False)
-        for key in ("Mounts", "Tmpfs"):  # omitted when empty, as dockerd's omitempty
-            if not host_config.get(key):
-                host_config.pop(key, None)
+        host_config = self.host_config.to_api()  # Go's omitempty fields left out when empty
+        host_config["NetworkMode"] = self.host_config.network_mode or "default"
+        if host_config["PortBindings"] is None:
+            host_config["PortBindings"] = {}
         return {
             "Id": self.id,
             "Created": self.created,
@@ -189,13 +225,13 @@ class Container:
             "Platform": "linux",
             "MountLabel": "",
             "ProcessLabel": "",
-            "AppArmorProfile": apparmor_profile(self.host_config.get("SecurityOpt")),
+            "AppArmorProfile": apparmor_profile(self.host_config.security_opt),
             "ExecIDs": None,
             "HostConfig": host_config,
             "GraphDriver": {"Name": "overlay2", "Data": {
                 "MergedDir": paths["rootfs"], "UpperDir": paths["upper"], "WorkDir": paths["work"]}},
             "Mounts": self.mounts_view(),
-            "Config": self.config,
+            "Config": self.config.to_api(),
             "NetworkSettings": network,
         }
 
@@ -206,15 +242,15 @@ class Container:
         return {
             "Id": self.id,
             "Names": [self.name],
-            "Image": self.config.get("Image", ""),
+            "Image": self.config.image,
             "ImageID": self.image_id,
             "Command": command,
             "Created": int(parse_rfc3339(self.created)),
             "Ports": ports,
-            "Labels": self.config.get("Labels") or {},
+            "Labels": self.config.labels or {},
             "State": "paused" if self.state.paused else self.state.status,
             "Status": self.state.status_text(),
-            "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
+            "HostConfig": {"NetworkMode": self.host_config.network_mode or "default"},
             "NetworkSettings": {"Networks": network.get("Networks", {})},
             "Mounts": self.mounts_view(),
         }

@@ -139,7 +139,7 @@ class Recovery:
         if c.state.status == "restarting":
             c.state.status = "exited"
             self.registry.save(c)
-        policy = rules.RestartPolicy.from_api(c.host_config.get("RestartPolicy"))
+        policy = rules.RestartPolicy.from_api(c.host_config.restart_policy.to_api())
         if c.has_been_started and (policy.name == "always" or
                                    (policy.name == "unless-stopped" and not c.stopped_by_user)):
             await self.service.start_at_boot(c)

@@ -1,5 +1,6 @@
-"""What a container's process is started with: its OCI config (command, environment, user,
-mounts, namespaces, security) and its working directory, made inside its root at each start."""
+"""What a container's process is started with: the parts of its OCI config the engine resolves
+at each start (environment, user, mounts, netns, security decisions), handed with the typed spec
+to the one compiler (runtime/oci.py), and its working directory, made inside its root."""
 from __future__ import annotations
 
 import os
@@ -10,30 +11,27 @@ from tether.rules import config as rules
 from tether.engine import mountspec, securityopt
 from tether.engine.records import Container
 from tether.rules.errors import ApiError, BadRequest
-from tether.runtime import rootfd, seccomp_host, spec
+from tether.runtime import oci, rootfd, seccomp_host
 from tether.runtime.seccomp import ProfileError
 
 
 def security_settings(c: Container, daemon: securityopt.DaemonSecurity) -> dict[str, Any]:
-    """build_spec's security settings for this container: seccomp (its SecurityOpt over the
-    daemon's defaults, the profile translated for its capabilities), no-new-privileges, and
-    the masked and read-only paths stored at create."""
-    options = securityopt.parse(c.host_config.get("SecurityOpt"))
-    privileged = bool(c.host_config.get("Privileged"))
-    filtered, profile = securityopt.seccomp_profile(options, privileged, daemon.seccomp_profile)
+    """The compiler's security parts for this container: seccomp (its SecurityOpt over the
+    daemon's defaults, the profile translated for its capabilities) and no-new-privileges."""
+    hc = c.host_config
+    options = securityopt.parse(hc.security_opt)
+    filtered, profile = securityopt.seccomp_profile(options, hc.privileged,
+                                                    daemon.seccomp_profile)
     section = None
     if filtered:
-        caps = spec.capabilities(c.host_config.get("CapAdd") or [],
-                                 c.host_config.get("CapDrop") or [], privileged)
+        caps = oci.capabilities(hc.cap_add or [], hc.cap_drop or [], hc.privileged)
         try:
             section = seccomp_host.oci_section(profile, caps)
         except ProfileError as exc:
             raise ApiError(str(exc)) from None  # a 500, as dockerd
     nnp = options.no_new_privileges
     return {"seccomp": section,
-            "no_new_privileges": daemon.no_new_privileges if nnp is None else nnp,
-            "masked_paths": c.host_config.get("MaskedPaths"),
-            "readonly_paths": c.host_config.get("ReadonlyPaths")}
+            "no_new_privileges": daemon.no_new_privileges if nnp is None else nnp}
 
 
 def oci_config(c: Container, rootfs: Path, netns_path: Path, cwd: str,
@@ -42,27 +40,14 @@ def oci_config(c: Container, rootfs: Path, netns_path: Path, cwd: str,
     """The OCI config of one start: `user` is (uid, gid, groups, home) as resolved in the
     root, the link variables those the start computed (`c.started_link_env`)."""
     uid, gid, groups, home = user
-    env = rules.process_env(c.config, c.config["Hostname"], c.tty, c.started_link_env)
+    env = rules.process_env(c.config.env, c.config.hostname, c.tty, c.started_link_env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
-    host_network = c.network_mode == "host"
-    oci = spec.build_spec(
+    return oci.compile_spec(c.config, c.host_config, oci.Parts(
         rootfs=str(rootfs), args=[c.path, *c.args], env=env, cwd=cwd, uid=uid, gid=gid,
-        additional_gids=groups, tty=c.tty, hostname=c.config["Hostname"],
-        netns_path=None if host_network else str(netns_path),
-        mounts=mounts, cgroups_path=f"/tether/{c.id}",
-        readonly_rootfs=bool(c.host_config.get("ReadonlyRootfs")),
-        cap_add=c.host_config.get("CapAdd") or [], cap_drop=c.host_config.get("CapDrop") or [],
-        privileged=bool(c.host_config.get("Privileged")),
-        rootfs_propagation=mountspec.rootfs_propagation(c.mount_points), **security)
-    if host_network:  # share the daemon's namespace, whose net.* sysctls are not ours
-        linux = oci["linux"]
-        linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
-        linux["sysctl"] = {k: v for k, v in linux.get("sysctl", {}).items()
-                           if not k.startswith("net.")}
-    return oci
-
-
+        additional_gids=groups, netns_path=str(netns_path), mounts=mounts,
+        cgroups_path=f"/tether/{c.id}",
+        rootfs_propagation=mountspec.rootfs_propagation(c.mount_points), **security))
 def make_working_dir(rootfs: Path, cwd: str) -> None:
     """Create the container's working directory as dockerd's SetupWorkingDirectory does: the
     path resolved inside the root by fds (rootfd: a symlink cannot point the mkdir at the host), then

@@ -27,6 +27,7 @@ from tether.network.proxy import PortHolder, UserlandProxy
 from tether.rules import portspec
 from tether.rules.errors import ApiError, BadRequest, Conflict, Forbidden
 from tether.rules.times import now_rfc3339
+from tether.spec.types import Config, HostConfig
 from tether.state import read_json, read_object_or_set_aside, write_json_atomic
 
 log = logging.getLogger("tether.network")
@@ -329,8 +330,8 @@ class NetworkManager:
                 raise bind_failure(proto, host_ip, port, exc) from None  # while we were down)
         return mappings
 
-    async def connect(self, cid: str, name: str, config: dict[str, Any],
-                      host_config: dict[str, Any], netns_path: Path, network_id: str = "",
+    async def connect(self, cid: str, name: str, config: Config,
+                      host_config: HostConfig, netns_path: Path, network_id: str = "",
                       ifname: str = "eth0", address: str = "", publish: bool = True,
                       default_route: bool = True) -> dict[str, Any]:
         """Put a container on a network (the bridge unless `network_id`) as `ifname`, with a
@@ -342,12 +343,12 @@ class NetworkManager:
         requests: list[portspec.BindingRequest] = []
         if publish:
             try:
-                bindings = portspec.validate_bindings(host_config.get("PortBindings"))
+                bindings = portspec.validate_bindings(host_config.port_bindings)
             except ValueError as exc:
                 raise BadRequest(str(exc)) from None
             try:
-                requests = portspec.binding_requests(config.get("ExposedPorts"), bindings,
-                                                     bool(host_config.get("PublishAllPorts")))
+                requests = portspec.binding_requests(config.exposed_ports, bindings,
+                                                     host_config.publish_all_ports)
             except ValueError as exc:
                 raise _driver_error(name, endpoint_id, str(exc)) from None
         async with self._lock:
@@ -367,7 +368,7 @@ class NetworkManager:
             nat: list[firewall.Mapping] = []
             ports: dict[str, list[dict[str, str]] | None] = {
                 "{}/{}".format(*portspec.port_key(key)): None
-                for key in (config.get("ExposedPorts") or {} if publish else {})}
+                for key in (config.exposed_ports or {} if publish else {})}
             try:
                 for req in requests:
                     host_ips = self._host_ips(req.host_ip)

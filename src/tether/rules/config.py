@@ -102,13 +102,14 @@ def command_line(config: dict[str, Any]) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
 
-def process_env(config: dict[str, Any], hostname: str, tty: bool,
+def process_env(env: list[str] | None, hostname: str, tty: bool,
                 link_env: list[str] = ()) -> list[str]:
-    """The environment of the container's first process (and the base of every exec)."""
+    """The environment of the container's first process (and the base of every exec): the
+    daemon's variables under Config.Env."""
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
     if tty:
         base.append("TERM=xterm")
-    return merge_env(base + list(link_env), list(config.get("Env") or []))
+    return merge_env(base + list(link_env), list(env or []))
 
 
 def parse_signal(value: str | int | None, default: int = _signal.SIGKILL) -> int:

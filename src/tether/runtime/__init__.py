@@ -5,7 +5,7 @@ pieces it and the service compose.
 """
 from tether.runtime.conmon import Attachment, Runtime
 from tether.runtime.execs import ExecProcess
-from tether.runtime.spec import build_spec
+from tether.runtime.oci import build_spec
 from tether.runtime.user import resolve_user
 
 __all__ = ["Attachment", "ExecProcess", "Runtime", "build_spec", "resolve_user"]

@@ -1,4 +1,12 @@
-"""The OCI runtime spec (config.json) a container gets, with Docker's defaults.
+"""The one compiler to the OCI runtime spec (config.json): the container's typed spec
+(tether.spec) plus what the engine resolved for this start (`Parts`: rootfs, mounts, netns,
+user, environment additions, cwd, seccomp section, cgroups path) in, runc's config out. Nothing
+else writes OCI fields.
+
+One small function per concern (`process`, `root`, `mounts`, `namespaces`, `sysctls`,
+`resources`, `security`), each reading the spec's typed fields, so that applying a new field is
+one field (spec/types.py), one validation (spec/create.py), one entry in spec/support.py and one
+line here. podman's pkg/specgen -> pkg/specgen/generate is the model.
 
 The defaults follow moby's `oci/defaults.go` and `daemon/oci_linux.go`, checked against the config.json
 that a real Docker 20.10 engine handed to runc on this machine (see tests/unit/test_runtime_spec.py).
@@ -22,8 +30,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from tether.rules.errors import BadRequest
+from tether.spec.types import Config, HostConfig
 
 OCI_VERSION = "1.0.2-dev"
 
@@ -147,6 +157,134 @@ def capabilities(cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (),
     return caps + [c for c in dict.fromkeys(adds) if c not in caps]
 
 
+@dataclass
+class Parts:
+    """What the engine resolved for one start: the process's command line, its environment
+    (the spec's Env with the daemon's additions: PATH, HOSTNAME, TERM, link variables, HOME),
+    the user as found in the root's passwd and group files, the rootfs mounted, the OCI mounts
+    of volumes, binds and generated files, the netns (None: the host's), the cgroups path, the
+    rootfs propagation the binds need and the security decisions (seccomp section or None,
+    no-new-privileges)."""
+
+    rootfs: str
+    args: list[str]
+    env: list[str]
+    cwd: str
+    uid: int
+    gid: int
+    additional_gids: list[int]
+    netns_path: str | None
+    mounts: list[dict]
+    cgroups_path: str
+    rootfs_propagation: str | None = None
+    seccomp: dict | None = None
+    no_new_privileges: bool = False
+
+
+def process(config: Config, host_config: HostConfig, parts: Parts) -> dict:
+    """The container's first process. Inheritable and ambient capabilities stay empty, as in
+    Docker since 20.10.14, so that an exec'd binary cannot regain dropped capabilities."""
+    caps = capabilities(host_config.cap_add or (), host_config.cap_drop or (),
+                        host_config.privileged)
+    out: dict = {
+        "terminal": config.tty,
+        "user": {"uid": parts.uid, "gid": parts.gid,
+                 "additionalGids": list(parts.additional_gids)},
+        "args": list(parts.args),
+        "env": list(parts.env),
+        "cwd": parts.cwd,
+        "capabilities": {"bounding": caps, "effective": list(caps), "permitted": list(caps)},
+        "noNewPrivileges": parts.no_new_privileges,
+        "oomScoreAdj": 0,
+    }
+    height, width = (list(host_config.console_size or []) + [0, 0])[:2]
+    if config.tty and height and width:  # the tty's first size, as dockerd passes it to runc
+        out["consoleSize"] = {"height": height, "width": width}
+    return out
+
+
+def root(host_config: HostConfig, parts: Parts) -> dict:
+    return {"path": parts.rootfs, "readonly": host_config.readonly_rootfs}
+
+
+def mounts(host_config: HostConfig, parts: Parts) -> list[dict]:
+    """Docker's kernel filesystems, then the engine's mounts on top of them; a default mount
+    whose destination the engine mounts itself is left out (a `--tmpfs /dev/shm` replaces
+    Docker's /dev/shm, as in dockerd)."""
+    own = {m["destination"] for m in parts.mounts}
+    return [m for m in default_mounts(host_config.privileged) if m["destination"] not in own] \
+        + [dict(m) for m in parts.mounts]
+
+
+def _host_network(host_config: HostConfig) -> bool:
+    return host_config.network_mode == "host"
+
+
+def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
+    """New namespaces of each kind; the network one is the engine's (`netns_path`), or a new
+    one without it, or none with `--network host` (the daemon's)."""
+    out: list[dict] = []
+    for kind in _NAMESPACES:
+        if kind == "network" and _host_network(host_config):
+            continue
+        out.append({"type": kind, "path": parts.netns_path}
+                   if kind == "network" and parts.netns_path else {"type": kind})
+    return out
+
+
+def sysctls(config: Config, host_config: HostConfig) -> dict:
+    """Docker's namespaced defaults; a container in the host's network namespace gets no net.*
+    ones (they would be the daemon's). Config.Domainname is the UTS namespace's
+    kernel.domainname, as dockerd sets it."""
+    out = {} if _host_network(host_config) else {
+        "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+    if config.domainname:
+        out["kernel.domainname"] = config.domainname
+    return out
+
+
+def resources(host_config: HostConfig) -> dict:
+    return {"devices": device_rules(host_config.privileged)}
+
+
+def security(host_config: HostConfig, parts: Parts) -> dict:
+    """Masked and read-only paths (HostConfig's, stored at create; None means Docker's defaults,
+    none for a privileged container), and the seccomp filter the engine chose."""
+    privileged = host_config.privileged
+    out = {
+        "maskedPaths": list(host_config.masked_paths) if host_config.masked_paths is not None
+        else [] if privileged else list(MASKED_PATHS),
+        "readonlyPaths": list(host_config.readonly_paths)
+        if host_config.readonly_paths is not None
+        else [] if privileged else list(READONLY_PATHS),
+    }
+    if parts.seccomp is not None:
+        out["seccomp"] = parts.seccomp
+    return out
+
+
+def compile_spec(config: Config, host_config: HostConfig, parts: Parts) -> dict:
+    """A complete config.json for runc: Docker's defaults plus this container's spec."""
+    linux: dict = {
+        "sysctl": sysctls(config, host_config),
+        "resources": resources(host_config),
+        "cgroupsPath": parts.cgroups_path,
+        "namespaces": namespaces(host_config, parts),
+        "devices": [],
+    }
+    linux.update(security(host_config, parts))
+    if parts.rootfs_propagation:
+        linux["rootfsPropagation"] = parts.rootfs_propagation
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": process(config, host_config, parts),
+        "root": root(host_config, parts),
+        "hostname": config.hostname,
+        "mounts": mounts(host_config, parts),
+        "linux": linux,
+    }
+
+
 def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: int, gid: int,
                additional_gids: list[int], tty: bool, hostname: str, netns_path: str | None,
                mounts: list[dict], cgroups_path: str, readonly_rootfs: bool = False,
@@ -155,52 +293,14 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
                seccomp: dict | None = None, no_new_privileges: bool = False,
                masked_paths: list[str] | None = None,
                readonly_paths: list[str] | None = None) -> dict:
-    """A complete config.json for runc: Docker's defaults plus this container's settings.
-
-    `mounts` (OCI mount dicts, for example the /etc/hosts binds) come after the default mounts so
-    that they land on top of them; a default mount whose destination the caller mounts itself is
-    left out (a `--tmpfs /dev/shm` replaces Docker's /dev/shm, as in dockerd). Inheritable and ambient capabilities stay empty, as in Docker
-    since 20.10.14, so that an exec'd setuid-less binary cannot regain dropped capabilities.
-    `seccomp` is the OCI seccomp section (None: no filter). `masked_paths` / `readonly_paths`
-    (HostConfig's, `--security-opt systempaths=unconfined` sends empty ones) replace the
-    defaults when given, also for a privileged container, as in dockerd.
-    """
-    caps = capabilities(cap_add, cap_drop, privileged)
-    namespaces = [{"type": ns} for ns in _NAMESPACES]
-    if netns_path:
-        namespaces[1]["path"] = netns_path
-    linux: dict = {
-        "sysctl": {"net.ipv4.ip_unprivileged_port_start": "0",
-                   "net.ipv4.ping_group_range": "0 2147483647"},
-        "resources": {"devices": device_rules(privileged)},
-        "cgroupsPath": cgroups_path,
-        "namespaces": namespaces,
-        "devices": [],
-        "maskedPaths": list(masked_paths) if masked_paths is not None
-        else [] if privileged else list(MASKED_PATHS),
-        "readonlyPaths": list(readonly_paths) if readonly_paths is not None
-        else [] if privileged else list(READONLY_PATHS),
-    }
-    if rootfs_propagation:
-        linux["rootfsPropagation"] = rootfs_propagation
-    if seccomp is not None:
-        linux["seccomp"] = seccomp
-    own = {m["destination"] for m in mounts}
-    return {
-        "ociVersion": OCI_VERSION,
-        "process": {
-            "terminal": tty,
-            "user": {"uid": uid, "gid": gid, "additionalGids": list(additional_gids)},
-            "args": list(args),
-            "env": list(env),
-            "cwd": cwd,
-            "capabilities": {"bounding": caps, "effective": list(caps), "permitted": list(caps)},
-            "noNewPrivileges": no_new_privileges,
-            "oomScoreAdj": 0,
-        },
-        "root": {"path": rootfs, "readonly": readonly_rootfs},
-        "hostname": hostname,
-        "mounts": [m for m in default_mounts(privileged) if m["destination"] not in own]
-        + [dict(m) for m in mounts],
-        "linux": linux,
-    }
+    """`compile_spec` for a spec given field by field (the runtime's own tests, which run runc
+    without an engine)."""
+    config = Config(hostname=hostname, tty=tty)
+    host_config = HostConfig(readonly_rootfs=readonly_rootfs, cap_add=list(cap_add),
+                             cap_drop=list(cap_drop), privileged=privileged,
+                             masked_paths=masked_paths, readonly_paths=readonly_paths)
+    return compile_spec(config, host_config, Parts(
+        rootfs=rootfs, args=args, env=env, cwd=cwd, uid=uid, gid=gid,
+        additional_gids=additional_gids, netns_path=netns_path, mounts=mounts,
+        cgroups_path=cgroups_path, rootfs_propagation=rootfs_propagation, seccomp=seccomp,
+        no_new_privileges=no_new_privileges))

@@ -1,0 +1,67 @@
+"""dockerd's create-time checks of a typed spec and the defaults it stores, with its texts.
+
+`validate` is daemon/container.go's verifyContainerSettings in its order (the cheap checks of
+tether.rules.config, port bindings included: dockerd refuses a bad binding at create, so no
+record is left), plus the checks of the fields dockerd resolves at create (log driver and its
+options, runtime, cgroup namespace mode, restart policy with AutoRemove). `apply_defaults` fills
+what dockerd fills before it stores HostConfig (json-file, runc, a 64 MiB /dev/shm, the private
+IPC namespace, the host cgroup namespace of a cgroup v1 host, OomKillDisable false), so that
+inspect shows Docker's values and the compiler reads a complete spec. Pure.
+"""
+from __future__ import annotations
+
+from tether.rules import config as rules
+from tether.rules.errors import BadRequest
+from tether.spec.types import Config, HostConfig
+
+DEFAULT_LOG_DRIVER = "json-file"
+DEFAULT_RUNTIME = "runc"
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+DEFAULT_IPC_MODE = "private"
+# this engine runs containers in the host's cgroup namespace (cgroup v1 hosts: dockerd's default)
+DEFAULT_CGROUPNS_MODE = "host"
+# the options dockerd's json-file driver knows (ValidateLogOpt); others are refused at create
+JSON_FILE_OPTIONS = ("max-file", "max-size", "compress", "labels", "labels-regex", "env",
+                     "env-regex", "tag")
+# drivers built into dockerd 20.10: a name outside these is looked up as a plugin
+BUILTIN_LOG_DRIVERS = ("awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald",
+                       "json-file", "local", "logentries", "none", "splunk", "syslog")
+
+
+def validate(config: Config, host_config: HostConfig) -> None:
+    """dockerd's create-time refusals, its texts and 400s."""
+    rules.validate_create(config.to_api(omit=False), host_config.to_api(omit=False))
+    policy = rules.RestartPolicy.from_api(host_config.restart_policy.to_api())
+    if host_config.auto_remove and policy.name != "no":
+        raise BadRequest("can't create 'AutoRemove' container with restart policy")
+    if host_config.cgroupns_mode not in ("", "host", "private"):
+        raise BadRequest(f"invalid cgroup namespace mode: {host_config.cgroupns_mode}")
+    if host_config.runtime not in ("", DEFAULT_RUNTIME):
+        raise BadRequest(f"Unknown runtime specified {host_config.runtime}")
+    log = host_config.log_config
+    driver = log.type or DEFAULT_LOG_DRIVER
+    if driver not in BUILTIN_LOG_DRIVERS:
+        raise BadRequest(f'error looking up logging plugin {driver}: plugin "{driver}" not found')
+    if driver == DEFAULT_LOG_DRIVER:
+        for key in log.config or {}:
+            if key not in JSON_FILE_OPTIONS:
+                raise BadRequest(f"unknown log opt '{key}' for json-file log driver")
+
+
+def apply_defaults(host_config: HostConfig) -> None:
+    """What dockerd stores for what the client left empty."""
+    log = host_config.log_config
+    log.type = log.type or DEFAULT_LOG_DRIVER
+    log.config = log.config if log.config is not None else {}
+    host_config.runtime = host_config.runtime or DEFAULT_RUNTIME
+    host_config.shm_size = host_config.shm_size or DEFAULT_SHM_SIZE
+    host_config.ipc_mode = host_config.ipc_mode or DEFAULT_IPC_MODE
+    host_config.cgroupns_mode = host_config.cgroupns_mode or DEFAULT_CGROUPNS_MODE
+    if host_config.resources.memory_swappiness == -1:  # the docker CLI's "not set"
+        host_config.resources.memory_swappiness = None
+    if (host_config.resources.pids_limit or 0) <= 0:  # no limit, which dockerd stores as null
+        host_config.resources.pids_limit = None
+    if host_config.resources.oom_kill_disable is None:
+        host_config.resources.oom_kill_disable = False
+    if not host_config.restart_policy.name:
+        host_config.restart_policy.name = "no"

@@ -1,0 +1,220 @@
+"""Which fields of the spec tether applies: nothing is accepted that is not applied.
+
+Every field of Config, HostConfig (Resources' fields at its level, as in the API) and of the
+EndpointSettings a create body may carry has one entry: `APPLIED` (enforced for any value),
+`REFUSED` (any value but the zero one is a 400 naming the field), or `only(...)` (the values
+tether applies; any other is refused). `refusals(...)` runs at create, on the request as sent,
+after dockerd's own checks: `tether does not support HostConfig.<Field> yet`. Turning a refusal
+into a feature is one line here, next to its field in spec/types.py and its compilation in
+runtime/oci.py. tests/unit/test_spec_support.py holds the table to the API's field list, and
+tests/integration/test_spec_walk.py checks each field against a running daemon. Pure.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import Field
+from typing import Any
+
+from tether.rules.errors import BadRequest
+from tether.spec import create
+from tether.spec.fields import is_default, walk
+from tether.spec.types import Config, EndpointSettings, HostConfig, LogConfig
+
+# a check: None when tether applies the value, else the refused part's name ("" = the field)
+Check = Callable[[Any], "str | None"]
+
+
+def APPLIED(value: Any) -> str | None:
+    """Applied whatever its value."""
+    return None
+
+
+def REFUSED(value: Any) -> str | None:
+    """Not implemented: only its zero value passes."""
+    return ""
+
+
+def only(*values: Any) -> Check:
+    """Applied for these values (the zero one and those that mean what tether does)."""
+    def check(value: Any) -> str | None:
+        return None if value in values else ""
+    check.accepted = values  # type: ignore[attr-defined]
+    return check
+
+
+def _log_config(value: LogConfig) -> str | None:
+    """json-file is what tether keeps (docker logs reads it back); max-file alone changes
+    nothing in dockerd either (it only counts files once max-size rotates them)."""
+    if value.type not in ("", create.DEFAULT_LOG_DRIVER):
+        return ".Type"
+    refused = sorted(set(value.config or {}) - {"max-file"})
+    return f".Config.{refused[0]}" if refused else None
+
+
+def _unlimited(value: int) -> str | None:
+    """A limit of 0 or less is no limit, for dockerd as for tether."""
+    return None if value <= 0 else ""
+
+
+HOST_CONFIG: dict[str, Check] = {
+    "Binds": APPLIED,
+    "ContainerIDFile": APPLIED,  # the client writes the file; the engine stores the name
+    "LogConfig": _log_config,
+    "NetworkMode": APPLIED,  # container:<name> is refused by creation with its own text
+    "PortBindings": APPLIED,
+    "RestartPolicy": APPLIED,
+    "AutoRemove": APPLIED,
+    "VolumeDriver": only("", "local"),
+    "VolumesFrom": APPLIED,
+    "Annotations": REFUSED,
+    "CapAdd": APPLIED,
+    "CapDrop": APPLIED,
+    "CgroupnsMode": only("", "host"),
+    "Dns": APPLIED,
+    "DnsOptions": APPLIED,
+    "DnsSearch": APPLIED,
+    "ExtraHosts": APPLIED,
+    "GroupAdd": REFUSED,
+    "IpcMode": only("", "private", "shareable"),
+    "Cgroup": REFUSED,
+    "Links": APPLIED,
+    "OomScoreAdj": REFUSED,
+    "PidMode": REFUSED,
+    "Privileged": APPLIED,
+    "PublishAllPorts": APPLIED,
+    "ReadonlyRootfs": APPLIED,
+    "SecurityOpt": APPLIED,
+    "StorageOpt": REFUSED,
+    "Tmpfs": APPLIED,
+    "UTSMode": REFUSED,
+    "UsernsMode": only("", "host"),  # no user namespaces: every container has the host's
+    "ShmSize": only(0, create.DEFAULT_SHM_SIZE),
+    "Sysctls": REFUSED,
+    "Runtime": only("", create.DEFAULT_RUNTIME),
+    "ConsoleSize": APPLIED,
+    "Isolation": only("", "default"),
+    "CpuShares": REFUSED,
+    "Memory": REFUSED,
+    "NanoCpus": REFUSED,
+    "CgroupParent": REFUSED,
+    "BlkioWeight": REFUSED,
+    "BlkioWeightDevice": REFUSED,
+    "BlkioDeviceReadBps": REFUSED,
+    "BlkioDeviceWriteBps": REFUSED,
+    "BlkioDeviceReadIOps": REFUSED,
+    "BlkioDeviceWriteIOps": REFUSED,
+    "CpuPeriod": REFUSED,
+    "CpuQuota": REFUSED,
+    "CpuRealtimePeriod": REFUSED,
+    "CpuRealtimeRuntime": REFUSED,
+    "CpusetCpus": REFUSED,
+    "CpusetMems": REFUSED,
+    "Devices": REFUSED,
+    "DeviceCgroupRules": REFUSED,
+    "DeviceRequests": REFUSED,
+    "KernelMemory": REFUSED,
+    "KernelMemoryTCP": REFUSED,
+    "MemoryReservation": REFUSED,
+    "MemorySwap": REFUSED,
+    "MemorySwappiness": only(None, -1),  # -1: the docker CLI's "not set"
+    "OomKillDisable": REFUSED,
+    "PidsLimit": _unlimited,
+    "Ulimits": REFUSED,
+    "CpuCount": REFUSED,
+    "CpuPercent": REFUSED,
+    "IOMaximumIOps": REFUSED,
+    "IOMaximumBandwidth": REFUSED,
+    "Mounts": APPLIED,
+    "MaskedPaths": APPLIED,
+    "ReadonlyPaths": APPLIED,
+    "Init": REFUSED,
+}
+
+CONFIG: dict[str, Check] = {
+    "Hostname": APPLIED,
+    "Domainname": APPLIED,
+    "User": APPLIED,
+    "AttachStdin": APPLIED,
+    "AttachStdout": APPLIED,
+    "AttachStderr": APPLIED,
+    "ExposedPorts": APPLIED,
+    "Tty": APPLIED,
+    "OpenStdin": APPLIED,
+    "StdinOnce": APPLIED,
+    "Env": APPLIED,
+    "Cmd": APPLIED,
+    "Healthcheck": APPLIED,
+    "ArgsEscaped": APPLIED,  # Windows only: dockerd ignores it on Linux, as tether does
+    "Image": APPLIED,
+    "Volumes": APPLIED,
+    "WorkingDir": APPLIED,
+    "Entrypoint": APPLIED,
+    "NetworkDisabled": REFUSED,
+    "MacAddress": REFUSED,
+    "OnBuild": APPLIED,  # kept for commit, as dockerd
+    "Labels": APPLIED,
+    "StopSignal": APPLIED,
+    "StopTimeout": REFUSED,
+    "Shell": APPLIED,  # kept for commit, as dockerd
+}
+
+# what a create body's (or `network connect`'s) endpoint may set; the operational fields are
+# dockerd's to fill, and it ignores them in a request, as tether does
+ENDPOINT_SETTINGS: dict[str, Check] = {
+    "IPAMConfig": APPLIED,
+    "Links": APPLIED,
+    "Aliases": APPLIED,
+    "MacAddress": REFUSED,
+    "DriverOpts": REFUSED,
+    "NetworkID": APPLIED,
+    "EndpointID": APPLIED,
+    "Gateway": APPLIED,
+    "IPAddress": APPLIED,
+    "IPPrefixLen": APPLIED,
+    "IPv6Gateway": APPLIED,
+    "GlobalIPv6Address": APPLIED,
+    "GlobalIPv6PrefixLen": APPLIED,
+    "DNSNames": APPLIED,
+}
+
+TABLES: dict[str, tuple[type, dict[str, Check]]] = {
+    "HostConfig": (HostConfig, HOST_CONFIG),
+    "Config": (Config, CONFIG),
+    "EndpointSettings": (EndpointSettings, ENDPOINT_SETTINGS),
+}
+
+
+def _refused(struct: str, obj: Any) -> str | None:
+    """The first field of `obj` set to a value tether does not apply, as `Struct.Field`."""
+    _, table = TABLES[struct]
+    for path, f in walk(type(obj)):
+        holder = _holder(obj, f)
+        if holder is None or is_default(holder, f):
+            continue
+        part = table[path](getattr(holder, f.name))
+        if part is not None:
+            return f"{struct}.{path}{part}"
+    return None
+
+
+def _holder(obj: Any, f: Field) -> Any:
+    """The object (the spec or its embedded Resources) that holds field `f`."""
+    if f in type(obj).__dataclass_fields__.values():
+        return obj
+    for own in type(obj).__dataclass_fields__.values():
+        if own.metadata["embedded"]:
+            inner = getattr(obj, own.name)
+            if f in type(inner).__dataclass_fields__.values():
+                return inner
+    return None
+
+
+def refusals(config: Config, host_config: HostConfig,
+             endpoints: dict[str, EndpointSettings | None] | None = None) -> None:
+    """400 `tether does not support <Struct>.<Field> yet` for the first field of the request
+    that tether would not apply."""
+    named = _refused("HostConfig", host_config) or _refused("Config", config)
+    for settings in (endpoints or {}).values():
+        named = named or (settings and _refused("EndpointSettings", settings))
+    if named:
+        raise BadRequest(f"tether does not support {named} yet")

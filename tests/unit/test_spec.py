@@ -1,0 +1,148 @@
+"""The typed container spec: its fields are the API's, parse and render are each other's
+inverse, dockerd's create-time checks and defaults, the support table's refusals, and the OCI
+compiler's reading of the spec."""
+from __future__ import annotations
+
+import pytest
+
+from tether.rules import apitypes
+from tether.rules.errors import BadRequest
+from tether.runtime import oci
+from tether.spec import create, support
+from tether.spec.fields import is_default, parse, render, walk
+from tether.spec.types import Config, CreateSpec, EndpointSettings, HostConfig
+
+STRUCTS = [(HostConfig, apitypes.HOST_CONFIG), (Config, apitypes.CONTAINER_CONFIG),
+           (EndpointSettings, apitypes.ENDPOINT_SETTINGS)]
+
+
+@pytest.mark.parametrize("cls,go", STRUCTS)
+def test_every_api_field_is_declared_once_in_go_order(cls, go) -> None:
+    names = [path for path, _ in walk(cls)]
+    assert sorted(names) == sorted(go.fields) and len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("cls,go", STRUCTS)
+def test_support_table_names_every_field(cls, go) -> None:
+    struct = {HostConfig: "HostConfig", Config: "Config",
+              EndpointSettings: "EndpointSettings"}[cls]
+    assert sorted(support.TABLES[struct][1]) == sorted(go.fields)
+
+
+def test_parse_and_render_round_trip_with_go_zero_values() -> None:
+    body = apitypes.check({"Image": "busybox", "Cmd": "true", "Tty": True, "HostConfig": {
+        "Memory": 5, "Binds": ["/a:/b"], "RestartPolicy": {"Name": "always"}, "Dns": [],
+        "Init": None}, "NetworkingConfig": {"EndpointsConfig": {"n1": {"Aliases": ["x"]}}}},
+        apitypes.CONTAINER_CREATE)
+    spec = CreateSpec.from_body(body)
+    assert spec.config.cmd == ["true"] and spec.config.tty is True
+    hc = spec.host_config
+    assert (hc.resources.memory, hc.binds, hc.restart_policy.name) == (5, ["/a:/b"], "always")
+    assert hc.dns == [] and hc.init is None and hc.links is None and hc.console_size == [0, 0]
+    assert spec.networking.endpoints_config["n1"].aliases == ["x"]
+    full = hc.to_api(omit=False)
+    assert list(full)[:3] == ["Binds", "ContainerIDFile", "LogConfig"]
+    assert full["Memory"] == 5 and "Resources" not in full  # embedded, as Go
+    assert HostConfig.from_api(full) == hc
+    shown = hc.to_api()  # omitempty fields left out when empty
+    assert "Mounts" not in shown and "Init" not in shown and "Runtime" not in shown
+    assert "Healthcheck" not in spec.config.to_api() and "Env" in spec.config.to_api()
+
+
+def test_render_keeps_nil_apart_from_empty() -> None:
+    assert render(parse(HostConfig, {"Dns": []}))["Dns"] == []
+    assert render(parse(HostConfig, {}))["Dns"] is None
+
+
+def test_defaults_as_dockerd_stores_them() -> None:
+    hc = HostConfig.from_api({"MemorySwappiness": -1, "PidsLimit": 0})
+    create.apply_defaults(hc)
+    shown = hc.to_api()
+    assert shown["LogConfig"] == {"Type": "json-file", "Config": {}}
+    assert (shown["Runtime"], shown["ShmSize"], shown["IpcMode"], shown["CgroupnsMode"]) == \
+        ("runc", 67108864, "private", "host")
+    assert (shown["MemorySwappiness"], shown["PidsLimit"], shown["OomKillDisable"]) == \
+        (None, None, False)
+    assert shown["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
+    assert shown["ConsoleSize"] == [0, 0] and shown["NetworkMode"] == ""
+
+
+@pytest.mark.parametrize("host_config,message", [
+    ({"LogConfig": {"Type": "asdf"}}, 'error looking up logging plugin asdf: plugin "asdf" not found'),
+    ({"LogConfig": {"Config": {"testing": "v"}}}, "unknown log opt 'testing' for json-file log driver"),
+    ({"Runtime": "foo"}, "Unknown runtime specified foo"),
+    ({"CgroupnsMode": "bogus"}, "invalid cgroup namespace mode: bogus"),
+    ({"PortBindings": {"80/tcp": [{"HostPort": "abc"}]}}, 'invalid port specification: "abc"'),
+    ({"PortBindings": {"80/tcp": [{"HostPort": "90-80"}]}}, 'invalid port specification: "90-80"'),
+    ({"AutoRemove": True, "RestartPolicy": {"Name": "always"}},
+     "can't create 'AutoRemove' container with restart policy"),
+])
+def test_validate_with_dockerd_texts(host_config, message) -> None:
+    with pytest.raises(BadRequest) as err:
+        create.validate(Config(), HostConfig.from_api(host_config))
+    assert err.value.message == message
+
+
+@pytest.mark.parametrize("struct,body,named", [
+    ("HostConfig", {"Memory": 1 << 26}, "HostConfig.Memory"),
+    ("HostConfig", {"PidsLimit": 20}, "HostConfig.PidsLimit"),
+    ("HostConfig", {"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]}, "HostConfig.Ulimits"),
+    ("HostConfig", {"ShmSize": 8 << 20}, "HostConfig.ShmSize"),
+    ("HostConfig", {"Sysctls": {"a": "b"}}, "HostConfig.Sysctls"),
+    ("HostConfig", {"Init": True}, "HostConfig.Init"),
+    ("HostConfig", {"IpcMode": "host"}, "HostConfig.IpcMode"),
+    ("HostConfig", {"LogConfig": {"Type": "none"}}, "HostConfig.LogConfig.Type"),
+    ("HostConfig", {"LogConfig": {"Config": {"max-size": "1m"}}},
+     "HostConfig.LogConfig.Config.max-size"),
+    ("Config", {"MacAddress": "02:42:ac:11:00:02"}, "Config.MacAddress"),
+    ("EndpointSettings", {"MacAddress": "02:42:ac:11:00:02"}, "EndpointSettings.MacAddress"),
+])
+def test_unapplied_fields_are_refused_by_name(struct, body, named) -> None:
+    config, host_config, endpoints = Config(), HostConfig(), None
+    if struct == "HostConfig":
+        host_config = HostConfig.from_api(body)
+    elif struct == "Config":
+        config = Config.from_api(body)
+    else:
+        endpoints = {"n1": parse(EndpointSettings, body)}
+    with pytest.raises(BadRequest) as err:
+        support.refusals(config, host_config, endpoints)
+    assert err.value.message == f"tether does not support {named} yet"
+
+
+def test_what_the_docker_cli_sends_by_default_passes() -> None:
+    host_config = HostConfig.from_api({
+        "LogConfig": {"Type": "", "Config": {}}, "NetworkMode": "default", "ConsoleSize": [0, 0],
+        "RestartPolicy": {"Name": "no"}, "MemorySwappiness": -1, "PidsLimit": 0, "Dns": [],
+        "OomKillDisable": False, "ShmSize": 67108864, "Runtime": "runc", "IpcMode": "private",
+        "Ulimits": [], "Devices": []})
+    support.refusals(Config(), host_config, {"default": EndpointSettings()})
+    support.refusals(Config(), HostConfig.from_api({"LogConfig": {"Config": {"max-file": "3"}}}))
+
+
+def test_an_empty_list_counts_as_unset() -> None:
+    hc = HostConfig.from_api({"Ulimits": []})
+    field = next(f for path, f in walk(HostConfig) if path == "Ulimits")
+    assert is_default(hc.resources, field)
+
+
+def _compiled(config: Config, host_config: HostConfig, netns: str | None = "/run/n") -> dict:
+    return oci.compile_spec(config, host_config, oci.Parts(
+        rootfs="/r", args=["sh"], env=[], cwd="/", uid=0, gid=0, additional_gids=[],
+        netns_path=netns, mounts=[], cgroups_path="/tether/x"))
+
+
+def test_compiler_host_network_shares_the_daemons_namespace() -> None:
+    spec = _compiled(Config(), HostConfig(network_mode="host"))
+    assert "network" not in [ns["type"] for ns in spec["linux"]["namespaces"]]
+    assert not any(k.startswith("net.") for k in spec["linux"]["sysctl"])
+    bridged = _compiled(Config(), HostConfig(network_mode="default"))
+    assert {"type": "network", "path": "/run/n"} in bridged["linux"]["namespaces"]
+
+
+def test_compiler_domainname_and_console_size() -> None:
+    spec = _compiled(Config(domainname="example.org", tty=True),
+                     HostConfig(console_size=[30, 100]))
+    assert spec["linux"]["sysctl"]["kernel.domainname"] == "example.org"
+    assert spec["process"]["consoleSize"] == {"height": 30, "width": 100}
+    assert "consoleSize" not in _compiled(Config(), HostConfig(console_size=[30, 100]))["process"]
