@@ -24,6 +24,7 @@ class NetworkRoutes:
     def register(self, router: Router) -> None:
         add = router.add
         add("GET", "/networks", self.list)
+        add("GET", "/networks/", self.list)  # dockerd's mux takes the trailing slash too
         add("POST", "/networks/create", self.create)
         add("POST", "/networks/prune", self.prune)
         add("GET", "/networks/{id:path}", self.inspect)
