@@ -12,8 +12,9 @@ that names the missing feature.
 """
 from __future__ import annotations
 
-from tether.engine.containers import ContainerService
 from tether.api.http import Request, Response, Router, go_atoi, json_response
+from tether.api.volumes import api_version
+from tether.engine.containers import ContainerService
 from tether.rules import refs
 from tether.rules.errors import ApiError, BadRequest, NotFound
 
@@ -206,7 +207,10 @@ class AbsentRoutes:
         return Response(200)
 
     async def volume_update(self, req: Request) -> Response:
-        """API 1.42's cluster volume update; dockerd 20.10 (1.41) has no such route (404)."""
+        """API 1.42's cluster volume update: dockerd 20.10 (API 1.41) has no such route, so an
+        older client gets its 404; from 1.42 later dockerd's answer outside a swarm."""
+        if api_version(req.api_version) < (1, 42):
+            raise NotFound("page not found")
         raise Unavailable(CLUSTER_VOLUMES)
 
 
