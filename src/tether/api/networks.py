@@ -97,6 +97,7 @@ class NetworkRoutes:
                 continue
             await self._remove(view)
             deleted.append(view["Name"])
+        self.containers.events.publish("network", "prune", "", {"reclaimed": "0"})  # as dockerd
         return json_response({"NetworksDeleted": deleted or None})
 
     async def connect(self, req: Request) -> Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.prune import Pruner
-from tether.rules import buildprune
 from tether.rules.errors import ApiError, BadRequest
 
 
@@ -24,11 +23,7 @@ class PruneRoutes:
         return json_response(await self.pruner.prune_images(_filters(req, "")))
 
     async def build(self, req: Request) -> Response:
-        """tether's build cache is the images its builds leave (the steps' parents, which image
-        prune removes with their child), as the legacy builder's is in dockerd 20.10; no other
-        cache exists, so this checks the filters as dockerd does and reclaims nothing."""
-        buildprune.check(_filters(req, "could not parse filters: "))
-        return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+        return json_response(self.pruner.prune_build(_filters(req, "could not parse filters: ")))
 
 
 def _filters(req: Request, prefix: str) -> dict[str, list[str]]:

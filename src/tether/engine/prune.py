@@ -22,7 +22,7 @@ from typing import Any
 
 from tether.engine.containers import ContainerService
 from tether.image.store import Image, ImageStore, chain_ids
-from tether.rules import prune
+from tether.rules import buildprune, prune
 from tether.rules.errors import ApiError
 from tether.rules.times import parse_rfc3339
 
@@ -92,6 +92,15 @@ class Pruner:
         reclaimed = sum(layer_sizes.get(r.get("Deleted", ""), 0) for r in deleted)
         self.containers.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def prune_build(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        """tether's build cache is the images its builds leave (the steps' parents, which image
+        prune removes with their child), as the legacy builder's is in dockerd 20.10; no other
+        cache exists, so this checks the filters as dockerd does, reclaims nothing and says so
+        with dockerd's `builder prune` event."""
+        buildprune.check(filters)
+        self.containers.events.publish("builder", "prune", "", {"reclaimed": "0"})
+        return {"CachesDeleted": None, "SpaceReclaimed": 0}
 
     def _layer_sizes(self, images: list[Image]) -> dict[str, int]:
         """Each stored layer's size by chain ID, the name a `Deleted` record gives a layer."""
