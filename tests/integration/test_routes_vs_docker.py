@@ -173,3 +173,49 @@ def test_every_route_answers_as_dockerd(daemon, reference: ReferenceEngine) -> N
         theirs[key] = (status, message) if with_message else status
     differing = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
     assert differing == {}
+
+
+def _get_json(socket_path: str, path: str) -> tuple[int, object]:
+    conn = UnixHTTPConnection(socket_path, timeout=60)
+    try:
+        conn.request("GET", "/v1.41" + path)
+        reply = conn.getresponse()
+        return reply.status, json.loads(reply.read() or b"null")
+    finally:
+        conn.close()
+
+
+def test_distribution_inspect_as_dockerd(daemon, reference: ReferenceEngine) -> None:
+    """`GET /distribution/{name}/json` of an image and of an index in a local registry, and of a
+    tag it does not have: the same descriptor and platforms (or status) from both engines, each
+    reaching the registry (one shared storage) at the same loopback address in its namespace."""
+    from localregistry import forget_test_images, registries
+    from tether.image.registry import RegistryClient
+
+    with registries([None, daemon.netns, reference.name]) as (reg, _, _):
+        try:
+            image = f"{reg.address}/i6a/dist:v1"
+            assert daemon.docker("tag", "busybox", image).returncode == 0
+            assert daemon.docker("push", image).returncode == 0
+            client = RegistryClient(reg.address, "i6a/dist", None, [reg.address], push=True)
+            data, media_type, digest = client.get_manifest("v1")
+            index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                     "manifests": [
+                         {"mediaType": media_type, "digest": digest, "size": len(data),
+                          "platform": {"architecture": "amd64", "os": "linux"}},
+                         {"mediaType": media_type, "digest": digest, "size": len(data),
+                          "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]}
+            client.put_manifest("multi", json.dumps(index).encode(), index["mediaType"])
+            for name, status in (("i6a/dist:v1", 200), ("i6a/dist:multi", 200),
+                                 ("i6a/dist:nope", None)):
+                path = f"/distribution/{reg.address}/{name}/json"
+                ours = _get_json(daemon.sock, path)
+                theirs = _get_json(reference.host[len("unix://"):], path)
+                if status == 200:
+                    assert ours == theirs and theirs[0] == 200, (ours, theirs)
+                else:
+                    assert ours[0] == theirs[0] != 200, (ours, theirs)
+            assert _get_json(daemon.sock, f"/distribution/{reg.address}/i6a/dist:v1/json")[1][
+                "Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+        finally:
+            forget_test_images(daemon)
