@@ -11,7 +11,6 @@ the internet, where no equal answer exists:
 - `POST /swarm/init|join` with a usable listen address (dockerd makes a swarm; tether: 503
   "tether does not support swarm mode"), `GET /plugins/privileges` and `POST /plugins/pull|create`
   with a usable reference (dockerd asks a registry; tether: 501 "tether does not support plugins");
-- `GET /images/search` (Docker Hub only; tether has no search: 404);
 - `GET /containers/{id}/attach/ws` of an existing container (tether: 501, no websocket attach).
 `PUT /volumes/{name}` is newer than 1.41: at 1.41 both say 404 (checked here); from 1.42 tether
 answers as dockerd 23+ outside a swarm (503, tests/unit/test_absent_routes.py).
@@ -79,6 +78,13 @@ ROUTES: list[tuple[str, str, str | None, bool]] = [
     ("POST", '/images/prune?filters={"until":{"bad":true}}', None, True),
     ("POST", "/images/prune?filters=bad", None, True),
     ("GET", "/distribution/UP/json", None, False),
+    # search: no internet here, so both fail reaching Docker Hub (500, in their own words)
+    ("GET", "/images/search?term=x", None, False), ("GET", "/images/search?term=x&limit=0", None, True),
+    ("GET", "/images/search?term=x&limit=101", None, True),
+    ("GET", "/images/search?term=x&limit=abc", None, True),
+    ("GET", '/images/search?term=x&filters={"nope":{"1":true}}', None, True),
+    ("GET", '/images/search?term=x&filters={"is-official":{"maybe":true}}', None, True),
+    ("GET", '/images/search?term=x&filters={"stars":{"a":true}}', None, True),
     # build
     ("POST", "/build/prune?filters=bad", None, True),
     ("POST", '/build/prune?filters={"nope":{"x":true}}', None, True),

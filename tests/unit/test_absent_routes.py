@@ -67,3 +67,16 @@ def test_update_version_texts():
     assert _answer("POST", "/secrets/s1/update", b"{}") == (400, "invalid secret version")
     assert _answer("POST", "/nodes/n1/update", b"{}", query={"version": ["x"]}) == (
         400, "invalid node version 'x': strconv.ParseUint: parsing \"x\": invalid syntax")
+
+
+def test_search_term_and_filters():
+    from tether.image import search
+
+    assert search.split_term("busybox") == ("index.docker.io", "busybox")
+    assert search.split_term("library/busybox") == ("index.docker.io", "library/busybox")
+    assert search.split_term("localhost:5000/x/y") == ("localhost:5000", "x/y")
+    assert search.split_term("docker.io/x") == ("index.docker.io", "x")
+    keep = search.result_filter({"is-official": ["true"], "stars": ["3", "10"]})
+    assert keep({"is_official": True, "star_count": 10})
+    assert not keep({"is_official": True, "star_count": 9})
+    assert not keep({"is_official": False, "star_count": 99})

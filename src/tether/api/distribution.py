@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from tether.api.http import Handler, Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import progress_stream
-from tether.image import distribution
+from tether.image import distribution, search
 from tether.image.registry import Credentials, RegistryClient, credentials_from_header, \
     credentials_from_json
 from tether.image.store import ImageStore
@@ -35,6 +35,7 @@ class DistributionRoutes:
         router.add("POST", "/images/{name:path}/push", self.push)
         router.add("POST", "/auth", self.auth)
         router.add("GET", "/distribution/{name:path}/json", self.inspect)
+        router.add("GET", "/images/search", self.search)
 
     async def create(self, req: Request) -> Response | StreamResponse:
         if not req.q("fromImage"):
@@ -62,6 +63,17 @@ class DistributionRoutes:
         creds = credentials_from_header(req.headers.get("x-registry-auth"))
         return json_response(await asyncio.to_thread(distribution.inspect, ref, creds,
                                                      self.insecure))
+
+    async def search(self, req: Request) -> Response:
+        """Docker Hub's (or a named registry's) v1 search; `limit` defaults to 25, as dockerd."""
+        try:  # dockerd passes Atoi's error on untyped: a 500
+            limit = req.qint("limit", 25)
+        except BadRequest as exc:
+            raise ApiError(exc.message, 500) from None
+        filters = req.filters()
+        creds = credentials_from_header(req.headers.get("x-registry-auth"))
+        return json_response(await asyncio.to_thread(search.search, req.q("term", "") or "", limit,
+                                                     filters, creds, self.insecure))
 
     async def auth(self, req: Request) -> Response:
         """Check credentials against the registry (dockerd keeps none: the client stores them)."""
