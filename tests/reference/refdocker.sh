@@ -8,7 +8,8 @@
 #   refdocker.sh stop NAME    remove its containers, stop it, remove its namespace and files
 #
 # REFDOCKER_FLAGS: more dockerd flags at start (e.g. "--ipv6 --fixed-cidr-v6 2001:db8:1::/64").
-# Logs: /tmp/ref-NAME.log (dockerd) and /tmp/ref-NAME-containerd.log.
+# Logs: /run/ref-NAME/dockerd.log and containerd.log while the engine runs (removed with it;
+# a start that fails prints their ends).
 set -eu
 action=${1:-}
 name=${2:-}
@@ -67,18 +68,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "$ctrd_sock"
 EOF
   nsenter --net="/run/netns/$name" containerd --config "$run/containerd/config.toml" \
-    >"/tmp/ref-$name-containerd.log" 2>&1 &
+    >"$run/containerd.log" 2>&1 &
   echo $! >"$ctrd_pidfile"
   for _ in $(seq 100); do [ -S "$ctrd_sock" ] && break; sleep 0.1; done
   # shellcheck disable=SC2086  # REFDOCKER_FLAGS is a list of flags
   nsenter --net="/run/netns/$name" dockerd -H "$sock" --data-root "$data" --exec-root "$run" \
     --pidfile "$pidfile" --containerd "$ctrd_sock" --containerd-namespace "ref-$name" \
-    --containerd-plugins-namespace "ref-$name-plugins" ${REFDOCKER_FLAGS:-} >"/tmp/ref-$name.log" 2>&1 &
+    --containerd-plugins-namespace "ref-$name-plugins" ${REFDOCKER_FLAGS:-} >"$run/dockerd.log" 2>&1 &
   for _ in $(seq 150); do
     if DOCKER_HOST="$sock" docker version >/dev/null 2>&1; then echo "$sock"; return 0; fi
     sleep 0.2
   done
-  echo "reference engine $name did not come up; see /tmp/ref-$name.log" >&2
+  echo "reference engine $name did not come up:" >&2
+  tail -n 20 "$run/containerd.log" "$run/dockerd.log" >&2 || true
   stop
   exit 1
 }
