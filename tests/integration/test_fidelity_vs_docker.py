@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from typing import Iterator
 
 import pytest
@@ -56,3 +57,24 @@ def test_network_none_loopback_has_no_ipv6(engines) -> None:
     assert (shown["tether"].returncode, shown["tether"].stdout) == \
         (shown["docker"].returncode, shown["docker"].stdout)
     assert b"inet 127.0.0.1/8" in shown["docker"].stdout and b"inet6" not in shown["docker"].stdout
+
+
+def test_rmi_emits_untag_and_delete_events(engines) -> None:
+    """`docker rmi` of one tag of two (untag), then of the last (untag, delete): dockerd's image
+    events, the image's labels on `untag`."""
+    tar = io.BytesIO()
+    busybox_rootfs_tar(tar)
+    seen = {}
+    for name, docker in engines.items():
+        assert docker("import", "-c", "LABEL tier=test", "-", "fid-rmi:1",
+                      input=tar.getvalue()).returncode == 0
+        assert docker("tag", "fid-rmi:1", "fid-rmi:2").returncode == 0
+        since = str(int(time.time()) - 1)
+        removed = [docker("rmi", ref).returncode for ref in ("fid-rmi:1", "fid-rmi:2")]
+        out = docker("events", "--since", since, "--until", str(int(time.time()) + 1),
+                     "--filter", "type=image", "--format",
+                     "{{.Action}} {{json .Actor.Attributes}}").stdout.decode()
+        seen[name] = (removed, [re.sub(r"sha256:[0-9a-f]{64}", "<id>", line)
+                                for line in out.splitlines() if not line.startswith(("import", "tag"))])
+    assert seen["tether"] == seen["docker"]
+    assert seen["docker"][1][-1] == 'delete {"name":"<id>"}'

@@ -18,9 +18,10 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from tether.engine.containers import ContainerService
+from tether.engine.events import EventBus
 from tether.image.store import Image, ImageStore, chain_ids
 from tether.rules import buildprune, prune
 from tether.rules.errors import ApiError
@@ -43,6 +44,20 @@ def created_seconds(text: str) -> float:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
+
+
+def publish_removal(events: EventBus, image: Image, records: list[dict[str, str]],
+                    known: Iterable[str]) -> None:
+    """dockerd's events for an image removal's records: `untag` (actor: the image, with its
+    labels) for each tag or digest dropped, `delete` for each image deleted; the records that
+    name layers (chain IDs, not in `known`) have none."""
+    known = set(known)
+    labels = (image.config.get("config") or {}).get("Labels") or {}
+    for record in records:
+        if "Untagged" in record:
+            events.publish("image", "untag", image.id, {**labels, "name": image.id})
+        elif record.get("Deleted") in known:
+            events.publish("image", "delete", record["Deleted"], {"name": record["Deleted"]})
 
 
 class Pruner:
@@ -120,12 +135,5 @@ class Pruner:
         except ApiError as exc:
             log.debug("image prune spares %s: %s", ref, exc.message)
             return []
-        labels = (image.config.get("config") or {}).get("Labels") or {}
-        for record in records:
-            if "Untagged" in record:
-                self.containers.events.publish("image", "untag", image.id,
-                                               {**labels, "name": image.id})
-            elif record.get("Deleted") in known:
-                self.containers.events.publish("image", "delete", record["Deleted"],
-                                               {"name": record["Deleted"]})
+        publish_removal(self.containers.events, image, records, known)
         return records
