@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tether.api.absent import AbsentRoutes
 from tether.api.archives import ArchiveRoutes
 from tether.api.build import BuildRoutes
 from tether.api.containers import ContainerRoutes
@@ -30,6 +31,7 @@ from tether.api.http import Router, serve
 from tether.api.images import ImageRoutes
 from tether.api.inspection import InspectionRoutes
 from tether.api.networks import NetworkRoutes
+from tether.api.prune import PruneRoutes
 from tether.api.system import SystemRoutes
 from tether.api.volumes import VolumeRoutes
 from tether.engine.container_files import ContainerFiles
@@ -38,6 +40,7 @@ from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.health import HealthService
 from tether.engine.paths import Paths, make_private
+from tether.engine.prune import Pruner
 from tether.engine.recovery import Recovery
 from tether.engine.securityopt import DaemonSecurity
 from tether.engine.volumes import VolumeService
@@ -220,6 +223,7 @@ async def run(args: argparse.Namespace) -> None:
     await Recovery(containers).load()
     health.resume()
     router = Router(hide=paths.hide)
+    AbsentRoutes(containers).register(router)  # first: its checkpoint routes are under /containers/{id}
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root),
                  volumes.disk_usage).register(router)
     ContainerRoutes(containers).register(router)
@@ -234,6 +238,7 @@ async def run(args: argparse.Namespace) -> None:
     InspectionRoutes(containers, files).register(router)
     VolumeRoutes(volumes).register(router)
     NetworkRoutes(containers).register(router)
+    PruneRoutes(Pruner(containers, images)).register(router)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
     server = await serve(router, sock, gid=gid)
     stop = asyncio.Event()

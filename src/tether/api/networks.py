@@ -24,6 +24,7 @@ class NetworkRoutes:
     def register(self, router: Router) -> None:
         add = router.add
         add("GET", "/networks", self.list)
+        add("GET", "/networks/", self.list)  # dockerd's mux takes the trailing slash too
         add("POST", "/networks/create", self.create)
         add("POST", "/networks/prune", self.prune)
         add("GET", "/networks/{id:path}", self.inspect)
@@ -96,6 +97,7 @@ class NetworkRoutes:
                 continue
             await self._remove(view)
             deleted.append(view["Name"])
+        self.containers.events.publish("network", "prune", "", {"reclaimed": "0"})  # as dockerd
         return json_response({"NetworksDeleted": deleted or None})
 
     async def connect(self, req: Request) -> Response:

@@ -14,7 +14,8 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable, Iterable, TypeVar
 
 from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
-from tether.rules.times import get_timestamp, parse_rfc3339
+from tether.rules import prune
+from tether.rules.times import parse_rfc3339
 
 # after the default bridge's 172.17.0.0/16: the rest of 172.17-31 in /16s, then 192.168/16 in /20s
 DEFAULT_POOLS: tuple[IPv4Network, ...] = (
@@ -161,7 +162,7 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
             kind = "builtin" if view["Name"] in PREDEFINED else "custom"
             if kind not in values:
                 return False
-        if key == "label" and not all(_label_matches(view["Labels"] or {}, v) for v in values):
+        if key == "label" and not all(prune.label_matches(view["Labels"] or {}, v) for v in values):
             return False
         if key == "dangling":
             wanted = values[-1].lower() in ("true", "1")
@@ -171,39 +172,11 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
     return True
 
 
-PRUNE_FILTERS = ("label", "label!", "until")
-
-
 def prune_predicate(filters: dict[str, list[str]], now: float) -> Callable[[dict[str, Any]], bool]:
     """Which unused user-defined networks `POST /networks/prune` removes, as dockerd's
-    localNetworksPrune decides: created before `until` (a time or a Go duration back from
-    `now`), carrying every `label` and not every `label!`. Other keys are refused, so that a
-    filter is never silently dropped (a prune that ignored `until` would remove every network)."""
-    for key in filters:
-        if key not in PRUNE_FILTERS:
-            raise BadRequest(f"Invalid filter '{key}'")
-    until = filters.get("until", [])
-    if len(until) > 1:
-        raise BadRequest("more than one until filter specified")
-    try:
-        cutoff = float(get_timestamp(until[0], now)) if until else None
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    wanted, unwanted = filters.get("label", []), filters.get("label!", [])
-
-    def test(view: dict[str, Any]) -> bool:
-        labels = view["Labels"] or {}
-        if cutoff is not None and parse_rfc3339(view["Created"]) > cutoff:
-            return False
-        if not all(_label_matches(labels, expr) for expr in wanted):
-            return False
-        return not (unwanted and all(_label_matches(labels, expr) for expr in unwanted))
-    return test
-
-
-def _label_matches(labels: dict[str, str], expr: str) -> bool:
-    key, sep, value = expr.partition("=")
-    return key in labels and (not sep or labels[key] == value)
+    localNetworksPrune decides (rules/prune.py: `until`, `label`, `label!`; other keys refused)."""
+    test = prune.parse(filters, prune.NETWORK_FILTERS, now)
+    return lambda view: test.matches(parse_rfc3339(view["Created"]), view["Labels"])
 
 
 def inspect_view(record: NetworkRecord, containers: dict[str, Any]) -> dict[str, Any]:
