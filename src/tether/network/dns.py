@@ -4,8 +4,9 @@ Docker Engine 20.10's embedded resolver (checked on the reference engine) is the
 - a name it knows gets its A records with TTL 600, the question's spelling echoed (names match
   case-insensitively, with or without the trailing dot); several addresses come in the lookup's
   order (the resolver shuffles them, as Docker does);
-- AAAA and MX questions for a known name get an empty NOERROR, so they do not leak to the
-  upstream servers; other types (TXT, SRV, ANY...) are forwarded even for a known name;
+- AAAA questions get the name's IPv6 addresses on networks with IPv6 (TTL 600), an empty
+  NOERROR when it has none; MX questions for a known name get an empty NOERROR: neither leaks
+  to the upstream servers; other types (TXT, SRV, ANY...) are forwarded even for a known name;
 - `in-addr.arpa` questions for a container address get a PTR to `name.network.`, TTL 600;
 - everything else is not ours: it goes to the upstream servers (`Forward`);
 - replies carry `qr`, `ra` and the query's `rd`, never `aa`, and no EDNS record (a UDP reply
@@ -17,10 +18,10 @@ The wire format is dnslib's; nothing here touches a socket, so every rule has a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Callable
 
-from dnslib import A, PTR, QTYPE, RCODE, RR, DNSError, DNSHeader, DNSRecord
+from dnslib import AAAA, A, PTR, QTYPE, RCODE, RR, DNSError, DNSHeader, DNSRecord
 from dnslib.buffer import Buffer
 
 from tether.network.files import DEFAULT_NAMESERVERS
@@ -33,7 +34,7 @@ _REVERSE_SUFFIX = ".in-addr.arpa"
 # question does not leak to the upstreams); any other type of any name is forwarded
 _NAME_TYPES = frozenset({QTYPE.A, QTYPE.AAAA, QTYPE.MX})
 
-NameLookup = Callable[[str], list[IPv4Address]]
+NameLookup = Callable[[str], "list[IPv4Address | IPv6Address]"]
 AddressLookup = Callable[[IPv4Address], "str | None"]
 
 
@@ -125,9 +126,12 @@ def answer(packet: bytes, names: NameLookup, addresses: AddressLookup
     if not found:
         return Forward(packet)
     reply = _reply(request)
-    if question.qtype == QTYPE.A:
+    if question.qtype in (QTYPE.A, QTYPE.AAAA):  # each its family; none: an empty NOERROR
+        version, rdata = (4, A) if question.qtype == QTYPE.A else (6, AAAA)
         for ip in found:
-            reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(str(ip)), ttl=TTL))
+            if ip.version == version:
+                reply.add_answer(RR(question.qname, question.qtype, rdata=rdata(str(ip)),
+                                    ttl=TTL))
     return bytes(reply.pack())
 
 
@@ -187,7 +191,7 @@ class ReplyCache:
                 return packet[:2] + body
         asked: list[tuple[bool, object, object]] = []
 
-        def recorded_names(name: str) -> list[IPv4Address]:
+        def recorded_names(name: str) -> list[IPv4Address | IPv6Address]:
             found = names(name)
             asked.append((True, name, found))
             return found
