@@ -178,3 +178,9 @@ def build_ruleset(cfg: Firewall6Config) -> dict[str, Any]:
 def apply(cfg: Firewall6Config) -> None:
     """Replace the ip6 table atomically, in the calling thread's network namespace."""
     _run_nft(build_ruleset(cfg))
+
+
+def remove(table: str) -> None:
+    """Delete the ip6 table (absent is fine): no network has IPv6 any more, or none may."""
+    ref = {"table": {"family": FAMILY, "name": table}}
+    _run_nft({"nftables": [{"add": ref}, {"delete": ref}]})

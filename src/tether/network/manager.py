@@ -101,6 +101,7 @@ class NetworkManager:
         self.subnet6 = ipaddress.IPv6Network(fixed_cidr_v6, strict=False) \
             if enable_ipv6 and fixed_cidr_v6 else None
         self.ip6tables = ip6tables
+        self._ip6_table: bool | None = None  # whether the ip6 table is there (None: not known)
         self.icc = icc
         self._accepts: tuple[tuple[str, str, str, int], ...] = ()
         self.bridge = bridge
@@ -542,6 +543,10 @@ class NetworkManager:
         await asyncio.to_thread(firewall.apply, cfg)
         if self.ip6tables and (self.enable_ipv6 or any(n.subnet6 for n in self.user.values())):
             await asyncio.to_thread(firewall6.apply, self._firewall6())
+            self._ip6_table = True
+        elif self._ip6_table is not False:  # unknown at start (an earlier run's), or now unused
+            await asyncio.to_thread(firewall6.remove, self.table)
+            self._ip6_table = False
 
     def _firewall6(self) -> firewall6.Firewall6Config:
         """The ip6 table: every bridge (isolation), the IPv6 ones with their subnets."""
