@@ -210,3 +210,15 @@ def test_lookup_gives_both_families_and_dns_answers_each_its_own():
 def test_hosts_lines_for_both_families_in_docker_order():
     text = hosts_file("h", "172.17.0.2", more=["2001:db8:1::242:ac11:2", "", ""])
     assert text.splitlines()[-2:] == ["172.17.0.2\th", "2001:db8:1::242:ac11:2\th"]
+
+
+def test_daemon_ipv6_flags():
+    from tether.daemon import parse_args
+
+    args = parse_args(["--ipv6", "--fixed-cidr-v6", "2001:db8:1::/64"])
+    assert (args.ipv6, args.fixed_cidr_v6, args.ip6tables) == (True, "2001:db8:1::/64", True)
+    assert parse_args(["--ipv6=false"]).ipv6 is False
+    assert parse_args(["--ip6tables=false"]).ip6tables is False
+    for bad in (["--fixed-cidr-v6", "2001:db8:1::/64"], ["--ipv6", "--fixed-cidr-v6", "zz"]):
+        with pytest.raises(SystemExit):  # refused, never accepted and left unapplied
+            parse_args(bad)
