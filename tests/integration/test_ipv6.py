@@ -194,3 +194,19 @@ def test_ip6_table_lives_only_while_a_network_has_ipv6():
         assert ip6_table(daemon.netns) is not None
         out(daemon.docker("network", "rm", "v6t"))
         assert ip6_table(daemon.netns) is None
+
+
+def test_icc_false_network_keeps_its_containers_apart_over_ipv6(d):
+    out(d.docker("network", "create", "--ipv6", "--subnet", "2001:db8:8::/64", "-o",
+                 "com.docker.network.bridge.enable_icc=false", "v6icc"))
+    try:
+        for name in ("v6i1", "v6i2"):
+            out(d.docker("run", "-d", "--name", name, "--network", "v6icc", "busybox", "sleep",
+                         "60"))
+        gateway = d.docker("exec", "v6i1", "ping", "-6", "-c1", "-W2", "2001:db8:8::1")
+        assert gateway.returncode == 0  # the host is still reached
+        sibling = d.docker("exec", "v6i1", "ping", "-6", "-c1", "-W2", "2001:db8:8::3")
+        assert sibling.returncode != 0
+    finally:
+        d.docker("rm", "-f", "v6i1", "v6i2")
+        d.docker("network", "rm", "v6icc")

@@ -282,11 +282,14 @@ def disconnect(host_ifname: str) -> None:
 
 
 BRIDGE_NF_CALL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+BRIDGE_NF_CALL6 = "/proc/sys/net/bridge/bridge-nf-call-ip6tables"
 
 
 def enable_bridge_netfilter() -> None:
-    """Make bridged frames (container to container) pass the ip hooks, as `--icc=false` needs:
-    the br_netfilter module (loaded once for the whole kernel) and its per-namespace switch."""
+    """Make bridged frames (container to container) pass the ip and ip6 hooks, as `--icc=false`
+    needs: the br_netfilter module (loaded once for the whole kernel) and its per-namespace
+    switches."""
     if not os.path.exists(BRIDGE_NF_CALL):
         subprocess.run(["modprobe", "br_netfilter"], check=True, capture_output=True)
     _write_sysctl(BRIDGE_NF_CALL, "1")
+    _write_sysctl(BRIDGE_NF_CALL6, "1")
