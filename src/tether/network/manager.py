@@ -317,6 +317,8 @@ class NetworkManager:
             address = ipaddress.IPv4Address(state["IPAddress"])
             net.ipam.reserve(address)
             address6 = _address6(state)
+            if address6 is not None and (net.subnet6 is None or address6 not in net.subnet6):
+                address6 = None  # the daemon's IPv6 settings changed meanwhile: not ours to hold
             if address6 is not None and net.ipam6 is not None:
                 net.ipam6.reserve(address6)
             if "Mappings" not in state:  # a further network's endpoint holds no ports
@@ -653,8 +655,11 @@ def _allocate6(net: _Net, requested: str, mac: str) -> ipaddress.IPv6Address | N
 
 
 def _release(net: _Net, ip: ipaddress.IPv4Address, ip6: ipaddress.IPv6Address | None) -> None:
+    """Give an endpoint's addresses back (an IPv6 one from before a change of `--fixed-cidr-v6`
+    was never held)."""
     net.ipam.release(ip)
-    if ip6 is not None and net.ipam6 is not None:
+    if ip6 is not None and net.ipam6 is not None and net.subnet6 is not None \
+            and ip6 in net.subnet6:
         net.ipam6.release(ip6)
 
 
