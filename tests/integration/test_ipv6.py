@@ -210,3 +210,19 @@ def test_icc_false_network_keeps_its_containers_apart_over_ipv6(d):
     finally:
         d.docker("rm", "-f", "v6i1", "v6i2")
         d.docker("network", "rm", "v6icc")
+
+
+def test_a_changed_fixed_cidr_v6_replaces_the_bridge_address_and_the_daemon_comes_up():
+    with running_daemon(*FLAGS) as daemon:
+        out(daemon.docker("run", "-d", "--name", "v6old", "busybox", "sleep", "300"))
+        daemon.kill9()
+        daemon.flags = ["--ipv6", "--fixed-cidr-v6", "2001:db8:11::/64"]
+        daemon.start()
+        bridge = in_netns(daemon.netns, "ip", "-6", "addr", "show", "tether0", "scope",
+                          "global").stdout.decode()
+        assert "2001:db8:11::1/64" in bridge and "2001:db8:1::" not in bridge
+        assert out(daemon.docker("inspect", "-f", "{{.State.Running}}", "v6old")) == "true"
+        out(daemon.docker("run", "-d", "--name", "v6new", "busybox", "sleep", "300"))
+        assert out(daemon.docker("inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}",
+                                 "v6new")).startswith("2001:db8:11::242:ac11:")
+        out(daemon.docker("rm", "-f", "v6old", "v6new"))

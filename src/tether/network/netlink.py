@@ -114,6 +114,11 @@ def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int | None = None,
         _set_only_address(ipr, index, gateway)
         if mtu:
             ipr.link("set", index=index, mtu=mtu)
+        for addr in ipr.get_addr(family=AF_INET6, index=index):  # a changed --fixed-cidr-v6
+            old = IPv6Interface(f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}")
+            if not old.ip.is_link_local and old != gateway6:
+                ipr.addr("del", index=index, address=str(old.ip), prefixlen=old.network.prefixlen,
+                         family=AF_INET6)
         if gateway6 is not None:
             _write_sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "0")
             _add_address6(ipr, index, gateway6)
