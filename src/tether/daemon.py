@@ -101,8 +101,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-G", "--group", default=DEFAULT_SOCKET_GROUP,
                    help="the group (name or GID) that may use the API socket; empty: root's only")
     args = p.parse_args(argv)
-    if args.fixed_cidr_v6 and not args.ipv6:  # never accepted and left unapplied
-        p.error("--fixed-cidr-v6 needs --ipv6")
+    if args.ipv6 and not args.fixed_cidr_v6:  # dockerd's refusal, word for word
+        p.exit(1, "failed to start daemon: Error initializing network controller: IPv6 is "
+                  "enabled for the default bridge, but no subnet is configured. Specify an IPv6 "
+                  "subnet using --fixed-cidr-v6\n")
     return args
 
 
@@ -202,9 +204,10 @@ def _ipv6_flags(p: argparse.ArgumentParser) -> None:
     tether follows later Docker (on by default with --ipv6): its ip6 nftables table."""
     flag = lambda v: v.lower() not in ("false", "0", "no")  # noqa: E731
     p.add_argument("--ipv6", nargs="?", const=True, default=False, type=flag,
-                   help="IPv6 on the default bridge (with --fixed-cidr-v6)")
+                   help="IPv6 addresses on the default bridge (needs --fixed-cidr-v6)")
     p.add_argument("--fixed-cidr-v6", default=None, type=_ipv6_subnet, metavar="CIDR",
-                   help="the default bridge's IPv6 subnet, e.g. 2001:db8:1::/64")
+                   help="the default bridge's IPv6 subnet, e.g. 2001:db8:1::/64 (without "
+                        "--ipv6 only shown, as dockerd does)")
     p.add_argument("--ip6tables", nargs="?", const=True, default=True, type=flag,
                    help="IPv6 NAT, isolation and published ports by nftables (false: none; "
                         "IPv6 host ports then go through the userland proxy)")

@@ -3,7 +3,7 @@ started with `--ipv6 --fixed-cidr-v6 2001:db8:1::/64`: network create/inspect sh
 (dual stack, IPv6-only subnet, `--ipv6` without an IPv6 subnet, overlaps, bad subnets and
 gateways), `--ip6` and `--link-local-ip`, the IPv6 fields of container and network inspect, the
 interface, routes, sysctls and /etc/hosts inside, ping6 between containers, AAAA answers of the
-embedded DNS (and the empty answer for an IPv4-only container), isolation between networks, and
+embedded DNS (and the empty answer for an IPv4-only container), PTR of an IPv6 address, isolation between networks, and
 a published port reached over `[::1]` and over the network's gateway address from the engine's
 own network namespace.
 
@@ -70,6 +70,7 @@ STEPS: list[tuple[str, ...]] = [
     ("exec", "a1", "nslookup", "-type=aaaa", "a2"),
     ("exec", "a1", "nslookup", "-type=aaaa", "al2"),
     ("exec", "a1", "nslookup", "-type=a", "a2"),
+    ("exec", "a1", "nslookup", "2001:db8:3::99"),
     # an IPv4-only network on the same daemon: IPv6 stays off, AAAA is an empty answer
     ("run", "-d", "--name", "b1", "--network", "v4only", "busybox", "sleep", "300"),
     ("run", "-d", "--name", "b2", "--network", "v4only", "busybox", "sleep", "300"),
@@ -155,3 +156,26 @@ def both() -> Iterator[tuple[list, list]]:
 def test_step(both, index):
     theirs, ours = both
     assert ours[index] == theirs[index]
+
+
+SHOWN_ONLY = [
+    ("network", "inspect", "-f", "{{.EnableIPv6}} {{json .IPAM.Config}}", "bridge"),
+    ("run", "--rm", "busybox", "sh", "-c", "sysctl net.ipv6.conf.eth0.disable_ipv6; "
+     "ip -6 addr show eth0 scope global"),
+]
+
+
+def test_fixed_cidr_v6_without_ipv6_is_shown_and_not_applied():
+    """dockerd takes --fixed-cidr-v6 without --ipv6: inspect shows the subnet, containers get
+    no IPv6. Both engines, the same commands."""
+    flags = ("--fixed-cidr-v6", "2001:db8:1::/64")
+    ref = ReferenceEngine("ipv6shown", flags)
+    try:
+        ref.start()
+        theirs = [ref.docker(*step) for step in SHOWN_ONLY]
+    finally:
+        ref.stop()
+    with running_daemon(*flags) as d:
+        ours = [d.docker(*step) for step in SHOWN_ONLY]
+    for step, a, b in zip(SHOWN_ONLY, theirs, ours):
+        assert (b.returncode, b.stdout, b.stderr) == (a.returncode, a.stdout, a.stderr), step

@@ -219,6 +219,24 @@ def test_daemon_ipv6_flags():
     assert (args.ipv6, args.fixed_cidr_v6, args.ip6tables) == (True, "2001:db8:1::/64", True)
     assert parse_args(["--ipv6=false"]).ipv6 is False
     assert parse_args(["--ip6tables=false"]).ip6tables is False
-    for bad in (["--fixed-cidr-v6", "2001:db8:1::/64"], ["--ipv6", "--fixed-cidr-v6", "zz"]):
-        with pytest.raises(SystemExit):  # refused, never accepted and left unapplied
+    # shown only, as dockerd (EnableIPv6 false, the subnet in IPAM.Config, no addresses)
+    assert parse_args(["--fixed-cidr-v6", "2001:db8:1::/64"]).ipv6 is False
+    for bad in (["--ipv6"], ["--ipv6", "--fixed-cidr-v6", "zz"]):
+        with pytest.raises(SystemExit):  # dockerd does not start either
             parse_args(bad)
+
+
+def test_ip6_arpa_names_resolve_to_the_containers_name_on_the_network():
+    name = IPv6Address("2001:db8:3::99").reverse_pointer + "."
+    assert name.startswith("9.9.0.0.0.0.0.0.") and name.endswith(".8.b.d.0.1.0.0.2.ip6.arpa.")
+    assert dns.reverse_address(name) == IPv6Address("2001:db8:3::99")
+    assert dns.reverse_address("9.9.0.0.ip6.arpa") is None
+    assert dns.reverse_address(name.replace("9.9.", "x.9.", 1)) is None
+    state = {"IPAddress": "10.50.0.3", "GlobalIPv6Address": "2001:db8:3::99"}
+    world = [Rec("a" * 64, "/a1", {"n": {"Name": "nds", "State": {"IPAddress": "10.50.0.2"}}}),
+             Rec("b" * 64, "/a2", {"n": {"Name": "nds", "State": state}})]
+    assert endpoints.reverse(world, "a" * 64, IPv6Address("2001:db8:3::99")) == "a2.nds"
+    reply = dns.answer(DNSRecord.question(name, "PTR").pack(), lambda n: [],
+                       lambda ip: endpoints.reverse(world, "a" * 64, ip))
+    assert isinstance(reply, bytes)
+    assert [str(rr.rdata) for rr in DNSRecord.parse(reply).rr] == ["a2.nds."]

@@ -68,7 +68,8 @@ def lookup(containers: Iterable[_Record], querier_id: str, name: str
     return found
 
 
-def reverse(containers: Iterable[_Record], querier_id: str, address: IPv4Address) -> str | None:
+def reverse(containers: Iterable[_Record], querier_id: str,
+            address: IPv4Address | IPv6Address) -> str | None:
     """The PTR name of an address on a network the querier is on: `<name>.<network>`."""
     records = list(containers)
     querier = next((c for c in records if c.id == querier_id), None)
@@ -77,7 +78,8 @@ def reverse(containers: Iterable[_Record], querier_id: str, address: IPv4Address
     for nid, entry in _live(querier).items():
         for c in records:
             theirs = _live(c).get(nid)
-            if theirs and theirs["State"]["IPAddress"] == str(address):
+            if theirs and str(address) in (theirs["State"]["IPAddress"],
+                                           theirs["State"].get("GlobalIPv6Address")):
                 return f"{c.name.lstrip('/')}.{entry.get('Name', '')}"
     return None
 

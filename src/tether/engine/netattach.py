@@ -239,7 +239,7 @@ class NetworkAttachment:
         """The embedded resolver's forward lookup (see tether.engine.endpoints)."""
         return endpoints.lookup(self.registry.all(), querier_id, name)
 
-    def reverse(self, querier_id: str, address: IPv4Address) -> str | None:
+    def reverse(self, querier_id: str, address: IPv4Address | IPv6Address) -> str | None:
         """The embedded resolver's PTR lookup."""
         return endpoints.reverse(self.registry.all(), querier_id, address)
 

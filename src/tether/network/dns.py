@@ -7,7 +7,8 @@ Docker Engine 20.10's embedded resolver (checked on the reference engine) is the
 - AAAA questions get the name's IPv6 addresses on networks with IPv6 (TTL 600), an empty
   NOERROR when it has none; MX questions for a known name get an empty NOERROR: neither leaks
   to the upstream servers; other types (TXT, SRV, ANY...) are forwarded even for a known name;
-- `in-addr.arpa` questions for a container address get a PTR to `name.network.`, TTL 600;
+- `in-addr.arpa` and `ip6.arpa` questions for a container address get a PTR to
+  `name.network.`, TTL 600;
 - everything else is not ours: it goes to the upstream servers (`Forward`);
 - replies carry `qr`, `ra` and the query's `rd`, never `aa`, and no EDNS record (a UDP reply
   past the client's size loses answers and gets TC); a query that
@@ -30,12 +31,13 @@ TTL = 600
 UDP_PAYLOAD = 512  # a plain (non-EDNS) UDP reply's limit
 OPCODE_QUERY = 0
 _REVERSE_SUFFIX = ".in-addr.arpa"
+_REVERSE6_SUFFIX = ".ip6.arpa"
 # the types a container's name answers: A with its addresses, AAAA and MX empty (so the
 # question does not leak to the upstreams); any other type of any name is forwarded
 _NAME_TYPES = frozenset({QTYPE.A, QTYPE.AAAA, QTYPE.MX})
 
 NameLookup = Callable[[str], "list[IPv4Address | IPv6Address]"]
-AddressLookup = Callable[[IPv4Address], "str | None"]
+AddressLookup = Callable[["IPv4Address | IPv6Address"], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,16 @@ def servfail(packet: bytes) -> bytes | None:
     return None if request is None else bytes(_reply(request, RCODE.SERVFAIL).pack())
 
 
-def reverse_address(qname: str) -> IPv4Address | None:
-    """`4.3.2.1.in-addr.arpa` -> 1.2.3.4; None for any other name (ip6.arpa, partial names)."""
+def reverse_address(qname: str) -> IPv4Address | IPv6Address | None:
+    """`4.3.2.1.in-addr.arpa` -> 1.2.3.4, the 32 nibbles of an `ip6.arpa` name -> the IPv6
+    address; None for any other name (partial names included)."""
     name = qname.rstrip(".").lower()
+    if name.endswith(_REVERSE6_SUFFIX):
+        nibbles = name[: -len(_REVERSE6_SUFFIX)].split(".")
+        if len(nibbles) != 32 or not all(len(n) == 1 and n in "0123456789abcdef"
+                                         for n in nibbles):
+            return None
+        return IPv6Address(int("".join(reversed(nibbles)), 16))
     if not name.endswith(_REVERSE_SUFFIX):
         return None
     octets = name[: -len(_REVERSE_SUFFIX)].split(".")
@@ -196,7 +205,7 @@ class ReplyCache:
             asked.append((True, name, found))
             return found
 
-        def recorded_addresses(ip: IPv4Address) -> str | None:
+        def recorded_addresses(ip: IPv4Address | IPv6Address) -> str | None:
             found = addresses(ip)
             asked.append((False, ip, found))
             return found

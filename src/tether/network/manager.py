@@ -98,6 +98,9 @@ class NetworkManager:
         # table: IPv6 NAT, isolation and published ports served by DNAT; without it, as Docker
         # 20.10 without it, IPv6 host ports go through the userland proxy)
         self.enable_ipv6 = enable_ipv6
+        # the default bridge's IPv6 subnet as inspect shows it, and the one it hands out
+        # addresses from (only with --ipv6: dockerd shows a --fixed-cidr-v6 given without it)
+        self.fixed_cidr_v6 = fixed_cidr_v6 or ""
         self.subnet6 = ipaddress.IPv6Network(fixed_cidr_v6, strict=False) \
             if enable_ipv6 and fixed_cidr_v6 else None
         self.ip6tables = ip6tables

@@ -40,7 +40,7 @@ MEMO_SIZE = 4096  # remembered lookups; all are dropped when there are more
 MAX_FORWARDS = 100  # queries waiting on upstreams at once; more get SERVFAIL (Docker: 100 too)
 
 Lookup = Callable[[str, str], "list[IPv4Address | IPv6Address]"]
-Reverse = Callable[[str, IPv4Address], "str | None"]
+Reverse = Callable[[str, "IPv4Address | IPv6Address"], "str | None"]
 log = logging.getLogger("tether.network.resolver")
 
 
@@ -181,7 +181,7 @@ class EmbeddedResolver:
         self._listeners: dict[str, _Listener] = {}
         self._cache = dns.ReplyCache()
         self._names_seen: dict[tuple[str, str], list[IPv4Address | IPv6Address]] = {}
-        self._addresses_seen: dict[tuple[str, IPv4Address], str | None] = {}
+        self._addresses_seen: dict[tuple[str, IPv4Address | IPv6Address], str | None] = {}
 
     async def serve(self, container_id: str, netns_path: str,
                     upstreams: list[str] | None = None) -> None:
@@ -245,7 +245,7 @@ class EmbeddedResolver:
             found = self._names_seen[key] = self.lookup(container_id, name)
         return random.sample(found, len(found)) if len(found) > 1 else found
 
-    def _address(self, container_id: str, ip: IPv4Address) -> str | None:
+    def _address(self, container_id: str, ip: IPv4Address | IPv6Address) -> str | None:
         key = (container_id, ip)
         if key not in self._addresses_seen:
             if len(self._addresses_seen) >= MEMO_SIZE:
