@@ -226,3 +226,9 @@ def test_a_changed_fixed_cidr_v6_replaces_the_bridge_address_and_the_daemon_come
         assert out(daemon.docker("inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}",
                                  "v6new")).startswith("2001:db8:11::242:ac11:")
         out(daemon.docker("rm", "-f", "v6old", "v6new"))
+
+
+def test_link_local_ip_on_the_default_bridge_is_refused_not_dropped(d):
+    r = d.docker("run", "--rm", "--link-local-ip", "169.254.9.9", "busybox", "true")
+    assert r.returncode == 125
+    assert "link-local IPs (--link-local-ip) on user-defined networks only" in r.stderr.decode()

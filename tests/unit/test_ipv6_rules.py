@@ -240,3 +240,10 @@ def test_ip6_arpa_names_resolve_to_the_containers_name_on_the_network():
                        lambda ip: endpoints.reverse(world, "a" * 64, ip))
     assert isinstance(reply, bytes)
     assert [str(rr.rdata) for rr in DNSRecord.parse(reply).rr] == ["a2.nds."]
+
+
+def test_link_local_ips_off_user_networks_are_refused_not_dropped():
+    with pytest.raises(BadRequest, match="link-local IPs"):
+        netrules.check_endpoint_config("bridge", False,
+                                       {"IPAMConfig": {"LinkLocalIPs": ["169.254.8.8"]}})
+    netrules.check_endpoint_config("n6", True, {"IPAMConfig": {"LinkLocalIPs": ["169.254.8.8"]}})

@@ -220,6 +220,9 @@ def check_endpoint_config(mode: str, user_network: bool, config: dict[str, Any])
         raise BadRequest("user specified IP address is supported on user defined networks only")
     if mode == "host" and config.get("Links"):
         raise BadRequest("links are only supported for user-defined networks")
+    if ipam_config.get("LinkLocalIPs"):  # dockerd adds them on the default bridge too
+        raise BadRequest("tether applies link-local IPs (--link-local-ip) on user-defined "
+                         "networks only")
 
 
 def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
