@@ -83,6 +83,17 @@ STEPS: list[tuple[str, ...]] = [
      "GlobalIPv6PrefixLen}} via {{.NetworkSettings.IPv6Gateway}}", "d1"),
     ("exec", "d1", "cat", "/etc/hosts"),
     ("exec", "d1", "ip", "-6", "route", "show", "default"),
+    # a running container joins an IPv6 network with --ip6, and leaves it
+    ("network", "connect", "--ip6", "2001:db8:3::77", "nds", "d1"),
+    ("exec", "d1", "ip", "-6", "addr", "show", "eth1", "scope", "global"),
+    ("exec", "d1", "ip", "-6", "route", "show", "default"),
+    ("exec", "d1", "cat", "/etc/hosts"),
+    ("exec", "a1", "sh", "-c", PING6.format("2001:db8:3::77")),
+    ("exec", "a1", "nslookup", "-type=aaaa", "d1"),
+    ("inspect", "-f", "{{json .NetworkSettings.Networks.nds}}", "d1"),
+    ("network", "disconnect", "nds", "d1"),
+    ("exec", "d1", "ip", "-6", "route", "show", "default"),
+    ("exec", "a1", "sh", "-c", PING6.format("2001:db8:3::77")),
     # isolation: another network's IPv6 address is out of reach, also from the default bridge
     ("run", "-d", "--name", "c1", "--network", "n6only", "busybox", "sleep", "300"),
     ("inspect", "-f", "{{json .NetworkSettings.Networks.n6only.GlobalIPv6Address}}", "c1"),
