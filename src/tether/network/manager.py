@@ -3,8 +3,10 @@ ports they publish.
 
 It composes the pure rules (IPAM, port specs, port allocation, the firewall ruleset) with the
 drivers (netlink, nft, the userland proxy). Per container it gives an address on the bridge, a
-veth pair into the container's namespace, and host ports served by DNAT in the kernel (IPv4) or
-by the proxy in the daemon (IPv6 host addresses to an IPv4 container). What an endpoint holds is
+veth pair into the container's namespace, and host ports served by DNAT in the kernel (IPv4, and
+IPv6 to a container with an IPv6 address but for `::1`) or by the proxy in the daemon (IPv6 host
+addresses to an IPv4 container, `::1`). With `--ipv6` or a network created with `--ipv6`, an
+endpoint also gets an IPv6 address (docs/internals.md, "IPv6"). What an endpoint holds is
 written into the container's record, so that a restarted daemon can take it over as it is.
 User-defined networks (`network create`) each get a bridge of their own and a record under the
 state dir; the firewall isolates every bridge from the others.
