@@ -232,3 +232,17 @@ def test_link_local_ip_on_the_default_bridge_is_refused_not_dropped(d):
     r = d.docker("run", "--rm", "--link-local-ip", "169.254.9.9", "busybox", "true")
     assert r.returncode == 125
     assert "link-local IPs (--link-local-ip) on user-defined networks only" in r.stderr.decode()
+
+
+def test_default_bridge_publishes_to_the_mac_derived_address(d):
+    try:
+        out(d.docker("run", "-d", "--name", "v6b", "-p", "8083:80", "busybox", "sh", "-c",
+                     SERVER))
+        own = out(d.docker("inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}", "v6b"))
+        table = ip6_table(d.netns)
+        assert table is not None
+        assert [[{"concat": ["tcp", 8083]}, own]] == map_elements(table, "any-ip-ipv6_addr")
+        assert reach(d.netns, "2001:db8:1::1", 8083) == "hello-v6"
+        assert reach(d.netns, "::1", 8083) == "hello-v6"
+    finally:
+        d.docker("rm", "-f", "v6b")
