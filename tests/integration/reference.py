@@ -21,7 +21,8 @@ REFDOCKER = REPO / "tests" / "reference" / "refdocker.sh"
 
 
 class ReferenceEngine:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, flags: tuple[str, ...] = ()) -> None:
+        self.flags = flags  # further dockerd flags (refdocker.sh's REFDOCKER_FLAGS)
         # the checkout's tag in the name: two checkouts running the same differential test at
         # once (worktrees, a CI clone beside a developer's tree) must not share, or stop, an engine
         self.name = f"{name}-{hashlib.sha1(str(REPO).encode()).hexdigest()[:6]}"
@@ -29,8 +30,9 @@ class ReferenceEngine:
         self.data_root = Path(f"/var/lib/ref-{self.name}")
 
     def start(self) -> None:
+        env = {**os.environ, "REFDOCKER_FLAGS": " ".join(self.flags)} if self.flags else None
         subprocess.run(["bash", str(REFDOCKER), "start", self.name], check=True,
-                       capture_output=True, timeout=300)
+                       capture_output=True, timeout=300, env=env)
         tar = io.BytesIO()
         busybox_rootfs_tar(tar)
         changes = [arg for change in CHANGES for arg in ("-c", change)]
@@ -40,6 +42,11 @@ class ReferenceEngine:
         """Stop the engine: the script removes its containers, namespace, mounts and files."""
         subprocess.run(["bash", str(REFDOCKER), "stop", self.name], capture_output=True,
                        timeout=300)
+
+    def in_netns(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """A command in the engine's network namespace (where its published ports are)."""
+        return subprocess.run(["nsenter", f"--net=/run/netns/{self.name}", *argv],
+                              capture_output=True, timeout=timeout)
 
     def docker(self, *args: str, input: bytes | None = None, check: bool = False,
                timeout: float = 60) -> subprocess.CompletedProcess:

@@ -41,7 +41,8 @@ class NetworkRoutes:
                     name, ids[name]["id"], ids[name]["created"],
                     self.containers.attachment.network_containers(ids[name]["id"]) if name == "bridge"
                     else self._mode_containers(name),
-                    bridge=m.bridge, subnet=str(m.subnet))
+                    bridge=m.bridge, subnet=str(m.subnet), ipv6=m.enable_ipv6,
+                    subnet6=m.fixed_cidr_v6)
                 for name in netrules.PREDEFINED}
 
     def _mode_containers(self, mode: str) -> dict[str, dict[str, str]]:

@@ -48,7 +48,7 @@ Expr = dict[str, Any]
 @dataclass(frozen=True)
 class Mapping:
     """One published IPv4 port. host_ip "0.0.0.0" means every local address; IPv6 host
-    addresses are served by the userland proxy, not here."""
+    addresses are firewall6.py's (to a container's IPv6 address) or the userland proxy's."""
 
     proto: str
     host_ip: str
