@@ -383,7 +383,7 @@ class Runtime:
         }
         if tty and console_size:  # applied by runc's init before the process runs
             process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
-        return await start_exec(self.runc, str(self.runc_root), cid, process, console_size)
+        return await start_exec(self.runc, str(self.runc_root), cid, process, self.state_dir / "exec")
 
     async def delete(self, cid: str) -> None:
         """Remove the container whatever its state: kill it, let conmon finish, remove its files."""
