@@ -150,3 +150,17 @@ def _interactive(host: str) -> Iterator:
     finally:
         ctr.remove(force=True)
         client.close()
+
+
+@pytest.mark.parametrize("create_tty,start_tty", [(True, False), (False, True)])
+def test_exec_terminal_from_create_framing_from_start(hosts, create_tty, start_tty):
+    """The process gets a terminal if the exec was created with one; the start body's Tty only
+    chooses the stream's framing (docker-py's exec_start defaults it to false)."""
+    def result(host):
+        with sleeper(host) as ctr:
+            api = ctr.client.api
+            exec_id = api.exec_create(ctr.id, ["sh", "-c", "echo out; echo err >&2; tty"],
+                                      tty=create_tty)["Id"]
+            return api.exec_start(exec_id, tty=start_tty, demux=True)
+    docker_result, tether_result = on_both(hosts, result)
+    assert tether_result == docker_result
