@@ -20,3 +20,4 @@ def test_process_output_is_not_runc_error():
 
 def test_dockerd_text():
     assert exec_start_failure("exec failed: x") == "OCI runtime exec failed: exec failed: x: unknown"
+

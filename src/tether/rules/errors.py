@@ -82,6 +82,18 @@ def exec_start_failure(runc_error: str) -> str:
     return f"OCI runtime exec failed: {runc_error}: unknown"
 
 
+def load_tar_error(reasons: str) -> str:
+    """dockerd's in-stream error for a `load` body that is not a tar, from Python's tarfile
+    reasons (one per compression tried): Go's tar reader finds a short input cut off
+    (`unexpected EOF`), a full block that is no header invalid, and an empty one an archive
+    without the `repositories` file of the old format (dockerd names its temp dir there)."""
+    if "truncated header" in reasons:
+        return "Error processing tar file(exit status 1): unexpected EOF"
+    if "empty file" in reasons:
+        return f"open {HIDDEN_PATH}/repositories: no such file or directory"
+    return "Error processing tar file(exit status 1): archive/tar: invalid tar header"
+
+
 MOUNT_TYPE_HINT = ("Are you trying to mount a directory onto a file (or vice-versa)? Check if the "
                    "specified host path exists and is the expected type")
 
