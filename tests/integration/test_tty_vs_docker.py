@@ -164,3 +164,15 @@ def test_exec_terminal_from_create_framing_from_start(hosts, create_tty, start_t
             return api.exec_start(exec_id, tty=start_tty, demux=True)
     docker_result, tether_result = on_both(hosts, result)
     assert tether_result == docker_result
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_exec_exit_codes(hosts, tty):
+    """A status, and 128+N for a process killed by signal N, with or without a terminal."""
+    def codes(host):
+        with sleeper(host) as ctr:
+            return [ctr.exec_run(["sh", "-c", script], tty=tty).exit_code
+                    for script in ("exit 3", "kill -9 $$", "kill -TERM $$")]
+    docker_codes, tether_codes = on_both(hosts, codes)
+    assert docker_codes == [3, 137, 143]
+    assert tether_codes == docker_codes
