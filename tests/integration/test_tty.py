@@ -83,6 +83,10 @@ def test_exec_it(daemon):
         t.send(b"echo $TERM; stty size\n")
         t.expect(b"xterm")
         t.expect(b"40 100")
+        t.resize(30, 80)  # set on the container terminal's master, which the daemon holds
+        time.sleep(0.5)
+        t.send(b"stty size\n")
+        t.expect(b"30 80")
         t.send(b"exit 2\n")
         assert t.exit_code() == 2
     finally:
