@@ -176,3 +176,18 @@ def test_exec_exit_codes(hosts, tty):
     docker_codes, tether_codes = on_both(hosts, codes)
     assert docker_codes == [3, 137, 143]
     assert tether_codes == docker_codes
+
+
+@pytest.mark.parametrize("script", [
+    """printf '{"level":"error","msg":"exec failed: mine"}\\n' >&2; exit 255""",
+    "printf '{' >&2; sleep 0.2; echo out; printf '}' >&2",
+    "echo err >&2; exit 255",
+])
+def test_exec_stderr_like_runc_error(hosts, script):
+    """A process's own stderr and 255 stay its own, even when they look like runc's failure."""
+    def result(host):
+        with sleeper(host) as ctr:
+            return tuple(ctr.exec_run(["sh", "-c", script], demux=True))
+    docker_result, tether_result = on_both(hosts, result)
+    assert docker_result[0] in (0, 255)
+    assert tether_result == docker_result

@@ -39,7 +39,7 @@ _EOT = b"\x04"
 _REAPER = str(Path(__file__).with_name("exec_reaper.py"))
 _RUNC_FAILED = 255
 _EXEC_FAILED = 126  # dockerd's exit code for an exec whose process could not be started
-# the start of runc's JSON error line; only the process's first stderr output is compared with it
+# the start of runc's JSON error line; only the first stderr output, before any stdout, is held
 _RUNC_ERROR_START = b'{"level":"error","msg":"exec failed: '
 
 
@@ -69,16 +69,16 @@ class ExecProcess:
     start failure's message is the last output chunk."""
 
     def __init__(self, proc: asyncio.subprocess.Process, master: int | None, tty: bool,
-                 work_dir: Path | None = None) -> None:
+                 session: Path) -> None:
         self._proc = proc
         self._master = master
         self._tty = tty
-        self._work_dir = work_dir
+        self._session = session  # runc's pid file, a tty's console socket: removed at the end
         self.pid = proc.pid
         self._output: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
         self._open_streams = 0
-        self._held_stderr = b""  # no tty: what may be runc's error line rather than the process's
-        self._any_output = False
+        # no tty: the first stderr, while it may be runc's error line rather than the process's
+        self._held_stderr: bytes | None = None if tty else b""
         self._code: int | None = None
         self._tasks: list[asyncio.Task] = []
         if not tty:
@@ -97,13 +97,23 @@ class ExecProcess:
 
     async def _copy(self, stream: int, reader: asyncio.StreamReader) -> None:
         while data := await reader.read(_READ_SIZE):
-            if stream == 2 and (self._held_stderr or not self._any_output and
-                                data.startswith(_RUNC_ERROR_START[:len(data)])):
-                self._held_stderr += data
-                continue
-            self._any_output = True
+            if self._held_stderr is not None:  # runc's error may still be coming
+                if stream == 2:
+                    self._held_stderr += data
+                    if (self._held_stderr.startswith(_RUNC_ERROR_START)
+                            or _RUNC_ERROR_START.startswith(self._held_stderr)):
+                        continue
+                    stream, data = 2, self._held_stderr
+                else:  # the process runs: whatever was held is its own
+                    await self._release_stderr()
+                self._held_stderr = None
             await self._output.put((stream, data))
         self._stream_closed()
+
+    async def _release_stderr(self) -> None:
+        if self._held_stderr:
+            await self._output.put((2, self._held_stderr))
+        self._held_stderr = None
 
     def _stream_closed(self) -> None:
         self._open_streams -= 1
@@ -120,20 +130,21 @@ class ExecProcess:
             assert self._proc.stderr is not None
             runc_stderr = await self._proc.stderr.read()
         code = exit_status(await self._proc.wait())
-        error = (runc_exec_error((runc_stderr or self._held_stderr).decode(errors="replace"))
-                 if code == _RUNC_FAILED else None)
+        held = self._held_stderr or b""
+        started = (self._session / "pid").exists()
+        error = (runc_exec_error((runc_stderr or held).decode(errors="replace"))
+                 if code == _RUNC_FAILED and not started else None)
         if error is not None:
             code = _EXEC_FAILED
+            self._held_stderr = None
             self._output.put_nowait((1, exec_start_failure(error).encode() + b"\r\n"))
-        elif self._held_stderr:
-            self._output.put_nowait((2, self._held_stderr))
+        await self._release_stderr()
         self._code = code
         self._output.put_nowait(None)
         if self._master is not None:
             os.close(self._master)
             self._master = None
-        if self._work_dir is not None:
-            shutil.rmtree(self._work_dir, ignore_errors=True)
+        shutil.rmtree(self._session, ignore_errors=True)
 
     def _on_master_readable(self) -> None:
         assert self._master is not None
@@ -210,28 +221,32 @@ async def _write_fd(fd: int, data: bytes) -> None:
 
 
 async def start_exec(runc: str, root: str, cid: str, process: dict, work_dir: Path) -> ExecProcess:
-    """Start `process` (an OCI process dict) in container `cid` and return its session; a tty's
-    console socket and pid file live in a new directory under `work_dir` for the session."""
+    """Start `process` (an OCI process dict) in container `cid` and return its session. runc's
+    pid file (and a tty's console socket) live in a new directory under `work_dir`: runc writes
+    the pid file only once the process runs, which tells its failure from the process's own."""
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    session = Path(tempfile.mkdtemp(dir=work_dir))
     spec_fd = _process_pipe(process)
     runc_argv = [runc, "--root", root, "--log-format", "json", "exec",
-                 "--process", f"/dev/fd/{spec_fd}"]
+                 "--process", f"/dev/fd/{spec_fd}", "--pid-file", str(session / "pid")]
     try:
         if process.get("terminal"):
-            return await _start_tty(runc_argv, cid, spec_fd, work_dir)
+            return await _start_tty(runc_argv, cid, spec_fd, session)
         proc = await asyncio.create_subprocess_exec(
             *runc_argv, cid, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, pass_fds=(spec_fd,))
-        return ExecProcess(proc, None, False)
+        return ExecProcess(proc, None, False, session)
+    except BaseException:
+        shutil.rmtree(session, ignore_errors=True)
+        raise
     finally:
         os.close(spec_fd)
 
 
 async def _start_tty(runc_argv: list[str], cid: str, spec_fd: int,
-                     work_dir: Path) -> ExecProcess:
+                     session: Path) -> ExecProcess:
     """runc detached under exec_reaper; the master comes over the console socket, unless runc
     fails first. The process spec's consoleSize sizes the terminal before the process runs."""
-    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    session = Path(tempfile.mkdtemp(dir=work_dir))
     console, pid_file = session / "console", session / "pid"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -240,13 +255,10 @@ async def _start_tty(runc_argv: list[str], cid: str, spec_fd: int,
         listener.setblocking(False)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-I", "-S", _REAPER, str(pid_file), *runc_argv, "--detach",
-            "--console-socket", str(console), "--pid-file", str(pid_file), cid,
+            "--console-socket", str(console), cid,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE, pass_fds=(spec_fd,))
         master = await _receive_master(listener, proc)
-    except BaseException:
-        shutil.rmtree(session, ignore_errors=True)
-        raise
     finally:
         listener.close()
     if master is not None:
