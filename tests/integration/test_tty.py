@@ -91,3 +91,19 @@ def test_exec_it(daemon):
         assert t.exit_code() == 2
     finally:
         daemon.tether("rm", "-f", cid)
+
+
+def test_exec_sessions_of_a_killed_daemon_are_cleared(fresh_daemon):
+    """A tty exec's session directory (runc's pid file, the console socket) outlives a daemon
+    killed with -9; the next daemon removes it."""
+    d = fresh_daemon
+    cid = out(d.tether("run", "-d", "busybox", "sleep", "60"))
+    status, made = d.api("POST", f"/containers/{cid}/exec", {"Cmd": ["sleep", "30"], "Tty": True})
+    assert status == 201, made
+    assert d.api("POST", f"/exec/{made['Id']}/start", {"Detach": True, "Tty": True})[0] == 200
+    sessions = d.exec_root / "runtime" / "exec"
+    assert len(list(sessions.iterdir())) == 1
+    d.kill9()
+    d.start()
+    assert not sessions.exists() or list(sessions.iterdir()) == []
+    d.tether("rm", "-f", cid)

@@ -220,6 +220,12 @@ async def _write_fd(fd: int, data: bytes) -> None:
                 loop.remove_writer(fd)
 
 
+def clear_sessions(work_dir: Path) -> None:
+    """Remove the session directories an earlier daemon left (killed before its execs ended):
+    an exec never outlives the daemon's stream of it, so none of them is in use."""
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
 async def start_exec(runc: str, root: str, cid: str, process: dict, work_dir: Path) -> ExecProcess:
     """Start `process` (an OCI process dict) in container `cid` and return its session. runc's
     pid file (and a tty's console socket) live in a new directory under `work_dir`: runc writes
