@@ -21,7 +21,8 @@ from typing import Any
 
 from tether.network.firewall import (ACCEPT, ANY_IP, DROP, LOCAL_DESTINATION, MASQUERADE,
                                      ONE_IP, PORTS_CHAIN, PRIO_DSTNAT, PRIO_FILTER, PRIO_SRCNAT,
-                                     Expr, _ct, _match, _meta, _port, _run_nft)
+                                     Expr, _ct, _match, _meta, _port, _run_nft, dnat_from,
+                                     map_commands)
 
 FAMILY = "ip6"
 LOOPBACK6 = "::1"
@@ -82,30 +83,6 @@ def _port_maps(mappings: tuple[Mapping6, ...]) -> dict[str, Targets]:
     return maps
 
 
-def _map_commands(kind: str, elements: Targets) -> list[dict[str, Any]]:
-    key_type = ["inet_proto", "inet_service"] if kind == ANY_IP else ["ipv6_addr", "inet_proto",
-                                                                      "inet_service"]
-    commands = []
-    for index, value_type in enumerate(("ipv6_addr", "inet_service")):
-        spec: dict[str, Any] = {"name": f"{kind}-{value_type}", "type": key_type, "map": value_type}
-        if elements:
-            spec["elem"] = [[{"concat": list(key)}, target[index]]
-                            for key, target in elements.items()]
-        commands.append(spec)
-    return commands
-
-
-def _dnat_from(kind: str) -> list[Expr]:
-    parts: list[Expr] = [{"meta": {"key": "l4proto"}},
-                         {"payload": {"protocol": "th", "field": "dport"}}]
-    if kind == ONE_IP:
-        parts.insert(0, {"payload": {"protocol": "ip6", "field": "daddr"}})
-    key = {"concat": parts}
-    return [{"dnat": {"family": "ip6",
-                      "addr": {"map": {"key": key, "data": f"@{kind}-ipv6_addr"}},
-                      "port": {"map": {"key": key, "data": f"@{kind}-inet_service"}}}}]
-
-
 def _forward(cfg: Firewall6Config) -> list[list[Expr]]:
     names = [b.bridge for b in cfg.bridges]
     rules: list[list[Expr]] = []
@@ -156,14 +133,14 @@ def build_ruleset(cfg: Firewall6Config) -> dict[str, Any]:
     ids = {"family": FAMILY, "table": cfg.table}
     commands += [{"add": {"map": {**ids, **spec}}}
                  for kind, elements in _port_maps(cfg.mappings).items()
-                 for spec in _map_commands(kind, elements)]
+                 for spec in map_commands(kind, elements, "ip6")]
 
     def base(name: str, kind: str, hook: str, prio: int) -> dict[str, Any]:
         return {"name": name, "type": kind, "hook": hook, "prio": prio, "policy": "accept"}
 
     to_ports = [LOCAL_DESTINATION, _addr6("daddr", LOOPBACK6, "!="),
                 {"jump": {"target": PORTS_CHAIN}}]
-    chains = [({"name": PORTS_CHAIN}, [_dnat_from(ONE_IP), _dnat_from(ANY_IP)]),
+    chains = [({"name": PORTS_CHAIN}, [dnat_from(ONE_IP, "ip6"), dnat_from(ANY_IP, "ip6")]),
               (base("prerouting", "nat", "prerouting", PRIO_DSTNAT), [to_ports]),
               (base("output", "nat", "output", PRIO_DSTNAT), [to_ports]),
               (base("postrouting", "nat", "postrouting", PRIO_SRCNAT), _postrouting(cfg)),
