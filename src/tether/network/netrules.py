@@ -117,7 +117,7 @@ def parse_ipam(config: dict[str, Any]) -> tuple[IPv4Network, IPv4Address | None,
         subnet = IPv4Network(config["Subnet"])
     except ValueError as exc:
         raise BadRequest(f"invalid subnet {config['Subnet']}: {exc}") from None
-    gateway = ip_range = None
+    gateway = None
     if config.get("Gateway"):
         try:
             gateway = IPv4Address(config["Gateway"])
@@ -126,14 +126,20 @@ def parse_ipam(config: dict[str, Any]) -> tuple[IPv4Network, IPv4Address | None,
         if gateway not in subnet:
             raise Forbidden(f"Invalid address {gateway}: It does not belong to any of this "
                             "network's subnets")
-    if config.get("IPRange"):
-        try:
-            ip_range = IPv4Network(config["IPRange"])
-        except ValueError as exc:
-            raise BadRequest(f"invalid ip range {config['IPRange']}: {exc}") from None
-        if not ip_range.subnet_of(subnet):
-            raise Forbidden(f"Invalid Sub-Pool {ip_range} for pool {subnet}")
-    return subnet, gateway, ip_range
+    return subnet, gateway, _ip_range(config, subnet, IPv4Network)
+
+
+def _ip_range(config: dict[str, Any], subnet: Any, network_type: type) -> Any:
+    """IPAM.Config's IPRange (None when not given): a network of the subnet's family inside it."""
+    if not config.get("IPRange"):
+        return None
+    try:
+        ip_range = network_type(config["IPRange"])
+    except ValueError as exc:
+        raise BadRequest(f"invalid ip range {config['IPRange']}: {exc}") from None
+    if not ip_range.subnet_of(subnet):
+        raise Forbidden(f"Invalid Sub-Pool {ip_range} for pool {subnet}")
+    return ip_range
 
 
 def parse_ipam6(config: dict[str, Any]) -> tuple[IPv6Network, IPv6Address, IPv6Network | None]:
@@ -151,15 +157,7 @@ def parse_ipam6(config: dict[str, Any]) -> tuple[IPv6Network, IPv6Address, IPv6N
         if gateway not in subnet:
             raise ApiError(f"failed to allocate gateway ({gateway}): Requested address is out "
                            "of range", 500)
-    ip_range = None
-    if config.get("IPRange"):
-        try:
-            ip_range = IPv6Network(config["IPRange"])
-        except ValueError as exc:
-            raise BadRequest(f"invalid ip range {config['IPRange']}: {exc}") from None
-        if not ip_range.subnet_of(subnet):
-            raise Forbidden(f"Invalid Sub-Pool {ip_range} for pool {subnet}")
-    return subnet, gateway, ip_range
+    return subnet, gateway, _ip_range(config, subnet, IPv6Network)
 
 
 def split_configs(configs: list[dict[str, Any]], enable_ipv6: bool
