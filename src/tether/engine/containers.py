@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import initlayer, run_config, securityopt
+from tether.engine import initlayer, limits, run_config, securityopt
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
 from tether.engine.creation import ContainerCreation
@@ -40,7 +40,7 @@ from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict,
                                  NotModified, os_error_text, runtime_create_error,
                                  start_failure_code)
 from tether.rules.times import now_rfc3339, parse_rfc3339
-from tether.runtime import mounts
+from tether.runtime import cgroups, mounts
 from tether.runtime.conmon import Attachment, Runtime
 from tether.runtime.user import resolve_user
 from tether.state import write_json_atomic
@@ -160,9 +160,11 @@ class ContainerService:
         those still being created included."""
         return self.creation.volume_users(name)
 
-    async def create(self, body: dict[str, Any], name: str | None) -> Container:
-        """`POST /containers/create` (tether.engine.creation)."""
-        return await self.creation.create(body, name)
+    async def create(self, body: dict[str, Any], name: str | None,
+                     warnings: list[str] | None = None) -> Container:
+        """`POST /containers/create` (tether.engine.creation); dockerd's Warnings are added to
+        `warnings`."""
+        return await self.creation.create(body, name, warnings)
 
     # ---- start --------------------------------------------------------------------------
 
@@ -291,8 +293,12 @@ class ContainerService:
         AutoRemove or the restart policy."""
         run = self._run(c.id)
         started = c.state.started_at
+        # read before `runc delete` removes the cgroup that counts the kills
+        oom_killed = cgroups.oom_kills(self.runtime.cgroup_paths(c.id)) > 0
         c.state = State(status="exited", exit_code=code, started_at=started,
-                        finished_at=now_rfc3339())
+                        finished_at=now_rfc3339(), oom_killed=oom_killed)
+        if oom_killed:
+            self.emit(c, "oom")  # before `die`, as dockerd
         self.emit(c, "die", exitCode=str(code))  # before the network's `disconnect`, as dockerd
         try:  # whatever fails here, the waiters (stop, rm -f) must hear of the exit
             await self.release(c)
@@ -534,25 +540,34 @@ class ContainerService:
         except RuntimeError as exc:
             raise ApiError(f"Cannot {verb} container {c.id}: {exc}", 500) from None
 
-    def update(self, ref: str, body: dict[str, Any]) -> None:
-        """`POST /containers/{id}/update`: only the restart policy can change in tether."""
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """`POST /containers/{id}/update`: the limits (tether.engine.limits) and the restart
+        policy, saved in the record and, for a running container, written to its cgroup;
+        returns dockerd's Warnings."""
         c = self.get(ref)
         if not isinstance(body, dict):
             raise BadRequest("update configuration must be a JSON object")
-        others = sorted(k for k, v in body.items() if k != "RestartPolicy" and v)
-        if others:
-            raise BadRequest(f"Cannot update container {c.id}: tether can only update the "
-                             f"restart policy, not {', '.join(others)}")
-        if "RestartPolicy" in body:
-            policy = rules.RestartPolicy.from_api(body["RestartPolicy"])
-            if c.host_config.get("AutoRemove") and policy.name != "no":
-                raise BadRequest(f"Cannot update container {c.id}: Restart policy cannot be "
-                                 "updated because AutoRemove is enabled for the container")
+        async with self._run(c.id).lock:
+            host_config, warnings = limits.updated(c.id, c.host_config, body)
+            if "RestartPolicy" in body:
+                policy = rules.RestartPolicy.from_api(body["RestartPolicy"])
+                if c.host_config.get("AutoRemove") and policy.name != "no":
+                    raise BadRequest(f"Cannot update container {c.id}: Restart policy cannot be "
+                                     "updated because AutoRemove is enabled for the container")
+                host_config["RestartPolicy"] = body["RestartPolicy"]
+            if c.state.status == "running":
+                try:
+                    await asyncio.to_thread(
+                        limits.write_live, self.runtime.cgroup_paths(c.id), host_config,
+                        body.get("PidsLimit") is not None and body["PidsLimit"] <= 0)
+                except cgroups.UpdateError as exc:
+                    raise ApiError(f"Cannot update container {c.id}: {exc}") from None
             data = c.to_json()
-            data["host_config"]["RestartPolicy"] = body["RestartPolicy"]
+            data["host_config"] = host_config
             self.registry.save_or_fail(c, data)
-            c.host_config["RestartPolicy"] = body["RestartPolicy"]
+            c.host_config = host_config
         self.emit(c, "update")
+        return warnings
 
     async def shutdown(self) -> None:
         """Stop watching (containers keep running under conmon); used when the daemon exits.

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from tether.rules import config as rules
 from tether.engine import links as linkrules
-from tether.engine import mountspec, securityopt
+from tether.engine import limits, mountspec, securityopt
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.generated_files import GeneratedFiles
 from tether.engine.link_service import HOST_LINKS_CONFLICT, LinkService
@@ -71,8 +71,10 @@ class ContainerCreation:
         return [cid for cid, points in plans
                 if any(mp.type == "volume" and mp.name == name for mp in points)]
 
-    async def create(self, body: dict[str, Any], name: str | None) -> Container:
-        """`POST /containers/create`: validate, merge with the image, write the record."""
+    async def create(self, body: dict[str, Any], name: str | None,
+                     warnings: list[str] | None = None) -> Container:
+        """`POST /containers/create`: validate, merge with the image, write the record;
+        dockerd's Warnings (limits the kernel cannot apply) go to `warnings`."""
         if not isinstance(body, dict):
             raise BadRequest("config cannot be empty in order to create a container")
         host_config = body.pop("HostConfig", None) or {}
@@ -81,6 +83,9 @@ class ContainerCreation:
         if not image_ref:
             raise BadRequest("No image was specified")  # dockerd: config.Image is required
         rules.validate_create(body, host_config)
+        found = limits.check_create(host_config)
+        if warnings is not None:
+            warnings.extend(found)
         policy = rules.RestartPolicy.from_api(host_config.get("RestartPolicy"))
         if host_config.get("AutoRemove") and policy.name != "no":
             raise BadRequest("can't create 'AutoRemove' container with restart policy")

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from tether.rules import config as rules
+from tether.rules import resources as resource_rules
 from tether.engine import mountspec, securityopt
 from tether.engine.records import Container
 from tether.rules.errors import ApiError, BadRequest
-from tether.runtime import rootfd, seccomp_host, spec
+from tether.runtime import cgroups, rootfd, seccomp_host, spec
 from tether.runtime.seccomp import ProfileError
 
 
@@ -50,7 +51,9 @@ def oci_config(c: Container, rootfs: Path, netns_path: Path, cwd: str,
         rootfs=str(rootfs), args=[c.path, *c.args], env=env, cwd=cwd, uid=uid, gid=gid,
         additional_gids=groups, tty=c.tty, hostname=c.config["Hostname"],
         netns_path=None if host_network else str(netns_path),
-        mounts=mounts, cgroups_path=f"/tether/{c.id}",
+        mounts=mounts,
+        cgroups_path=resource_rules.cgroups_path(c.id, c.host_config.get("CgroupParent")),
+        resources=oci_resources(c.host_config),
         readonly_rootfs=bool(c.host_config.get("ReadonlyRootfs")),
         cap_add=c.host_config.get("CapAdd") or [], cap_drop=c.host_config.get("CapDrop") or [],
         privileged=bool(c.host_config.get("Privileged")),
@@ -61,6 +64,15 @@ def oci_config(c: Container, rootfs: Path, netns_path: Path, cwd: str,
         linux["sysctl"] = {k: v for k, v in linux.get("sysctl", {}).items()
                            if not k.startswith("net.")}
     return oci
+
+
+def oci_resources(host_config: dict[str, Any]) -> dict[str, Any]:
+    """The container's limits as OCI resources; a block device that cannot be found is refused
+    in dockerd's words (at create, and again at a start if it went away since)."""
+    try:
+        return resource_rules.oci_resources(host_config, cgroups.device_number)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def make_working_dir(rootfs: Path, cwd: str) -> None:

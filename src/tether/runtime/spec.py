@@ -154,7 +154,8 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
                privileged: bool = False, rootfs_propagation: str | None = None,
                seccomp: dict | None = None, no_new_privileges: bool = False,
                masked_paths: list[str] | None = None,
-               readonly_paths: list[str] | None = None) -> dict:
+               readonly_paths: list[str] | None = None,
+               resources: dict | None = None) -> dict:
     """A complete config.json for runc: Docker's defaults plus this container's settings.
 
     `mounts` (OCI mount dicts, for example the /etc/hosts binds) come after the default mounts so
@@ -163,7 +164,8 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
     since 20.10.14, so that an exec'd setuid-less binary cannot regain dropped capabilities.
     `seccomp` is the OCI seccomp section (None: no filter). `masked_paths` / `readonly_paths`
     (HostConfig's, `--security-opt systempaths=unconfined` sends empty ones) replace the
-    defaults when given, also for a privileged container, as in dockerd.
+    defaults when given, also for a privileged container, as in dockerd. `resources` is the
+    OCI `linux.resources` of the container's limits (tether.rules.resources), beside the devices.
     """
     caps = capabilities(cap_add, cap_drop, privileged)
     namespaces = [{"type": ns} for ns in _NAMESPACES]
@@ -172,7 +174,7 @@ def build_spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, uid: i
     linux: dict = {
         "sysctl": {"net.ipv4.ip_unprivileged_port_start": "0",
                    "net.ipv4.ping_group_range": "0 2147483647"},
-        "resources": {"devices": device_rules(privileged)},
+        "resources": {"devices": device_rules(privileged), **(resources or {})},
         "cgroupsPath": cgroups_path,
         "namespaces": namespaces,
         "devices": [],
