@@ -19,6 +19,7 @@ from typing import Iterator
 import pytest
 
 from reference import ReferenceEngine
+from test_lifecycle import wait_for
 
 # allocate and touch N MiB, one MiB at a time, saying how far it got
 HOG_SOURCE = r"""
@@ -398,3 +399,25 @@ def test_stats_as_docker(ref, daemon) -> None:
     assert our_json["memory_stats"]["limit"] == 48 << 20
     assert our_json["pids_stats"] == {"current": 1, "limit": 30}
     assert our_json["cpu_stats"]["online_cpus"] == their_json["cpu_stats"]["online_cpus"]
+
+
+def test_oom_kill_while_the_daemon_is_down(fresh_daemon, cbin, tmp_path) -> None:
+    """The kernel's OOM count stays in the container's cgroup until `runc delete`, which only
+    the next daemon runs: it reports OOMKilled, exit 137 and `oom` before `die`."""
+    d = fresh_daemon
+    hog = cbin.build("hog", HOG_SOURCE)
+    name = _name()
+    since = str(int(time.time()) - 1)
+    r = d.docker("run", "-d", "--name", name, "--memory", "16m", "-v", f"{hog}:/hog:ro",
+                 "-v", f"{tmp_path}:/trigger", "busybox", "sh", "-c",
+                 "while [ ! -e /trigger/go ]; do sleep 0.1; done; exec /hog 64")
+    assert r.returncode == 0, r.stderr
+    pid = int(d.docker("inspect", name, "--format", "{{.State.Pid}}").stdout)
+    d.kill9()
+    (tmp_path / "go").write_text("")  # the allocation starts with no daemon to watch it
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), what="the OOM kill")
+    d.start()
+    state = d.docker("inspect", name, "--format", "{{.State.ExitCode}} {{.State.OOMKilled}}")
+    assert state.stdout.decode().strip() == "137 true"
+    assert [a for a in _events(d.docker, name, since) if a in ("oom", "die")] == ["oom", "die"]
+    d.docker("rm", "-f", name)

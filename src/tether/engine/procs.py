@@ -18,6 +18,7 @@ from typing import Any
 
 from tether.rules.errors import ApiError, BadRequest
 from tether.rules.times import ZERO_TIME
+from tether.runtime.cgroups import is_unified
 
 _NANOS = 1_000_000_000
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -30,14 +31,9 @@ def cgroup_dir(paths: Paths, controller: str) -> Path:
     """The directory of one v1 controller, or of the unified hierarchy on a v2 host."""
     if controller in paths:
         return Path(paths[controller])
-    if is_v2(paths):
+    if is_unified(paths):
         return Path(paths[""])
     raise BadRequest(f"no {controller} cgroup for the container")
-
-
-def is_v2(paths: Paths) -> bool:
-    """runc found a unified hierarchy only (a hybrid host lists the v1 controllers too)."""
-    return "" in paths and not any(paths.keys() - {""})
 
 
 def cgroup_pids(paths: Paths) -> list[int]:
@@ -120,7 +116,7 @@ def online_cpus(proc_stat: str) -> int:
 
 def cpu_stats(paths: Paths) -> dict[str, Any]:
     proc_stat = Path("/proc/stat").read_text()
-    if is_v2(paths):
+    if is_unified(paths):
         return cpu_stats_v2(_key_values(cgroup_dir(paths, "cpu") / "cpu.stat"), proc_stat)
     acct = cgroup_dir(paths, "cpuacct")
     percpu = [int(v) for v in (acct / "cpuacct.usage_percpu").read_text().split()]
@@ -161,7 +157,7 @@ def memory_stats(paths: Paths) -> dict[str, Any]:
     """Usage, peak, memory.stat and the limit (the host's memory when the cgroup has none)."""
     mem = cgroup_dir(paths, "memory")
     host = machine_memory(Path("/proc/meminfo").read_text())
-    if is_v2(paths):
+    if is_unified(paths):
         return memory_stats_v2((mem / "memory.current").read_text(),
                                (mem / "memory.max").read_text(),
                                _key_values(mem / "memory.stat"), host)
@@ -195,7 +191,7 @@ def pids_stats(paths: Paths) -> dict[str, int]:
 def blkio_stats(paths: Paths | None) -> dict[str, Any]:
     """Bytes read and written per device; the CLI sums the `Read` and `Write` entries."""
     lines: list[str] = []
-    if paths and is_v2(paths):
+    if paths and is_unified(paths):
         try:
             lines = io_stat_lines((cgroup_dir(paths, "io") / "io.stat").read_text())
         except FileNotFoundError:

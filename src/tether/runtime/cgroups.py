@@ -207,6 +207,11 @@ def v2_unsupported(res: dict[str, Any]) -> list[str]:
 
 # ---- a container's cgroup -----------------------------------------------------------------
 
+def is_unified(paths: dict[str, str]) -> bool:
+    """runc found the unified hierarchy only: a v2 host (a hybrid one lists v1 controllers)."""
+    return "" in paths and not any(paths.keys() - {""})
+
+
 class UpdateError(Exception):
     """A limit the kernel refused; the text names the file, never a host path."""
 
@@ -221,7 +226,7 @@ def _write(path: Path, name: str, value: str) -> None:
 
 def apply(paths: dict[str, str], res: dict[str, Any], pids_unlimited: bool = False) -> None:
     """Write `res` (an OCI resources section) into a running container's cgroup."""
-    if "" in paths and not any(k for k in paths if k):  # a v2 host: one unified directory
+    if is_unified(paths):
         unsupported = v2_unsupported(res)
         if unsupported:
             raise UpdateError(f"cgroup v2 does not support {', '.join(unsupported)}")
