@@ -278,8 +278,8 @@ def test_cgroup_parent_as_docker(ref, daemon) -> None:
 UPDATE_STEPS = (
     ("--memory", "5m"), ("--memory", "30m"), ("--memory", "100m"),
     ("--memory", "50m", "--memory-swap", "40m"), ("--memory", "50m", "--memory-swap", "100m"),
-    ("--cpus", "3"), ("--cpus", "0.5"), ("--cpu-shares", "512"), ("--pids-limit", "5"),
-    ("--pids-limit", "0"), ("--pids-limit", "9"), ("--blkio-weight", "300"),
+    ("--cpus", "3"), ("--cpus", "0.5"), ("--cpu-shares", "512"), ("--pids-limit", "50"),
+    ("--pids-limit", "0"), ("--pids-limit", "60"), ("--blkio-weight", "300"),
     ("--memory-reservation", "5m"), ("--memory-reservation", "10m"), ("--cpuset-cpus", "1"),
     ("--cpu-period", "50000", "--cpu-quota", "20000"), ("--restart", "on-failure:3"),
 )
@@ -421,3 +421,16 @@ def test_oom_kill_while_the_daemon_is_down(fresh_daemon, cbin, tmp_path) -> None
     assert state.stdout.decode().strip() == "137 true"
     assert [a for a in _events(d.docker, name, since) if a in ("oom", "die")] == ["oom", "die"]
     d.docker("rm", "-f", name)
+
+
+def test_missing_block_device_fails_the_start_as_in_docker(ref, daemon) -> None:
+    outs = []
+    for run in (daemon.docker, ref.docker):
+        name = _name()
+        created = run("create", "--name", name, "--device-read-bps", "/dev/nonexist:1mb",
+                      "busybox", "true")
+        started = run("start", name)
+        run("rm", "-f", name)
+        outs.append((created.returncode, started.returncode,
+                     started.stderr.decode().replace(name, "<name>")))
+    assert outs[0] == outs[1]

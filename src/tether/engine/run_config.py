@@ -67,8 +67,8 @@ def oci_config(c: Container, rootfs: Path, netns_path: Path, cwd: str,
 
 
 def oci_resources(host_config: dict[str, Any]) -> dict[str, Any]:
-    """The container's limits as OCI resources; a block device that cannot be found is refused
-    in dockerd's words (at create, and again at a start if it went away since)."""
+    """The container's limits as OCI resources; a block device that cannot be found fails the
+    start in dockerd's words (dockerd too looks the devices up at each start, not at create)."""
     try:
         return resource_rules.oci_resources(host_config, cgroups.device_number)
     except ValueError as exc:

@@ -309,9 +309,9 @@ def _block_io(r: dict[str, Any], device_number: Callable[[str], tuple[int, int]]
     if r.get("BlkioWeight"):
         block["weight"] = r["BlkioWeight"]
     weights = []
-    for entry in r.get("BlkioWeightDevice") or []:
-        major, minor = device_number(entry["Path"])
-        weights.append({"major": major, "minor": minor, "weight": entry["Weight"]})
+    for entry in filter(None, r.get("BlkioWeightDevice") or []):  # a null entry: nothing
+        major, minor = device_number(entry.get("Path") or "")
+        weights.append({"major": major, "minor": minor, "weight": entry.get("Weight") or 0})
     if weights:
         block["weightDevice"] = weights
     for key, field in (("BlkioDeviceReadBps", "throttleReadBpsDevice"),
@@ -319,9 +319,9 @@ def _block_io(r: dict[str, Any], device_number: Callable[[str], tuple[int, int]]
                        ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"),
                        ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice")):
         rates = []
-        for entry in r.get(key) or []:
-            major, minor = device_number(entry["Path"])
-            rates.append({"major": major, "minor": minor, "rate": entry["Rate"]})
+        for entry in filter(None, r.get(key) or []):
+            major, minor = device_number(entry.get("Path") or "")
+            rates.append({"major": major, "minor": minor, "rate": entry.get("Rate") or 0})
         if rates:
             block[field] = rates
     return block
