@@ -434,3 +434,17 @@ def test_missing_block_device_fails_the_start_as_in_docker(ref, daemon) -> None:
         outs.append((created.returncode, started.returncode,
                      started.stderr.decode().replace(name, "<name>")))
     assert outs[0] == outs[1]
+
+
+def test_info_reports_the_cgroup_driver_as_docker(ref, daemon) -> None:
+    """Driver, version and the support flags; kernel memory differs on purpose (this kernel
+    ignores kmem limits: tether says so, with dockerd's warnings for a kernel without them)."""
+    fields = ("{{.CgroupDriver}} {{.CgroupVersion}} {{.MemoryLimit}} {{.SwapLimit}} "
+              "{{.CpuCfsPeriod}} {{.CpuCfsQuota}} {{.CPUShares}} {{.CPUSet}} {{.PidsLimit}} "
+              "{{.OomKillDisable}}")
+    ours = daemon.docker("info", "--format", fields).stdout.decode()
+    assert ours == ref.docker("info", "--format", fields).stdout.decode()
+    assert ours.split()[:2] == ["cgroupfs", "1"]
+    warnings = json.loads(daemon.docker("info", "--format", "{{json .Warnings}}").stdout)
+    assert warnings == ["WARNING: No kernel memory limit support",
+                        "WARNING: No kernel memory TCP limit support"]

@@ -245,13 +245,16 @@ def test_host_facts_v1_and_v2(tmp_path) -> None:
     assert cgroups.version(v1) == "1"
     assert (facts.memory, facts.swap, facts.pids, facts.cpu_realtime, facts.blkio_weight,
             facts.blkio_throttle, facts.cpus) == (True, False, True, False, False, True, "0-3")
-    assert cgroups.info_warnings(facts) == ["WARNING: No swap limit support"]
+    assert cgroups.info_warnings(facts) == [
+        "WARNING: No swap limit support", "WARNING: No kernel memory limit support",
+        "WARNING: No kernel memory TCP limit support"]
     v2 = tmp_path / "v2"
     _tree(v2, {"cgroup.controllers": "cpuset cpu io memory\n", "cpuset.cpus.effective": "0-1"})
     facts = cgroups.host_facts(v2)
     assert cgroups.version(v2) == "2"
     assert (facts.memory, facts.swap, facts.pids, facts.swappiness, facts.blkio_weight,
             facts.cpus) == (True, True, False, False, True, "0-1")
+    assert cgroups.info_warnings(facts, "2") == ["WARNING: No oom kill disable support"]
 
 
 def test_stats_in_dockers_v2_shape() -> None:

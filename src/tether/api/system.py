@@ -104,7 +104,7 @@ class SystemRoutes:
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
             "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"],
                         "Log": ["json-file"]},
-            "Warnings": cgroups.info_warnings(facts) or None})
+            "Warnings": cgroups.info_warnings(facts, cgroups.version()) or None})
 
 
 def _limit_support(facts: HostFacts) -> dict[str, bool]:

@@ -64,12 +64,16 @@ def host_facts(root: Path = ROOT) -> HostFacts:
         blkio_throttle=(blkio / "blkio.throttle.read_bps_device").exists())
 
 
-def info_warnings(facts: HostFacts) -> list[str]:
+def info_warnings(facts: HostFacts, cgroup_version: str = "1") -> list[str]:
     """`docker info`'s warnings for what the kernel lacks, in dockerd's words. The blkio ones
     are left out: Docker 20.10 on this kind of host (no blkio.weight) does not show them."""
     checks = (
         (facts.memory, "WARNING: No memory limit support"),
         (facts.swap, "WARNING: No swap limit support"),
+        # v2 has no kernel memory limit at all, and dockerd does not warn there
+        (facts.kernel_memory or cgroup_version == "2", "WARNING: No kernel memory limit support"),
+        (facts.kernel_memory or cgroup_version == "2",
+         "WARNING: No kernel memory TCP limit support"),
         (facts.oom_kill_disable or not facts.memory, "WARNING: No oom kill disable support"),
         (facts.cpu_cfs, "WARNING: No cpu cfs quota support"),
         (facts.cpu_cfs, "WARNING: No cpu cfs period support"),
