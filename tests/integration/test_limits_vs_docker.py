@@ -448,3 +448,19 @@ def test_info_reports_the_cgroup_driver_as_docker(ref, daemon) -> None:
     warnings = json.loads(daemon.docker("info", "--format", "{{json .Warnings}}").stdout)
     assert warnings == ["WARNING: No kernel memory limit support",
                         "WARNING: No kernel memory TCP limit support"]
+
+
+def test_kernel_tcp_memory_is_applied(daemon) -> None:
+    """KernelMemoryTCP (no CLI flag: through the API) lands in memory.kmem.tcp.limit_in_bytes.
+    A deliberate difference: Docker 20.10 accepts it and its runc (as Debian's runc 1.1, which
+    tether uses) leaves it out, so the container there reads "unlimited"; tether writes it
+    into the created container's cgroup itself."""
+    status, made = daemon.api("POST", "/containers/create", {
+        "Image": "busybox", "Cmd": ["cat", "/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes"],
+        "HostConfig": {"KernelMemoryTCP": 8 << 20}})
+    assert status == 201, made
+    try:
+        r = daemon.docker("start", "-a", made["Id"])
+        assert (r.returncode, r.stdout.decode()) == (0, f"{8 << 20}\n")
+    finally:
+        daemon.docker("rm", "-f", made["Id"])

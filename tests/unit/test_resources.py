@@ -167,6 +167,8 @@ def test_v1_writes() -> None:
         ("blkio", "blkio.throttle.read_bps_device", f"254:0 {MB}"),
         ("blkio", "blkio.throttle.write_iops_device", "254:0 100")]
     assert cgroups.v1_writes({}, pids_unlimited=True) == [("pids", "pids.max", "max")]
+    assert cgroups.v1_writes(r.oci_resources({"KernelMemoryTCP": 8 * MB}, devnum)) == [
+        ("memory", "memory.kmem.tcp.limit_in_bytes", str(8 * MB))]
 
 
 def test_v2_writes_from_the_same_input() -> None:

@@ -212,6 +212,10 @@ class ContainerService:
                                           log_path=self.paths.log(cid))
             except RuntimeError as exc:
                 raise BadRequest(runtime_create_error(str(exc))) from exc
+            try:
+                limits.write_runc_ignored(self.runtime.cgroup_paths(cid), c.host_config)
+            except cgroups.UpdateError as exc:
+                raise BadRequest(str(exc)) from None
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:

@@ -42,6 +42,13 @@ def write_live(paths: dict[str, str], host_config: dict[str, Any], pids_reset: b
     if host_config.get("BlkioWeight"):
         res["blockIO"] = {"weight": host_config["BlkioWeight"]}
     memory = res.get("memory", {})
-    for key in ("kernel", "swappiness", "disableOOMKiller"):  # not changed by an update
+    for key in ("kernel", "kernelTCP", "swappiness", "disableOOMKiller"):  # not updatable
         memory.pop(key, None)
     cgroups.apply(paths, res, pids_unlimited=pids_reset)
+
+
+def write_runc_ignored(paths: dict[str, str], host_config: dict[str, Any]) -> None:
+    """The limits runc 1.1 takes from config.json and does not write (kernelTCP; Docker 20.10's
+    runc still did), written into the created container's cgroup before its process starts."""
+    if host_config.get("KernelMemoryTCP"):
+        cgroups.apply(paths, {"memory": {"kernelTCP": host_config["KernelMemoryTCP"]}})

@@ -268,7 +268,8 @@ def oci_resources(r: dict[str, Any], device_number: Callable[[str], tuple[int, i
     out: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     for key, field in (("Memory", "limit"), ("MemoryReservation", "reservation"),
-                       ("MemorySwap", "swap"), ("KernelMemory", "kernel")):
+                       ("MemorySwap", "swap"), ("KernelMemory", "kernel"),
+                       ("KernelMemoryTCP", "kernelTCP")):
         if r.get(key):
             memory[field] = r[key]
     if r.get("MemorySwappiness") is not None:

@@ -121,6 +121,7 @@ def v1_writes(res: dict[str, Any], pids_unlimited: bool = False) -> list[tuple[s
     memory, cpu = res.get("memory", {}), res.get("cpu", {})
     for field, name in (("limit", "memory.limit_in_bytes"), ("swap", "memory.memsw.limit_in_bytes"),
                         ("reservation", "memory.soft_limit_in_bytes"),
+                        ("kernelTCP", "memory.kmem.tcp.limit_in_bytes"),
                         ("swappiness", "memory.swappiness")):
         if field in memory:
             out.append(("memory", name, str(memory[field])))
@@ -205,6 +206,7 @@ def v2_unsupported(res: dict[str, Any]) -> list[str]:
     return [name for present, name in (
         ("kernel" in memory, "kernel memory"), ("swappiness" in memory, "memory swappiness"),
         (bool(memory.get("disableOOMKiller")), "OOM killer disabling"),
+        ("kernelTCP" in memory, "kernel TCP memory"),
         ("realtimePeriod" in cpu or "realtimeRuntime" in cpu, "cpu real-time scheduling"))
         if present]
 
