@@ -250,31 +250,44 @@ def test_pids_limit_stops_a_fork_loop(ref, daemon, cbin) -> None:
 def test_cgroup_parent_as_docker(ref, daemon) -> None:
     """A relative parent lands under the cgroup runc runs in, an absolute one at the root;
     the container's /proc/self/cgroup shows `<parent>/<id>` either way."""
-    for parent in ("tether-test-parent", "/tether-test-abs/sub"):
-        shapes = []
-        for run in (daemon.docker, ref.docker):
-            name = _name()
-            r = run("run", "-d", "--name", name, "--cgroup-parent", parent, "--memory", "20m",
-                    "busybox", "sleep", "60")
-            assert r.returncode == 0, r.stderr
-            cid = r.stdout.decode().strip()
-            try:
-                lines = run("exec", name, "cat", "/proc/self/cgroup").stdout.decode()
-                pids = [line for line in lines.splitlines() if ":pids:" in line][0]
-                shapes.append(pids.replace(cid, "<id>"))
-                limit = run("exec", name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
-                shapes.append(limit.stdout.decode().strip())
-            finally:
-                run("rm", "-f", name)
-        assert shapes[:2] == shapes[2:], shapes
-    for leftover in ("tether-test-parent", "tether-test-abs/sub", "tether-test-abs"):
-        for controller in Path("/sys/fs/cgroup").iterdir():
-            path = controller / leftover
-            if path.is_dir():
+    try:
+        for parent in ("tether-test-parent", "/tether-test-abs/sub"):
+            shapes = []
+            for run in (daemon.docker, ref.docker):
+                name = _name()
+                r = run("run", "-d", "--name", name, "--cgroup-parent", parent, "--memory", "20m",
+                        "busybox", "sleep", "60")
+                assert r.returncode == 0, r.stderr
+                cid = r.stdout.decode().strip()
                 try:
-                    path.rmdir()
-                except OSError:
-                    pass
+                    lines = run("exec", name, "cat", "/proc/self/cgroup").stdout.decode()
+                    pids = [line for line in lines.splitlines() if ":pids:" in line][0]
+                    shapes.append(pids.replace(cid, "<id>"))
+                    limit = run("exec", name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+                    shapes.append(limit.stdout.decode().strip())
+                finally:
+                    run("rm", "-f", name)
+            assert shapes[:2] == shapes[2:], shapes
+    finally:
+        _remove_test_parents()
+
+
+def _remove_test_parents() -> None:
+    """The parents the engines made: the absolute one at each hierarchy's root, the relative
+    one under the cgroup runc ran in (this process's, e.g. a memory cgroup of its own)."""
+    bases = [Path("/sys/fs/cgroup") / c for c in ("blkio", "cpu", "cpuacct", "cpuset", "devices",
+                                                   "freezer", "memory", "pids", "systemd",
+                                                   "unified")]
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        name = controllers.removeprefix("name=") or "unified"
+        bases.append(Path("/sys/fs/cgroup") / name / path.lstrip("/"))
+    for base in bases:
+        for leftover in ("tether-test-parent", "tether-test-abs/sub", "tether-test-abs"):
+            try:
+                (base / leftover).rmdir()
+            except OSError:
+                pass
 
 
 # ---- docker update ---------------------------------------------------------------------------
