@@ -6,13 +6,17 @@ record is left), plus the checks of the fields dockerd resolves at create (log d
 options, runtime, cgroup namespace mode, restart policy with AutoRemove). `apply_defaults` fills
 what dockerd fills before it stores HostConfig (json-file, runc, a 64 MiB /dev/shm, the private
 IPC namespace, the host cgroup namespace of a cgroup v1 host, OomKillDisable false), so that
-inspect shows Docker's values and the compiler reads a complete spec. Pure.
+inspect shows Docker's values and the compiler reads a complete spec. `check_resources` is
+dockerd's verifyPlatformContainerResources over the limits (tether.rules.resources, on the
+API-shaped Resources: its checks, texts and Warnings are written over Docker's names), given what
+this host's kernel can limit. Pure.
 """
 from __future__ import annotations
 
 from tether.rules import config as rules
+from tether.rules import resources as resource_rules
 from tether.rules.errors import BadRequest
-from tether.spec.types import Config, HostConfig
+from tether.spec.types import Config, HostConfig, Resources
 
 DEFAULT_LOG_DRIVER = "json-file"
 DEFAULT_RUNTIME = "runc"
@@ -46,6 +50,25 @@ def validate(config: Config, host_config: HostConfig) -> None:
         for key in log.config or {}:
             if key not in JSON_FILE_OPTIONS:
                 raise BadRequest(f"unknown log opt '{key}' for json-file log driver")
+
+
+def check_resources(host_config: HostConfig, facts: resource_rules.HostFacts) -> list[str]:
+    """dockerd's checks of the limits at create, its Warnings returned; what this kernel cannot
+    limit is discarded from `host_config` as dockerd discards it, MemorySwap defaults to twice
+    Memory. Maximum IO is refused first, in the words of dockerd's create (its update has
+    others, see resource_rules.verify)."""
+    res = host_config.resources
+    if res.io_maximum_bandwidth:
+        raise BadRequest("Invalid QoS settings: linux does not support configuration of "
+                         "maximum bandwidth")
+    if res.io_maximum_iops:
+        raise BadRequest("Invalid QoS settings: linux does not support configuration of "
+                         "maximum IOPs")
+    shaped = res.to_api(omit=False)
+    resource_rules.adapt(shaped)
+    warnings = resource_rules.verify(shaped, facts)
+    host_config.resources = Resources.from_api(shaped)
+    return warnings
 
 
 def apply_defaults(host_config: HostConfig) -> None:
