@@ -212,12 +212,13 @@ def test_memory_limit_oom_kills_as_in_docker(ref, daemon, cbin) -> None:
     """64 MiB in a 16 MiB container: killed, exit 137, OOMKilled, `oom` before `die`.
     Docker 20.10 now and then loses the race between containerd's OOM event and the exit (it
     then says OOMKilled false, no `oom` event; later Docker fixed it): tether reads the kernel's
-    count at the exit and always reports it, so Docker's answer is either the same or that."""
+    count at the exit and always reports it, so Docker's answer is either the same or that. It
+    also now and then sends `oom` twice for the one kill (seen on this host); tether sends one."""
     hog = cbin.build("hog", HOG_SOURCE)
     ours = _oom_run(daemon.docker, hog, _name())
     theirs = _oom_run(ref.docker, hog, _name())
     assert ours == (137, "137 true", ["oom", "die"])
-    assert theirs in (ours, (137, "137 false", ["die"]))
+    assert theirs in (ours, (137, "137 false", ["die"]), (137, "137 true", ["oom", "oom", "die"]))
 
 
 def test_a_container_within_its_limit_is_not_oom_killed(daemon, cbin) -> None:
