@@ -98,16 +98,6 @@ def test_swap_without_memory_is_allowed_in_an_update() -> None:
     assert check({"MemorySwap": 10 * MB}, update=True) == []
 
 
-def test_create_defaults_as_dockerd() -> None:
-    hc = {"Memory": 10 * MB, "PidsLimit": -1}
-    r.adapt(hc)
-    assert hc == {"Memory": 10 * MB, "MemorySwap": 20 * MB, "PidsLimit": None,
-                  "OomKillDisable": False}
-    hc = {"Memory": 10 * MB, "MemorySwap": -1, "PidsLimit": 5}
-    r.adapt(hc)
-    assert (hc["MemorySwap"], hc["PidsLimit"]) == (-1, 5)
-
-
 def test_update_merges_as_dockerd() -> None:
     current = {"Memory": 20 * MB, "MemorySwap": 40 * MB, "CpuShares": 0, "PidsLimit": 5}
     merged = r.merge_update(current, {"Memory": 30 * MB, "PidsLimit": -1, "CpuShares": 0}, "c")

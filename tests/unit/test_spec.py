@@ -68,6 +68,16 @@ def test_defaults_as_dockerd_stores_them() -> None:
     assert shown["ConsoleSize"] == [0, 0] and shown["NetworkMode"] == ""
 
 
+@pytest.mark.parametrize("given,swap", [({"Memory": 10 << 20}, 20 << 20),
+                                        ({"Memory": 10 << 20, "MemorySwap": -1}, -1),
+                                        ({"Memory": 10 << 20, "MemorySwap": 30 << 20}, 30 << 20),
+                                        ({}, 0)])
+def test_swap_defaults_to_twice_the_memory_as_dockerd(given, swap) -> None:
+    hc = HostConfig.from_api(given)
+    create.apply_defaults(hc)
+    assert hc.resources.memory_swap == swap
+
+
 @pytest.mark.parametrize("host_config,message", [
     ({"LogConfig": {"Type": "asdf"}}, 'error looking up logging plugin asdf: plugin "asdf" not found'),
     ({"LogConfig": {"Config": {"testing": "v"}}}, "unknown log opt 'testing' for json-file log driver"),
@@ -178,7 +188,7 @@ def test_check_resources_defaults_and_discards_typed() -> None:
                                        "CpuPercent": 50})
     warnings = create.check_resources(host_config, FACTS)
     res = host_config.resources
-    assert (res.memory_swap, res.kernel_memory, res.cpu_percent) == (128 << 20, 0, 0)
+    assert (res.memory, res.kernel_memory, res.cpu_percent) == (64 << 20, 0, 0)
     assert warnings == [
         "Specifying a kernel memory limit is deprecated and will be removed in a future release.",
         "Your kernel does not support kernel memory limit capabilities or the cgroup is not "

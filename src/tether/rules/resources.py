@@ -4,8 +4,8 @@ OCI form.
 Pure functions over the API-shaped mapping (Docker's field names as keys, as
 `apitypes.RESOURCES` decodes them) and the host's facts, which the caller reads
 (tether.runtime.cgroups.host_facts). The checks follow dockerd's verifyPlatformContainerResources
-(same order, same texts, same Warnings, a limit the kernel cannot apply discarded with its warning)
-and adaptContainerSettings (MemorySwap defaults to twice Memory). The OCI section is what runc
+(same order, same texts, same Warnings, a limit the kernel cannot apply discarded with its warning);
+dockerd's defaults (adaptContainerSettings: MemorySwap twice Memory) are spec/create.py's. The OCI section is what runc
 makes the container's cgroup from; the v1 and v2 file writes of a live update are computed from
 it in tether.runtime.cgroups.
 """
@@ -74,17 +74,6 @@ def _check_set(value: str, available: str, what: str, plural: str) -> None:
     if not wanted <= parse_list(available):
         raise BadRequest(f"Requested {plural} are not available - requested {value}, "
                          f"available: {available}")
-
-
-def adapt(hc: dict[str, Any]) -> None:
-    """dockerd's defaults at create: swap twice the memory, OomKillDisable false, and a
-    PidsLimit of 0 or less meaning unlimited (null)."""
-    if (hc.get("Memory") or 0) > 0 and not hc.get("MemorySwap"):
-        hc["MemorySwap"] = hc["Memory"] * 2
-    if hc.get("OomKillDisable") is None:
-        hc["OomKillDisable"] = False
-    if hc.get("PidsLimit") is not None and hc["PidsLimit"] <= 0:
-        hc["PidsLimit"] = None
 
 
 def verify(r: dict[str, Any], facts: HostFacts, update: bool = False) -> list[str]:
