@@ -2,7 +2,10 @@
 """Median wall time of a detached `run`, through the tether CLI and the docker CLI against tetherd,
 and through the docker CLI against Docker itself (the reference engine) when asked.
 
-    .venv/bin/python bench/run_latency.py [-n 20] [--reference]
+    .venv/bin/python bench/run_latency.py [-n 20] [--reference] [--limits]
+
+--limits adds a memory and a pids limit to each run (the docker CLI only: the tether CLI has no
+limit flags).
 
 A test daemon is started in a network namespace of its own (as the integration tests do) and torn
 down at the end; with --reference, `../shared/reference/refdocker.sh` runs Docker 20.10 in another
@@ -23,10 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from harness import Daemon  # noqa: E402
+from reference import REFDOCKER  # noqa: E402  (beside the checkout, or above a worktree)
 
 from tether.image.bootstrap import busybox_rootfs_tar  # noqa: E402
 
-REFDOCKER = REPO.parent / "shared" / "reference" / "refdocker.sh"
 
 
 def timed_runs(argv: list[str], env: dict[str, str], n: int) -> list[float]:
@@ -51,17 +54,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-n", type=int, default=20, help="runs per client")
     p.add_argument("--reference", action="store_true", help="also measure Docker 20.10")
+    p.add_argument("--limits", action="store_true",
+                   help="run with --memory 64m --pids-limit 100 (docker CLI only)")
     args = p.parse_args()
-    run = ["run", "-d", "busybox", "true"]
+    limits = ["--memory", "64m", "--pids-limit", "100"] if args.limits else []
+    run = ["run", "-d", *limits, "busybox", "true"]
     results: dict[str, float] = {}
     d = Daemon()
     try:
         d.start()
         d.api("POST", "/tether/bootstrap/busybox", timeout=120)
-        timed_runs([str(REPO / ".venv/bin/tether"), "-H", d.host, *run], {}, 2)  # warm caches
-        results["tether CLI -> tetherd"] = report(
-            "tether CLI -> tetherd", timed_runs([str(REPO / ".venv/bin/tether"), "-H", d.host, *run],
-                                                {}, args.n))
+        timed_runs(["docker", *run], {"DOCKER_HOST": d.host}, 2)  # warm caches
+        if not args.limits:
+            results["tether CLI -> tetherd"] = report(
+                "tether CLI -> tetherd", timed_runs(
+                    [str(REPO / ".venv/bin/tether"), "-H", d.host, *run], {}, args.n))
         results["docker CLI -> tetherd"] = report(
             "docker CLI -> tetherd", timed_runs(["docker", *run], {"DOCKER_HOST": d.host}, args.n))
         d.remove_all()
@@ -84,7 +91,8 @@ def main() -> None:
             subprocess.run([str(REFDOCKER), "stop", "bench"], capture_output=True)
         docker = results["docker CLI -> Docker 20.10"]
         for label in ("tether CLI -> tetherd", "docker CLI -> tetherd"):
-            print(f"{label} / Docker: {results[label] / docker:.2f}x")
+            if label in results:
+                print(f"{label} / Docker: {results[label] / docker:.2f}x")
 
 
 if __name__ == "__main__":

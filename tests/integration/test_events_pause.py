@@ -121,17 +121,19 @@ def test_pause_unpause_state_and_errors(daemon: Daemon) -> None:
         daemon.docker("rm", "-f", name)
 
 
-def test_update_restart_policy_only(daemon: Daemon) -> None:
+def test_update_restart_policy_and_limits(daemon: Daemon) -> None:
+    """The restart policy and the limits of a created container (saved, applied at its start;
+    test_limits_vs_docker covers running ones)."""
     name = _name("up")
-    _ok(daemon.docker("create", "--name", name, "busybox", "true"))
+    _ok(daemon.docker("create", "--name", name, "--memory", "20m", "busybox", "true"))
     try:
         _ok(daemon.docker("update", "--restart", "on-failure:3", name))
         policy = json.loads(_ok(daemon.docker("inspect", "-f", "{{json .HostConfig.RestartPolicy}}",
                                               name)))
         assert policy == {"Name": "on-failure", "MaximumRetryCount": 3}
-        refused = daemon.docker("update", "--memory", "10m", name)
-        assert refused.returncode != 0
-        assert "can only update the restart policy" in refused.stderr.decode()
+        _ok(daemon.docker("update", "--memory", "10m", name))
+        memory = _ok(daemon.docker("inspect", "-f", "{{.HostConfig.Memory}}", name))
+        assert memory.strip() == str(10 << 20)
     finally:
         daemon.docker("rm", "-f", name)
 

@@ -12,6 +12,7 @@ test_invalid_log_driver_raises_exception, written with the SDK against tetherd.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -19,12 +20,16 @@ from typing import Any, Callable
 import pytest
 
 from tether.rules import apitypes
+from tether.runtime import cgroups
 from tether.spec import support
 from tether.spec.fields import parse
 from tether.spec.types import Config, EndpointSettings, HostConfig
+from test_limits_vs_docker import _root_device
 
 pytestmark = pytest.mark.integration
 
+BLOCK = _root_device()  # the throttles need a block device (a character one fails the start)
+BLOCK_NUMBER = f"{os.major(os.stat(BLOCK).st_rdev)}:{os.minor(os.stat(BLOCK).st_rdev)}"
 # a value other than the zero one for every field, one that dockerd itself would accept
 SAMPLES: dict[str, dict[str, Any]] = {
     "HostConfig": {
@@ -42,12 +47,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "Tmpfs": {"/walk-tmp": "size=1m"}, "UTSMode": "host", "UsernsMode": "private",
         "ShmSize": 8 << 20, "Sysctls": {"net.ipv4.ip_forward": "1"}, "Runtime": "runc",
         "ConsoleSize": [30, 100], "Isolation": "hyperv",
-        "CpuShares": 512, "Memory": 64 << 20, "NanoCpus": 500000000, "CgroupParent": "/walk",
-        "BlkioWeight": 300, "BlkioWeightDevice": [{"Path": "/dev/null", "Weight": 300}],
-        "BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1024}],
-        "BlkioDeviceWriteBps": [{"Path": "/dev/null", "Rate": 1024}],
-        "BlkioDeviceReadIOps": [{"Path": "/dev/null", "Rate": 10}],
-        "BlkioDeviceWriteIOps": [{"Path": "/dev/null", "Rate": 10}],
+        "CpuShares": 512, "Memory": 64 << 20, "NanoCpus": 500000000,
+        "CgroupParent": "/tether-walk-parent",
+        "BlkioWeight": 300, "BlkioWeightDevice": [{"Path": BLOCK, "Weight": 300}],
+        "BlkioDeviceReadBps": [{"Path": BLOCK, "Rate": 1024}],
+        "BlkioDeviceWriteBps": [{"Path": BLOCK, "Rate": 1024}],
+        "BlkioDeviceReadIOps": [{"Path": BLOCK, "Rate": 10}],
+        "BlkioDeviceWriteIOps": [{"Path": BLOCK, "Rate": 10}],
         "CpuPeriod": 100000, "CpuQuota": 50000, "CpuRealtimePeriod": 1000,
         "CpuRealtimeRuntime": 100, "CpusetCpus": "0", "CpusetMems": "0",
         "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/walk",
@@ -88,6 +94,7 @@ COMPANIONS: dict[str, dict[str, Any]] = {
     "HostConfig.PortBindings": {"ExposedPorts": {"80/tcp": {}}},
     "HostConfig.PublishAllPorts": {"ExposedPorts": {"7071/tcp": {}}},
     "HostConfig.ConsoleSize": {"Tty": True},
+    "HostConfig.MemorySwap": {"HostConfig": {"Memory": 64 << 20}},  # dockerd: swap needs memory
 }
 GO_STRUCTS = {"HostConfig": apitypes.HOST_CONFIG, "Config": apitypes.CONTAINER_CONFIG,
               "EndpointSettings": apitypes.ENDPOINT_SETTINGS}
@@ -96,8 +103,9 @@ SPEC_TYPES = {"HostConfig": HostConfig, "Config": Config, "EndpointSettings": En
 
 def _body(struct: str, field: str) -> dict[str, Any]:
     value = SAMPLES[struct][field]
-    body: dict[str, Any] = {"Image": "busybox", "Cmd": ["sleep", "61"], "HostConfig": {},
-                            **COMPANIONS.get(f"{struct}.{field}", {})}
+    companions = dict(COMPANIONS.get(f"{struct}.{field}", {}))
+    body: dict[str, Any] = {"Image": "busybox", "Cmd": ["sleep", "61"],
+                            "HostConfig": companions.pop("HostConfig", {}), **companions}
     if struct == "Config":
         body[field] = value
     elif struct == "HostConfig":
@@ -170,6 +178,31 @@ def _healthy(p: Probe) -> bool:
     return False
 
 
+def _cgroup(controller: str, file: str, expected: str) -> Callable[[Probe], bool]:
+    """A control file of the container's own cgroup, as the container sees it."""
+    return lambda p: p.sh(f"cat /sys/fs/cgroup/{controller}/{file}").strip() == expected
+
+
+def _host_limits(fact: str, check: Callable[[Probe], bool],
+                 field: str) -> Callable[[Probe], bool]:
+    """`check` where this kernel can apply the field; else dockerd's discard (its warning:
+    test_limits_vs_docker.py), seen in inspect."""
+    if getattr(cgroups.host_facts(), fact):
+        return check
+    return lambda p: p.inspect()["HostConfig"][field] in (0, None, [])
+
+
+def _throttle(file: str, rate: int) -> Callable[[Probe], bool]:
+    return _cgroup("blkio", f"blkio.throttle.{file}", f"{BLOCK_NUMBER} {rate}")
+
+
+def _rt_runtime(p: Probe) -> bool:
+    """runc writes cpu.rt_runtime_us and the kernel refuses a runtime the parent cgroup was
+    given none of: the start fails as under Docker 20.10 (without its --cpu-rt-runtime)."""
+    status, body = p.daemon.api("POST", f"/containers/{p.cid}/start")
+    return status == 400 and "cpu.rt_runtime_us: invalid argument" in body["message"]
+
+
 def _caps(p: Probe) -> list[str]:
     return p.oci()["process"]["capabilities"]["bounding"]
 
@@ -229,7 +262,41 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     "Config.Labels": lambda p: p.inspect()["Config"]["Labels"]["walk"] == "yes",
     "Config.StopSignal": _cfg("StopSignal"),  # stop's signal: test_lifecycle.py
     "Config.Shell": _cfg("Shell"),  # kept for commit, as dockerd
-    "HostConfig.Runtime": _hc("Runtime"),  # runc; dockerd itself refuses any other name
+    "HostConfig.Runtime": _hc("Runtime"),
+    "HostConfig.CpuShares": _cgroup("cpu", "cpu.shares", "512"),
+    "HostConfig.Memory": _cgroup("memory", "memory.limit_in_bytes", str(64 << 20)),
+    "HostConfig.NanoCpus": _cgroup("cpu", "cpu.cfs_quota_us", "50000"),
+    "HostConfig.CgroupParent": lambda p: f"/tether-walk-parent/{p.cid}" in
+    p.sh("cat /proc/self/cgroup"),
+    "HostConfig.BlkioWeight": _host_limits(
+        "blkio_weight", _cgroup("blkio", "blkio.weight", "300"), "BlkioWeight"),
+    "HostConfig.BlkioWeightDevice": _host_limits(
+        "blkio_weight_device", _cgroup("blkio", "blkio.weight_device", f"{BLOCK_NUMBER} 300"),
+        "BlkioWeightDevice"),
+    "HostConfig.BlkioDeviceReadBps": _throttle("read_bps_device", 1024),
+    "HostConfig.BlkioDeviceWriteBps": _throttle("write_bps_device", 1024),
+    "HostConfig.BlkioDeviceReadIOps": _throttle("read_iops_device", 10),
+    "HostConfig.BlkioDeviceWriteIOps": _throttle("write_iops_device", 10),
+    "HostConfig.CpuPeriod": _cgroup("cpu", "cpu.cfs_period_us", "100000"),
+    "HostConfig.CpuQuota": _cgroup("cpu", "cpu.cfs_quota_us", "50000"),
+    "HostConfig.CpuRealtimePeriod": _cgroup("cpu", "cpu.rt_period_us", "1000"),
+    "HostConfig.CpuRealtimeRuntime": _rt_runtime,
+    "HostConfig.CpusetCpus": _cgroup("cpuset", "cpuset.cpus", "0"),
+    "HostConfig.CpusetMems": _cgroup("cpuset", "cpuset.mems", "0"),
+    "HostConfig.KernelMemory": _host_limits(
+        "kernel_memory", _cgroup("memory", "memory.kmem.limit_in_bytes", str(64 << 20)),
+        "KernelMemory"),
+    "HostConfig.KernelMemoryTCP": _cgroup("memory", "memory.kmem.tcp.limit_in_bytes",
+                                          str(64 << 20)),
+    "HostConfig.MemoryReservation": _cgroup("memory", "memory.soft_limit_in_bytes",
+                                            str(32 << 20)),
+    "HostConfig.MemorySwap": _cgroup("memory", "memory.memsw.limit_in_bytes", str(128 << 20)),
+    "HostConfig.MemorySwappiness": _cgroup("memory", "memory.swappiness", "10"),
+    "HostConfig.OomKillDisable": lambda p: "oom_kill_disable 1" in
+    p.sh("cat /sys/fs/cgroup/memory/memory.oom_control"),
+    "HostConfig.PidsLimit": _cgroup("pids", "pids.max", "20"),
+    # Windows only: dockerd on Linux discards it with a warning at create, as tether
+    "HostConfig.CpuPercent": lambda p: p.inspect()["HostConfig"]["CpuPercent"] == 0,  # runc; dockerd itself refuses any other name
     "EndpointSettings.IPAMConfig": lambda p: "10.99.0.99" in p.sh("ip -4 -o addr"),
     "EndpointSettings.Links": lambda p: "walk-src:src2" in
     p.inspect()["NetworkSettings"]["Networks"]["walknet"]["Links"],
@@ -276,8 +343,7 @@ def test_field_is_applied_or_refused(daemon, source, struct, field):
     before = {c["Id"] for c in daemon.api("GET", "/containers/json?all=1")[1]}
     status, body = daemon.api("POST", "/containers/create", _body(struct, field))
     if _refused(struct, field):
-        assert (status, body) == (400, {"message": f"tether does not support {struct}."
-                                                   f"{field}{_suffix(struct, field)} yet"})
+        assert (status, body) == (400, {"message": _refusal(struct, field)})
         assert {c["Id"] for c in daemon.api("GET", "/containers/json?all=1")[1]} == before
         return
     assert status == 201, body
@@ -286,11 +352,26 @@ def test_field_is_applied_or_refused(daemon, source, struct, field):
         assert APPLIED_CHECKS[f"{struct}.{field}"](probe), f"{struct}.{field} not applied"
     finally:
         daemon.api("DELETE", f"/containers/{body['Id']}?force=1&v=1")
+        if field == "CgroupParent":  # runc leaves the parent it made at each hierarchy's root
+            for parent in Path("/sys/fs/cgroup").glob("*/tether-walk-parent"):
+                parent.rmdir()
 
 
-def _suffix(struct: str, field: str) -> str:
-    """LogConfig is refused by its part (the option tether does not apply)."""
-    return ".Config.max-size" if (struct, field) == ("HostConfig", "LogConfig") else ""
+# refused by dockerd's own create check before tether's table is read, in dockerd's words
+DOCKERD_REFUSALS = {
+    "HostConfig.IOMaximumBandwidth": "Invalid QoS settings: linux does not support "
+                                     "configuration of maximum bandwidth",
+    "HostConfig.IOMaximumIOps": "Invalid QoS settings: linux does not support configuration "
+                                "of maximum IOPs",
+}
+
+
+def _refusal(struct: str, field: str) -> str:
+    """The 400's text; LogConfig is refused by its part (the option tether does not apply)."""
+    if f"{struct}.{field}" in DOCKERD_REFUSALS:
+        return DOCKERD_REFUSALS[f"{struct}.{field}"]
+    suffix = ".Config.max-size" if (struct, field) == ("HostConfig", "LogConfig") else ""
+    return f"tether does not support {struct}.{field}{suffix} yet"
 
 
 # ---- docker-py's create tests (tests/integration/api_container_test.py, 7.1.0) -------------------

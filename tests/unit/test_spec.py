@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tether.rules import apitypes
+from tether.rules import resources as resource_rules
 from tether.rules.errors import BadRequest
 from tether.runtime import oci
 from tether.spec import create, support
@@ -67,6 +68,16 @@ def test_defaults_as_dockerd_stores_them() -> None:
     assert shown["ConsoleSize"] == [0, 0] and shown["NetworkMode"] == ""
 
 
+@pytest.mark.parametrize("given,swap", [({"Memory": 10 << 20}, 20 << 20),
+                                        ({"Memory": 10 << 20, "MemorySwap": -1}, -1),
+                                        ({"Memory": 10 << 20, "MemorySwap": 30 << 20}, 30 << 20),
+                                        ({}, 0)])
+def test_swap_defaults_to_twice_the_memory_as_dockerd(given, swap) -> None:
+    hc = HostConfig.from_api(given)
+    create.apply_defaults(hc)
+    assert hc.resources.memory_swap == swap
+
+
 @pytest.mark.parametrize("host_config,message", [
     ({"LogConfig": {"Type": "asdf"}}, 'error looking up logging plugin asdf: plugin "asdf" not found'),
     ({"LogConfig": {"Config": {"testing": "v"}}}, "unknown log opt 'testing' for json-file log driver"),
@@ -84,8 +95,8 @@ def test_validate_with_dockerd_texts(host_config, message) -> None:
 
 
 @pytest.mark.parametrize("struct,body,named", [
-    ("HostConfig", {"Memory": 1 << 26}, "HostConfig.Memory"),
-    ("HostConfig", {"PidsLimit": 20}, "HostConfig.PidsLimit"),
+    ("HostConfig", {"DeviceRequests": [{"Count": 1}]}, "HostConfig.DeviceRequests"),
+    ("HostConfig", {"CpuCount": 1}, "HostConfig.CpuCount"),
     ("HostConfig", {"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]}, "HostConfig.Ulimits"),
     ("HostConfig", {"ShmSize": 8 << 20}, "HostConfig.ShmSize"),
     ("HostConfig", {"Sysctls": {"a": "b"}}, "HostConfig.Sysctls"),
@@ -146,3 +157,53 @@ def test_compiler_domainname_and_console_size() -> None:
     assert spec["linux"]["sysctl"]["kernel.domainname"] == "example.org"
     assert spec["process"]["consoleSize"] == {"height": 30, "width": 100}
     assert "consoleSize" not in _compiled(Config(), HostConfig(console_size=[30, 100]))["process"]
+
+
+def test_compiler_limits_and_cgroup_parent() -> None:
+    host_config = HostConfig.from_api({"Memory": 64 << 20, "MemorySwap": 128 << 20,
+                                       "PidsLimit": 20, "NanoCpus": 500_000_000,
+                                       "CgroupParent": "/walk"})
+    linux = _compiled(Config(), host_config)["linux"]
+    assert linux["resources"]["memory"] == {"limit": 64 << 20, "swap": 128 << 20}
+    assert linux["resources"]["pids"] == {"limit": 20}
+    assert linux["resources"]["cpu"] == {"period": 100_000, "quota": 50_000}
+    assert linux["resources"]["devices"] == oci.device_rules()
+    assert linux["cgroupsPath"] == "/walk/x"
+    plain = _compiled(Config(), HostConfig())["linux"]
+    assert plain["cgroupsPath"] == "/tether/x" and set(plain["resources"]) == {"devices"}
+
+
+def test_compiler_missing_block_device_is_dockerds_error() -> None:
+    host_config = HostConfig.from_api({"BlkioDeviceReadBps": [{"Path": "/dev/nope", "Rate": 1}]})
+    with pytest.raises(BadRequest) as err:
+        _compiled(Config(), host_config)
+    assert "/dev/nope" in err.value.message
+
+
+FACTS = resource_rules.HostFacts(ncpu=2, cpus="0-1", kernel_memory=False)
+
+
+def test_check_resources_defaults_and_discards_typed() -> None:
+    host_config = HostConfig.from_api({"Memory": 64 << 20, "KernelMemory": 64 << 20,
+                                       "CpuPercent": 50})
+    warnings = create.check_resources(host_config, FACTS)
+    res = host_config.resources
+    assert (res.memory, res.kernel_memory, res.cpu_percent) == (64 << 20, 0, 0)
+    assert warnings == [
+        "Specifying a kernel memory limit is deprecated and will be removed in a future release.",
+        "Your kernel does not support kernel memory limit capabilities or the cgroup is not "
+        "mounted. Limitation discarded.",
+        "linux does not support CPU percent. Percent discarded."]
+
+
+@pytest.mark.parametrize("body,text", [
+    ({"IOMaximumIOps": 10, "IOMaximumBandwidth": 10},
+     "Invalid QoS settings: linux does not support configuration of maximum bandwidth"),
+    ({"IOMaximumIOps": 10}, "Invalid QoS settings: linux does not support configuration of "
+                            "maximum IOPs"),
+    ({"Memory": 1 << 20}, "Minimum memory limit allowed is 6MB"),
+])
+def test_check_resources_refuses_with_dockerds_create_texts(body, text) -> None:
+    with pytest.raises(BadRequest) as err:
+        create.check_resources(HostConfig.from_api(body), FACTS)
+    assert err.value.message == text

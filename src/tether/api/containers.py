@@ -44,8 +44,9 @@ class ContainerRoutes:
         # Go leaves the wrapper's embedded *Config nil unless the body sets one of its fields
         if body is None or not body.keys() & apitypes.CONTAINER_CONFIG.fields.keys():
             raise BadRequest("config cannot be empty in order to create a container")
-        c = await self.service.create(body, req.q("name"))
-        return json_response({"Id": c.id, "Warnings": []}, 201)
+        warnings: list[str] = []
+        c = await self.service.create(body, req.q("name"), warnings)
+        return json_response({"Id": c.id, "Warnings": warnings}, 201)
 
     async def list(self, req: Request) -> Response:
         items = self.service.views.list(req.qbool("all"), req.qint("limit", -1), req.filters())
@@ -94,8 +95,9 @@ class ContainerRoutes:
         return no_content()
 
     async def update(self, req: Request) -> Response:
-        self.service.admin.update(req.params["id"], req.json_as(apitypes.UPDATE_CONFIG) or {})
-        return json_response({"Warnings": []})
+        warnings = await self.service.admin.update(req.params["id"],
+                                                   req.json_as(apitypes.UPDATE_CONFIG) or {})
+        return json_response({"Warnings": warnings})
 
     async def resize(self, req: Request) -> Response:
         await self.service.resize(req.params["id"], req.qint("h", 0), req.qint("w", 0))

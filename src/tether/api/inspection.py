@@ -81,7 +81,8 @@ class InspectionRoutes:
     async def top(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
         self._running(c)
-        listing = await procs.top(c.id, req.q("ps_args") or "-ef")
+        listing = await procs.top(self.service.runtime.cgroup_paths(c.id),
+                                  req.q("ps_args") or "-ef")
         self.service.emit(c, "top")
         return json_response(listing)
 
@@ -94,9 +95,10 @@ class InspectionRoutes:
                 return json_response(procs.empty_stats(c.id, c.name))
             raise Conflict(f"Container {c.id} is not running")
         with_networks = c.network_mode != "host"
+        paths = self.service.runtime.cgroup_paths(c.id)
 
         def take(previous: dict | None) -> dict:
-            return procs.sample(c.id, c.name, c.state.pid, with_networks, previous)
+            return procs.sample(c.id, c.name, c.state.pid, paths, with_networks, previous)
         first = take(None)
         if not stream:
             await asyncio.sleep(_STATS_INTERVAL)

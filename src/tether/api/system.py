@@ -9,9 +9,11 @@ from collections import Counter
 
 import tether
 from tether.api.http import API_VERSION, MIN_API_VERSION, Request, Response, Router, json_response
-from tether.engine import diskusage
+from tether.engine import diskusage, limits
 from tether.engine.containers import ContainerService
 from tether.image.store import ImageStore
+from tether.rules.resources import HostFacts
+from tether.runtime import cgroups
 
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
@@ -79,6 +81,7 @@ class SystemRoutes:
             "BuildCache": [], "BuilderSize": 0})
 
     async def info(self, req: Request) -> Response:
+        facts = limits.host_facts()
         states = [c.state for c in self.containers.all()]
         paused = sum(s.paused for s in states)
         running = sum(s.running for s in states) - paused
@@ -88,7 +91,8 @@ class SystemRoutes:
             "ContainersPaused": paused, "ContainersStopped": len(states) - running - paused,
             "Images": len(self.images.list()), "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"]], "DockerRootDir": self.data_root,
-            "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "1",
+            "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
+            "CgroupVersion": cgroups.version(), **_limit_support(facts),
             "KernelVersion": uname.release, "OperatingSystem": _os_name(), "OSType": "linux",
             "OSVersion": "", "Architecture": uname.machine, "NCPU": os.cpu_count() or 1,
             "MemTotal": _mem_total(), "Name": socket.gethostname(), "ServerVersion": tether.__version__,
@@ -100,7 +104,16 @@ class SystemRoutes:
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
             "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"],
                         "Log": ["json-file"]},
-            "Warnings": []})
+            "Warnings": cgroups.info_warnings(facts, cgroups.version()) or None})
+
+
+def _limit_support(facts: HostFacts) -> dict[str, bool]:
+    """info's booleans of what the kernel can limit (dockerd's names)."""
+    return {"MemoryLimit": facts.memory, "SwapLimit": facts.swap,
+            "KernelMemory": facts.kernel_memory, "KernelMemoryTCP": facts.kernel_memory,
+            "CpuCfsPeriod": facts.cpu_cfs, "CpuCfsQuota": facts.cpu_cfs,
+            "CPUShares": facts.cpu_shares, "CPUSet": facts.cpuset, "PidsLimit": facts.pids,
+            "OomKillDisable": facts.oom_kill_disable}
 
 
 def _os_name() -> str:

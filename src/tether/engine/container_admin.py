@@ -1,10 +1,13 @@
 """The administrative verbs on a container that neither start nor stop it: rename, update (the
-restart policy), pause and unpause (runc's freezer), each with dockerd's refusals and event."""
+limits and restart policy), pause and unpause (runc's freezer), each with dockerd's refusals
+and event."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, Awaitable, Callable
 
+from tether.engine import limits
 from tether.engine.link_service import LinkService
 from tether.engine.records import Container
 from tether.engine.registry import ContainerRegistry
@@ -12,12 +15,13 @@ from tether.rules import config as rules
 from tether.rules import health
 from tether.rules import names as naming
 from tether.rules.errors import ApiError, BadRequest, Conflict
+from tether.runtime import cgroups
 from tether.runtime.conmon import Runtime
 from tether.spec.types import RestartPolicy
 
 
 class ContainerAdmin:
-    """rename, update, pause, unpause; pause and unpause under the container's lifecycle lock."""
+    """rename, update, pause, unpause; all but rename under the container's lifecycle lock."""
 
     def __init__(self, registry: ContainerRegistry, links: LinkService, runtime: Runtime,
                  lifecycle_lock: Callable[[str], asyncio.Lock],
@@ -76,22 +80,32 @@ class ContainerAdmin:
         except RuntimeError as exc:
             raise ApiError(f"Cannot {verb} container {c.id}: {exc}", 500) from None
 
-    def update(self, ref: str, body: dict[str, Any]) -> None:
-        """`POST /containers/{id}/update`: only the restart policy can change in tether."""
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """`POST /containers/{id}/update`: the limits (tether.engine.limits) and the restart
+        policy, checked as dockerd checks them, written to a running container's cgroup, then
+        saved in the record; returns dockerd's Warnings."""
         c = self.registry.get(ref)
         if not isinstance(body, dict):
             raise BadRequest("update configuration must be a JSON object")
-        others = sorted(k for k, v in body.items() if k != "RestartPolicy" and v)
-        if others:
-            raise BadRequest(f"Cannot update container {c.id}: tether can only update the "
-                             f"restart policy, not {', '.join(others)}")
-        if "RestartPolicy" in body:
-            policy = rules.RestartPolicy.from_api(body["RestartPolicy"])
-            if c.host_config.auto_remove and policy.name != "no":
-                raise BadRequest(f"Cannot update container {c.id}: Restart policy cannot be "
-                                 "updated because AutoRemove is enabled for the container")
-            data = c.to_json()
-            data["host_config"]["RestartPolicy"] = body["RestartPolicy"]
-            self.registry.save_or_fail(c, data)
-            c.host_config.restart_policy = RestartPolicy.from_api(body["RestartPolicy"])
+        async with self.lifecycle_lock(c.id):
+            resources, warnings = limits.updated(c.id, c.host_config.resources, body)
+            policy = c.host_config.restart_policy
+            if "RestartPolicy" in body:
+                if (c.host_config.auto_remove
+                        and rules.RestartPolicy.from_api(body["RestartPolicy"]).name != "no"):
+                    raise BadRequest(f"Cannot update container {c.id}: Restart policy cannot be "
+                                     "updated because AutoRemove is enabled for the container")
+                policy = RestartPolicy.from_api(body["RestartPolicy"])
+            if c.state.status == "running":
+                try:
+                    await asyncio.to_thread(
+                        limits.write_live, self.runtime.cgroup_paths(c.id), resources,
+                        body.get("PidsLimit") is not None and body["PidsLimit"] <= 0)
+                except cgroups.UpdateError as exc:
+                    raise ApiError(f"Cannot update container {c.id}: {exc}") from None
+            host_config = replace(c.host_config, resources=resources, restart_policy=policy)
+            self.registry.save_or_fail(c, {**c.to_json(), "host_config": host_config.to_api(
+                omit=False)})
+            c.host_config = host_config
         self.emit(c, "update")
+        return warnings

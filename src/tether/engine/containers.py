@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import initlayer, run_config, securityopt
+from tether.engine import initlayer, limits, run_config, securityopt
 from tether.engine.container_admin import ContainerAdmin
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
@@ -42,7 +42,7 @@ from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict,
                                  NotModified, os_error_text, runtime_create_error,
                                  start_failure_code)
 from tether.rules.times import now_rfc3339, parse_rfc3339
-from tether.runtime import mounts
+from tether.runtime import cgroups, mounts
 from tether.runtime.conmon import Attachment, Runtime
 from tether.runtime.user import resolve_user
 from tether.state import write_json_atomic
@@ -164,9 +164,11 @@ class ContainerService:
         those still being created included."""
         return self.creation.volume_users(name)
 
-    async def create(self, body: dict[str, Any], name: str | None) -> Container:
-        """`POST /containers/create` (tether.engine.creation)."""
-        return await self.creation.create(body, name)
+    async def create(self, body: dict[str, Any], name: str | None,
+                     warnings: list[str] | None = None) -> Container:
+        """`POST /containers/create` (tether.engine.creation); dockerd's Warnings are added to
+        `warnings`."""
+        return await self.creation.create(body, name, warnings)
 
     # ---- start --------------------------------------------------------------------------
 
@@ -216,6 +218,10 @@ class ContainerService:
                                           log_path=self.paths.log(cid))
             except RuntimeError as exc:
                 raise BadRequest(runtime_create_error(str(exc))) from exc
+            try:
+                limits.write_runc_ignored(self.runtime.cgroup_paths(cid), c.host_config.resources)
+            except cgroups.UpdateError as exc:
+                raise BadRequest(str(exc)) from None
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:
@@ -299,8 +305,13 @@ class ContainerService:
         AutoRemove or the restart policy."""
         run = self._run(c.id)
         started = c.state.started_at
+        # read before `runc delete` removes the cgroup that counts the kills
+        oom_killed = cgroups.oom_kills(self.runtime.cgroup_paths(c.id)) > 0
         c.state = State(status="exited", exit_code=code, started_at=started,
-                        finished_at=now_rfc3339(), health=health.at_stop(c.state.health))
+                        finished_at=now_rfc3339(), oom_killed=oom_killed,
+                        health=health.at_stop(c.state.health))
+        if oom_killed:
+            self.emit(c, "oom")  # before `die`, as dockerd
         self.emit(c, "die", exitCode=str(code))  # before the network's `disconnect`, as dockerd
         try:  # whatever fails here, the waiters (stop, rm -f) must hear of the exit
             await self.release(c)

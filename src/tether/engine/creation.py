@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from tether.rules import config as rules
 from tether.engine import links as linkrules
-from tether.engine import mountspec, securityopt
+from tether.engine import limits, mountspec, securityopt
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.generated_files import GeneratedFiles
 from tether.engine.link_service import HOST_LINKS_CONFLICT, LinkService
@@ -74,9 +74,11 @@ class ContainerCreation:
         return [cid for cid, points in plans
                 if any(mp.type == "volume" and mp.name == name for mp in points)]
 
-    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+    async def create(self, body: dict[str, Any], name: str | None,
+                     warnings: list[str] | None = None) -> Container:
         """`POST /containers/create`: the body (decoded by apitypes) typed once, checked as
-        dockerd checks it, refused where tether would not apply it, merged with the image."""
+        dockerd checks it, refused where tether would not apply it, merged with the image;
+        dockerd's Warnings (limits the kernel cannot apply) go to `warnings`."""
         if not isinstance(body, dict):
             raise BadRequest("config cannot be empty in order to create a container")
         request = CreateSpec.from_body(body)
@@ -85,6 +87,9 @@ class ContainerCreation:
         if not config.image:
             raise BadRequest("No image was specified")  # dockerd: config.Image is required
         spec_create.validate(config, host_config)
+        found = spec_create.check_resources(host_config, limits.host_facts())
+        if warnings is not None:
+            warnings.extend(found)
         support.refusals(config, host_config, endpoints_config)
         mode = host_config.network_mode or "default"
         if mode == "host" and host_config.links:

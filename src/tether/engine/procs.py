@@ -1,8 +1,11 @@
-"""`docker top` and `docker stats` from the container's cgroup v1 (runc's path: /tether/<id>).
+"""`docker top` and `docker stats` from the container's cgroup, found where runc put it
+(`paths`: runc's cgroup_paths, controller -> directory, "" for the unified hierarchy).
 
 top runs the host's `ps` and keeps the rows of the cgroup's pids, as dockerd does (with `-q
 <pids>` first, and without it for ps options that refuse `-q`). stats reads the cpuacct, memory,
-pids and blkio controllers and the container's /proc/<pid>/net/dev into Docker's StatsJSON.
+pids and blkio controllers (v1) or the unified cgroup's cpu.stat, memory.*, pids.* and io.stat
+(v2) and the container's /proc/<pid>/net/dev into Docker's StatsJSON, in the v1 or v2 shape
+dockerd gives (the docker CLI computes its columns differently for each).
 """
 from __future__ import annotations
 
@@ -15,19 +18,27 @@ from typing import Any
 
 from tether.rules.errors import ApiError, BadRequest
 from tether.rules.times import ZERO_TIME
+from tether.runtime.cgroups import is_unified
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 _NANOS = 1_000_000_000
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cgroup_dir(controller: str, cid: str, root: Path = CGROUP_ROOT) -> Path:
-    return root / controller / "tether" / cid
+Paths = dict[str, str]
 
 
-def cgroup_pids(cid: str, root: Path = CGROUP_ROOT) -> list[int]:
+def cgroup_dir(paths: Paths, controller: str) -> Path:
+    """The directory of one v1 controller, or of the unified hierarchy on a v2 host."""
+    if controller in paths:
+        return Path(paths[controller])
+    if is_unified(paths):
+        return Path(paths[""])
+    raise BadRequest(f"no {controller} cgroup for the container")
+
+
+def cgroup_pids(paths: Paths) -> list[int]:
     """Every process in the container's cgroup: PID 1 and the exec sessions alike."""
-    text = (cgroup_dir("pids", cid, root) / "cgroup.procs").read_text()
+    text = (cgroup_dir(paths, "pids") / "cgroup.procs").read_text()
     return [int(line) for line in text.split()]
 
 
@@ -63,10 +74,10 @@ async def _ps(args: list[str]) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-async def top(cid: str, ps_args: str) -> dict[str, Any]:
+async def top(paths: Paths, ps_args: str) -> dict[str, Any]:
     """`ps <ps_args> -q <pids>`, retried without `-q` (some options, e.g. `f`, refuse it)."""
     args = (ps_args or "-ef").split(" ")
-    pids = cgroup_pids(cid)
+    pids = cgroup_pids(paths)
     code, out, err = await _ps([*args, "-q" + ",".join(map(str, pids))])
     if code != 0:
         code, out, err = await _ps(args)
@@ -103,12 +114,14 @@ def online_cpus(proc_stat: str) -> int:
     return sum(1 for line in proc_stat.splitlines() if re.match(r"cpu\d+ ", line))
 
 
-def cpu_stats(cid: str, root: Path = CGROUP_ROOT) -> dict[str, Any]:
-    acct = cgroup_dir("cpuacct", cid, root)
+def cpu_stats(paths: Paths) -> dict[str, Any]:
+    proc_stat = Path("/proc/stat").read_text()
+    if is_unified(paths):
+        return cpu_stats_v2(_key_values(cgroup_dir(paths, "cpu") / "cpu.stat"), proc_stat)
+    acct = cgroup_dir(paths, "cpuacct")
     percpu = [int(v) for v in (acct / "cpuacct.usage_percpu").read_text().split()]
     ticks = _key_values(acct / "cpuacct.stat")
-    throttled = _key_values(cgroup_dir("cpu", cid, root) / "cpu.stat")
-    proc_stat = Path("/proc/stat").read_text()
+    throttled = _key_values(cgroup_dir(paths, "cpu") / "cpu.stat")
     return {
         "cpu_usage": {"total_usage": _read_int(acct / "cpuacct.usage"), "percpu_usage": percpu,
                       "usage_in_kernelmode": ticks.get("system", 0) * _NANOS // _TICKS,
@@ -121,25 +134,53 @@ def cpu_stats(cid: str, root: Path = CGROUP_ROOT) -> dict[str, Any]:
     }
 
 
+def cpu_stats_v2(stat: dict[str, int], proc_stat: str) -> dict[str, Any]:
+    """dockerd's v2 cpu_stats: cpu.stat's microseconds in ns, no per-CPU usage."""
+    return {
+        "cpu_usage": {"total_usage": stat.get("usage_usec", 0) * 1000,
+                      "usage_in_kernelmode": stat.get("system_usec", 0) * 1000,
+                      "usage_in_usermode": stat.get("user_usec", 0) * 1000},
+        "system_cpu_usage": system_cpu_usage(proc_stat),
+        "online_cpus": online_cpus(proc_stat),
+        "throttling_data": {"periods": stat.get("nr_periods", 0),
+                            "throttled_periods": stat.get("nr_throttled", 0),
+                            "throttled_time": stat.get("throttled_usec", 0) * 1000},
+    }
+
+
 def machine_memory(meminfo: str) -> int:
     match = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M)
     return int(match.group(1)) * 1024 if match else 0
 
 
-def memory_stats(cid: str, root: Path = CGROUP_ROOT) -> dict[str, Any]:
+def memory_stats(paths: Paths) -> dict[str, Any]:
     """Usage, peak, memory.stat and the limit (the host's memory when the cgroup has none)."""
-    mem = cgroup_dir("memory", cid, root)
-    limit = _read_int(mem / "memory.limit_in_bytes")
+    mem = cgroup_dir(paths, "memory")
     host = machine_memory(Path("/proc/meminfo").read_text())
-    return {"usage": _read_int(mem / "memory.usage_in_bytes"),
-            "max_usage": _read_int(mem / "memory.max_usage_in_bytes"),
-            "failcnt": _read_int(mem / "memory.failcnt"),
-            "stats": _key_values(mem / "memory.stat"),
-            "limit": host if 0 < host < limit else limit}
+    if is_unified(paths):
+        return memory_stats_v2((mem / "memory.current").read_text(),
+                               (mem / "memory.max").read_text(),
+                               _key_values(mem / "memory.stat"), host)
+    limit = _read_int(mem / "memory.limit_in_bytes")
+    stats = {"usage": _read_int(mem / "memory.usage_in_bytes"),
+             "max_usage": _read_int(mem / "memory.max_usage_in_bytes"),
+             "stats": _key_values(mem / "memory.stat"),
+             "limit": host if 0 < host < limit else limit}
+    failcnt = _read_int(mem / "memory.failcnt")
+    if failcnt:  # omitted when zero, as dockerd's omitempty
+        stats["failcnt"] = failcnt
+    return stats
 
 
-def pids_stats(cid: str, root: Path = CGROUP_ROOT) -> dict[str, int]:
-    pids = cgroup_dir("pids", cid, root)
+def memory_stats_v2(current: str, maximum: str, stat: dict[str, int],
+                    host: int) -> dict[str, Any]:
+    """dockerd's v2 memory_stats: no max_usage or failcnt, memory.max's "max" is the host's."""
+    limit = host if maximum.strip() == "max" else int(maximum)
+    return {"usage": int(current), "stats": stat, "limit": min(limit, host) if host else limit}
+
+
+def pids_stats(paths: Paths) -> dict[str, int]:
+    pids = cgroup_dir(paths, "pids")
     result = {"current": _read_int(pids / "pids.current")}
     limit = _read_int(pids / "pids.max")
     if limit:
@@ -147,14 +188,21 @@ def pids_stats(cid: str, root: Path = CGROUP_ROOT) -> dict[str, int]:
     return result
 
 
-def blkio_stats(cid: str, root: Path = CGROUP_ROOT) -> dict[str, Any]:
+def blkio_stats(paths: Paths | None) -> dict[str, Any]:
     """Bytes read and written per device; the CLI sums the `Read` and `Write` entries."""
-    path = cgroup_dir("blkio", cid, root) / "blkio.throttle.io_service_bytes_recursive"
+    lines: list[str] = []
+    if paths and is_unified(paths):
+        try:
+            lines = io_stat_lines((cgroup_dir(paths, "io") / "io.stat").read_text())
+        except FileNotFoundError:
+            pass
+    elif paths:
+        path = cgroup_dir(paths, "blkio") / "blkio.throttle.io_service_bytes_recursive"
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            pass
     entries = []
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        lines = []
     for line in lines:
         parts = line.split()
         if len(parts) == 3 and ":" in parts[0]:
@@ -165,6 +213,19 @@ def blkio_stats(cid: str, root: Path = CGROUP_ROOT) -> dict[str, Any]:
              "io_wait_time_recursive", "io_merged_recursive", "io_time_recursive",
              "sectors_recursive")
     return {"io_service_bytes_recursive": entries, **{k: None for k in empty}}
+
+
+def io_stat_lines(text: str) -> list[str]:
+    """v2 io.stat ("8:0 rbytes=1 wbytes=2 ...") as v1's "8:0 Read 1" lines, as dockerd
+    converts it (only the byte counters; the op names capitalised)."""
+    lines = []
+    for line in text.splitlines():
+        device, *pairs = line.split()
+        values = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+        for key, op in (("rbytes", "read"), ("wbytes", "write")):
+            if key in values:
+                lines.append(f"{device} {op} {values[key]}")
+    return lines
 
 
 def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
@@ -195,23 +256,23 @@ def _zero_cpu() -> dict[str, Any]:
 
 def empty_stats(cid: str, name: str) -> dict[str, Any]:
     """What dockerd answers for a container that is not running: zero values, name and id."""
-    blkio = {k: None for k in blkio_stats("-", Path("/nonexistent"))}
+    blkio = {k: None for k in blkio_stats(None)}
     return {"read": ZERO_TIME, "preread": ZERO_TIME, "pids_stats": {}, "blkio_stats": blkio,
             "num_procs": 0, "storage_stats": {}, "cpu_stats": _zero_cpu(),
             "precpu_stats": _zero_cpu(), "memory_stats": {}, "name": name, "id": cid}
 
 
-def sample(cid: str, name: str, pid: int, with_networks: bool,
+def sample(cid: str, name: str, pid: int, paths: Paths, with_networks: bool,
            previous: dict[str, Any] | None) -> dict[str, Any]:
     """One StatsJSON; `previous` (the last sample) gives precpu_stats and preread."""
-    if not cgroup_dir("cpuacct", cid).is_dir():
+    if not paths or not cgroup_dir(paths, "cpuacct").is_dir():
         raise BadRequest(f"no cgroup for container {cid}")
     stats: dict[str, Any] = {
         "read": _now(), "preread": previous["read"] if previous else ZERO_TIME,
-        "pids_stats": pids_stats(cid), "blkio_stats": blkio_stats(cid), "num_procs": 0,
-        "storage_stats": {}, "cpu_stats": cpu_stats(cid),
+        "pids_stats": pids_stats(paths), "blkio_stats": blkio_stats(paths), "num_procs": 0,
+        "storage_stats": {}, "cpu_stats": cpu_stats(paths),
         "precpu_stats": previous["cpu_stats"] if previous else _zero_cpu(),
-        "memory_stats": memory_stats(cid), "name": name, "id": cid}
+        "memory_stats": memory_stats(paths), "name": name, "id": cid}
     if with_networks:
         try:
             stats["networks"] = parse_net_dev(Path(f"/proc/{pid}/net/dev").read_text())

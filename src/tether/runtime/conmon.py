@@ -293,6 +293,13 @@ class Runtime:
         state = self._runc_state(cid)
         return state["init_process_pid"] if state else None
 
+    def cgroup_paths(self, cid: str) -> dict[str, str]:
+        """Where runc put the container's cgroup (controller -> directory, "" for the unified
+        hierarchy), from its state: kept until `runc delete`, also after the process exited."""
+        state = self._runc_state(cid) or {}
+        paths = state.get("cgroup_paths") or {}
+        return {str(k): str(v) for k, v in paths.items()} if isinstance(paths, dict) else {}
+
     def exit_code(self, cid: str) -> int | None:
         return _read_int(self._dir(cid) / "exit")
 

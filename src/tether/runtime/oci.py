@@ -31,8 +31,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
+from tether.rules import resources as resource_rules
 from tether.rules.errors import BadRequest
+from tether.runtime import cgroups
 from tether.spec.types import Config, HostConfig
 
 OCI_VERSION = "1.0.2-dev"
@@ -244,7 +247,26 @@ def sysctls(config: Config, host_config: HostConfig) -> dict:
 
 
 def resources(host_config: HostConfig) -> dict:
-    return {"devices": device_rules(host_config.privileged)}
+    """The device cgroup and the container's limits. The limits go through
+    tether.rules.resources' mapping of the API-shaped Resources (`to_api`), the one `docker
+    update` writes live through too, so a limit has one OCI form however it is set. Block
+    devices are looked up at each start, as dockerd does: a missing one fails the start in
+    dockerd's words."""
+    try:
+        limits = resource_rules.oci_resources(host_config.resources.to_api(omit=False),
+                                              cgroups.device_number)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return {"devices": device_rules(host_config.privileged), **limits}
+
+
+def cgroups_path(host_config: HostConfig, parts: Parts) -> str:
+    """The engine's cgroup for the container (`parts.cgroups_path`, named by its id), or that
+    name under HostConfig.CgroupParent, as dockerd's cgroupfs driver places it."""
+    parent = host_config.resources.cgroup_parent
+    if not parent:
+        return parts.cgroups_path
+    return resource_rules.cgroups_path(PurePosixPath(parts.cgroups_path).name, parent)
 
 
 def security(host_config: HostConfig, parts: Parts) -> dict:
@@ -268,7 +290,7 @@ def compile_spec(config: Config, host_config: HostConfig, parts: Parts) -> dict:
     linux: dict = {
         "sysctl": sysctls(config, host_config),
         "resources": resources(host_config),
-        "cgroupsPath": parts.cgroups_path,
+        "cgroupsPath": cgroups_path(host_config, parts),
         "namespaces": namespaces(host_config, parts),
         "devices": [],
     }

@@ -5,14 +5,19 @@ tether.rules.config, port bindings included: dockerd refuses a bad binding at cr
 record is left), plus the checks of the fields dockerd resolves at create (log driver and its
 options, runtime, cgroup namespace mode, restart policy with AutoRemove). `apply_defaults` fills
 what dockerd fills before it stores HostConfig (json-file, runc, a 64 MiB /dev/shm, the private
-IPC namespace, the host cgroup namespace of a cgroup v1 host, OomKillDisable false), so that
-inspect shows Docker's values and the compiler reads a complete spec. Pure.
+IPC namespace, the host cgroup namespace of a cgroup v1 host, OomKillDisable false, MemorySwap
+twice Memory), so that
+inspect shows Docker's values and the compiler reads a complete spec. `check_resources` is
+dockerd's verifyPlatformContainerResources over the limits (tether.rules.resources, on the
+API-shaped Resources: its checks, texts and Warnings are written over Docker's names), given what
+this host's kernel can limit. Pure.
 """
 from __future__ import annotations
 
 from tether.rules import config as rules
+from tether.rules import resources as resource_rules
 from tether.rules.errors import BadRequest
-from tether.spec.types import Config, HostConfig
+from tether.spec.types import Config, HostConfig, Resources
 
 DEFAULT_LOG_DRIVER = "json-file"
 DEFAULT_RUNTIME = "runc"
@@ -48,6 +53,25 @@ def validate(config: Config, host_config: HostConfig) -> None:
                 raise BadRequest(f"unknown log opt '{key}' for json-file log driver")
 
 
+def check_resources(host_config: HostConfig, facts: resource_rules.HostFacts) -> list[str]:
+    """dockerd's checks of the limits at create, its Warnings returned; what this kernel cannot
+    limit is discarded from `host_config` as dockerd discards it (its defaults come after, in
+    `apply_defaults`, as dockerd's adaptContainerSettings after its checks). Maximum IO is
+    refused first, in the words of dockerd's create (its update has others, see
+    resource_rules.verify)."""
+    res = host_config.resources
+    if res.io_maximum_bandwidth:
+        raise BadRequest("Invalid QoS settings: linux does not support configuration of "
+                         "maximum bandwidth")
+    if res.io_maximum_iops:
+        raise BadRequest("Invalid QoS settings: linux does not support configuration of "
+                         "maximum IOPs")
+    shaped = res.to_api(omit=False)
+    warnings = resource_rules.verify(shaped, facts)
+    host_config.resources = Resources.from_api(shaped)
+    return warnings
+
+
 def apply_defaults(host_config: HostConfig) -> None:
     """What dockerd stores for what the client left empty."""
     log = host_config.log_config
@@ -57,11 +81,14 @@ def apply_defaults(host_config: HostConfig) -> None:
     host_config.shm_size = host_config.shm_size or DEFAULT_SHM_SIZE
     host_config.ipc_mode = host_config.ipc_mode or DEFAULT_IPC_MODE
     host_config.cgroupns_mode = host_config.cgroupns_mode or DEFAULT_CGROUPNS_MODE
-    if host_config.resources.memory_swappiness == -1:  # the docker CLI's "not set"
-        host_config.resources.memory_swappiness = None
-    if (host_config.resources.pids_limit or 0) <= 0:  # no limit, which dockerd stores as null
-        host_config.resources.pids_limit = None
-    if host_config.resources.oom_kill_disable is None:
-        host_config.resources.oom_kill_disable = False
+    res = host_config.resources
+    if res.memory_swappiness == -1:  # the docker CLI's "not set"
+        res.memory_swappiness = None
+    if (res.pids_limit or 0) <= 0:  # no limit, which dockerd stores as null
+        res.pids_limit = None
+    if res.oom_kill_disable is None:
+        res.oom_kill_disable = False
+    if res.memory > 0 and not res.memory_swap:  # swap as much again as the memory
+        res.memory_swap = 2 * res.memory
     if not host_config.restart_policy.name:
         host_config.restart_policy.name = "no"

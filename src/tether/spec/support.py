@@ -4,7 +4,8 @@ Every field of Config, HostConfig (Resources' fields at its level, as in the API
 EndpointSettings a create body may carry has one entry: `APPLIED` (enforced for any value),
 `REFUSED` (any value but the zero one is a 400 naming the field), or `only(...)` (the values
 tether applies; any other is refused). `refusals(...)` runs at create, on the request as sent,
-after dockerd's own checks: `tether does not support HostConfig.<Field> yet`. Turning a refusal
+after dockerd's own checks (those of the limits discard, with dockerd's Warnings, what this
+kernel cannot limit): `tether does not support HostConfig.<Field> yet`. Turning a refusal
 into a feature is one line here, next to its field in spec/types.py and its compilation in
 runtime/oci.py. tests/unit/test_spec_support.py holds the table to the API's field list, and
 tests/integration/test_spec_walk.py checks each field against a running daemon. Pure.
@@ -51,11 +52,6 @@ def _log_config(value: LogConfig) -> str | None:
     return f".Config.{refused[0]}" if refused else None
 
 
-def _unlimited(value: int) -> str | None:
-    """A limit of 0 or less is no limit, for dockerd as for tether."""
-    return None if value <= 0 else ""
-
-
 HOST_CONFIG: dict[str, Check] = {
     "Binds": APPLIED,
     "ContainerIDFile": APPLIED,  # the client writes the file; the engine stores the name
@@ -93,37 +89,37 @@ HOST_CONFIG: dict[str, Check] = {
     "Runtime": only("", create.DEFAULT_RUNTIME),
     "ConsoleSize": APPLIED,
     "Isolation": only("", "default"),
-    "CpuShares": REFUSED,
-    "Memory": REFUSED,
-    "NanoCpus": REFUSED,
-    "CgroupParent": REFUSED,
-    "BlkioWeight": REFUSED,
-    "BlkioWeightDevice": REFUSED,
-    "BlkioDeviceReadBps": REFUSED,
-    "BlkioDeviceWriteBps": REFUSED,
-    "BlkioDeviceReadIOps": REFUSED,
-    "BlkioDeviceWriteIOps": REFUSED,
-    "CpuPeriod": REFUSED,
-    "CpuQuota": REFUSED,
-    "CpuRealtimePeriod": REFUSED,
-    "CpuRealtimeRuntime": REFUSED,
-    "CpusetCpus": REFUSED,
-    "CpusetMems": REFUSED,
+    "CpuShares": APPLIED,
+    "Memory": APPLIED,
+    "NanoCpus": APPLIED,
+    "CgroupParent": APPLIED,
+    "BlkioWeight": APPLIED,  # where the kernel cannot weigh I/O: discarded with dockerd's warning
+    "BlkioWeightDevice": APPLIED,
+    "BlkioDeviceReadBps": APPLIED,
+    "BlkioDeviceWriteBps": APPLIED,
+    "BlkioDeviceReadIOps": APPLIED,
+    "BlkioDeviceWriteIOps": APPLIED,
+    "CpuPeriod": APPLIED,
+    "CpuQuota": APPLIED,
+    "CpuRealtimePeriod": APPLIED,
+    "CpuRealtimeRuntime": APPLIED,
+    "CpusetCpus": APPLIED,
+    "CpusetMems": APPLIED,
     "Devices": REFUSED,
     "DeviceCgroupRules": REFUSED,
     "DeviceRequests": REFUSED,
-    "KernelMemory": REFUSED,
-    "KernelMemoryTCP": REFUSED,
-    "MemoryReservation": REFUSED,
-    "MemorySwap": REFUSED,
-    "MemorySwappiness": only(None, -1),  # -1: the docker CLI's "not set"
-    "OomKillDisable": REFUSED,
-    "PidsLimit": _unlimited,
+    "KernelMemory": APPLIED,  # where the kernel ignores it: discarded with dockerd's warning
+    "KernelMemoryTCP": APPLIED,
+    "MemoryReservation": APPLIED,
+    "MemorySwap": APPLIED,
+    "MemorySwappiness": APPLIED,  # -1: the docker CLI's "not set"
+    "OomKillDisable": APPLIED,
+    "PidsLimit": APPLIED,
     "Ulimits": REFUSED,
-    "CpuCount": REFUSED,
-    "CpuPercent": REFUSED,
-    "IOMaximumIOps": REFUSED,
-    "IOMaximumBandwidth": REFUSED,
+    "CpuCount": REFUSED,  # Windows only; dockerd on Linux keeps it silently, tether refuses it
+    "CpuPercent": APPLIED,  # Windows only: discarded at create with dockerd's warning, as dockerd
+    "IOMaximumIOps": REFUSED,  # Windows only; refused first by dockerd's own check
+    "IOMaximumBandwidth": REFUSED,  # Windows only; refused first by dockerd's own check
     "Mounts": APPLIED,
     "MaskedPaths": APPLIED,
     "ReadonlyPaths": APPLIED,

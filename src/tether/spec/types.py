@@ -119,6 +119,14 @@ class Resources:
     io_maximum_iops: int = api("IOMaximumIOps", 0)
     io_maximum_bandwidth: int = api("IOMaximumBandwidth", 0)
 
+    @classmethod
+    def from_api(cls, data: dict[str, Any] | None) -> Resources:
+        return parse(cls, data)
+
+    def to_api(self, omit: bool = True) -> dict[str, Any]:
+        """The API-shaped fields tether.rules.resources checks and maps (Docker's names)."""
+        return render(self, omit=omit)
+
 
 @dataclass
 class HostConfig:
