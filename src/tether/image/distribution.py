@@ -245,16 +245,18 @@ class PullPlan:
                 emit(message("Download complete", ident))
                 emit(message("Pull complete", ident))
                 return
-            with tempfile.TemporaryFile(dir=store.root) as out:
-                size = int(desc.get("size", 0))
-                self.client.fetch_blob(desc["digest"], out,  # type: ignore[arg-type]
-                                       Throttled(emit, "Downloading", ident, size))
-                emit(message("Verifying Checksum", ident))
-                emit(message("Download complete", ident))
-                out.seek(0)
-                emit(message("Extracting", ident, 0, size))
-                store.put_layer(out, diff_id)  # type: ignore[arg-type]
-                emit(message("Extracting", ident, size, size))
+            size = int(desc.get("size", 0))
+            # decompressed, hashed and stored as it arrives; the blob's digest is checked at
+            # its end, before put_layer keeps anything
+            with self.client.open_blob(desc["digest"], Throttled(emit, "Downloading", ident, size)) as blob:
+                try:
+                    store.put_layer(blob, diff_id)  # type: ignore[arg-type]
+                except Exception:
+                    blob.drain()  # a registry sending wrong bytes is named as such
+                    raise
+            emit(message("Verifying Checksum", ident))
+            emit(message("Download complete", ident))
+            emit(message("Extracting", ident, size, size))
         if desc.get("mediaType") in GZIP_TYPES:
             BlobMap(store).remember(diff_id, desc["digest"], int(desc.get("size", 0)))
         emit(message("Pull complete", ident))

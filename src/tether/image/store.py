@@ -498,6 +498,8 @@ class ImageStore:
                 while chunk := stream.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
+                while fileobj.read(1 << 20):
+                    pass  # bytes after a compressed stream: read, so a verifying source sees its end
                 out.flush()
                 os.fsync(out.fileno())
             return _StagedLayer(f"sha256:{digest.hexdigest()}", tmp, layers.tar_size(tmp))
