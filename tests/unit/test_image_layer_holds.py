@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import tarfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -15,7 +16,7 @@ from tether.image.distribution import PullPlan
 from tether.image.registry import BlobReader, RegistryError
 from tether.image.store import diff_ids_of
 from tether.rules import refs
-from tether.rules.errors import BadRequest
+from tether.rules.errors import BadRequest, NotFound
 from test_image_archive import digest, layer, tar_of
 
 
@@ -232,3 +233,31 @@ def test_a_daemon_killed_mid_pull_restarts_without_its_layers(store: ImageStore)
     restarted = ImageStore(store.root)
     assert restarted.has_layer(digest(BASE)) and not restarted.has_layer(digest(TOP))
     assert [image.repo_tags for image in restarted.list()] == [["base:1"]]
+
+
+def test_a_pull_unpacks_its_layers(store: ImageStore) -> None:
+    """As dockerd: the pulled layers are unpacked by the pull, the first run finds them ready."""
+    plan([BASE, TOP]).run(store, lambda msg: None)
+    for blob, name in ((BASE, "etc/base"), (TOP, "etc/top")):
+        assert (store.layers / refs.sha256_hex(digest(blob)) / "diff" / name).is_file()
+
+
+def test_a_pull_with_a_layer_that_cannot_be_unpacked_fails_and_keeps_nothing(store: ImageStore) -> None:
+    with pytest.raises(BadRequest, match="invalid tar entry 'link/escape'"):
+        plan([BASE, _evil_layer()]).run(store, lambda msg: None)
+    assert leftovers(store) == []
+    with pytest.raises(NotFound):
+        store.resolve("localhost:5000/i6r/img:1")
+
+
+def _evil_layer() -> bytes:
+    """A symlink and a file written through it: refused by the unpacker."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/nonexistent-dir"
+        tar.addfile(link)
+        f = tarfile.TarInfo("link/escape")
+        f.size = 1
+        tar.addfile(f, io.BytesIO(b"x"))
+    return buf.getvalue()

@@ -39,6 +39,7 @@ PROGRESS_STEP = 512 * 1024
 BAR_WIDTH = 50
 GZIP_LEVEL = 6
 DOWNLOADS = 3  # layers fetched at once, as dockerd's max-concurrent-downloads default
+UPLOADS = 5  # layers pushed at once, as dockerd's max-concurrent-uploads default
 MAX_CONFIG_BYTES = 8 << 20  # real configs are KBs; the ones with the longest histories, a few 100 KB
 
 
@@ -207,9 +208,15 @@ class PullPlan:
             else:
                 emit(message("Pulling fs layer", short(desc["digest"])))
                 pending.append((desc, diff_id))
+        stack = [diff_id for _, diff_id in layers]
         with ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="pull") as pool:
-            for done in [pool.submit(self._layer, store, desc, diff_id, emit) for desc, diff_id in pending]:
-                done.result()
+            fetches = [(diff_id, pool.submit(self._layer, store, desc, diff_id, emit)) for desc, diff_id in pending]
+            # Unpacked in the pull, as dockerd does, not at the first run: each layer as soon
+            # as it and those below it are stored, while the ones above still download.
+            for i, diff_id in enumerate(stack):
+                for fetched in [f for d, f in fetches if d == diff_id]:
+                    fetched.result()
+                store.unpacked_layers(stack[:i + 1])
 
     @staticmethod
     def _has_image(store: ImageStore, config_bytes: bytes) -> bool:
@@ -341,7 +348,10 @@ class PushPlan:
         diff_ids = image.diff_ids
         for diff_id in reversed(diff_ids):
             emit(message("Preparing", short(diff_id)))
-        layer_descs = [self._push_layer(store, diff_id, emit) for diff_id in diff_ids]
+        # several layers compressed and uploaded at once (zlib runs outside the GIL), as
+        # dockerd's max-concurrent-uploads; the manifest keeps the layers' order
+        with ThreadPoolExecutor(UPLOADS, thread_name_prefix="push") as pool:
+            layer_descs = list(pool.map(lambda diff_id: self._push_layer(store, diff_id, emit), diff_ids))
         config_bytes = store.config_bytes(image)
         config_digest = sha256_digest(config_bytes)
         if not self.client.has_blob(config_digest):
