@@ -569,6 +569,7 @@ class ImageStore:
                 if not self._held[diff_id]:
                     raise RuntimeError(f"layer {diff_id} stored outside keeping_layers")
                 os.replace(layer.path, self.layer_blob(diff_id))
+                self._layer_sizes[diff_id] = layer.size  # staging walked the tar already
                 self._unclaimed.add(diff_id)
         finally:
             layer.path.unlink(missing_ok=True)
