@@ -242,9 +242,14 @@ def test_a_pull_unpacks_its_layers(store: ImageStore) -> None:
         assert (store.layers / refs.sha256_hex(digest(blob)) / "diff" / name).is_file()
 
 
-def test_a_pull_with_a_layer_that_cannot_be_unpacked_fails_and_keeps_nothing(store: ImageStore) -> None:
+@pytest.mark.parametrize("bottom_evil", [False, True])
+def test_a_pull_with_a_layer_that_cannot_be_unpacked_fails_and_keeps_nothing(store: ImageStore,
+                                                                              bottom_evil: bool) -> None:
+    """Layers unpack at once in the download threads: the good ones already unpacked when the
+    bad one fails (above or below them) leave no temporary directory either."""
+    stack = [_evil_layer(), TOP, MID] if bottom_evil else [BASE, TOP, _evil_layer()]
     with pytest.raises(BadRequest, match="invalid tar entry 'link/escape'"):
-        plan([BASE, _evil_layer()]).run(store, lambda msg: None)
+        plan(stack).run(store, lambda msg: None)
     assert leftovers(store) == []
     with pytest.raises(NotFound):
         store.resolve("localhost:5000/i6r/img:1")
@@ -261,3 +266,20 @@ def _evil_layer() -> bytes:
         f.size = 1
         tar.addfile(f, io.BytesIO(b"x"))
     return buf.getvalue()
+
+
+def test_a_pulled_layer_implying_a_directory_gives_it_the_look_below(store: ImageStore) -> None:
+    """The layers are unpacked at once; the directory the top one only implies still gets the
+    owner and mode the bottom one gives it (finished bottom up)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        d = tarfile.TarInfo("opt")
+        d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o750, 7, 8, 1234
+        tar.addfile(d)
+    bottom = buf.getvalue()
+    top = layer(("opt/app/file", b"x"))
+    plan([bottom, top]).run(store, lambda msg: None)
+    implied = store.layers / refs.sha256_hex(digest(top)) / "diff" / "opt"
+    st = implied.lstat()
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid, int(st.st_mtime)) == (0o750, 7, 8, 1234)
+    assert [p.name for p in store.layers.iterdir() if p.name.startswith(".tmp-")] == []

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from tether.image.layers import PreparedLayer
 from tether.image.registry import (CONFIG_V2, INDEX_TYPES, LAYER_GZIP, MANIFEST_V2, Credentials,
                                    NoCredentials, RegistryClient, RegistryError, pick_platform,
                                    sha256_digest)
@@ -209,14 +210,22 @@ class PullPlan:
                 emit(message("Pulling fs layer", short(desc["digest"])))
                 pending.append((desc, diff_id))
         stack = [diff_id for _, diff_id in layers]
+        prepared: dict[str, PreparedLayer] = {}
         with ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="pull") as pool:
             fetches = [(diff_id, pool.submit(self._layer, store, desc, diff_id, emit)) for desc, diff_id in pending]
-            # Unpacked in the pull, as dockerd does, not at the first run: each layer as soon
-            # as it and those below it are stored, while the ones above still download.
-            for i, diff_id in enumerate(stack):
-                for fetched in [f for d, f in fetches if d == diff_id]:
-                    fetched.result()
-                store.unpacked_layers(stack[:i + 1])
+            try:
+                # Unpacked in the pull, as dockerd does, not at the first run: each layer is
+                # unpacked by its download thread as it arrives, then finished bottom up.
+                for i, diff_id in enumerate(stack):
+                    for fetched in [f for d, f in fetches if d == diff_id]:
+                        ready = fetched.result()
+                        if ready is not None:
+                            prepared[diff_id] = ready
+                    store.unpacked_layers(stack[:i + 1], prepared)
+            finally:
+                for _, fetched in fetches:  # what a failure left unfinished (no-op for the rest)
+                    if not fetched.cancelled() and fetched.exception() is None and fetched.result() is not None:
+                        fetched.result().discard()
 
     @staticmethod
     def _has_image(store: ImageStore, config_bytes: bytes) -> bool:
@@ -244,14 +253,15 @@ class PullPlan:
             out.seek(0)
             return out.read()
 
-    def _layer(self, store: ImageStore, desc: dict[str, Any], diff_id: str, emit: Emit) -> None:
-        """Download one layer (once, however many pulls want it), verify, store."""
+    def _layer(self, store: ImageStore, desc: dict[str, Any], diff_id: str, emit: Emit) -> PreparedLayer | None:
+        """Download one layer (once, however many pulls want it), verify, store, and unpack it
+        as far as it can be without the layers below (None when another pull stored it)."""
         ident = short(desc["digest"])
         with _LAYER_LOCKS.hold(diff_id):
             if store.has_layer(diff_id):
                 emit(message("Download complete", ident))
                 emit(message("Pull complete", ident))
-                return
+                return None
             size = int(desc.get("size", 0))
             # decompressed, hashed and stored as it arrives; the blob's digest is checked at
             # its end, before put_layer keeps anything
@@ -263,10 +273,13 @@ class PullPlan:
                     raise
             emit(message("Verifying Checksum", ident))
             emit(message("Download complete", ident))
+            emit(message("Extracting", ident, 0, size))
+            ready = store.prepare_layer(diff_id)
             emit(message("Extracting", ident, size, size))
         if desc.get("mediaType") in GZIP_TYPES:
             BlobMap(store).remember(diff_id, desc["digest"], int(desc.get("size", 0)))
         emit(message("Pull complete", ident))
+        return ready
 
 
 @dataclass

@@ -24,6 +24,7 @@ import secrets
 import shutil
 import stat
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
@@ -111,25 +112,52 @@ def tar_size(path: Path) -> int:
 
 def unpack_layer(tar_path: Path, layer_dir: Path, lowers: Sequence[Path] = ()) -> Path:
     """Unpack `tar_path` into `layer_dir/diff` once; return that diff dir. `lowers` are the diff
-    dirs of the layers below, top first (see `extract`).
+    dirs of the layers below, top first (see `extract`)."""
+    prepared = prepare_layer(tar_path, layer_dir)
+    return prepared.finish(lowers) if prepared is not None else layer_dir / "diff"
 
-    The work happens in a temporary sibling that is renamed into place, so a crash leaves either a
-    whole layer or a `.tmp-` directory that ImageStore removes at start-up, never half a layer.
-    """
-    diff = layer_dir / "diff"
+
+@dataclass
+class PreparedLayer:
+    """A layer unpacked into a temporary sibling of its dir, all but the directories it only
+    implies, which take their look from the layers below (see `extract`). Preparing needs no
+    other layer, so the layers of a pull are prepared at once, each as it arrives; `finish`
+    then goes bottom up. A crash leaves a `.tmp-` directory that ImageStore removes at
+    start-up, never half a layer."""
+
+    layer_dir: Path
+    tmp: Path
+    implied: list[str]
+
+    def finish(self, lowers: Sequence[Path]) -> Path:
+        """Give the implied directories their look in `lowers` and move the layer into place
+        (unless another unpack of it got there first); the layer's diff dir."""
+        try:
+            if not self.layer_dir.exists():
+                _style_implied(str(self.tmp / "diff"), self.implied, lowers)
+                os.rename(self.tmp, self.layer_dir)
+        finally:
+            self.discard()
+        return self.layer_dir / "diff"
+
+    def discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def prepare_layer(tar_path: Path, layer_dir: Path) -> PreparedLayer | None:
+    """Unpack `tar_path` next to `layer_dir` (see PreparedLayer); None if the layer is there."""
     if layer_dir.exists():
-        return diff
+        return None
     tmp = layer_dir.with_name(f".tmp-{layer_dir.name}-{secrets.token_hex(4)}")
     try:
         os.mkdir(tmp, LAYER_DIR_MODE)
         os.mkdir(tmp / "diff", 0o755)
         with open(tar_path, "rb") as f:
-            extract(f, tmp / "diff", lowers)
-        os.rename(tmp, layer_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return diff
+            implied = _extract_entries(f, str(tmp / "diff"))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PreparedLayer(layer_dir, tmp, implied)
 
 
 def extract(fileobj: BinaryIO, root: Path, lowers: Sequence[Path] = ()) -> None:
@@ -139,12 +167,18 @@ def extract(fileobj: BinaryIO, root: Path, lowers: Sequence[Path] = ()) -> None:
     must still exist in this layer's own dir, and overlayfs shows the topmost one: it gets the
     owner, mode and mtime the same directory has in `lowers`, so the image looks as a tool that
     applies layers in place (umoci, containerd) shows it, not as a fresh 0755 root directory.
+    """
+    _style_implied(str(root), _extract_entries(fileobj, str(root)), lowers)
+
+
+def _extract_entries(fileobj: BinaryIO, top: str) -> list[str]:
+    """Every entry of the tar under `top`; the directories only implied by entries (made 0755),
+    deepest last.
 
     Paths are plain strings and directories already checked are remembered (`_Dirs`): a real
     layer has thousands of small files, and per-entry pathlib objects and an lstat of every
     parent of every entry cost more than writing the files.
     """
-    top = str(root)
     dirs = _Dirs()
     directories: list[tuple[str, tarfile.TarInfo]] = []
     implied: list[str] = []
@@ -157,17 +191,22 @@ def extract(fileobj: BinaryIO, root: Path, lowers: Sequence[Path] = ()) -> None:
     except tarfile.TarError as exc:
         raise BadRequest(f"invalid tar archive: {exc}") from exc
     listed = {path for path, _ in directories}
+    # given by their own entry, or replaced by a later one: not implied after all
+    implied = [path for path in implied if path not in listed and stat.S_ISDIR(_lstat_mode(path))]
+    for path, member in reversed(directories):
+        os.utime(path, ns=(int(member.mtime * 10**9),) * 2, follow_symlinks=False)
+    return implied
+
+
+def _style_implied(top: str, implied: list[str], lowers: Sequence[Path]) -> None:
+    """Owner, mode and mtime of each implied directory as the same directory has below."""
     for path in reversed(implied):
-        if path in listed or not stat.S_ISDIR(_lstat_mode(path)):
-            continue  # given by its own entry, or replaced by a later one
         below = _visible_below(tuple(path[len(top) + 1:].split("/")), lowers)
         if below is not None:
             st = os.lstat(below)
             os.chown(path, st.st_uid, st.st_gid)
             os.chmod(path, stat.S_IMODE(st.st_mode))
             os.utime(path, ns=(st.st_mtime_ns, st.st_mtime_ns))
-    for path, member in reversed(directories):
-        os.utime(path, ns=(int(member.mtime * 10**9),) * 2, follow_symlinks=False)
 
 
 class _Dirs:

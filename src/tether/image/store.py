@@ -685,14 +685,28 @@ class ImageStore:
         never unpack the same layer twice)."""
         return self.unpacked_layers(image.diff_ids)
 
-    def unpacked_layers(self, diff_ids: list[str]) -> list[Path]:
+    def unpacked_layers(self, diff_ids: list[str],
+                        prepared: dict[str, layers.PreparedLayer] | None = None) -> list[Path]:
         """The diff dirs of a layer stack (bottom first in, top first out), each unpacked over
         the ones below it (directories a layer only implies look as they do below), now if not
         yet: a load does it at once, so a layer that cannot be unpacked is refused with its
-        image, as dockerd does. A layer is unpacked once, by the first stack that needs it."""
+        image, as dockerd does. A layer is unpacked once, by the first stack that needs it;
+        one in `prepared` (see `prepare_layer`) is only finished."""
+        prepared = prepared or {}
         with self._lock:
             dirs: list[Path] = []
             for diff_id in diff_ids:
-                dirs.insert(0, layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id),
-                                                   list(dirs)))
+                ready = prepared.pop(diff_id, None)
+                if ready is not None:
+                    dirs.insert(0, ready.finish(list(dirs)))
+                else:
+                    dirs.insert(0, layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id),
+                                                       list(dirs)))
             return dirs
+
+    def prepare_layer(self, diff_id: str) -> layers.PreparedLayer | None:
+        """Unpack a stored layer held by `keeping_layers` as far as it can be without the
+        layers below (see layers.PreparedLayer), outside the store lock, so that the layers of
+        a pull unpack at once; None when it is unpacked already. `unpacked_layers` finishes it;
+        the caller discards it if it does not get there."""
+        return layers.prepare_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id))
