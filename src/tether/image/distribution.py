@@ -209,23 +209,12 @@ class PullPlan:
             else:
                 emit(message("Pulling fs layer", short(desc["digest"])))
                 pending.append((desc, diff_id))
-        stack = [diff_id for _, diff_id in layers]
-        prepared: dict[str, PreparedLayer] = {}
         with ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="pull") as pool:
-            fetches = [(diff_id, pool.submit(self._layer, store, desc, diff_id, emit)) for desc, diff_id in pending]
-            try:
-                # Unpacked in the pull, as dockerd does, not at the first run: each layer is
-                # unpacked by its download thread as it arrives, then finished bottom up.
-                for i, diff_id in enumerate(stack):
-                    for fetched in [f for d, f in fetches if d == diff_id]:
-                        ready = fetched.result()
-                        if ready is not None:
-                            prepared[diff_id] = ready
-                    store.unpacked_layers(stack[:i + 1], prepared)
-            finally:
-                for _, fetched in fetches:  # what a failure left unfinished (no-op for the rest)
-                    if not fetched.cancelled() and fetched.exception() is None and fetched.result() is not None:
-                        fetched.result().discard()
+            # Unpacked in the pull, as dockerd does, not at the first run: each layer by its
+            # download thread as it arrives, finished bottom up.
+            store.unpack_arriving([diff_id for _, diff_id in layers],
+                                  [(diff_id, pool.submit(self._layer, store, desc, diff_id, emit))
+                                   for desc, diff_id in pending])
 
     @staticmethod
     def _has_image(store: ImageStore, config_bytes: bytes) -> bool:

@@ -29,6 +29,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +68,16 @@ def container_config(values: dict[str, Any] | None = None) -> dict[str, Any]:
             continue
         result[key] = value
     return result
+
+
+def discard_arriving(arriving: list[tuple[str, Future[layers.PreparedLayer | None]]]) -> None:
+    """Wait for the preparations in `arriving` and discard what they made (a no-op for layers
+    already finished): what a failed pull or load leaves prepared."""
+    for _, future in arriving:
+        if not future.cancelled() and future.exception() is None:
+            ready = future.result()
+            if ready is not None:
+                ready.discard()
 
 
 def rfc3339_nano(ns: int) -> str:
@@ -703,6 +714,24 @@ class ImageStore:
                     dirs.insert(0, layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id),
                                                        list(dirs)))
             return dirs
+
+    def unpack_arriving(self, stack: list[str],
+                        arriving: list[tuple[str, Future[layers.PreparedLayer | None]]]) -> list[Path]:
+        """`unpacked_layers(stack)` for layers being stored and prepared in other threads
+        (`arriving`: diff_id and the future of its `prepare_layer`): each is finished as soon as
+        it and the ones below are there. Whatever a failure leaves prepared is discarded."""
+        prepared: dict[str, layers.PreparedLayer] = {}
+        try:
+            dirs: list[Path] = []
+            for i, diff_id in enumerate(stack):
+                for future in [f for d, f in arriving if d == diff_id]:
+                    ready = future.result()
+                    if ready is not None:
+                        prepared[diff_id] = ready
+                dirs = self.unpacked_layers(stack[:i + 1], prepared)
+            return dirs
+        finally:
+            discard_arriving(arriving)
 
     def prepare_layer(self, diff_id: str) -> layers.PreparedLayer | None:
         """Unpack a stored layer held by `keeping_layers` as far as it can be without the
