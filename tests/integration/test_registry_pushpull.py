@@ -3,6 +3,7 @@ the docker SDK against tetherd, basic auth with `tether login`, and an image of 
 with whiteouts compared file by file with what skopeo + umoci make of the same image."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -431,3 +432,29 @@ def test_tls_registry_on_loopback_is_used_without_verification(daemon) -> None:
     finally:
         reg.stop()
         shutil.rmtree(storage, ignore_errors=True)
+
+
+@pytest.mark.parametrize("bad_bytes", ["garbage", "other_gzip"])
+def test_a_blob_with_wrong_bytes_is_refused_as_such(daemon, scratch: Path, bad_bytes: str) -> None:
+    """Layers are decompressed and stored as they arrive; the blob's digest is only known at
+    its end. A registry serving wrong bytes (here: the stored blob overwritten, as a broken or
+    hostile registry would serve it) must fail the pull with dockerd's verification error, not
+    with what the decompressor or the diff_id check made of the garbage, and keep nothing."""
+    with registries([None, daemon.netns]) as (reg, _):
+        name = f"{reg.address}/i6a/tampered:v1"
+        push_from_test_store(scratch / "store", name)
+        manifest = json.loads(subprocess.run(
+            ["curl", "-sf", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
+             f"http://{reg.address}/v2/i6a/tampered/manifests/v1"], check=True, capture_output=True).stdout)
+        digest = manifest["layers"][1]["digest"]
+        hexd = digest.split(":")[1]
+        data = reg.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
+        size = data.stat().st_size
+        if bad_bytes == "garbage":
+            data.write_bytes(os.urandom(size))
+        else:
+            data.write_bytes(gzip.compress(tar_bytes([tar_entry("other", data=b"x")])))
+        pulled = daemon.tether("pull", name)
+        assert pulled.returncode == 1
+        assert f"filesystem layer verification failed for digest {digest}" in pulled.stderr.decode()
+        assert daemon.api("GET", f"/images/{name}/json")[0] == 404

@@ -309,6 +309,23 @@ def test_load_refuses_a_layer_that_cannot_be_unpacked(store: ImageStore) -> None
     with pytest.raises(NotFound):
         store.resolve("evil:1")
     assert not Path("/tmp/escape").exists()
+    # layers unpack at once while the archive is read: good layers around the bad one,
+    # already unpacked or half-way, leave nothing behind either
+    good_below, good_above = layer(("a", b"1")), layer(("b", b"2"))
+    stack = [good_below, evil, good_above]
+    data = tar_of({"c.json": config_for(stack), "0.tar": good_below, "1.tar": evil, "2.tar": good_above,
+                   "manifest.json": json.dumps([{"Config": "c.json", "RepoTags": ["evil:2"],
+                                                 "Layers": ["0.tar", "1.tar", "2.tar"]}]).encode()})
+    with pytest.raises(BadRequest, match="invalid tar entry 'link/escape'"):
+        load_into(store, data)
+    assert sorted(p.name for p in [*store.blobs.iterdir(), *store.layers.iterdir()]) == []
+    # a later layer that does not match its diff_id: the ones prepared before it are discarded
+    data = tar_of({"c.json": config_for(stack), "0.tar": good_below, "1.tar": good_above, "2.tar": good_above,
+                   "manifest.json": json.dumps([{"Config": "c.json", "RepoTags": ["evil:3"],
+                                                 "Layers": ["0.tar", "1.tar", "2.tar"]}]).encode()})
+    with pytest.raises(BadRequest, match="layer tar hashes to"):
+        load_into(store, data)
+    assert sorted(p.name for p in [*store.blobs.iterdir(), *store.layers.iterdir()]) == []
 
 
 # ---- export ------------------------------------------------------------------------------

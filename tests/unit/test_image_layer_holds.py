@@ -2,8 +2,10 @@
 pull a layer from under it, and diff_ids from untrusted configs never become paths."""
 from __future__ import annotations
 
+import gzip
 import io
 import json
+import tarfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -11,10 +13,10 @@ import pytest
 
 from tether.image import ImageStore, archive, distribution
 from tether.image.distribution import PullPlan
-from tether.image.registry import RegistryError
+from tether.image.registry import BlobReader, RegistryError
 from tether.image.store import diff_ids_of
 from tether.rules import refs
-from tether.rules.errors import BadRequest
+from tether.rules.errors import BadRequest, NotFound
 from test_image_archive import digest, layer, tar_of
 
 
@@ -38,29 +40,56 @@ def leftovers(store: ImageStore) -> list[str]:
     return sorted(p.name for p in [*store.blobs.iterdir(), *store.layers.iterdir()])
 
 
-class FakeRegistry:
-    """Serves blobs by digest; `broken` ones fail half-way, as a registry that dies would."""
+class _Body(io.BytesIO):
+    """A response body that stops with a reset after `cut` bytes when `cut` is set."""
 
-    def __init__(self, blobs: dict[str, bytes], broken: frozenset[str] = frozenset()) -> None:
-        self.blobs, self.broken = blobs, broken
+    def __init__(self, data: bytes, cut: int | None) -> None:
+        super().__init__(data[:cut] if cut is not None else data)
+        self.cut = cut
+
+    def readinto(self, buffer: Any) -> int:
+        n = super().readinto(buffer)
+        if n == 0 and self.cut is not None:
+            raise ConnectionResetError("connection reset")
+        return n
+
+
+class _FakeReply:
+    def __init__(self, body: _Body) -> None:
+        self.resp = body
+
+    def close(self) -> None:
+        self.resp.close()
+
+
+class FakeRegistry:
+    """Serves blobs by digest through the real BlobReader; `broken` ones fail half-way, as a
+    registry that dies would, and `wrong` ones send other bytes than their digest names."""
+
+    def __init__(self, blobs: dict[str, bytes], broken: frozenset[str] = frozenset(),
+                 wrong: dict[str, bytes] | None = None) -> None:
+        self.blobs, self.broken, self.wrong = blobs, broken, wrong or {}
+
+    def open_blob(self, blob_digest: str, progress: Any = None) -> BlobReader:
+        data = self.wrong.get(blob_digest, self.blobs[blob_digest])
+        body = _Body(data, 100 if blob_digest in self.broken else None)
+        return BlobReader(_FakeReply(body), blob_digest, refs.sha256_hex(blob_digest), progress)  # type: ignore[arg-type]
 
     def fetch_blob(self, blob_digest: str, out: BinaryIO, progress: Any = None) -> int:
-        data = self.blobs[blob_digest]
-        if blob_digest in self.broken:
-            out.write(data[:100])
-            raise RegistryError(f"fetching blob {blob_digest}: connection reset")
+        with self.open_blob(blob_digest, progress) as blob:
+            data = blob.read()
         out.write(data)
         return len(data)
 
 
 def plan(layers: list[bytes], broken: frozenset[str] = frozenset(),
-         diff_ids: list[str] | None = None) -> PullPlan:
+         diff_ids: list[str] | None = None, wrong: dict[str, bytes] | None = None) -> PullPlan:
     cfg = config(diff_ids or [digest(x) for x in layers])
     blobs = {digest(cfg): cfg, **{digest(x): x for x in layers}}
     manifest = {"config": {"digest": digest(cfg), "size": len(cfg)},
                 "layers": [{"digest": digest(x), "size": len(x)} for x in layers]}
     ref = refs.parse_normalized("localhost:5000/i6r/img:1")
-    return PullPlan(ref, FakeRegistry(blobs, broken), manifest, digest(b"manifest"))  # type: ignore[arg-type]
+    return PullPlan(ref, FakeRegistry(blobs, broken, wrong), manifest, digest(b"manifest"))  # type: ignore[arg-type]
 
 
 def test_a_pull_cut_off_half_way_leaves_no_layer(store: ImageStore) -> None:
@@ -69,6 +98,28 @@ def test_a_pull_cut_off_half_way_leaves_no_layer(store: ImageStore) -> None:
     assert leftovers(store) == []
     plan([BASE, TOP]).run(store, lambda msg: None)
     assert store.resolve("localhost:5000/i6r/img:1").diff_ids == [digest(BASE), digest(TOP)]
+
+
+@pytest.mark.parametrize("sent", [b"not a tar at all" * 50, BASE, layer(("etc/other", b"x")),
+                                  b"\x1f\x8b" + b"not gzip after its magic" * 5000,
+                                  gzip.compress(TOP)[:-10] + b"cut short" * 5000])
+def test_wrong_bytes_from_the_registry_fail_as_a_verification_error(store: ImageStore, sent: bytes) -> None:
+    """A layer is stored as it arrives, before its digest is known: whatever the decompressor
+    or the diff_id check makes of wrong bytes, the pull fails naming the blob, keeps nothing."""
+    with pytest.raises(RegistryError, match=f"filesystem layer verification failed for digest {digest(TOP)}"):
+        plan([BASE, TOP], wrong={digest(TOP): sent}).run(store, lambda msg: None)
+    assert leftovers(store) == []
+
+
+def test_blob_reader_checks_the_digest_at_the_end_every_time() -> None:
+    good, bad = b"x" * 3000, b"y" * 3000
+    with BlobReader(_FakeReply(_Body(good, None)), digest(good), refs.sha256_hex(digest(good)), None) as reader:  # type: ignore[arg-type]
+        assert reader.read() == good and reader.read() == b""
+    with BlobReader(_FakeReply(_Body(bad, None)), digest(good), refs.sha256_hex(digest(good)), None) as reader:  # type: ignore[arg-type]
+        assert reader.read(1000) == b"y" * 1000
+        for _ in range(2):
+            with pytest.raises(RegistryError, match="verification failed"):
+                reader.drain()
 
 
 def test_a_failed_pull_keeps_layers_that_were_there_before(store: ImageStore) -> None:
@@ -182,3 +233,53 @@ def test_a_daemon_killed_mid_pull_restarts_without_its_layers(store: ImageStore)
     restarted = ImageStore(store.root)
     assert restarted.has_layer(digest(BASE)) and not restarted.has_layer(digest(TOP))
     assert [image.repo_tags for image in restarted.list()] == [["base:1"]]
+
+
+def test_a_pull_unpacks_its_layers(store: ImageStore) -> None:
+    """As dockerd: the pulled layers are unpacked by the pull, the first run finds them ready."""
+    plan([BASE, TOP]).run(store, lambda msg: None)
+    for blob, name in ((BASE, "etc/base"), (TOP, "etc/top")):
+        assert (store.layers / refs.sha256_hex(digest(blob)) / "diff" / name).is_file()
+
+
+@pytest.mark.parametrize("bottom_evil", [False, True])
+def test_a_pull_with_a_layer_that_cannot_be_unpacked_fails_and_keeps_nothing(store: ImageStore,
+                                                                              bottom_evil: bool) -> None:
+    """Layers unpack at once in the download threads: the good ones already unpacked when the
+    bad one fails (above or below them) leave no temporary directory either."""
+    stack = [_evil_layer(), TOP, MID] if bottom_evil else [BASE, TOP, _evil_layer()]
+    with pytest.raises(BadRequest, match="invalid tar entry 'link/escape'"):
+        plan(stack).run(store, lambda msg: None)
+    assert leftovers(store) == []
+    with pytest.raises(NotFound):
+        store.resolve("localhost:5000/i6r/img:1")
+
+
+def _evil_layer() -> bytes:
+    """A symlink and a file written through it: refused by the unpacker."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/nonexistent-dir"
+        tar.addfile(link)
+        f = tarfile.TarInfo("link/escape")
+        f.size = 1
+        tar.addfile(f, io.BytesIO(b"x"))
+    return buf.getvalue()
+
+
+def test_a_pulled_layer_implying_a_directory_gives_it_the_look_below(store: ImageStore) -> None:
+    """The layers are unpacked at once; the directory the top one only implies still gets the
+    owner and mode the bottom one gives it (finished bottom up)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        d = tarfile.TarInfo("opt")
+        d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o750, 7, 8, 1234
+        tar.addfile(d)
+    bottom = buf.getvalue()
+    top = layer(("opt/app/file", b"x"))
+    plan([bottom, top]).run(store, lambda msg: None)
+    implied = store.layers / refs.sha256_hex(digest(top)) / "diff" / "opt"
+    st = implied.lstat()
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid, int(st.st_mtime)) == (0o750, 7, 8, 1234)
+    assert [p.name for p in store.layers.iterdir() if p.name.startswith(".tmp-")] == []

@@ -101,6 +101,16 @@ def test_later_entry_replaces_earlier(tmp_path: Path) -> None:
     [("d", tarfile.DIRTYPE, {}), ("hard", tarfile.LNKTYPE, {"linkname": "d"})],
     [("s", tarfile.SYMTYPE, {"linkname": "/etc"}), ("hard", tarfile.LNKTYPE, {"linkname": "s/passwd"})],
     [("f", tarfile.REGTYPE, {"data": b"x"}), ("f/under", tarfile.REGTYPE, {"data": b"x"})],
+    # a directory already checked (a file was written in it) and then replaced by a symlink
+    # must be checked again: the unpacker remembers checked directories
+    [("d/a/f", tarfile.REGTYPE, {"data": b"x"}), ("d", tarfile.SYMTYPE, {"linkname": "/nonexistent-dir"}),
+     ("d/a/escape", tarfile.REGTYPE, {"data": b"x"})],
+    [("d/a/f", tarfile.REGTYPE, {"data": b"x"}), ("d/a", tarfile.SYMTYPE, {"linkname": "/nonexistent-dir"}),
+     ("d/a/escape", tarfile.REGTYPE, {"data": b"x"})],
+    [("d/f", tarfile.REGTYPE, {"data": b"x"}), ("d", tarfile.REGTYPE, {"data": b"file"}),
+     ("d/f2", tarfile.REGTYPE, {"data": b"x"})],
+    [("d/sub/f", tarfile.REGTYPE, {"data": b"x"}), (".wh.d", tarfile.REGTYPE, {}),
+     ("d/sub/g", tarfile.REGTYPE, {"data": b"x"})],
     [("sda", tarfile.BLKTYPE, {"devmajor": 8, "devminor": 0})],
     [("mem", tarfile.CHRTYPE, {"devmajor": 1, "devminor": 1})],
     [("tun", tarfile.CHRTYPE, {"devmajor": 10, "devminor": 200})],
@@ -110,6 +120,21 @@ def test_escapes_and_devices_refused_and_nothing_left(tmp_path: Path, entries: l
         unpack(make_tar(*entries), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blob"]
     assert not (tmp_path.parent / "escape").exists()
+
+
+def test_large_file_content_is_whole(tmp_path: Path) -> None:
+    data = os.urandom(3 << 20) + b"tail"
+    diff = unpack(make_tar(("big", tarfile.REGTYPE, {"data": data, "mode": 0o640, "mtime": 5})), tmp_path)
+    assert (diff / "big").read_bytes() == data
+    st_ = os.lstat(diff / "big")
+    assert (stat.S_IMODE(st_.st_mode), st_.st_mtime) == (0o640, 5)
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    data = make_tar(("f", tarfile.REGTYPE, {"data": b"x" * 5000}))
+    with pytest.raises(BadRequest, match="invalid tar archive"):
+        unpack(data[:2048], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob"]
 
 
 def test_dot_dot_stops_at_the_layer_root(tmp_path: Path) -> None:

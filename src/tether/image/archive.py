@@ -25,12 +25,15 @@ import os
 import posixpath
 import stat
 import tarfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
 from tether.image.distribution import Emit, Throttled
+from tether.image.layers import PreparedLayer
 from tether.image.registry import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, pick_platform
-from tether.image.store import Image, ImageStore, chain_ids, diff_ids_of, go_arch, unix_seconds
+from tether.image.store import (Image, ImageStore, chain_ids, diff_ids_of, discard_arriving, go_arch,
+                                 unix_seconds)
 from tether.rules import refs
 from tether.rules.errors import BadRequest, NotFound, load_tar_error
 from tether.runtime import rootfd
@@ -46,6 +49,7 @@ IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 _CAPABILITY_XATTR = "security.capability"
 _MAX_LINKS = 16
+UNPACKS = 3  # layers of a load unpacked at once while the next is read
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -362,15 +366,23 @@ def load(store: ImageStore, archive: Archive, images: list[ArchivedImage], quiet
     tags; dockerd's `Loaded image` lines (and its rename notice when a tag moves)."""
     for image in images:
         diff_ids = check_layers(image)
-        with store.keeping_layers(diff_ids):
-            for member, diff_id, chain in zip(image.layers, diff_ids, chain_ids(diff_ids), strict=True):
-                if not store.has_layer(diff_id):
-                    source: BinaryIO = archive.open(member)
-                    if not quiet:
-                        source = io.BufferedReader(CountingReader(source, Throttled(
-                            emit, "Loading layer", _hex(chain)[:12], archive.size(member))))
-                    store.put_layer(source, diff_id)
-            store.unpacked_layers(diff_ids)  # a layer that cannot be unpacked fails the load
+        with store.keeping_layers(diff_ids), ThreadPoolExecutor(UNPACKS, thread_name_prefix="load") as pool:
+            # each layer unpacks in a thread while the next one is read from the archive; a
+            # layer that cannot be unpacked fails the load
+            arriving: list[tuple[str, Future[PreparedLayer | None]]] = []
+            try:
+                for member, diff_id, chain in zip(image.layers, diff_ids, chain_ids(diff_ids), strict=True):
+                    if not store.has_layer(diff_id):
+                        source: BinaryIO = archive.open(member)
+                        if not quiet:
+                            source = io.BufferedReader(CountingReader(source, Throttled(
+                                emit, "Loading layer", _hex(chain)[:12], archive.size(member))))
+                        store.put_layer(source, diff_id)
+                        arriving.append((diff_id, pool.submit(store.prepare_layer, diff_id)))
+            except BaseException:
+                discard_arriving(arriving)
+                raise
+            store.unpack_arriving(diff_ids, arriving)
             loaded = store.add_image_from_layers(image.config)
         for tag in image.tags:
             previous = _tagged(store, tag)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from tether.image.layers import PreparedLayer
 from tether.image.registry import (CONFIG_V2, INDEX_TYPES, LAYER_GZIP, MANIFEST_V2, Credentials,
                                    NoCredentials, RegistryClient, RegistryError, pick_platform,
                                    sha256_digest)
@@ -39,6 +40,7 @@ PROGRESS_STEP = 512 * 1024
 BAR_WIDTH = 50
 GZIP_LEVEL = 6
 DOWNLOADS = 3  # layers fetched at once, as dockerd's max-concurrent-downloads default
+UPLOADS = 5  # layers pushed at once, as dockerd's max-concurrent-uploads default
 MAX_CONFIG_BYTES = 8 << 20  # real configs are KBs; the ones with the longest histories, a few 100 KB
 
 
@@ -219,8 +221,11 @@ class PullPlan:
                 emit(message("Pulling fs layer", short(desc["digest"])))
                 pending.append((desc, diff_id))
         with ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="pull") as pool:
-            for done in [pool.submit(self._layer, store, desc, diff_id, emit) for desc, diff_id in pending]:
-                done.result()
+            # Unpacked in the pull, as dockerd does, not at the first run: each layer by its
+            # download thread as it arrives, finished bottom up.
+            store.unpack_arriving([diff_id for _, diff_id in layers],
+                                  [(diff_id, pool.submit(self._layer, store, desc, diff_id, emit))
+                                   for desc, diff_id in pending])
 
     @staticmethod
     def _has_image(store: ImageStore, config_bytes: bytes) -> bool:
@@ -241,27 +246,33 @@ class PullPlan:
     def _config(self, desc: dict[str, Any]) -> bytes:
         return fetch_config(self.client, desc)
 
-    def _layer(self, store: ImageStore, desc: dict[str, Any], diff_id: str, emit: Emit) -> None:
-        """Download one layer (once, however many pulls want it), verify, store."""
+    def _layer(self, store: ImageStore, desc: dict[str, Any], diff_id: str, emit: Emit) -> PreparedLayer | None:
+        """Download one layer (once, however many pulls want it), verify, store, and unpack it
+        as far as it can be without the layers below (None when another pull stored it)."""
         ident = short(desc["digest"])
         with _LAYER_LOCKS.hold(diff_id):
             if store.has_layer(diff_id):
                 emit(message("Download complete", ident))
                 emit(message("Pull complete", ident))
-                return
-            with tempfile.TemporaryFile(dir=store.root) as out:
-                size = int(desc.get("size", 0))
-                self.client.fetch_blob(desc["digest"], out,  # type: ignore[arg-type]
-                                       Throttled(emit, "Downloading", ident, size))
-                emit(message("Verifying Checksum", ident))
-                emit(message("Download complete", ident))
-                out.seek(0)
-                emit(message("Extracting", ident, 0, size))
-                store.put_layer(out, diff_id)  # type: ignore[arg-type]
-                emit(message("Extracting", ident, size, size))
+                return None
+            size = int(desc.get("size", 0))
+            # decompressed, hashed and stored as it arrives; the blob's digest is checked at
+            # its end, before put_layer keeps anything
+            with self.client.open_blob(desc["digest"], Throttled(emit, "Downloading", ident, size)) as blob:
+                try:
+                    store.put_layer(blob, diff_id)  # type: ignore[arg-type]
+                except Exception:
+                    blob.drain()  # a registry sending wrong bytes is named as such
+                    raise
+            emit(message("Verifying Checksum", ident))
+            emit(message("Download complete", ident))
+            emit(message("Extracting", ident, 0, size))
+            ready = store.prepare_layer(diff_id)
+            emit(message("Extracting", ident, size, size))
         if desc.get("mediaType") in GZIP_TYPES:
             BlobMap(store).remember(diff_id, desc["digest"], int(desc.get("size", 0)))
         emit(message("Pull complete", ident))
+        return ready
 
 
 @dataclass
@@ -343,7 +354,10 @@ class PushPlan:
         diff_ids = image.diff_ids
         for diff_id in reversed(diff_ids):
             emit(message("Preparing", short(diff_id)))
-        layer_descs = [self._push_layer(store, diff_id, emit) for diff_id in diff_ids]
+        # several layers compressed and uploaded at once (zlib runs outside the GIL), as
+        # dockerd's max-concurrent-uploads; the manifest keeps the layers' order
+        with ThreadPoolExecutor(UPLOADS, thread_name_prefix="push") as pool:
+            layer_descs = list(pool.map(lambda diff_id: self._push_layer(store, diff_id, emit), diff_ids))
         config_bytes = store.config_bytes(image)
         config_digest = sha256_digest(config_bytes)
         if not self.client.has_blob(config_digest):

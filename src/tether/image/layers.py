@@ -24,6 +24,7 @@ import secrets
 import shutil
 import stat
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
@@ -111,25 +112,52 @@ def tar_size(path: Path) -> int:
 
 def unpack_layer(tar_path: Path, layer_dir: Path, lowers: Sequence[Path] = ()) -> Path:
     """Unpack `tar_path` into `layer_dir/diff` once; return that diff dir. `lowers` are the diff
-    dirs of the layers below, top first (see `extract`).
+    dirs of the layers below, top first (see `extract`)."""
+    prepared = prepare_layer(tar_path, layer_dir)
+    return prepared.finish(lowers) if prepared is not None else layer_dir / "diff"
 
-    The work happens in a temporary sibling that is renamed into place, so a crash leaves either a
-    whole layer or a `.tmp-` directory that ImageStore removes at start-up, never half a layer.
-    """
-    diff = layer_dir / "diff"
+
+@dataclass
+class PreparedLayer:
+    """A layer unpacked into a temporary sibling of its dir, all but the directories it only
+    implies, which take their look from the layers below (see `extract`). Preparing needs no
+    other layer, so the layers of a pull are prepared at once, each as it arrives; `finish`
+    then goes bottom up. A crash leaves a `.tmp-` directory that ImageStore removes at
+    start-up, never half a layer."""
+
+    layer_dir: Path
+    tmp: Path
+    implied: list[str]
+
+    def finish(self, lowers: Sequence[Path]) -> Path:
+        """Give the implied directories their look in `lowers` and move the layer into place
+        (unless another unpack of it got there first); the layer's diff dir."""
+        try:
+            if not self.layer_dir.exists():
+                _style_implied(str(self.tmp / "diff"), self.implied, lowers)
+                os.rename(self.tmp, self.layer_dir)
+        finally:
+            self.discard()
+        return self.layer_dir / "diff"
+
+    def discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def prepare_layer(tar_path: Path, layer_dir: Path) -> PreparedLayer | None:
+    """Unpack `tar_path` next to `layer_dir` (see PreparedLayer); None if the layer is there."""
     if layer_dir.exists():
-        return diff
+        return None
     tmp = layer_dir.with_name(f".tmp-{layer_dir.name}-{secrets.token_hex(4)}")
     try:
         os.mkdir(tmp, LAYER_DIR_MODE)
         os.mkdir(tmp / "diff", 0o755)
         with open(tar_path, "rb") as f:
-            extract(f, tmp / "diff", lowers)
-        os.rename(tmp, layer_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return diff
+            implied = _extract_entries(f, str(tmp / "diff"))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PreparedLayer(layer_dir, tmp, implied)
 
 
 def extract(fileobj: BinaryIO, root: Path, lowers: Sequence[Path] = ()) -> None:
@@ -140,28 +168,57 @@ def extract(fileobj: BinaryIO, root: Path, lowers: Sequence[Path] = ()) -> None:
     owner, mode and mtime the same directory has in `lowers`, so the image looks as a tool that
     applies layers in place (umoci, containerd) shows it, not as a fresh 0755 root directory.
     """
-    directories: list[tuple[Path, tarfile.TarInfo]] = []
-    implied: list[Path] = []
+    _style_implied(str(root), _extract_entries(fileobj, str(root)), lowers)
+
+
+def _extract_entries(fileobj: BinaryIO, top: str) -> list[str]:
+    """Every entry of the tar under `top`; the directories only implied by entries (made 0755),
+    deepest last.
+
+    Paths are plain strings and directories already checked are remembered (`_Dirs`): a real
+    layer has thousands of small files, and per-entry pathlib objects and an lstat of every
+    parent of every entry cost more than writing the files.
+    """
+    dirs = _Dirs()
+    directories: list[tuple[str, tarfile.TarInfo]] = []
+    implied: list[str] = []
     try:
         with tarfile.open(fileobj=fileobj, mode="r|") as tar:
             for member in tar:
-                path = _extract_member(tar, member, root, implied)
+                path = _extract_member(tar, member, top, implied, dirs)
                 if path is not None and member.isdir():
                     directories.append((path, member))
     except tarfile.TarError as exc:
         raise BadRequest(f"invalid tar archive: {exc}") from exc
     listed = {path for path, _ in directories}
+    # given by their own entry, or replaced by a later one: not implied after all
+    implied = [path for path in implied if path not in listed and stat.S_ISDIR(_lstat_mode(path))]
+    for path, member in reversed(directories):
+        os.utime(path, ns=(int(member.mtime * 10**9),) * 2, follow_symlinks=False)
+    return implied
+
+
+def _style_implied(top: str, implied: list[str], lowers: Sequence[Path]) -> None:
+    """Owner, mode and mtime of each implied directory as the same directory has below."""
     for path in reversed(implied):
-        if path in listed or not stat.S_ISDIR(_lstat_mode(path)):
-            continue  # given by its own entry, or replaced by a later one
-        below = _visible_below(path.relative_to(root).parts, lowers)
+        below = _visible_below(tuple(path[len(top) + 1:].split("/")), lowers)
         if below is not None:
             st = os.lstat(below)
             os.chown(path, st.st_uid, st.st_gid)
             os.chmod(path, stat.S_IMODE(st.st_mode))
             os.utime(path, ns=(st.st_mtime_ns, st.st_mtime_ns))
-    for path, member in reversed(directories):
-        os.utime(path, ns=(int(member.mtime * 10**9),) * 2, follow_symlinks=False)
+
+
+class _Dirs:
+    """Paths this extraction has seen to be real directories (made by it or lstat'ed), so a
+    parent is checked once, not once per entry below it. Only removing a directory can make
+    an entry wrong (a later entry may replace it by a symlink): then everything is forgotten."""
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+
+    def forget(self) -> None:
+        self.known.clear()
 
 
 def _visible_below(parts: tuple[str, ...], lowers: Sequence[Path]) -> Path | None:
@@ -205,26 +262,31 @@ def _components(name: str) -> list[str]:
     return parts
 
 
-def _parent_dir(root: Path, parts: list[str], name: str, implied: list[Path]) -> Path:
+def _parent_dir(root: str, parts: list[str], name: str, implied: list[str], dirs: _Dirs) -> str:
     """The real directory that will hold `parts[-1]`, creating missing parents (noted in
     `implied`); symlinked or non-directory parents are refused so nothing can be written
     outside `root`."""
     current = root
+    known = dirs.known
     for part in parts[:-1]:
-        current = current / part
+        current = current + "/" + part
+        if current in known:
+            continue
         try:
             st = os.lstat(current)
         except FileNotFoundError:
             os.mkdir(current)
             os.chmod(current, 0o755)  # Docker's mode for an implied directory, whatever the umask
             implied.append(current)
+            known.add(current)
             continue
         if not stat.S_ISDIR(st.st_mode):
             raise BadRequest(f"invalid tar entry {name!r}: parent {part!r} is not a directory")
+        known.add(current)
     return current
 
 
-def _clear(path: Path, keep_dir: bool) -> None:
+def _clear(path: str, keep_dir: bool, dirs: _Dirs) -> None:
     """Remove what is at `path`, unless it is a directory and a directory is wanted there."""
     try:
         st = os.lstat(path)
@@ -232,18 +294,19 @@ def _clear(path: Path, keep_dir: bool) -> None:
         return
     if stat.S_ISDIR(st.st_mode):
         if not keep_dir:
+            dirs.forget()
             shutil.rmtree(path)
     else:
         os.unlink(path)
 
 
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path,
-                    implied: list[Path]) -> Path | None:
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: str,
+                    implied: list[str], dirs: _Dirs) -> str | None:
     """Create one entry; returns its path, or None for entries that make nothing (root, markers)."""
     parts = _components(member.name)
     if not parts:
         return None
-    parent = _parent_dir(root, parts, member.name, implied)
+    parent = _parent_dir(root, parts, member.name, implied, dirs)
     base = parts[-1]
     if base == OPAQUE_MARKER:
         os.setxattr(parent, OPAQUE_XATTR, b"y")
@@ -251,29 +314,51 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path,
     if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
         return None
     if base.startswith(WHITEOUT_PREFIX):
-        path = parent / base[len(WHITEOUT_PREFIX):]
-        _clear(path, keep_dir=False)
+        path = parent + "/" + base[len(WHITEOUT_PREFIX):]
+        _clear(path, False, dirs)
         os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
         os.chown(path, member.uid, member.gid, follow_symlinks=False)
         return None
-    path = parent / base
-    _clear(path, keep_dir=member.isdir())
-    _create(tar, member, path, root)
+    path = parent + "/" + base
+    _clear(path, member.isdir(), dirs)
+    if member.isreg():
+        _write_file(tar, member, path)
+        return path
+    _create(member, path, root)
     _apply_metadata(member, path)
     return path
 
 
-def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, root: Path) -> None:
-    """Make the filesystem object itself (content, but not yet owner, mode and times)."""
+def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+    """A regular file: content, then owner, mode, xattrs and mtime, all through its one fd (no
+    further path lookups for the commonest entry)."""
+    source = tar.extractfile(member)
+    assert source is not None
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        left = member.size
+        while left > 0:
+            chunk = source.read(min(left, 1 << 20))
+            if not chunk:
+                raise tarfile.ReadError("unexpected end of data")
+            left -= len(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fchown(fd, member.uid, member.gid)
+        os.fchmod(fd, member.mode)
+        _set_xattrs(member, fd)
+        os.utime(fd, ns=(int(member.mtime * 10**9),) * 2)
+    finally:
+        os.close(fd)
+
+
+def _create(member: tarfile.TarInfo, path: str, root: str) -> None:
+    """Make the filesystem object itself (but not yet owner, mode and times) for entries other
+    than regular files."""
     if member.isdir():
-        if not path.exists():
+        if not os.path.lexists(path):
             os.mkdir(path, 0o700)
-    elif member.isreg():
-        source = tar.extractfile(member)
-        assert source is not None
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
     elif member.issym():
         os.symlink(member.linkname, path)
     elif member.islnk():
@@ -290,25 +375,25 @@ def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, root: Pat
         raise BadRequest(f"invalid tar entry {member.name!r}: unsupported type {member.type!r}")
 
 
-def _link_target(root: Path, member: tarfile.TarInfo) -> Path:
+def _link_target(root: str, member: tarfile.TarInfo) -> str:
     """The file a hard link entry names: already unpacked in this layer, reached through real
     directories only, and not a directory itself. Nothing is created on the way."""
     parts = _components(member.linkname)
     current = root
     for part in parts[:-1]:
-        current = current / part
+        current = current + "/" + part
         if not stat.S_ISDIR(_lstat_mode(current)):
             break
     else:
         if parts:
-            target = current / parts[-1]
+            target = current + "/" + parts[-1]
             mode = _lstat_mode(target)
             if mode and not stat.S_ISDIR(mode):
                 return target
     raise BadRequest(f"invalid tar entry {member.name!r}: bad hard link target {member.linkname!r}")
 
 
-def _lstat_mode(path: Path) -> int:
+def _lstat_mode(path: str | Path) -> int:
     """The st_mode of `path` without following it; 0 when there is nothing there."""
     try:
         return os.lstat(path).st_mode
@@ -316,24 +401,30 @@ def _lstat_mode(path: Path) -> int:
         return 0
 
 
-def _apply_metadata(member: tarfile.TarInfo, path: Path) -> None:
+def _apply_metadata(member: tarfile.TarInfo, path: str) -> None:
     """Owner, then mode (chown clears set-id bits), xattrs, mtime: what a layer must preserve."""
     if member.islnk():
         return
     os.chown(path, member.uid, member.gid, follow_symlinks=False)
     if not member.issym():
         os.chmod(path, member.mode)
-    for key, value in member.pax_headers.items():
-        if key.startswith(_XATTR_PAX_PREFIX):
-            _set_xattr(path, key[len(_XATTR_PAX_PREFIX):], value.encode("utf-8", "surrogateescape"))
+    _set_xattrs(member, path)
     if not member.isdir():
         os.utime(path, ns=(int(member.mtime * 10**9),) * 2, follow_symlinks=False)
 
 
-def _set_xattr(path: Path, name: str, value: bytes) -> None:
-    """Set one xattr; a filesystem or namespace that cannot hold it is skipped, as Docker does."""
-    try:
-        os.setxattr(path, name, value, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTSUP, errno.EPERM):
-            raise
+def _set_xattrs(member: tarfile.TarInfo, target: str | int) -> None:
+    """The entry's PAX xattrs on `target` (a path, not followed, or an fd); a filesystem or
+    namespace that cannot hold one is skipped, as Docker does."""
+    for key, value in member.pax_headers.items():
+        if key.startswith(_XATTR_PAX_PREFIX):
+            name = key[len(_XATTR_PAX_PREFIX):]
+            data = value.encode("utf-8", "surrogateescape")
+            try:
+                if isinstance(target, int):
+                    os.setxattr(target, name, data)
+                else:
+                    os.setxattr(target, name, data, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTSUP, errno.EPERM):
+                    raise

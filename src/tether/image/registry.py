@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import io
 import ipaddress
 import json
 import re
@@ -430,26 +431,23 @@ class RegistryClient:
     def fetch_blob(self, digest: str, out: BinaryIO, progress: Progress | None = None) -> int:
         """Write a blob to `out` while hashing it; its size. Raises when the bytes do not match
         the digest (the caller discards what was written)."""
+        done = 0
+        with self.open_blob(digest, progress) as blob:
+            while chunk := blob.read(CHUNK):
+                out.write(chunk)
+                done += len(chunk)
+        return done
+
+    def open_blob(self, digest: str, progress: Progress | None = None) -> BlobReader:
+        """The blob as a stream read while it arrives, so a layer is decompressed and stored
+        as its bytes come in, not after a first pass to a temporary file. The digest is checked
+        at its end (see BlobReader): the consumer must read to EOF before it keeps anything."""
         expected = refs.sha256_hex(digest)
         reply = self.request("GET", f"{self.repository}/blobs/{digest}")
         if reply.status != 200:
-            raise reply.error(f"fetching blob {digest}")
-        hasher = hashlib.sha256()
-        done = 0
-        try:
-            while chunk := reply.resp.read(CHUNK):
-                hasher.update(chunk)
-                out.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done)
-        except (OSError, http.client.HTTPException) as exc:
-            raise RegistryError(f"fetching blob {digest}: {_reason(exc)}") from exc
-        finally:
             reply.close()
-        if hasher.hexdigest() != expected:
-            raise RegistryError(f"filesystem layer verification failed for digest {digest}")
-        return done
+            raise reply.error(f"fetching blob {digest}")
+        return BlobReader(reply, digest, expected, progress)
 
     def upload_blob(self, digest: str, size: int, source: BinaryIO,
                     progress: Progress | None = None) -> None:
@@ -483,6 +481,45 @@ class _Counting:
         self._done += len(data)
         self._progress(self._done)
         return data
+
+
+class BlobReader(io.RawIOBase):
+    """A blob's bytes as they arrive, hashed on the way. The read that meets the end raises
+    when the bytes do not match the digest (and so does every later one), so whoever reads it
+    to the end, as staging a layer does, never accepts a wrong blob."""
+
+    def __init__(self, reply: _Reply, digest: str, expected: str, progress: Progress | None) -> None:
+        self._reply, self._digest, self._expected, self._progress = reply, digest, expected, progress
+        self._hasher = hashlib.sha256()
+        self._done = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            n = self._reply.resp.readinto(buffer)
+        except (OSError, http.client.HTTPException) as exc:
+            raise RegistryError(f"fetching blob {self._digest}: {_reason(exc)}") from exc
+        if n:
+            self._hasher.update(memoryview(buffer)[:n])
+            self._done += n
+            if self._progress is not None:
+                self._progress(self._done)
+        elif self._hasher.hexdigest() != self._expected:
+            raise RegistryError(f"filesystem layer verification failed for digest {self._digest}")
+        return n
+
+    def drain(self) -> None:
+        """Read the rest: when a consumer failed on the bytes (a decompressor on garbage),
+        this tells whether the registry sent wrong bytes (RegistryError) or the blob is bad."""
+        while self.read(CHUNK):
+            pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reply.close()
+        super().close()
 
 
 def _reason(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +68,16 @@ def container_config(values: dict[str, Any] | None = None) -> dict[str, Any]:
             continue
         result[key] = value
     return result
+
+
+def discard_arriving(arriving: list[tuple[str, Future[layers.PreparedLayer | None]]]) -> None:
+    """Wait for the preparations in `arriving` and discard what they made (a no-op for layers
+    already finished): what a failed pull or load leaves prepared."""
+    for _, future in arriving:
+        if not future.cancelled() and future.exception() is None:
+            ready = future.result()
+            if ready is not None:
+                ready.discard()
 
 
 def rfc3339_nano(ns: int) -> str:
@@ -498,6 +509,8 @@ class ImageStore:
                 while chunk := stream.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
+                while fileobj.read(1 << 20):
+                    pass  # bytes after a compressed stream: read, so a verifying source sees its end
                 out.flush()
                 os.fsync(out.fileno())
             return _StagedLayer(f"sha256:{digest.hexdigest()}", tmp, layers.tar_size(tmp))
@@ -567,6 +580,7 @@ class ImageStore:
                 if not self._held[diff_id]:
                     raise RuntimeError(f"layer {diff_id} stored outside keeping_layers")
                 os.replace(layer.path, self.layer_blob(diff_id))
+                self._layer_sizes[diff_id] = layer.size  # staging walked the tar already
                 self._unclaimed.add(diff_id)
         finally:
             layer.path.unlink(missing_ok=True)
@@ -682,14 +696,46 @@ class ImageStore:
         never unpack the same layer twice)."""
         return self.unpacked_layers(image.diff_ids)
 
-    def unpacked_layers(self, diff_ids: list[str]) -> list[Path]:
+    def unpacked_layers(self, diff_ids: list[str],
+                        prepared: dict[str, layers.PreparedLayer] | None = None) -> list[Path]:
         """The diff dirs of a layer stack (bottom first in, top first out), each unpacked over
         the ones below it (directories a layer only implies look as they do below), now if not
         yet: a load does it at once, so a layer that cannot be unpacked is refused with its
-        image, as dockerd does. A layer is unpacked once, by the first stack that needs it."""
+        image, as dockerd does. A layer is unpacked once, by the first stack that needs it;
+        one in `prepared` (see `prepare_layer`) is only finished."""
+        prepared = prepared or {}
         with self._lock:
             dirs: list[Path] = []
             for diff_id in diff_ids:
-                dirs.insert(0, layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id),
-                                                   list(dirs)))
+                ready = prepared.pop(diff_id, None)
+                if ready is not None:
+                    dirs.insert(0, ready.finish(list(dirs)))
+                else:
+                    dirs.insert(0, layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id),
+                                                       list(dirs)))
             return dirs
+
+    def unpack_arriving(self, stack: list[str],
+                        arriving: list[tuple[str, Future[layers.PreparedLayer | None]]]) -> list[Path]:
+        """`unpacked_layers(stack)` for layers being stored and prepared in other threads
+        (`arriving`: diff_id and the future of its `prepare_layer`): each is finished as soon as
+        it and the ones below are there. Whatever a failure leaves prepared is discarded."""
+        prepared: dict[str, layers.PreparedLayer] = {}
+        try:
+            dirs: list[Path] = []
+            for i, diff_id in enumerate(stack):
+                for future in [f for d, f in arriving if d == diff_id]:
+                    ready = future.result()
+                    if ready is not None:
+                        prepared[diff_id] = ready
+                dirs = self.unpacked_layers(stack[:i + 1], prepared)
+            return dirs
+        finally:
+            discard_arriving(arriving)
+
+    def prepare_layer(self, diff_id: str) -> layers.PreparedLayer | None:
+        """Unpack a stored layer held by `keeping_layers` as far as it can be without the
+        layers below (see layers.PreparedLayer), outside the store lock, so that the layers of
+        a pull unpack at once; None when it is unpacked already. `unpacked_layers` finishes it;
+        the caller discards it if it does not get there."""
+        return layers.prepare_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id))
