@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import initlayer, run_config, securityopt
+from tether.engine import initlayer, process_config, run_config, securityopt
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
 from tether.engine.creation import ContainerCreation
@@ -35,6 +35,7 @@ from tether.image.store import ImageStore
 from tether.network import netns
 from tether.network.manager import NetworkManager
 from tether.rules import config as rules
+from tether.rules import log_options
 from tether.rules import names as naming
 from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
                                  NotModified, os_error_text, runtime_create_error,
@@ -198,6 +199,7 @@ class ContainerService:
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             oci = run_config.oci_config(c, rootfs, netns_path, cwd, user,
                                         self.container_mounts.oci_mounts(c), security)
+            process_config.apply(oci, c, rootfs, self.creation.process_defaults)
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
             try:
@@ -207,7 +209,9 @@ class ContainerService:
                                           # without a tty: a detach must leave it open
                                           stdin_once=bool(c.config.get("StdinOnce"))
                                           and not c.tty,
-                                          log_path=self.paths.log(cid))
+                                          log_path=self.paths.log(cid),
+                                          log_size_max=log_options.max_size(
+                                              c.host_config.get("LogConfig") or {}))
             except RuntimeError as exc:
                 raise BadRequest(runtime_create_error(str(exc))) from exc
             await self._hand_over_attaches(c, run)

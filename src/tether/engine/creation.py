@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tether.rules import config as rules
+from tether.rules import log_options, process_options
 from tether.engine import links as linkrules
 from tether.engine import mountspec, securityopt
 from tether.engine.container_mounts import ContainerMounts
@@ -60,6 +61,8 @@ class ContainerCreation:
         self.container_mounts = container_mounts
         self.lower_dirs = lower_dirs
         self.emit = emit
+        # the daemon's --default-ulimit, --init, --init-path, --log-driver, --log-opt
+        self.process_defaults = process_options.DaemonDefaults()
         # the mount plans of containers being created (not yet listed): their volumes are in use
         self._creating: dict[str, list[MountPoint]] = {}
 
@@ -81,6 +84,7 @@ class ContainerCreation:
         if not image_ref:
             raise BadRequest("No image was specified")  # dockerd: config.Image is required
         rules.validate_create(body, host_config)
+        process_options.validate_create(host_config)
         policy = rules.RestartPolicy.from_api(host_config.get("RestartPolicy"))
         if host_config.get("AutoRemove") and policy.name != "no":
             raise BadRequest("can't create 'AutoRemove' container with restart policy")
@@ -91,6 +95,9 @@ class ContainerCreation:
             if host_config.get("Links"):
                 raise BadRequest(CONTAINER_LINKS_CONFLICT)
             raise BadRequest("tether does not support --network container:<name> yet")
+        config_mac = process_options.endpoint_mac(mode, endpoints_config)
+        if config_mac and not body.get("MacAddress"):
+            body["MacAddress"] = config_mac
         user_networks = self.attachment.endpoints_at_create(mode, endpoints_config)
         try:  # dockerd checks these before it looks at the image
             mountspec.validate_mounts(host_config.get("Mounts") or [],
@@ -98,6 +105,9 @@ class ContainerCreation:
         except MountError as exc:
             raise ApiError(str(exc), exc.status) from None
         image = await asyncio.to_thread(self.images.resolve, image_ref)
+        host_config["LogConfig"] = log_options.settle(host_config.get("LogConfig"),
+                                                      self.process_defaults.log_config)
+        process_options.settle_at_create(host_config)
         cid = new_container_id()
         full_name = self.registry.reserve_name(name, cid)
         securityopt.parse(host_config.get("SecurityOpt"))  # as dockerd: refused at create

@@ -173,12 +173,14 @@ class Runtime:
         return self.ctr_dir / cid
 
     def _conmon_args(self, cid: str, bundle: Path, tty: bool, stdin: bool, stdin_once: bool,
-                     log_path: Path) -> list[str]:
+                     log_path: Path, log_size_max: int | None = None) -> list[str]:
         d = self._dir(cid)
         args = [self.conmon, "--api-version", "1", "-c", cid, "-u", cid, "-n", cid,
                 "-r", self.runc, f"--runtime-arg=--root={self.runc_root}", "-b", str(bundle),
                 "-p", str(d / "pid"), "-P", str(d / "conmon.pid"), "-l", f"k8s-file:{log_path}",
                 "-0", str(d), "--socket-dir-path", str(self.sock_dir)]
+        if log_size_max:  # conmon starts the file anew when a line would pass it
+            args.append(f"--log-size-max={log_size_max}")
         if tty:
             args.append("-t")
         if stdin:
@@ -188,11 +190,12 @@ class Runtime:
         return args
 
     async def create(self, cid: str, bundle: Path, *, tty: bool, stdin: bool, log_path: Path,
-                     stdin_once: bool = True) -> None:
+                     stdin_once: bool = True, log_size_max: int | None = None) -> None:
         """Create the container under a new conmon; its process is held until `start`.
 
         `stdin_once` is Docker's StdinOnce: the container's stdin closes when an attached client
-        ends its input. Raises RuntimeError with runc's message (everything cleaned up) on failure.
+        ends its input; `log_size_max` the log file's size limit in bytes. Raises RuntimeError
+        with runc's message (everything cleaned up) on failure.
         """
         d = self._dir(cid)
         if d.exists() or self._runc_state(cid) is not None:
@@ -204,7 +207,8 @@ class Runtime:
         try:
             with open(d / "conmon.err", "wb") as err:
                 proc = await asyncio.create_subprocess_exec(
-                    *self._conmon_args(cid, bundle, tty, stdin, stdin_once, log_path),
+                    *self._conmon_args(cid, bundle, tty, stdin, stdin_once, log_path,
+                                       log_size_max),
                     stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                     stderr=err, pass_fds=(sync_w,), cwd=d,
                     env={**os.environ, "_OCI_SYNCPIPE": str(sync_w)})

