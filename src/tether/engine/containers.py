@@ -39,6 +39,7 @@ from tether.rules import log_options
 from tether.rules import names as naming
 from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
                                  NotModified, os_error_text, runtime_create_error,
+                                 runtime_create_status,
                                  start_failure_code)
 from tether.rules.times import now_rfc3339, parse_rfc3339
 from tether.runtime import mounts
@@ -213,7 +214,8 @@ class ContainerService:
                                           log_size_max=log_options.max_size(
                                               c.host_config.get("LogConfig") or {}))
             except RuntimeError as exc:
-                raise BadRequest(runtime_create_error(str(exc))) from exc
+                text = runtime_create_error(str(exc))
+                raise ApiError(text, runtime_create_status(text)) from exc
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:
