@@ -257,3 +257,20 @@ def test_log_max_size_applied(daemon) -> None:
         assert lines == [f"line-{i}" for i in range(first, 400)]
     finally:
         daemon.docker("rm", "-f", cid)
+
+
+@pytest.mark.parametrize("groups", [[1000, 1001], ["1000", "1001"]])
+def test_sdk_group_add(daemon, groups) -> None:
+    """docker-py 7.1.0's test_group_id_ints / test_group_id_strings (api_container_test.py)."""
+    client = daemon.sdk()
+    api = client.api
+    container = api.create_container("busybox", "id -G",
+                                     host_config=api.create_host_config(group_add=groups))
+    try:
+        api.start(container)
+        assert api.wait(container)["StatusCode"] == 0
+        shown = api.logs(container).decode("utf-8").strip().split(" ")
+        assert "1000" in shown and "1001" in shown
+    finally:
+        api.remove_container(container, force=True)
+        client.close()

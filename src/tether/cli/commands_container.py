@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 import click
 
-from tether.cli import formatting
+from tether.cli import formatting, process_flags
 from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.common import (MULTI, TEMPLATE_HELP, command, current_app, err, filters_query, for_each,
                                json_lines, out, render_format)
@@ -97,7 +97,7 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return fn
+    return process_flags.options(fn)
 
 
 def _options(params: dict[str, Any], detach: bool) -> RunOptions:
@@ -115,6 +115,7 @@ def _options(params: dict[str, Any], detach: bool) -> RunOptions:
         console_size=terminal_size(1) if params["tty"] else (0, 0),
         volumes=list(params["volume"]), mounts=list(params["mount"]), tmpfs=list(params["tmpfs"]),
         volumes_from=list(params["volumes_from"]), read_only=params["read_only"],
+        process=process_flags.host_config(params), mac_address=process_flags.mac_address(params),
     )
 
 
