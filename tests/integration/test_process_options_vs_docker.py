@@ -15,6 +15,7 @@ from typing import Iterator
 
 import pytest
 
+from conftest import running_daemon
 from harness import UnixHTTPConnection
 from reference import ReferenceEngine
 
@@ -274,3 +275,66 @@ def test_sdk_group_add(daemon, groups) -> None:
     finally:
         api.remove_container(container, force=True)
         client.close()
+
+
+DAEMON_FLAGS = ["--default-ulimit", "nofile=77:88", "--default-ulimit", "nproc=99", "--init",
+                "--log-opt", "max-size=3k"]
+
+
+def test_daemon_defaults_as_docker(monkeypatch) -> None:
+    """dockerd's --default-ulimit (merged under the container's own), --init and --log-opt
+    defaults, on both engines started with the same flags."""
+    monkeypatch.setenv("REFDOCKER_FLAGS", " ".join(DAEMON_FLAGS))
+    engine = ReferenceEngine("procopts-flags")
+    seen = []
+    try:
+        engine.start()
+        with running_daemon(*DAEMON_FLAGS) as d:
+            for run in (engine.docker, d.docker):
+                outputs = []
+                for options in ([], ["--ulimit", "nofile=10:20"], ["--init=false"]):
+                    r = run("run", "--rm", *options, "busybox", "sh", "-c",
+                            "ulimit -n; ulimit -Hn; ulimit -u; ps -o pid,args | head -2")
+                    outputs.append((r.returncode, r.stdout, r.stderr))
+                r = run("create", "--log-opt", "max-file=1", "busybox")
+                cid = r.stdout.decode().strip()
+                outputs.append(run("inspect", "-f", "{{json .HostConfig.LogConfig}}", cid).stdout)
+                run("rm", cid)
+                seen.append(outputs)
+    finally:
+        engine.stop()
+    assert seen[1] == seen[0]
+    assert seen[0][0][1].split()[:3] == [b"77", b"88", b"99"]
+
+
+CLI_FLAGS = ["--shm-size", "2m", "--init", "--oom-score-adj", "7", "--ulimit", "nofile=10:20",
+             "--sysctl", "kernel.shmmax=1000", "--group-add", "audio", "--device",
+             "/dev/zero:/dev/myzero:rw", "--device-cgroup-rule", "c 1:7 r", "--log-driver",
+             "json-file", "--log-opt", "max-size=1k", "--mac-address", "02:42:ac:11:00:98"]
+
+
+def test_tether_cli_flags_reach_the_api(daemon) -> None:
+    """tether's run/create send what the docker CLI sends for the same flags."""
+    shown = []
+    for run in (daemon.docker, daemon.tether):
+        r = run("create", *CLI_FLAGS, "busybox", "true")
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.decode().strip()
+        try:
+            inspected = json.loads(daemon.docker("inspect", cid).stdout)[0]
+        finally:
+            daemon.docker("rm", cid)
+        shown.append(({key: inspected["HostConfig"].get(key) for key in INSPECTED},
+                      inspected["Config"].get("MacAddress")))
+    assert shown[1] == shown[0]
+
+
+@pytest.mark.parametrize("flags", [["--ulimit", "nofile=300:200"], ["--ulimit", "foo=1"],
+                                   ["--sysctl", "kernel.foo=1"], ["--shm-size", "x"],
+                                   ["--device-cgroup-rule", "x 1:2 rwm"],
+                                   ["--mac-address", "zz"]])
+def test_tether_cli_refuses_as_docker(daemon, flags) -> None:
+    results = [run("create", *flags, "busybox", "true") for run in (daemon.docker, daemon.tether)]
+    assert [r.returncode for r in results] == [125, 125]
+    first_line = results[0].stderr.decode().splitlines()[0].removeprefix("docker: ")
+    assert first_line in results[1].stderr.decode(), results[1].stderr

@@ -8,6 +8,7 @@ entries are whole lines, so readers join partials; an unterminated last chunk st
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -76,9 +77,12 @@ async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tupl
     joiner = _Joiner()
     buffered = b""
     offset = 0
+    inode = None
     while True:
         finished = done()
-        chunk = _read_from(path, offset)
+        chunk, now = _read_from(path, offset, inode)
+        if now != inode:  # conmon started the file anew (--log-size-max): read it from 0
+            inode, offset = now, 0
         offset += len(chunk)
         buffered += chunk
         *complete, buffered = buffered.split(b"\n")
@@ -92,10 +96,13 @@ async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tupl
             await asyncio.sleep(_FOLLOW_INTERVAL)
 
 
-def _read_from(path: Path, offset: int) -> bytes:
+def _read_from(path: Path, offset: int, inode: int | None) -> tuple[bytes, int | None]:
+    """What the file at `path` holds from `offset` on, and its inode; a file that is not the
+    one read so far (another inode) is read from its start."""
     try:
         with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read()
+            now = os.fstat(f.fileno()).st_ino
+            f.seek(offset if now == inode else 0)
+            return f.read(), now
     except FileNotFoundError:
-        return b""
+        return b"", inode
