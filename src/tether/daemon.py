@@ -159,7 +159,7 @@ def process_defaults(args: argparse.Namespace) -> DaemonDefaults:
         options[key] = value
     try:
         log_config = log_options.settle({"Type": args.log_driver, "Config": options}, {})
-        log_options.max_size(log_config)
+        log_options.limits(log_config)
     except ApiError as exc:
         raise SystemExit(f"tetherd: {exc.message}") from None
     return DaemonDefaults(ulimits=ulimits, init=args.init, init_path=args.init_path,

@@ -104,9 +104,6 @@ def test_log_config_settled_with_daemon_defaults() -> None:
     ("json-file", {"mode": "foo"}, "logger: logging mode not supported: foo"),
     ("json-file", {"compress": "true"},
      "log opt 'compress' of the json-file log driver is not supported by tether"),
-    ("json-file", {"max-file": "3", "max-size": "1k"},
-     "log opt 'max-file=3' is not supported by tether: it keeps one log file per container "
-     "(max-file 1)"),
 ])
 def test_log_config_refused_at_create(kind, config, message) -> None:
     with pytest.raises(ApiError) as info:
@@ -127,17 +124,24 @@ def test_log_config_refused_at_create(kind, config, message) -> None:
 ])
 def test_log_values_refused_at_start(config, message) -> None:
     with pytest.raises(ApiError) as info:
-        log_options.max_size(config)
+        log_options.limits(config)
     assert (info.value.status, info.value.message) == (
         500, f"failed to initialize logging driver: {message}")
 
 
-def test_log_max_size_in_go_units() -> None:
-    assert log_options.max_size({"Type": "json-file", "Config": {}}) is None
-    assert log_options.max_size({"Type": "json-file", "Config": {"max-size": "1k"}}) == 1000
-    assert log_options.max_size({"Type": "json-file", "Config": {"max-size": "1.5MB"}}) == 1500000
-    assert log_options.max_size({"Type": "local", "Config": {}}) == 20_000_000
-    assert log_options.max_size({"Type": "none", "Config": {"max-size": "x"}}) is None
+def test_log_limits_in_go_units() -> None:
+    def limits(kind: str, **config: str) -> tuple:
+        return log_options.limits({"Type": kind, "Config": config})
+    assert limits("json-file") == (None, 1)
+    assert limits("json-file", **{"max-file": "3"}) == (None, 1)  # no size: nothing rotates
+    assert limits("json-file", **{"max-size": "1k"}) == (1000, 1)
+    assert limits("json-file", **{"max-size": "1.5MB", "max-file": "3"}) == (1500000, 3)
+    assert limits("local") == (20_000_000, 5)
+    assert limits("none", **{"max-size": "x"}) == (None, 1)
+    one = {"Type": "json-file", "Config": {"max-size": "1k"}}
+    assert log_options.writer_size_max(one) == 1000  # conmon's own limit
+    assert log_options.writer_size_max({**one, "Config": {"max-size": "1k", "max-file": "2"}}) \
+        is None  # the daemon rotates
 
 
 def test_group_add_resolved_in_the_root(tmp_path) -> None:

@@ -80,3 +80,14 @@ def test_follow_reads_a_file_started_anew(tmp_path: Path) -> None:
 
     assert asyncio.run(asyncio.wait_for(go(), 5)) == [(T1, 1, b"a-long-first-line\n"),
                                                        (T2, 1, b"b\n")]
+
+
+def test_rotation_keeps_max_files_and_reads_oldest_first(tmp_path: Path) -> None:
+    from tether.runtime.logs import generations, rotate
+    log = tmp_path / "ctr.log"
+    for n in range(5):
+        log.write_bytes(f"{T1} stdout F line{n}\n".encode())
+        rotate(log, 3)
+    log.write_bytes(f"{T2} stdout F line5\n".encode())
+    assert [p.name for p in generations(log)] == ["ctr.log.2", "ctr.log.1", "ctr.log"]
+    assert [data for _, _, data in read_log(log)] == [b"line3\n", b"line4\n", b"line5\n"]

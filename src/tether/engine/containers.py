@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import initlayer, process_config, run_config, securityopt
+from tether.engine import initlayer, logrotation, process_config, run_config, securityopt
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
 from tether.engine.creation import ContainerCreation
@@ -211,7 +211,7 @@ class ContainerService:
                                           stdin_once=bool(c.config.get("StdinOnce"))
                                           and not c.tty,
                                           log_path=self.paths.log(cid),
-                                          log_size_max=log_options.max_size(
+                                          log_size_max=log_options.writer_size_max(
                                               c.host_config.get("LogConfig") or {}))
             except RuntimeError as exc:
                 text = runtime_create_error(str(exc))
@@ -281,6 +281,17 @@ class ContainerService:
         run = self._run(c.id)
         run.exited = asyncio.Event()
         run.watcher = asyncio.create_task(self._wait_exit(c))
+        self._rotate_logs(c, run.exited)
+
+    def _rotate_logs(self, c: Container, exited: asyncio.Event) -> None:
+        """json-file's rotation over several files, done by the daemon while the run lasts."""
+        try:
+            size, files = log_options.limits(c.host_config.get("LogConfig") or {})
+        except ApiError:  # a record older than these checks: its log is left as conmon writes it
+            return
+        if size and files > 1:
+            self._background(logrotation.rotate_while_running(
+                self.paths.log(c.id), size, files, lambda: self.runtime.reopen_log(c.id), exited))
 
     async def _wait_exit(self, c: Container) -> None:
         try:

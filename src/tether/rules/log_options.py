@@ -4,11 +4,11 @@ dockerd fills an empty Type with the daemon's `--log-driver` (and, for that driv
 options with its `--log-opt`s), refuses an unknown driver or option at create (400), and refuses
 a bad value when the driver starts, i.e. at the container's start (500, "failed to initialize
 logging driver: ..."). tether's drivers are json-file (the default), local and none; each keeps
-its log in conmon's file, and `max-size` is applied there (conmon starts the file anew when the
-next line would pass it, which is json-file's rotation with `max-file=1`; `local` defaults to
-20 MB as dockerd's, in one file where dockerd keeps five). Options tether cannot apply (more than
-one file, compression, labels and env attributes, tags) are refused at create with a text that
-names them instead of being dropped.
+its log in conmon's k8s-file format. `max-size` with `max-file` 1 is conmon's own limit (it
+starts the file anew when the next line would pass it, json-file's rotation with one file); with
+more files the daemon rotates (engine/logrotation.py). `local` defaults to 20 MB and 5 files, as
+dockerd's. Options tether cannot apply (compression, labels and env attributes, tags) are refused
+at create with a text that names them instead of being dropped.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ _KNOWN = {"json-file": ("max-file", "max-size", "compress", "labels", "labels-re
                         "env-regex", "tag"),
           "local": ("max-file", "max-size", "compress")}
 _APPLIED = ("max-size", "max-file", "mode")
-# the local driver's size default (daemon/logger/local: 20 MB files; tether keeps one, not 5)
-_LOCAL_DEFAULTS = {"max-size": "20m"}
+# the local driver's defaults (daemon/logger/local): 20 MB files, five of them
+_LOCAL_DEFAULTS = {"max-size": "20m", "max-file": "5"}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[bB]?$")
 _DECIMAL = {"": 1, "k": 1000, "m": 1000 ** 2, "g": 1000 ** 3, "t": 1000 ** 4, "p": 1000 ** 5}
 
@@ -62,10 +62,6 @@ def validate(kind: str, config: dict[str, str]) -> None:
                              "tether")
     if mode == "non-blocking":
         raise BadRequest("logger: logging mode non-blocking is not supported by tether")
-    files = config.get("max-file", "")
-    if re.fullmatch(r"[+-]?[0-9]+", files) and int(files) > 1:
-        raise BadRequest(f"log opt 'max-file={files}' is not supported by tether: it keeps one "
-                         "log file per container (max-file 1)")
 
 
 def parse_size(text: str) -> int:
@@ -81,13 +77,20 @@ def parse_size(text: str) -> int:
     return int(value * _DECIMAL[(unit or "").lower()])
 
 
-def max_size(log_config: dict[str, Any]) -> int | None:
-    """The log's size limit in bytes (None: unlimited), checked as the driver checks it when the
-    container starts: a bad value fails the start (500) with dockerd's text."""
+def writer_size_max(log_config: dict[str, Any]) -> int | None:
+    """The limit conmon applies itself: max-size when one file is kept (conmon starts it anew);
+    with more files the daemon rotates and conmon is given none."""
+    size, files = limits(log_config)
+    return size if files == 1 else None
+
+
+def limits(log_config: dict[str, Any]) -> tuple[int | None, int]:
+    """(max-size in bytes or None: unlimited, max-file), checked as the driver checks them when
+    the container starts: a bad value fails the start (500) with dockerd's text."""
     kind = log_config.get("Type")
     config = log_config.get("Config") or {}
     if kind == "none":
-        return None
+        return None, 1
     if kind == "local":
         config = {**_LOCAL_DEFAULTS, **config}
     try:
@@ -105,4 +108,6 @@ def max_size(log_config: dict[str, Any]) -> int | None:
         if kind == "local" and detail.startswith("invalid size"):
             detail = f"invalid value for max-size: {config['max-size']}: {detail}"
         raise ApiError(f"failed to initialize logging driver: {detail}") from None
-    return size
+    if size is None:
+        return None, 1  # json-file: without max-size nothing rotates
+    return size, int(files) if files is not None else 1

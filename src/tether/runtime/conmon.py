@@ -363,6 +363,20 @@ class Runtime:
         finally:
             os.close(fd)
 
+    async def reopen_log(self, cid: str) -> None:
+        """Have conmon start writing to a new file at the log's path (after a rotation moved
+        the old one away); nothing to do for a container that is gone."""
+        try:
+            fd = os.open(self.sock_dir / cid / "ctl", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENXIO):
+                return
+            raise
+        try:
+            os.write(fd, b"2 0 0\n")
+        finally:
+            os.close(fd)
+
     def _container_process(self, cid: str) -> dict:
         config = json.loads((self._dir(cid) / "bundle" / "config.json").read_text())
         return config["process"]

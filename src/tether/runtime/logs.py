@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 _STREAMS = {b"stdout": 1, b"stderr": 2}
 _FOLLOW_INTERVAL = 0.05
@@ -56,14 +57,41 @@ def _entries(lines: Iterable[bytes], joiner: _Joiner) -> Iterator[tuple[str, int
             yield entry
 
 
-def read_log(path: Path) -> Iterator[tuple[str, int, bytes]]:
-    """Every entry of a log file, partial records joined; a missing file has no entries."""
-    joiner = _Joiner()
-    try:
-        with open(path, "rb") as f:
-            yield from _entries(f, joiner)
-    except FileNotFoundError:
+def generations(path: Path) -> list[Path]:
+    """The log's files, oldest first: the rotated ones (`<path>.N` .. `<path>.1`), then `path`."""
+    rotated = []
+    index = 1
+    while (older := path.with_name(f"{path.name}.{index}")).exists():
+        rotated.append(older)
+        index += 1
+    return [*reversed(rotated), path]
+
+
+def rotate(path: Path, max_files: int) -> None:
+    """json-file's rotation: the oldest file dropped, each `<path>.N` moved to N+1, the current
+    file to `<path>.1`. The writer keeps its fd of the moved file until it is told to reopen,
+    so nothing written meanwhile is lost."""
+    if max_files < 2:
         return
+    path.with_name(f"{path.name}.{max_files - 1}").unlink(missing_ok=True)
+    for index in range(max_files - 2, 0, -1):
+        older = path.with_name(f"{path.name}.{index}")
+        if older.exists():
+            older.rename(path.with_name(f"{path.name}.{index + 1}"))
+    if path.exists():
+        path.rename(path.with_name(f"{path.name}.1"))
+
+
+def read_log(path: Path) -> Iterator[tuple[str, int, bytes]]:
+    """Every entry of a log (its rotated files first), partial records joined; a missing file
+    has no entries."""
+    joiner = _Joiner()
+    for part in generations(path):
+        try:
+            with open(part, "rb") as f:
+                yield from _entries(f, joiner)
+        except FileNotFoundError:
+            continue
     yield from joiner.flush()
 
 
@@ -72,37 +100,55 @@ async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tupl
 
     `done` is checked before a final read, so output written just before the container exited is
     never lost. The file is polled: conmon offers no notification, and inotify has no asyncio binding
-    in the standard library.
+    in the standard library. The open file is read to its end before a new file at `path` (a
+    rotation, or conmon starting the file anew at its size limit) is read from its start.
     """
     joiner = _Joiner()
+    for part in generations(path)[:-1]:
+        try:
+            with open(part, "rb") as f:
+                for entry in _entries(f, joiner):
+                    yield entry
+        except FileNotFoundError:
+            continue
     buffered = b""
-    offset = 0
-    inode = None
-    while True:
-        finished = done()
-        chunk, now = _read_from(path, offset, inode)
-        if now != inode:  # conmon started the file anew (--log-size-max): read it from 0
-            inode, offset = now, 0
-        offset += len(chunk)
-        buffered += chunk
-        *complete, buffered = buffered.split(b"\n")
-        for entry in _entries(complete, joiner):
-            yield entry
-        if finished:
-            for entry in joiner.flush():
-                yield entry
-            return
-        if not chunk:
-            await asyncio.sleep(_FOLLOW_INTERVAL)
-
-
-def _read_from(path: Path, offset: int, inode: int | None) -> tuple[bytes, int | None]:
-    """What the file at `path` holds from `offset` on, and its inode; a file that is not the
-    one read so far (another inode) is read from its start."""
+    current = _open(path)
     try:
-        with open(path, "rb") as f:
-            now = os.fstat(f.fileno()).st_ino
-            f.seek(offset if now == inode else 0)
-            return f.read(), now
+        while True:
+            finished = done()
+            if current is None:
+                current = _open(path)
+            chunk = current.read() if current is not None else b""
+            if not chunk and current is not None and _replaced(path, current):
+                chunk = current.read()
+                current.close()
+                current = _open(path)
+                chunk += current.read() if current is not None else b""
+            buffered += chunk
+            *complete, buffered = buffered.split(b"\n")
+            for entry in _entries(complete, joiner):
+                yield entry
+            if finished:
+                for entry in joiner.flush():
+                    yield entry
+                return
+            if not chunk:
+                await asyncio.sleep(_FOLLOW_INTERVAL)
+    finally:
+        if current is not None:
+            current.close()
+
+
+def _open(path: Path) -> BinaryIO | None:
+    try:
+        return open(path, "rb")
     except FileNotFoundError:
-        return b"", inode
+        return None
+
+
+def _replaced(path: Path, current: BinaryIO) -> bool:
+    """Whether `path` now names another file than the one open."""
+    try:
+        return os.stat(path).st_ino != os.fstat(current.fileno()).st_ino
+    except FileNotFoundError:
+        return False
