@@ -26,6 +26,10 @@ SHOWN = [
     (["--shm-size", "1m"], "df -k /dev/shm | tail -1; grep -c ' /dev/shm ' /proc/mounts"),
     ([], "df -k /dev/shm | tail -1"),
     (["--ipc", "none"], "grep -c ' /dev/shm ' /proc/mounts; true"),
+    (["--ipc", "host", "--shm-size", "1m"],
+     "readlink /proc/self/ns/ipc; grep ' /dev/shm ' /proc/mounts; df -k /dev/shm | tail -1"),
+    (["--ipc", "shareable", "--shm-size", "2m"], "grep ' /dev/shm ' /proc/mounts"),
+    (["--ipc", "host", "--sysctl", "net.core.somaxconn=300"], "cat /proc/sys/net/core/somaxconn"),
     (["--sysctl", "kernel.shmmax=1000", "--sysctl", "net.ipv4.ip_forward=1",
       "--sysctl", "fs.mqueue.msg_max=20"],
      "cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward /proc/sys/fs/mqueue/msg_max"),
@@ -141,6 +145,8 @@ def test_inspect_as_docker(ref, daemon, options) -> None:
     ["--oom-score-adj", "1001"],
     ["--ulimit", "nofile=300:200"],
     ["--sysctl", "kernel.foo=1"],
+    ["--ipc", "host", "--sysctl", "kernel.shmmax=1000"],
+    ["--ipc", "host", "--sysctl", "fs.mqueue.msg_max=20"],
     ["--device-cgroup-rule", "x 1:2 rwm"],
 ])
 def test_refused_as_docker(ref, daemon, options) -> None:

@@ -49,13 +49,21 @@ def apply(oci: dict[str, Any], c: Container, rootfs: Path,
 
 
 def _shm(oci: dict[str, Any], hc: dict[str, Any]) -> None:
-    """The private /dev/shm gets the container's ShmSize; `--ipc none` has none, as Docker."""
+    """IPC and /dev/shm as dockerd sets them up: the private /dev/shm gets the container's
+    ShmSize; `--ipc none` has none; `--ipc host` shares the host's IPC namespace and binds its
+    /dev/shm (ShmSize does not apply there, as in Docker)."""
+    mode = hc.get("IpcMode")
+    if mode == "host":
+        linux = oci["linux"]
+        linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "ipc"]
     mounts = oci["mounts"]
     index = next((i for i, m in enumerate(mounts)
                   if m["destination"] == "/dev/shm" and m["source"] == "shm"), None)
     if index is None:  # the container mounts its own /dev/shm (--tmpfs /dev/shm, a volume)
         return
-    if hc.get("IpcMode") == "none":
+    if mode == "none":
         del mounts[index]
+    elif mode == "host":
+        mounts[index] = rules.host_shm_mount()
     else:
         mounts[index] = {**mounts[index], "options": rules.shm_options(hc.get("ShmSize"))}

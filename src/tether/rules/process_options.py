@@ -108,11 +108,16 @@ def shm_options(size: int | None) -> list[str]:
     return ["nosuid", "noexec", "nodev", "mode=1777", f"size={size or DEFAULT_SHM_SIZE}"]
 
 
+def host_shm_mount() -> dict[str, Any]:
+    """`--ipc host`'s /dev/shm: the host's, bound (dockerd's ShmPath of a host-IPC container)."""
+    return {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+            "options": ["rbind", "rprivate"]}
+
+
 def sysctls(host_config: dict[str, Any]) -> dict[str, str]:
     """The container's own sysctls for OCI `linux.sysctl`. runc checks that each is namespaced
-    and that its namespace is the container's own; tether always gives a container its own IPC
-    namespace, so the one refusal runc cannot see, an IPC sysctl with `--ipc host`, is made here
-    in runc's words (a start failure, 500, as dockerd reports runc's)."""
+    and that its namespace is the container's own; an IPC sysctl with `--ipc host` is refused
+    here first, in runc's words (a start failure, 500, as dockerd reports runc's)."""
     given = dict(host_config.get("Sysctls") or {})
     if host_config.get("IpcMode") == "host":
         for key in given:
