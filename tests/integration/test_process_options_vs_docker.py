@@ -202,23 +202,31 @@ def test_api_errors_as_docker(ref, daemon, host_config, config) -> None:
     assert results[1] == results[0]
 
 
-def test_mac_address_as_docker(ref, daemon) -> None:
-    """Config.MacAddress on the default bridge: the container's eth0 has it, inspect shows it."""
+@pytest.mark.parametrize("network", ["default", "user"])
+def test_mac_address_as_docker(ref, daemon, network) -> None:
+    """Config.MacAddress on the default bridge and on a user network (the container's
+    NetworkMode): the container's eth0 has it, inspect shows it."""
     mac = "02:42:ac:11:00:99"
     seen = []
+    net = f"procmac{uuid.uuid4().hex[:6]}"
     for sock, run in ((ref.host[len("unix://"):], ref.docker), (daemon.sock, daemon.docker)):
         body = {"Image": "busybox", "Cmd": ["cat", "/sys/class/net/eth0/address"],
                 "MacAddress": mac}
+        if network == "user":
+            assert run("network", "create", "--subnet", "10.231.0.0/24", net).returncode == 0
+            body["HostConfig"] = {"NetworkMode": net}
         status, reply = _api(sock, "POST", "/v1.41/containers/create", body)
         assert status == 201, reply
         cid = reply["Id"]
         try:
             r = run("start", "-a", cid)
-            shown = run("inspect", "-f", "{{.Config.MacAddress}} {{.NetworkSettings.MacAddress}}",
-                        cid)
+            shown = run("inspect", "-f", "{{.Config.MacAddress}} {{.NetworkSettings.MacAddress}} "
+                        "{{range .NetworkSettings.Networks}}{{.MacAddress}}{{end}}", cid)
             seen.append((r.returncode, r.stdout, shown.stdout))
         finally:
             run("rm", "-f", cid)
+            if network == "user":
+                run("network", "rm", net)
     assert seen[1] == seen[0]
     assert seen[0][1].decode().strip() == mac
 

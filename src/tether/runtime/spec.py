@@ -9,9 +9,10 @@ Differences kept on purpose:
 - masked paths follow Docker 28 (the CLI generation tether targets), which adds `/proc/interrupts` and
   `/sys/devices/virtual/powercap` to 20.10's list. Docker 28's per-CPU `thermal_throttle` masks
   depend on the host's CPUs and are not included.
-- no `process.rlimits`, as Docker: the container inherits the limits of its creator (Docker's
-  containerd has RLIMIT_NOFILE 1048576 on a systemd host; here the daemon's own). Asking for more
-  than the daemon's hard limit fails without CAP_SYS_RESOURCE, which this host's bounding set lacks.
+- no `process.rlimits` unless `--ulimit`/`--default-ulimit` ask (engine/process_config.py), as
+  Docker: the container inherits the limits of its creator (Docker's containerd has RLIMIT_NOFILE
+  1048576 on a systemd host; here the daemon's own). Asking for more than the daemon's hard limit
+  fails without CAP_SYS_RESOURCE, which this host's bounding set lacks.
 - the empty resource sections Docker writes (`memory.disableOOMKiller`, `cpu.shares: 0`,
   `blockIO.weight: 0`) mean "unset" to runc and are omitted; so are the prestart hooks.
 - privileged containers get every capability the daemon itself holds (Docker asks for every
