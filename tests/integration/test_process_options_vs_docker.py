@@ -364,7 +364,9 @@ def _rotated_logs(run, options: list[str]) -> list[str]:
     cid = r.stdout.decode().strip()
     try:
         assert run("wait", cid, timeout=120).stdout.strip() == b"0"
-        return run("logs", cid).stdout.decode().split()
+        logs = run("logs", cid)
+        assert logs.returncode == 0 and logs.stdout, logs
+        return logs.stdout.decode().split()
     finally:
         run("rm", "-f", cid)
 
@@ -377,3 +379,42 @@ def test_log_rotation_over_files_as_docker(ref, daemon) -> None:
         first = int(lines[0].split("-")[1])
         assert lines == [f"line-{i}" for i in range(first, 300)], lines
         assert 200 < first < 300  # about 3 kB kept of ~3 kB per 40 lines in either format
+
+
+def test_exec_inherits_process_options_as_docker(ref, daemon) -> None:
+    """An exec gets the container's rlimits, OOM score and --group-add groups (also as
+    another user), as dockerd builds it from the container's process. Soft and hard nofile are
+    equal: this host's runc (1.1.5, Go 1.19) lets Go raise an exec's soft nofile to its hard
+    limit now and then, on Docker as on tether (1 exec in 40 here, both engines)."""
+    seen = []
+    for run in (ref.docker, daemon.docker):
+        name = f"procexec{uuid.uuid4().hex[:8]}"
+        r = run("run", "-d", "--name", name, "--group-add", "audio", "--ulimit", "nofile=100:100",
+                "--ulimit", "nproc=70:80", "--oom-score-adj", "300", "--init", "busybox", "sleep",
+                "60")
+        assert r.returncode == 0, r.stderr
+        try:
+            a = run("exec", name, "sh", "-c",
+                    "id; ulimit -n; ulimit -u; ulimit -Hu; cat /proc/self/oom_score_adj")
+            b = run("exec", "-u", "nobody", name, "id")
+            seen.append((a.returncode, a.stdout, b.returncode, b.stdout))
+        finally:
+            run("rm", "-f", name)
+    assert seen[1] == seen[0]
+
+
+def test_log_driver_none_as_docker(ref, daemon) -> None:
+    """No log is kept; `docker logs` is refused with dockerd's text and status."""
+    seen = []
+    for sock, run in ((ref.host[len("unix://"):], ref.docker), (daemon.sock, daemon.docker)):
+        r = run("run", "-d", "--log-driver", "none", "busybox", "echo", "hi")
+        cid = r.stdout.decode().strip()
+        try:
+            run("wait", cid)
+            logs = run("logs", cid)
+            status, reply = _api(sock, "GET", f"/v1.41/containers/{cid}/logs?stdout=1")
+            seen.append((logs.returncode, logs.stdout, logs.stderr, status, reply))
+        finally:
+            run("rm", "-f", cid)
+    assert seen[1] == seen[0]
+    assert seen[0][3] == 501

@@ -210,7 +210,8 @@ class ContainerService:
                                           # without a tty: a detach must leave it open
                                           stdin_once=bool(c.config.get("StdinOnce"))
                                           and not c.tty,
-                                          log_path=self.paths.log(cid),
+                                          log_path=None if log_options.reads_nothing(
+                                              c.host_config) else self.paths.log(cid),
                                           log_size_max=log_options.writer_size_max(
                                               c.host_config.get("LogConfig") or {}))
             except RuntimeError as exc:
@@ -291,7 +292,8 @@ class ContainerService:
             return
         if size and files > 1:
             self._background(logrotation.rotate_while_running(
-                self.paths.log(c.id), size, files, lambda: self.runtime.reopen_log(c.id), exited))
+                self.paths.log(c.id), size, files, lambda: self.runtime.reopen_log(c.id),
+                lambda: c.state.running, exited))
 
     async def _wait_exit(self, c: Container) -> None:
         try:

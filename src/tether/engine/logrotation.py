@@ -21,11 +21,12 @@ log = logging.getLogger("tether.logs")
 
 async def rotate_while_running(path: Path, max_size: int, max_files: int,
                                reopen: Callable[[], Awaitable[None]],
-                               exited: asyncio.Event) -> None:
-    """Rotate `path` at `max_size` keeping `max_files` files, until `exited` is set."""
+                               running: Callable[[], bool], exited: asyncio.Event) -> None:
+    """Rotate `path` at `max_size` keeping `max_files` files, until `exited` is set; never once
+    the process has ended (its last lines stay in the current file)."""
     while not exited.is_set():
         try:
-            if path.stat().st_size >= max_size:
+            if running() and path.stat().st_size >= max_size:
                 await asyncio.to_thread(rotate, path, max_files)
                 await reopen()
         except FileNotFoundError:

@@ -64,6 +64,14 @@ def validate(kind: str, config: dict[str, str]) -> None:
         raise BadRequest("logger: logging mode non-blocking is not supported by tether")
 
 
+NOT_READABLE = "configured logging driver does not support reading"
+
+
+def reads_nothing(host_config: dict[str, Any]) -> bool:
+    """`--log-driver none`: no log is kept, and `docker logs` is refused (501, NOT_READABLE)."""
+    return (host_config.get("LogConfig") or {}).get("Type") == "none"
+
+
 def parse_size(text: str) -> int:
     """go-units FromHumanSize: decimal units, `invalid size: '<text>'` otherwise."""
     match = _SIZE.match(text)

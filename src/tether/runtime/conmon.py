@@ -173,11 +173,12 @@ class Runtime:
         return self.ctr_dir / cid
 
     def _conmon_args(self, cid: str, bundle: Path, tty: bool, stdin: bool, stdin_once: bool,
-                     log_path: Path, log_size_max: int | None = None) -> list[str]:
+                     log_path: Path | None, log_size_max: int | None = None) -> list[str]:
         d = self._dir(cid)
         args = [self.conmon, "--api-version", "1", "-c", cid, "-u", cid, "-n", cid,
                 "-r", self.runc, f"--runtime-arg=--root={self.runc_root}", "-b", str(bundle),
-                "-p", str(d / "pid"), "-P", str(d / "conmon.pid"), "-l", f"k8s-file:{log_path}",
+                "-p", str(d / "pid"), "-P", str(d / "conmon.pid"),
+                "-l", f"k8s-file:{log_path}" if log_path is not None else "none",
                 "-0", str(d), "--socket-dir-path", str(self.sock_dir)]
         if log_size_max:  # conmon starts the file anew when a line would pass it
             args.append(f"--log-size-max={log_size_max}")
@@ -189,12 +190,14 @@ class Runtime:
                 args.append("--leave-stdin-open")
         return args
 
-    async def create(self, cid: str, bundle: Path, *, tty: bool, stdin: bool, log_path: Path,
+    async def create(self, cid: str, bundle: Path, *, tty: bool, stdin: bool,
+                     log_path: Path | None,
                      stdin_once: bool = True, log_size_max: int | None = None) -> None:
         """Create the container under a new conmon; its process is held until `start`.
 
         `stdin_once` is Docker's StdinOnce: the container's stdin closes when an attached client
-        ends its input; `log_size_max` the log file's size limit in bytes. Raises RuntimeError
+        ends its input; `log_path` None keeps no log (`--log-driver none`), `log_size_max` is
+        the log file's size limit in bytes. Raises RuntimeError
         with runc's message (everything cleaned up) on failure.
         """
         d = self._dir(cid)
@@ -386,8 +389,8 @@ class Runtime:
                    caps: list[str] | None = None,
                    console_size: tuple[int, int] | None = None) -> ExecProcess:
         """Run a process in the running container; it gets the container's capabilities
-        unless `caps` says otherwise (Docker's `exec --privileged` passes all), and its
-        no-new-privileges setting (runc applies the container's seccomp filter itself). A tty
+        unless `caps` says otherwise (Docker's `exec --privileged` passes all), its rlimits,
+        OOM score and no-new-privileges setting (runc applies the container's seccomp filter itself). A tty
         starts at `console_size` (height, width), so the first prompt is drawn at the client's
         size."""
         container = self._container_process(cid)
@@ -399,6 +402,9 @@ class Runtime:
             "capabilities": capabilities,
             "noNewPrivileges": bool(container.get("noNewPrivileges")),
         }
+        for key in ("rlimits", "oomScoreAdj"):  # as dockerd's exec, from the container's process
+            if key in container:
+                process[key] = container[key]
         if tty and console_size:  # applied by runc's init before the process runs
             process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
         return await start_exec(self.runc, str(self.runc_root), cid, process, console_size)

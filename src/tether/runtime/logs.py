@@ -86,13 +86,33 @@ def read_log(path: Path) -> Iterator[tuple[str, int, bytes]]:
     """Every entry of a log (its rotated files first), partial records joined; a missing file
     has no entries."""
     joiner = _Joiner()
-    for part in generations(path):
-        try:
-            with open(part, "rb") as f:
-                yield from _entries(f, joiner)
-        except FileNotFoundError:
-            continue
+    files = _open_generations(path)
+    try:
+        for f in files:
+            yield from _entries(f, joiner)
+    finally:
+        for f in files:
+            f.close()
     yield from joiner.flush()
+
+
+def _open_generations(path: Path) -> list[BinaryIO]:
+    """The log's files opened oldest first. A rotation between listing and opening moves them:
+    then they are listed again, so no file is skipped (an open file keeps its content)."""
+    for _ in range(10):
+        files: list[BinaryIO] = []
+        parts = generations(path)
+        for part in parts:
+            f = _open(part)
+            if f is None and part != path:  # moved meanwhile: start again
+                break
+            if f is not None:
+                files.append(f)
+        else:
+            return files
+        for f in files:
+            f.close()
+    return [f for f in (_open(p) for p in generations(path)) if f is not None]
 
 
 async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tuple[str, int, bytes]]:
@@ -104,15 +124,13 @@ async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tupl
     rotation, or conmon starting the file anew at its size limit) is read from its start.
     """
     joiner = _Joiner()
-    for part in generations(path)[:-1]:
-        try:
-            with open(part, "rb") as f:
-                for entry in _entries(f, joiner):
-                    yield entry
-        except FileNotFoundError:
-            continue
+    files = _open_generations(path)
+    current = files.pop() if files and _same_file(path, files[-1]) else None
+    for f in files:
+        with f:
+            for entry in _entries(f, joiner):
+                yield entry
     buffered = b""
-    current = _open(path)
     try:
         while True:
             finished = done()
@@ -144,6 +162,13 @@ def _open(path: Path) -> BinaryIO | None:
         return open(path, "rb")
     except FileNotFoundError:
         return None
+
+
+def _same_file(path: Path, f: BinaryIO) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _replaced(path: Path, current: BinaryIO) -> bool:
