@@ -65,8 +65,9 @@ class NetworkAttachment:
             raise process_options.mac_error(mac)
         if self.on_bridge(c):
             kept = {k: v for k, v in c.network.items() if k in KEPT_BRIDGE_FIELDS}
+            own = c.network_mode in ("default", "bridge")  # Config.MacAddress's network
             c.network = {**await self.network.connect(c.id, c.name, c.config, c.host_config,
-                                                      netns_path, mac=mac),
+                                                      netns_path, mac=mac if own else ""),
                          "SandboxID": c.id, **kept}
             c.next_ifindex = 1
             self._emit_bridge(c.id, "connect")
