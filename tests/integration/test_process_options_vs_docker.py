@@ -418,3 +418,24 @@ def test_log_driver_none_as_docker(ref, daemon) -> None:
             run("rm", "-f", cid)
     assert seen[1] == seen[0]
     assert seen[0][3] == 501
+
+
+def test_logs_follow_across_rotations_as_docker(ref, daemon) -> None:
+    """`docker logs -f` from the start of a container whose log rotates keeps every line.
+    Docker 20.10 repeats some lines after a rotation (its follower re-reads part of a file;
+    later Docker fixed its follower); tether gives each once."""
+    wanted = [f"line-{i}" for i in range(200)]
+    for run in (ref.docker, daemon.docker):
+        r = run("run", "-d", "--log-opt", "max-size=1k", "--log-opt", "max-file=2", "busybox",
+                "sh", "-c", "sleep 1; i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); "
+                "usleep 5000; done")
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.decode().strip()
+        try:
+            followed = run("logs", "-f", cid, timeout=120).stdout.decode().split()
+        finally:
+            run("rm", "-f", cid)
+        if run == daemon.docker:
+            assert followed == wanted
+        else:
+            assert sorted(set(followed), key=wanted.index) == wanted
