@@ -439,3 +439,26 @@ def test_logs_follow_across_rotations_as_docker(ref, daemon) -> None:
             assert followed == wanted
         else:
             assert sorted(set(followed), key=wanted.index) == wanted
+
+
+def test_rotation_resumes_after_a_daemon_restart(fresh_daemon) -> None:
+    """A container taken back by a restarted tetherd has its log rotated again: after the
+    restart the files stay within max-file and the newest lines are kept."""
+    d = fresh_daemon
+    r = d.docker("run", "-d", "-i", "--log-opt", "max-size=1k", "--log-opt", "max-file=2",
+                 "busybox", "sh", "-c",
+                 "while [ ! -e /go ]; do usleep 50000; done; i=0; "
+                 "while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); usleep 5000; done")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.decode().strip()
+    d.stop()
+    d.start()
+    assert d.docker("exec", cid, "touch", "/go").returncode == 0
+    assert d.docker("wait", cid, timeout=120).stdout.strip() == b"0"
+    lines = d.docker("logs", cid).stdout.decode().split()
+    first = int(lines[0].split("-")[1])
+    assert lines == [f"line-{i}" for i in range(first, 300)]
+    assert first > 200
+    logs = sorted(p.name for p in d.data_root.glob(f"containers/{cid}/container.log*"))
+    assert logs in (["container.log", "container.log.1"], ["container.log.1"]), logs
+    d.docker("rm", "-f", cid)
