@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import initlayer, run_config, securityopt
+from tether.engine import initlayer, logrotation, process_config, run_config, securityopt
 from tether.engine.container_admin import ContainerAdmin
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
@@ -37,9 +37,10 @@ from tether.image.store import ImageStore
 from tether.network import netns
 from tether.network.manager import NetworkManager
 from tether.rules import config as rules
-from tether.rules import health
+from tether.rules import health, log_options
 from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
                                  NotModified, os_error_text, runtime_create_error,
+                                 runtime_create_status,
                                  start_failure_code)
 from tether.rules.times import now_rfc3339, parse_rfc3339
 from tether.runtime import mounts
@@ -201,9 +202,12 @@ class ContainerService:
             c.started_link_env = env_of_links(linked)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             oci = run_config.oci_config(c, rootfs, netns_path, cwd, user,
-                                        self.container_mounts.oci_mounts(c), security)
+                                        self.container_mounts.oci_mounts(c), security,
+                                        process_config.parts(c, rootfs,
+                                                             self.creation.process_defaults))
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
+            log = c.host_config.log_config
             try:
                 await self.runtime.create(cid, bundle, tty=c.tty,
                                           stdin=c.config.open_stdin,
@@ -211,9 +215,13 @@ class ContainerService:
                                           # without a tty: a detach must leave it open
                                           stdin_once=c.config.stdin_once
                                           and not c.tty,
-                                          log_path=self.paths.log(cid))
+                                          log_path=None if log_options.reads_nothing(
+                                              log.type) else self.paths.log(cid),
+                                          log_size_max=log_options.writer_size_max(
+                                              log.type, log.config))
             except RuntimeError as exc:
-                raise BadRequest(runtime_create_error(str(exc))) from exc
+                text = runtime_create_error(str(exc))
+                raise ApiError(text, runtime_create_status(text)) from exc
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:
@@ -280,6 +288,19 @@ class ContainerService:
         run = self._run(c.id)
         run.exited = asyncio.Event()
         run.watcher = asyncio.create_task(self._wait_exit(c))
+        self._rotate_logs(c, run.exited)
+
+    def _rotate_logs(self, c: Container, exited: asyncio.Event) -> None:
+        """json-file's rotation over several files, done by the daemon while the run lasts."""
+        try:
+            log = c.host_config.log_config
+            size, files = log_options.limits(log.type, log.config)
+        except ApiError:  # a record older than these checks: its log is left as conmon writes it
+            return
+        if size and files > 1:
+            self._background(logrotation.rotate_while_running(
+                self.paths.log(c.id), size, files, lambda: self.runtime.reopen_log(c.id),
+                lambda: c.state.running, exited))
 
     async def _wait_exit(self, c: Container) -> None:
         try:

@@ -333,10 +333,11 @@ class NetworkManager:
     async def connect(self, cid: str, name: str, config: Config,
                       host_config: HostConfig, netns_path: Path, network_id: str = "",
                       ifname: str = "eth0", address: str = "", publish: bool = True,
-                      default_route: bool = True) -> dict[str, Any]:
+                      default_route: bool = True, mac: str = "") -> dict[str, Any]:
         """Put a container on a network (the bridge unless `network_id`) as `ifname`, with a
         given `address` or the lowest free one, and publish its ports when `publish` (the
-        container's first network); the endpoint state to record."""
+        container's first network); its MAC is `mac` when given, else Docker's from the
+        address. The endpoint state to record."""
         assert self.ipam is not None
         net = self.user[network_id] if network_id else self._default()
         endpoint_id = secrets.token_hex(32)
@@ -394,14 +395,14 @@ class NetworkManager:
         state: dict[str, Any] = {
             "NetworkID": net.id, "EndpointID": endpoint_id, "IPAddress": str(ip),
             "IPPrefixLen": net.subnet.prefixlen, "Gateway": str(net.gateway),
-            "MacAddress": ipam.mac_address(ip), "Ifname": ifname}
+            "MacAddress": mac or ipam.mac_address(ip), "Ifname": ifname}
         if publish:
             state.update({"Ports": dict(sorted(ports.items())), "Mappings": state_mappings})
         try:
             await asyncio.to_thread(
                 netlink.connect, str(netns_path), net.bridge, host_ifname(cid, ifname),
                 ipaddress.IPv4Interface(f"{ip}/{net.subnet.prefixlen}"),
-                net.gateway if default_route else None, ipam.mac_address(ip), ifname,
+                net.gateway if default_route else None, state["MacAddress"], ifname,
                 _mtu(net.record))
             if nat:  # no NAT mapping: the ruleset is the same, nft need not run (~10 ms)
                 async with self._lock:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import Field
 from typing import Any
 
+from tether.rules import log_options
 from tether.rules.errors import BadRequest
 from tether.spec import create
 from tether.spec.fields import is_default, walk
@@ -43,12 +44,9 @@ def only(*values: Any) -> Check:
 
 
 def _log_config(value: LogConfig) -> str | None:
-    """json-file is what tether keeps (docker logs reads it back); max-file alone changes
-    nothing in dockerd either (it only counts files once max-size rotates them)."""
-    if value.type not in ("", create.DEFAULT_LOG_DRIVER):
-        return ".Type"
-    refused = sorted(set(value.config or {}) - {"max-file"})
-    return f".Config.{refused[0]}" if refused else None
+    """json-file, local and none with max-size, max-file and blocking mode are applied
+    (rules/log_options.py); unknown drivers and options get dockerd's texts later, at create."""
+    return log_options.unapplied(value.type, value.config)
 
 
 def _unlimited(value: int) -> str | None:
@@ -74,11 +72,11 @@ HOST_CONFIG: dict[str, Check] = {
     "DnsOptions": APPLIED,
     "DnsSearch": APPLIED,
     "ExtraHosts": APPLIED,
-    "GroupAdd": REFUSED,
-    "IpcMode": only("", "private", "shareable"),
+    "GroupAdd": APPLIED,
+    "IpcMode": only("", "private", "shareable", "host", "none"),  # shareable: private here
     "Cgroup": REFUSED,
     "Links": APPLIED,
-    "OomScoreAdj": REFUSED,
+    "OomScoreAdj": APPLIED,
     "PidMode": REFUSED,
     "Privileged": APPLIED,
     "PublishAllPorts": APPLIED,
@@ -88,8 +86,8 @@ HOST_CONFIG: dict[str, Check] = {
     "Tmpfs": APPLIED,
     "UTSMode": REFUSED,
     "UsernsMode": only("", "host"),  # no user namespaces: every container has the host's
-    "ShmSize": only(0, create.DEFAULT_SHM_SIZE),
-    "Sysctls": REFUSED,
+    "ShmSize": APPLIED,
+    "Sysctls": APPLIED,
     "Runtime": only("", create.DEFAULT_RUNTIME),
     "ConsoleSize": APPLIED,
     "Isolation": only("", "default"),
@@ -109,8 +107,8 @@ HOST_CONFIG: dict[str, Check] = {
     "CpuRealtimeRuntime": REFUSED,
     "CpusetCpus": REFUSED,
     "CpusetMems": REFUSED,
-    "Devices": REFUSED,
-    "DeviceCgroupRules": REFUSED,
+    "Devices": APPLIED,
+    "DeviceCgroupRules": APPLIED,
     "DeviceRequests": REFUSED,
     "KernelMemory": REFUSED,
     "KernelMemoryTCP": REFUSED,
@@ -119,7 +117,7 @@ HOST_CONFIG: dict[str, Check] = {
     "MemorySwappiness": only(None, -1),  # -1: the docker CLI's "not set"
     "OomKillDisable": REFUSED,
     "PidsLimit": _unlimited,
-    "Ulimits": REFUSED,
+    "Ulimits": APPLIED,
     "CpuCount": REFUSED,
     "CpuPercent": REFUSED,
     "IOMaximumIOps": REFUSED,
@@ -127,7 +125,7 @@ HOST_CONFIG: dict[str, Check] = {
     "Mounts": APPLIED,
     "MaskedPaths": APPLIED,
     "ReadonlyPaths": APPLIED,
-    "Init": REFUSED,
+    "Init": APPLIED,
 }
 
 CONFIG: dict[str, Check] = {
@@ -150,7 +148,7 @@ CONFIG: dict[str, Check] = {
     "WorkingDir": APPLIED,
     "Entrypoint": APPLIED,
     "NetworkDisabled": REFUSED,
-    "MacAddress": REFUSED,
+    "MacAddress": APPLIED,  # the MAC of the endpoint on the container's own network
     "OnBuild": APPLIED,  # kept for commit, as dockerd
     "Labels": APPLIED,
     "StopSignal": APPLIED,
@@ -164,7 +162,7 @@ ENDPOINT_SETTINGS: dict[str, Check] = {
     "IPAMConfig": APPLIED,
     "Links": APPLIED,
     "Aliases": APPLIED,
-    "MacAddress": REFUSED,
+    "MacAddress": APPLIED,  # the own network's, kept as Config.MacAddress (as API 1.44)
     "DriverOpts": REFUSED,
     "NetworkID": APPLIED,
     "EndpointID": APPLIED,
