@@ -73,7 +73,7 @@ def both(ref, daemon, *args: str) -> tuple[tuple, tuple]:
 @pytest.mark.parametrize("options,script", SHOWN)
 def test_container_sees_as_docker(ref, daemon, options, script) -> None:
     docker, tether = both(ref, daemon, "run", "--rm", *options, "busybox", "sh", "-c", script)
-    assert tether == docker
+    assert tether == docker, tether
     assert docker[0] == 0, docker
 
 

@@ -207,7 +207,7 @@ class ContainerService:
                                                              self.creation.process_defaults))
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
-            log = c.host_config.log_config
+            logging_ = c.host_config.log_config
             try:
                 await self.runtime.create(cid, bundle, tty=c.tty,
                                           stdin=c.config.open_stdin,
@@ -216,9 +216,9 @@ class ContainerService:
                                           stdin_once=c.config.stdin_once
                                           and not c.tty,
                                           log_path=None if log_options.reads_nothing(
-                                              log.type) else self.paths.log(cid),
+                                              logging_.type) else self.paths.log(cid),
                                           log_size_max=log_options.writer_size_max(
-                                              log.type, log.config))
+                                              logging_.type, logging_.config))
             except RuntimeError as exc:
                 text = runtime_create_error(str(exc))
                 raise ApiError(text, runtime_create_status(text)) from exc
@@ -293,8 +293,8 @@ class ContainerService:
     def _rotate_logs(self, c: Container, exited: asyncio.Event) -> None:
         """json-file's rotation over several files, done by the daemon while the run lasts."""
         try:
-            log = c.host_config.log_config
-            size, files = log_options.limits(log.type, log.config)
+            logging_ = c.host_config.log_config
+            size, files = log_options.limits(logging_.type, logging_.config)
         except ApiError:  # a record older than these checks: its log is left as conmon writes it
             return
         if size and files > 1:
