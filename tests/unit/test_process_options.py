@@ -82,7 +82,10 @@ def test_mac_rules() -> None:
     assert po.mac_error("zz").message == "address zz: invalid MAC address"
     assert po.endpoint_mac("default", {"bridge": "02:00:00:00:00:01"}) == "02:00:00:00:00:01"
     assert po.endpoint_mac("net1", {"net1": "m", "net2": ""}) == "m"
-    assert po.endpoint_mac("net1", {"net2": "m"}) == ""
+    with pytest.raises(ApiError) as info:  # another network's endpoint: not applied
+        po.endpoint_mac("net1", {"net2": "m"})
+    assert (info.value.status, info.value.message) == (
+        400, "tether does not support EndpointSettings.MacAddress yet")
 
 
 def test_log_config_settled_with_daemon_defaults() -> None:

@@ -173,10 +173,9 @@ def endpoint_mac(mode: str, macs: dict[str, str]) -> str:
     """The MAC the API 1.44 clients send in the endpoint settings of the container's own
     network (NetworkMode; `default` is the bridge), given as network name -> MacAddress: kept
     as Config.MacAddress, which is what Docker 20.10 reads, so both ways of asking give the
-    same endpoint."""
+    same endpoint. A MAC for another network's endpoint would be dropped: refused by name."""
     names = {mode, "bridge", "default"} if mode in ("default", "bridge") else {mode}
-    for name in names:
-        mac = macs.get(name)
-        if mac:
-            return mac
-    return ""
+    own = [mac for name, mac in macs.items() if mac and name in names]
+    if any(mac and name not in names for name, mac in macs.items()):
+        raise BadRequest("tether does not support EndpointSettings.MacAddress yet")
+    return own[0] if own else ""
