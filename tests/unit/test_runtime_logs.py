@@ -82,6 +82,30 @@ def test_follow_reads_a_file_started_anew(tmp_path: Path) -> None:
                                                        (T2, 1, b"b\n")]
 
 
+def test_follow_drains_the_new_file_when_the_end_comes_with_a_rotation(tmp_path: Path) -> None:
+    """The container writes to the old file, the log rotates, it writes to the new file and
+    exits, all between two polls: the follower's last round reads both."""
+    log = tmp_path / "ctr.log"
+    log.write_bytes(f"{T1} stdout F a\n".encode())
+    finished = False
+
+    async def go() -> list:
+        nonlocal finished
+        entries = []
+        follower = follow_log(log, lambda: finished)
+        entries.append(await follower.__anext__())  # "a" read: the follower holds the file
+        with open(log, "ab") as f:
+            f.write(f"{T1} stdout F b\n".encode())
+        log.rename(tmp_path / "ctr.log.1")
+        log.write_bytes(f"{T2} stdout F c\n".encode())
+        finished = True
+        entries += [e async for e in follower]
+        return entries
+
+    assert asyncio.run(asyncio.wait_for(go(), 5)) == [
+        (T1, 1, b"a\n"), (T1, 1, b"b\n"), (T2, 1, b"c\n")]
+
+
 def test_rotation_keeps_max_files_and_reads_oldest_first(tmp_path: Path) -> None:
     from tether.runtime.logs import generations, rotate
     log = tmp_path / "ctr.log"

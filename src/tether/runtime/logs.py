@@ -137,8 +137,10 @@ async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tupl
             if current is None:
                 current = _open(path)
             chunk = current.read() if current is not None else b""
-            if not chunk and current is not None and _replaced(path, current):
-                chunk = current.read()
+            # the last round looks for a newer file even after reading the old one: lines
+            # written after a rotation and before the exit are in it
+            if (finished or not chunk) and current is not None and _replaced(path, current):
+                chunk += current.read()
                 current.close()
                 current = _open(path)
                 chunk += current.read() if current is not None else b""
