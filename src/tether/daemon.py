@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import fcntl
 import grp
 import logging
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tether.api.absent import AbsentRoutes
 from tether.api.archives import ArchiveRoutes
 from tether.api.build import BuildRoutes
 from tether.api.containers import ContainerRoutes
@@ -30,6 +32,7 @@ from tether.api.http import Router, serve
 from tether.api.images import ImageRoutes
 from tether.api.inspection import InspectionRoutes
 from tether.api.networks import NetworkRoutes
+from tether.api.prune import PruneRoutes
 from tether.api.system import SystemRoutes
 from tether.api.volumes import VolumeRoutes
 from tether.engine.container_files import ContainerFiles
@@ -38,6 +41,7 @@ from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.health import HealthService
 from tether.engine.paths import Paths, make_private
+from tether.engine.prune import Pruner
 from tether.engine.recovery import Recovery
 from tether.engine.securityopt import DaemonSecurity
 from tether.engine.volumes import VolumeService
@@ -89,6 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="program NAT for published ports (false: no firewall changes)")
     p.add_argument("--icc", default=True, type=lambda v: v.lower() not in ("false", "0", "no"),
                    help="inter-container communication on the bridge (false: only linked pairs)")
+    _ipv6_flags(p)
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append", default=[],
                    help="a registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS")
     # -- seccomp and no-new-privileges (issue 11)
@@ -113,7 +118,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    choices=["debug", "info", "warn", "error", "fatal"])
     p.add_argument("-G", "--group", default=DEFAULT_SOCKET_GROUP,
                    help="the group (name or GID) that may use the API socket; empty: root's only")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.ipv6 and not args.fixed_cidr_v6:  # dockerd's refusal, word for word
+        p.exit(1, "failed to start daemon: Error initializing network controller: IPv6 is "
+                  "enabled for the default bridge, but no subnet is configured. Specify an IPv6 "
+                  "subnet using --fixed-cidr-v6\n")
+    return args
 
 
 def socket_path(host: str) -> str:
@@ -238,6 +248,28 @@ async def _forget_names_on_changes(events: EventBus, resolver: EmbeddedResolver)
         events.unsubscribe(queue)
 
 
+def _ipv6_flags(p: argparse.ArgumentParser) -> None:
+    """dockerd's IPv6 flags. `--ip6tables` is experimental in Docker 20.10 and off by default;
+    tether follows later Docker (on by default with --ipv6): its ip6 nftables table."""
+    flag = lambda v: v.lower() not in ("false", "0", "no")  # noqa: E731
+    p.add_argument("--ipv6", nargs="?", const=True, default=False, type=flag,
+                   help="IPv6 addresses on the default bridge (needs --fixed-cidr-v6)")
+    p.add_argument("--fixed-cidr-v6", default=None, type=_ipv6_subnet, metavar="CIDR",
+                   help="the default bridge's IPv6 subnet, e.g. 2001:db8:1::/64 (without "
+                        "--ipv6 only shown, as dockerd does)")
+    p.add_argument("--ip6tables", nargs="?", const=True, default=True, type=flag,
+                   help="IPv6 NAT, isolation and published ports by nftables (false: none; "
+                        "IPv6 host ports then go through the userland proxy)")
+
+
+def _ipv6_subnet(text: str) -> str:
+    try:
+        ipaddress.IPv6Network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid IPv6 subnet {text!r}") from None
+    return text
+
+
 async def run(args: argparse.Namespace) -> None:
     sock = socket_path(args.host)
     gid = socket_gid(args.group, sock)
@@ -248,7 +280,8 @@ async def run(args: argparse.Namespace) -> None:
     lock_fd = _lock(paths.exec_root)
     images = ImageStore(paths.images)
     network = NetworkManager(paths.network, bridge=args.bridge, bip=args.bip,
-                             nat=args.nat, icc=args.icc)
+                             nat=args.nat, icc=args.icc, enable_ipv6=args.ipv6,
+                             fixed_cidr_v6=args.fixed_cidr_v6, ip6tables=args.ip6tables)
     await network.setup()
     events = EventBus()
     volumes = VolumeService(paths.volumes, events=events)
@@ -267,6 +300,7 @@ async def run(args: argparse.Namespace) -> None:
     await Recovery(containers).load()
     health.resume()
     router = Router(hide=paths.hide)
+    AbsentRoutes(containers).register(router)  # first: its checkpoint routes are under /containers/{id}
     SystemRoutes(containers, images, _daemon_id(paths.data_root), str(paths.data_root),
                  volumes.disk_usage).register(router)
     ContainerRoutes(containers).register(router)
@@ -281,6 +315,7 @@ async def run(args: argparse.Namespace) -> None:
     InspectionRoutes(containers, files).register(router)
     VolumeRoutes(volumes).register(router)
     NetworkRoutes(containers).register(router)
+    PruneRoutes(Pruner(containers, images)).register(router)
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
     server = await serve(router, sock, gid=gid)
     stop = asyncio.Event()

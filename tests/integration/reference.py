@@ -1,8 +1,8 @@
 """The reference engine: Docker 20.10 from Debian in a network namespace of its own.
 
-Started with shared/reference/refdocker.sh (beside the checkout, as CI lays it out) and given the
-same busybox image tether bootstraps (same files, same ENV and CMD), so that the same commands can
-be run against both engines and their outputs compared.
+Started with the project's own tests/reference/refdocker.sh (it installs docker.io when missing)
+and given the same busybox image tether bootstraps (same files, same ENV and CMD), so that the
+same commands can be run against both engines and their outputs compared.
 """
 from __future__ import annotations
 
@@ -10,23 +10,19 @@ import contextlib
 import hashlib
 import io
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
 REPO = Path(__file__).resolve().parents[2]
-# beside the checkout as CI lays it out, or one level further up for a worktree under /work/wt/
-REFDOCKER = next((base / "shared" / "reference" / "refdocker.sh" for base in REPO.parents
-                  if (base / "shared" / "reference" / "refdocker.sh").exists()),
-                 REPO.parent / "shared" / "reference" / "refdocker.sh")
+REFDOCKER = REPO / "tests" / "reference" / "refdocker.sh"
 
 
 class ReferenceEngine:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, flags: tuple[str, ...] = ()) -> None:
+        self.flags = flags  # further dockerd flags (refdocker.sh's REFDOCKER_FLAGS)
         # the checkout's tag in the name: two checkouts running the same differential test at
         # once (worktrees, a CI clone beside a developer's tree) must not share, or stop, an engine
         self.name = f"{name}-{hashlib.sha1(str(REPO).encode()).hexdigest()[:6]}"
@@ -34,48 +30,23 @@ class ReferenceEngine:
         self.data_root = Path(f"/var/lib/ref-{self.name}")
 
     def start(self) -> None:
-        if not REFDOCKER.exists():
-            raise RuntimeError(f"{REFDOCKER} is missing: the reference engine cannot start")
+        env = {**os.environ, "REFDOCKER_FLAGS": " ".join(self.flags)} if self.flags else None
         subprocess.run(["bash", str(REFDOCKER), "start", self.name], check=True,
-                       capture_output=True, timeout=300)
+                       capture_output=True, timeout=300, env=env)
         tar = io.BytesIO()
         busybox_rootfs_tar(tar)
         changes = [arg for change in CHANGES for arg in ("-c", change)]
         self.docker("import", *changes, "-", "busybox:latest", input=tar.getvalue(), check=True)
 
     def stop(self) -> None:
-        """Stop the engine; refdocker.sh can leave its netns mounts busy, so sweep them up."""
+        """Stop the engine: the script removes its containers, namespace, mounts and files."""
         subprocess.run(["bash", str(REFDOCKER), "stop", self.name], capture_output=True,
                        timeout=300)
-        for root in (Path(f"/run/ref-{self.name}"), self.data_root):
-            mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-                      if line.split()[4].startswith(str(root))]
-            for target in sorted(mounts, key=len, reverse=True):
-                subprocess.run(["umount", "-l", target], capture_output=True)
-            subprocess.run(["rm", "-rf", str(root)], capture_output=True)
-        self._stop_containerd_if_last()
 
-    def _stop_containerd_if_last(self) -> None:
-        """refdocker.sh stops the shared containerd after the last engine, but only if that
-        engine's dockerd had already removed its pid file: wait for it, then do the same check."""
-        pidfile = Path(f"/run/ref-{self.name}.pid")
-        deadline = time.monotonic() + 20
-        while pidfile.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        others = [p for p in Path("/run").glob("ref-*.pid") if p.name != "ref-containerd.pid"]
-        containerd = Path("/run/ref-containerd.pid")
-        if others or not containerd.exists():
-            return
-        try:
-            pid = int(containerd.read_text().strip())
-            os.kill(pid, signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            pid = 0
-        # the next start must not find a dying containerd and hand it to a new dockerd
-        deadline = time.monotonic() + 20
-        while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        containerd.unlink(missing_ok=True)
+    def in_netns(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """A command in the engine's network namespace (where its published ports are)."""
+        return subprocess.run(["nsenter", f"--net=/run/netns/{self.name}", *argv],
+                              capture_output=True, timeout=timeout)
 
     def docker(self, *args: str, input: bytes | None = None, check: bool = False,
                timeout: float = 60) -> subprocess.CompletedProcess:

@@ -83,7 +83,27 @@ def test_exec_it(daemon):
         t.send(b"echo $TERM; stty size\n")
         t.expect(b"xterm")
         t.expect(b"40 100")
+        t.resize(30, 80)  # set on the container terminal's master, which the daemon holds
+        time.sleep(0.5)
+        t.send(b"stty size\n")
+        t.expect(b"30 80")
         t.send(b"exit 2\n")
         assert t.exit_code() == 2
     finally:
         daemon.tether("rm", "-f", cid)
+
+
+def test_exec_sessions_of_a_killed_daemon_are_cleared(fresh_daemon):
+    """A tty exec's session directory (runc's pid file, the console socket) outlives a daemon
+    killed with -9; the next daemon removes it."""
+    d = fresh_daemon
+    cid = out(d.tether("run", "-d", "busybox", "sleep", "60"))
+    status, made = d.api("POST", f"/containers/{cid}/exec", {"Cmd": ["sleep", "30"], "Tty": True})
+    assert status == 201, made
+    assert d.api("POST", f"/exec/{made['Id']}/start", {"Detach": True, "Tty": True})[0] == 200
+    sessions = d.exec_root / "runtime" / "exec"
+    assert len(list(sessions.iterdir())) == 1
+    d.kill9()
+    d.start()
+    assert not sessions.exists() or list(sessions.iterdir()) == []
+    d.tether("rm", "-f", cid)

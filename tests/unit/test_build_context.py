@@ -8,7 +8,7 @@ import pytest
 from tether.cli.commands_build import context_from_stream, is_archive, parse_build_args
 from tether.image.build.context import apply_dockerignore, dockerfile_from_tar, read_dockerfile
 from tether.rules.buildcontext import write_context_tar
-from tether.rules.errors import BadRequest
+from tether.rules.errors import ApiError
 from tether.rules.units import human_size
 
 
@@ -52,16 +52,16 @@ def test_dockerfile_read_from_the_tar_before_unpacking(tmp_path: Path) -> None:
     write_context_tar(tmp_path, out, keep=("Dockerfile", "sub.Dockerfile"))
     assert dockerfile_from_tar(io.BytesIO(out.getvalue()), "") == "FROM busybox\n"
     assert dockerfile_from_tar(io.BytesIO(out.getvalue()), "./sub.Dockerfile") == "FROM scratch\n"
-    with pytest.raises(BadRequest, match="Cannot locate specified Dockerfile: nope"):
+    with pytest.raises(ApiError, match="Cannot locate specified Dockerfile: nope"):
         dockerfile_from_tar(io.BytesIO(out.getvalue()), "nope")
 
 
 def test_missing_or_escaping_dockerfile(tmp_path: Path) -> None:
-    with pytest.raises(BadRequest, match="Cannot locate specified Dockerfile: Dockerfile"):
+    with pytest.raises(ApiError, match="Cannot locate specified Dockerfile: Dockerfile"):
         read_dockerfile(tmp_path, "")
     (tmp_path / "dockerfile").write_text("FROM busybox\n")
     assert read_dockerfile(tmp_path, "Dockerfile") == "FROM busybox\n"
-    with pytest.raises(BadRequest):
+    with pytest.raises(ApiError, match="Cannot locate"):
         read_dockerfile(tmp_path / "dir", "../dockerfile")
 
 
@@ -110,3 +110,13 @@ def test_context_from_stdin_archive_or_dockerfile() -> None:
     out = io.BytesIO()
     assert context_from_stream(io.BytesIO(b"FROM busybox\nRUN true\n"), out) == "Dockerfile"
     assert dockerfile_from_tar(io.BytesIO(out.getvalue()), "") == "FROM busybox\nRUN true\n"
+
+
+def test_dockerfile_outside_the_context_is_forbidden(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    out = io.BytesIO()
+    write_context_tar(tmp_path, out, keep=("Dockerfile",))
+    for name in ("../Dockerfile", "sub/../../Dockerfile", ".."):
+        with pytest.raises(ApiError, match=r"^forbidden path outside the build context: ") as e:
+            dockerfile_from_tar(io.BytesIO(out.getvalue()), name)
+        assert e.value.status == 500 and e.value.message.endswith(f"{name} ()")

@@ -261,7 +261,8 @@ def test_load_oci_index_picks_this_platform(store: ImageStore, monkeypatch) -> N
 
 
 @pytest.mark.parametrize("data, error", [
-    (b"not a tar at all" * 64, "invalid tar archive"),
+    (b"not a tar at all" * 64, "archive/tar: invalid tar header"),
+    (b"short", "unexpected EOF"),
     (tar_of({"something": b"x"}), "neither manifest.json nor index.json"),
     (tar_of({"manifest.json": b"{"}), "invalid archive: malformed manifest"),
     (tar_of({"manifest.json": b'{"Config": "x"}'}), "invalid archive: malformed manifest"),

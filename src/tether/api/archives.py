@@ -45,7 +45,10 @@ class ArchiveRoutes:
 
     async def load(self, req: Request) -> StreamResponse:
         """The archive is checked (and its image list read) before the stream starts."""
-        source = await asyncio.to_thread(archive.Archive, req.body_stream())
+        try:
+            source = await asyncio.to_thread(archive.Archive, req.body_stream())
+        except archive.NotATar as exc:
+            return progress_stream(lambda emit, error=exc: _raise(error))
         images = await asyncio.to_thread(archive.read_images, source)
         for image in images:
             archive.check_layers(image)
@@ -116,3 +119,7 @@ def _open_url(url: str) -> Any:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise BadRequest(f'Get "{url}": {reason}') from exc
+
+
+def _raise(exc: Exception) -> None:
+    raise exc

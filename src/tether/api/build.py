@@ -41,8 +41,24 @@ def build_options(req: Request) -> tuple[BuildOptions, list[str]]:
         build_args={k: (None if v is None else str(v)) for k, v in _json_param(req, "buildargs").items()},
         labels={k: str(v) for k, v in _json_param(req, "labels").items()},
         no_cache=req.qbool("nocache"), rm=req.qbool("rm", True), force_rm=req.qbool("forcerm"),
-        target=req.q("target") or "")
+        target=req.q("target") or "", cache_from=_cache_from(req),
+        network_mode=req.q("networkmode") or "",
+        extra_hosts=[h for value in req.query.get("extrahosts", []) for h in (value or "").split()])
     return options, tags
+
+
+def _cache_from(req: Request) -> list[str] | None:
+    """`cachefrom`, a JSON list of image names; absent or empty: the whole local cache."""
+    raw = req.q("cachefrom") or ""
+    if not raw:
+        return None
+    try:
+        names = json.loads(raw)
+    except ValueError:
+        raise BadRequest(f"invalid cachefrom parameter: {raw}") from None
+    if not isinstance(names, list):
+        raise BadRequest(f"invalid cachefrom parameter: {raw}")
+    return [str(n) for n in names] or None
 
 
 def _message(obj: dict[str, Any]) -> bytes:

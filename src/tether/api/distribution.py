@@ -14,12 +14,12 @@ from typing import Any, Callable
 
 from tether.api.http import Handler, Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import progress_stream
-from tether.image import distribution
+from tether.image import distribution, search
 from tether.image.registry import Credentials, RegistryClient, credentials_from_header, \
     credentials_from_json
 from tether.image.store import ImageStore
 from tether.rules import refs
-from tether.rules.errors import BadRequest
+from tether.rules.errors import ApiError, BadRequest
 
 
 
@@ -34,6 +34,8 @@ class DistributionRoutes:
         router.add("POST", "/images/create", self.create)
         router.add("POST", "/images/{name:path}/push", self.push)
         router.add("POST", "/auth", self.auth)
+        router.add("GET", "/distribution/{name:path}/json", self.inspect)
+        router.add("GET", "/images/search", self.search)
 
     async def create(self, req: Request) -> Response | StreamResponse:
         if not req.q("fromImage"):
@@ -54,16 +56,44 @@ class DistributionRoutes:
             return distribution.resolve_push(self.store, name, tag, creds, self.insecure).run(self.store, emit)
         return progress_stream(work)
 
+    async def inspect(self, req: Request) -> Response:
+        """Registry inspect (`docker manifest inspect`-like, docker-py's `inspect_distribution`):
+        the manifest's descriptor and platforms, with the client's credentials."""
+        ref = refs.parse_normalized(req.params["name"]).tag_name_only()
+        creds = credentials_from_header(req.headers.get("x-registry-auth"))
+        return json_response(await asyncio.to_thread(distribution.inspect, ref, creds,
+                                                     self.insecure))
+
+    async def search(self, req: Request) -> Response:
+        """Docker Hub's (or a named registry's) v1 search; `limit` defaults to 25, as dockerd."""
+        try:  # dockerd passes Atoi's error on untyped: a 500
+            limit = req.qint("limit", 25)
+        except BadRequest as exc:
+            raise ApiError(exc.message, 500) from None
+        filters = req.filters()
+        creds = credentials_from_header(req.headers.get("x-registry-auth"))
+        return json_response(await asyncio.to_thread(search.search, req.q("term", "") or "", limit,
+                                                     filters, creds, self.insecure))
+
     async def auth(self, req: Request) -> Response:
         """Check credentials against the registry (dockerd keeps none: the client stores them)."""
-        body = req.json() or {}
-        if not isinstance(body, dict):
-            raise BadRequest("invalid auth configuration")
+        body = _auth_body(req)
         creds = credentials_from_json(body) or Credentials()
         domain = registry_domain(str(body.get("serveraddress") or ""))
         client = RegistryClient(domain, "", creds, self.insecure)
         await asyncio.to_thread(client.login)
         return json_response({"IdentityToken": "", "Status": "Login Succeeded"})
+
+
+def _auth_body(req: Request) -> dict[str, Any]:
+    """`POST /auth`'s body; dockerd's decoding error there is untyped, a 500."""
+    try:
+        body = req.json() or {}
+    except BadRequest as exc:
+        raise ApiError(exc.message, 500) from None
+    if not isinstance(body, dict):
+        raise BadRequest("invalid auth configuration")
+    return body
 
 
 def registry_domain(server: str) -> str:

@@ -34,22 +34,25 @@ class ExecRoutes:
         return Response(200)
 
     async def start(self, req: Request) -> Response | Hijack:
-        """Framing follows `Tty` of this request's body; the process starts after the 101."""
+        """Framing follows `Tty` of this request's body (absent: multiplexed, as Go's false), the
+        process's terminal the exec's create body, as in dockerd; it starts after the 101."""
         body = req.json_as(apitypes.EXEC_START_CHECK) or {}
         e = self.service.get(req.params["id"])
-        tty = bool(body.get("Tty", e.tty))
+        tty = bool(body.get("Tty"))
         size = console_size(body.get("ConsoleSize"))
         self.service.check_startable(e)
         if body.get("Detach"):
-            process = await self.service.launch(e, tty, size)
+            process = await self.service.launch(e, size)
             _finish_later(self.service, e, process)
             return Response(200)
 
         async def run(conn: HijackedConn) -> None:
-            process = await self.service.launch(e, tty, size)
+            process = await self.service.launch(e, size)
             outcome = Outcome.GONE
             try:
+                # a raw stream has no room for stderr: dockerd drops it there
                 outcome = await pump(conn, process, tty=tty, stdin=e.attach_stdin,
+                                     streams=frozenset({1} if tty else {1, 2}),
                                      detach_keys=e.detach_keys)
             finally:
                 if outcome is Outcome.ENDED:

@@ -7,6 +7,7 @@ from fnmatch import fnmatchcase
 
 from tether.api.http import Request, Response, Router, json_response
 from tether.engine.containers import ContainerService
+from tether.engine.prune import publish_removal
 from tether.image.bootstrap import bootstrap_busybox
 from tether.image.store import ImageStore
 from tether.rules.errors import BadRequest
@@ -46,8 +47,11 @@ class ImageRoutes:
         return Response(201)
 
     async def remove(self, req: Request) -> Response:
+        image = self.store.resolve(req.params["name"])
+        known = [i.id for i in self.store.list()]
         report = await asyncio.to_thread(self.store.remove, req.params["name"], req.qbool("force"),
                                          self.containers.users_of_image, not req.qbool("noprune"))
+        publish_removal(self.containers.events, image, report, known)
         return json_response(report)
 
     async def bootstrap(self, req: Request) -> Response:

@@ -24,6 +24,7 @@ class NetworkRoutes:
     def register(self, router: Router) -> None:
         add = router.add
         add("GET", "/networks", self.list)
+        add("GET", "/networks/", self.list)  # dockerd's mux takes the trailing slash too
         add("POST", "/networks/create", self.create)
         add("POST", "/networks/prune", self.prune)
         add("GET", "/networks/{id:path}", self.inspect)
@@ -40,7 +41,8 @@ class NetworkRoutes:
                     name, ids[name]["id"], ids[name]["created"],
                     self.containers.attachment.network_containers(ids[name]["id"]) if name == "bridge"
                     else self._mode_containers(name),
-                    bridge=m.bridge, subnet=str(m.subnet))
+                    bridge=m.bridge, subnet=str(m.subnet), ipv6=m.enable_ipv6,
+                    subnet6=m.fixed_cidr_v6)
                 for name in netrules.PREDEFINED}
 
     def _mode_containers(self, mode: str) -> dict[str, dict[str, str]]:
@@ -96,6 +98,7 @@ class NetworkRoutes:
                 continue
             await self._remove(view)
             deleted.append(view["Name"])
+        self.containers.events.publish("network", "prune", "", {"reclaimed": "0"})  # as dockerd
         return json_response({"NetworksDeleted": deleted or None})
 
     async def connect(self, req: Request) -> Response:

@@ -24,8 +24,11 @@ class VolumeRoutes:
 
     async def create(self, req: Request) -> Response:
         body = req.json_as(apitypes.VOLUME_CREATE, required=True) or {}
-        volume = self.volumes.create(body.get("Name") or None, body.get("Driver") or "local",
-                                     body.get("DriverOpts"), body.get("Labels"))
+        name = body.get("Name") or None
+        # no name: an anonymous volume, labelled so as dockerd 23+ labels it (what `volume
+        # prune` removes from API 1.42 on without `all`)
+        volume = self.volumes.create(name, body.get("Driver") or "local", body.get("DriverOpts"),
+                                     body.get("Labels"), anonymous=name is None)
         return json_response(volume.inspect(), status=201)
 
     async def inspect(self, req: Request) -> Response:

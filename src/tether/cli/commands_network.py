@@ -10,6 +10,7 @@ import click
 
 from tether.cli import formatting
 from tether.cli.client import CliError
+from tether.cli.runopts import ipam_request
 from tether.cli.common import (MULTI, TEMPLATE_HELP, DockerGroup, current_app, filters_query, for_each, out,
                                render_format)
 
@@ -78,7 +79,9 @@ def network() -> None:
 
 @network.command("create", usage="[OPTIONS] NETWORK", min_args=1)
 @click.option("-d", "--driver", default="bridge", help="Network driver: tether has 'bridge' only")
-@click.option("--subnet", multiple=True, help="IPv4 subnet in CIDR form, e.g. 10.5.0.0/24")
+@click.option("--subnet", multiple=True,
+              help="Subnet in CIDR form, e.g. 10.5.0.0/24 (an IPv6 one with --ipv6)")
+@click.option("--ipv6", is_flag=True, help="IPv6 addresses for containers (needs an IPv6 --subnet)")
 @click.option("--gateway", multiple=True, help="Gateway address in the subnet (default: its first)")
 @click.option("--ip-range", multiple=True, help="CIDR inside the subnet to give containers addresses from")
 @click.option("--internal", is_flag=True, help="No traffic in or out: containers reach only each other")
@@ -87,7 +90,7 @@ def network() -> None:
 @click.option("-o", "--opt", multiple=True,
               help="KEY=VALUE driver option, e.g. com.docker.network.bridge.name=br0")
 @click.argument("name", required=False)
-def create(driver: str, subnet: tuple[str, ...], gateway: tuple[str, ...],
+def create(driver: str, subnet: tuple[str, ...], ipv6: bool, gateway: tuple[str, ...],
            ip_range: tuple[str, ...], internal: bool, attachable: bool, label: tuple[str, ...],
            opt: tuple[str, ...], name: str) -> None:
     """Create a bridge network with a subnet of its own.
@@ -97,6 +100,7 @@ def create(driver: str, subnet: tuple[str, ...], gateway: tuple[str, ...],
     """
     configs = ipam_config(subnet, gateway, ip_range)
     body = {"Name": name, "CheckDuplicate": True, "Driver": driver, "Internal": internal,
+            "EnableIPv6": ipv6,
             "Attachable": attachable, "Options": _kv(opt), "Labels": _kv(label),
             "IPAM": {"Driver": "default", "Options": {}, "Config": configs}}
     out(current_app().client.json("POST", "/networks/create", body=body)["Id"])
@@ -162,16 +166,18 @@ def prune(force: bool, filters: tuple[str, ...]) -> None:
                  min_args=2)
 @click.option("--alias", multiple=True, help="Extra DNS name for it on this network")
 @click.option("--ip", default="", help="Fixed IPv4 address on this network")
+@click.option("--ip6", default="", help="Fixed IPv6 address on this network")
+@click.option("--link-local-ip", multiple=True, help="Extra link-local address on the interface")
 @click.option("--link", multiple=True, help="Link NAME[:ALIAS], resolved on this network only")
 @click.argument("net", required=False)
 @click.argument("container", required=False)
-def connect(alias: tuple[str, ...], ip: str, link: tuple[str, ...], net: str,
-            container: str) -> None:
+def connect(alias: tuple[str, ...], ip: str, ip6: str, link_local_ip: tuple[str, ...],
+            link: tuple[str, ...], net: str, container: str) -> None:
     """Give a container an interface on one more network."""
     _need_two("connect", container)
     config: dict[str, Any] = {"Aliases": list(alias) or None, "Links": list(link) or None}
-    if ip:
-        config["IPAMConfig"] = {"IPv4Address": ip}
+    if ip or ip6 or link_local_ip:
+        config["IPAMConfig"] = ipam_request(ip, ip6, list(link_local_ip))
     current_app().client.request("POST", f"/networks/{net}/connect",
                           body={"Container": container, "EndpointConfig": config})
 

@@ -40,6 +40,8 @@ class RunOptions:
     network: str = "default"
     network_aliases: list[str] = field(default_factory=list)
     ip: str = ""
+    ip6: str = ""
+    link_local_ips: list[str] = field(default_factory=list)
     add_hosts: list[str] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
     console_size: tuple[int, int] = (0, 0)
@@ -323,6 +325,18 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
 BUILTIN_NETWORKS = ("default", "bridge", "host", "none")
 
 
+def ipam_request(ip: str, ip6: str, link_local: list[str]) -> dict[str, Any]:
+    """EndpointSettings.IPAMConfig from `--ip`, `--ip6` and `--link-local-ip` ({}: none)."""
+    config: dict[str, Any] = {}
+    if ip:
+        config["IPv4Address"] = ip
+    if ip6:
+        config["IPv6Address"] = ip6
+    if link_local:
+        config["LinkLocalIPs"] = list(link_local)
+    return config
+
+
 def endpoint_config(opts: RunOptions) -> dict[str, Any]:
     """The EndpointsConfig entry of the container's network: `--network-alias`, `--ip` and, on a
     user-defined network, the links (the docker CLI's parseNetworkOpts)."""
@@ -332,8 +346,9 @@ def endpoint_config(opts: RunOptions) -> dict[str, Any]:
         raise CliError("network-scoped aliases are only supported for user-defined networks",
                        code=125)
     config: dict[str, Any] = {}
-    if opts.ip:
-        config["IPAMConfig"] = {"IPv4Address": opts.ip}
+    ipam_config = ipam_request(opts.ip, opts.ip6, opts.link_local_ips)
+    if ipam_config:
+        config["IPAMConfig"] = ipam_config
     if user_defined and opts.links:
         config["Links"] = list(opts.links)
     if opts.network_aliases:

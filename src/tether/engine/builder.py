@@ -61,6 +61,9 @@ class BuildOptions:
     rm: bool = True
     force_rm: bool = False
     target: str = ""
+    cache_from: list[str] | None = None  # image names; None: every local image may be a hit
+    network_mode: str = ""  # of the RUN containers: "" is dockerd's default
+    extra_hosts: list[str] = field(default_factory=list)  # host:ip lines for their /etc/hosts
 
 
 class Builder:
@@ -206,7 +209,8 @@ class _Run:
         recorded = container_config({**step.config, "Cmd": step.recorded, "Image": parent_id,
                                      **({"Entrypoint": None} if step.kind == "run" else {})})
         if not self.options.no_cache:
-            hit = await asyncio.to_thread(cache.lookup, self.b.store, parent_id, recorded)
+            hit = await asyncio.to_thread(cache.lookup, self.b.store, parent_id, recorded,
+                                          self._cache_sources())
             if hit is not None:
                 self.out(" ---> Using cache\n" + (f" ---> {hit.short_id}\n" if show_id else ""))
                 state.image, state.config = hit, step.config
@@ -305,6 +309,18 @@ class _Run:
         env = list(state.config.get("Env") or []) + [f"{k}={v}" for k, v in sorted(args.items())]
         return Step([*ins.build_arg_prefix(args), *cmd], new_config(state), "run", run=cmd, env=env)
 
+    def _cache_sources(self) -> list[Image] | None:
+        """The `cache_from` images that exist (dockerd skips the others)."""
+        if self.options.cache_from is None:
+            return None
+        sources = []
+        for name in self.options.cache_from:
+            try:
+                sources.append(self.b.store.resolve(name))
+            except ApiError:
+                continue
+        return sources
+
     # --- doing the steps ---
 
     async def _step_container(self, state: Stage, step: Step) -> str:
@@ -314,7 +330,9 @@ class _Run:
         body = {"Image": state.image.id, "Entrypoint": cmd[:1], "Cmd": cmd[1:],
                 "Env": step.env if step.env is not None else state.config.get("Env"),
                 "WorkingDir": state.config.get("WorkingDir") or "", "User": state.config.get("User") or "",
-                "AttachStdout": True, "AttachStderr": True, "HostConfig": {"NetworkMode": "default"}}
+                "AttachStdout": True, "AttachStderr": True,
+                "HostConfig": {"NetworkMode": self.options.network_mode or "default",
+                               "ExtraHosts": list(self.options.extra_hosts) or None}}
         c = await self.b.containers.create(body, None)
         self.out(f" ---> Running in {c.id[:12]}\n")
         return c.id

@@ -28,6 +28,20 @@ class ContainerViews:
         self.attachment = attachment
         self.images = images
         self.paths = paths
+        self._failed_start_ports: dict[str, list[dict[str, Any]]] = {}
+
+    def keep_ports_of_failed_start(self, c: Container) -> None:
+        """dockerd 20.10's list keeps showing the ports a start published when that start then
+        failed (its list view was saved before the ports were released), until the container's
+        next start or removal: `docker run -d -P img missing-binary` leaves a Created container
+        that `ps -a` lists with its ports, while inspect shows none. Kept in memory only, as
+        dockerd's view is (a restarted daemon lists no ports)."""
+        ports = self.attachment.published_ports(c)
+        if ports:
+            self._failed_start_ports[c.id] = ports
+
+    def forget_ports_of_failed_start(self, cid: str) -> None:
+        self._failed_start_ports.pop(cid, None)
 
     def inspect(self, c: Container) -> dict[str, Any]:
         """Inspect with `HostConfig.Links` rebuilt from the link graph (`/db:/web/db`)."""
@@ -37,7 +51,8 @@ class ContainerViews:
 
     def summary(self, c: Container) -> dict[str, Any]:
         """A list item; a linked container's Names include its link names (`/web/db`)."""
-        item = c.summary(self.attachment.settings(c), self.attachment.published_ports(c))
+        ports = self.attachment.published_ports(c) or self._failed_start_ports.get(c.id, [])
+        item = c.summary(self.attachment.settings(c), ports)
         item["Names"] = sorted([c.name, *self.links.names_of(c)])
         return item
 

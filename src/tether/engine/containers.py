@@ -188,6 +188,7 @@ class ContainerService:
         rootfs = self.paths.rootfs(cid)
         bundle = self.paths.bundle(cid)
         netns_path = self.paths.netns(cid)
+        self.views.forget_ports_of_failed_start(cid)
         try:
             security = run_config.security_settings(c, self.security)
             lowers = await asyncio.to_thread(self.lower_dirs, c)
@@ -197,7 +198,8 @@ class ContainerService:
             run_config.make_working_dir(rootfs, cwd)
             linked = self.links.linked_children(c)
             if c.network_mode != "host":
-                await asyncio.to_thread(netns.create, netns_path)
+                # a `none` container never joins a network: IPv6 off, as Docker 20.10 has it
+                await asyncio.to_thread(netns.create, netns_path, c.network_mode != "none")
             await self.attachment.join_at_start(c, netns_path, hosts_of_links(linked))
             c.started_link_env = env_of_links(linked)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
@@ -225,6 +227,7 @@ class ContainerService:
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:
+            self.views.keep_ports_of_failed_start(c)
             await self.release(c)
             message = self.error_text(exc)
             # as dockerd: an earlier exit's code stays, else 128; the runtime's "not found" or
@@ -481,6 +484,7 @@ class ContainerService:
             c.state.status = "removing"
             await self.release(c)
             self.registry.discard(c)
+            self.views.forget_ports_of_failed_start(c.id)
             self.links.drop_links_of(c)
             shutil.rmtree(self.paths.container(c.id), ignore_errors=True)
             if volumes:

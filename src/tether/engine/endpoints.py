@@ -10,7 +10,7 @@ user network are known only to the container that declared them.
 """
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Iterable, Protocol
 
 
@@ -41,15 +41,18 @@ def _link_targets(querier: _Record, entry: dict, name: str) -> list[str]:
     return targets
 
 
-def lookup(containers: Iterable[_Record], querier_id: str, name: str) -> list[IPv4Address]:
-    """The addresses `name` resolves to for the container `querier_id` ([] when unknown)."""
+def lookup(containers: Iterable[_Record], querier_id: str, name: str
+           ) -> list[IPv4Address | IPv6Address]:
+    """The addresses `name` resolves to for the container `querier_id` ([] when unknown): each
+    match's IPv4 address and, on a network with IPv6, its IPv6 one (the resolver answers A
+    from the first, AAAA from the second)."""
     records = list(containers)
     by_id = {c.id: c for c in records}
     querier = by_id.get(querier_id)
     if querier is None:
         return []
     wanted = name.rstrip(".").lower()
-    found: list[IPv4Address] = []
+    found: list[IPv4Address | IPv6Address] = []
     for nid, entry in _live(querier).items():
         link_names = set(_link_targets(querier, entry, wanted))
         for c in records:
@@ -57,13 +60,16 @@ def lookup(containers: Iterable[_Record], querier_id: str, name: str) -> list[IP
             if theirs is None:
                 continue
             if wanted in _names_of(c, theirs) or c.name.lstrip("/") in link_names:
-                address = IPv4Address(theirs["State"]["IPAddress"])
-                if address not in found:
-                    found.append(address)
+                state = theirs["State"]
+                addresses = [IPv4Address(state["IPAddress"])]
+                if state.get("GlobalIPv6Address"):
+                    addresses.append(IPv6Address(state["GlobalIPv6Address"]))
+                found += [address for address in addresses if address not in found]
     return found
 
 
-def reverse(containers: Iterable[_Record], querier_id: str, address: IPv4Address) -> str | None:
+def reverse(containers: Iterable[_Record], querier_id: str,
+            address: IPv4Address | IPv6Address) -> str | None:
     """The PTR name of an address on a network the querier is on: `<name>.<network>`."""
     records = list(containers)
     querier = next((c for c in records if c.id == querier_id), None)
@@ -72,7 +78,8 @@ def reverse(containers: Iterable[_Record], querier_id: str, address: IPv4Address
     for nid, entry in _live(querier).items():
         for c in records:
             theirs = _live(c).get(nid)
-            if theirs and theirs["State"]["IPAddress"] == str(address):
+            if theirs and str(address) in (theirs["State"]["IPAddress"],
+                                           theirs["State"].get("GlobalIPv6Address")):
                 return f"{c.name.lstrip('/')}.{entry.get('Name', '')}"
     return None
 

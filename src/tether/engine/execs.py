@@ -119,8 +119,7 @@ class ExecService:
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running")
 
-    async def launch(self, e: Exec, tty: bool,
-                     console_size: tuple[int, int] | None = None) -> ExecProcess:
+    async def launch(self, e: Exec, console_size: tuple[int, int] | None = None) -> ExecProcess:
         """Start the process: the container's environment, then the exec's own variables."""
         c = self.containers.get(e.container_id)
         rootfs = str(self.containers.paths.rootfs(c.id))
@@ -128,14 +127,14 @@ class ExecService:
         groups = list(dict.fromkeys([*groups, *additional_groups(
             rootfs, c.host_config.group_add)]))  # as dockerd's getUser for an exec
         # link variables are computed afresh, as Docker 20.10 does for every exec
-        env = rules.merge_env(rules.process_env(c.config.env, c.config.hostname, tty,
+        env = rules.merge_env(rules.process_env(c.config.env, c.config.hostname, e.tty,
                                                 self.containers.links.link_env(c)), e.env)
         if not any(v.startswith("HOME=") for v in env):
             env.append(f"HOME={home}")
         cwd = e.working_dir or c.config.working_dir or "/"
-        e.tty = tty
         e.process = await self.containers.runtime.exec(
-            c.id, args=e.cmd, env=env, cwd=cwd, uid=uid, gid=gid, additional_gids=groups, tty=tty,
+            c.id, args=e.cmd, env=env, cwd=cwd, uid=uid, gid=gid, additional_gids=groups,
+            tty=e.tty,
             console_size=console_size or e.console_size)
         e.pid = e.process.pid
         e.running = True

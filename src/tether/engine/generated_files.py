@@ -54,7 +54,10 @@ class GeneratedFiles:
     def write_hosts(self, c: Container, links: list[tuple[str, str]] | None = None) -> None:
         """/etc/hosts with the container's current addresses and its links' lines."""
         extra = [tuple(reversed(h.split(":", 1))) for h in c.host_config.extra_hosts or []]
-        more = [(entry.get("State") or {}).get("IPAddress", "") for entry in c.networks.values()]
+        # each endpoint's IPv4 then IPv6 address, as Docker writes them
+        more = [c.network.get("GlobalIPv6Address", ""), *(
+            (entry.get("State") or {}).get(key, "") for entry in c.networks.values()
+            for key in ("IPAddress", "GlobalIPv6Address"))]
         text = files.hosts_file(c.config.hostname, c.network.get("IPAddress"),
                                 c.config.domainname, extra=extra, links=links or [],
                                 more=more)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any, Callable
 
@@ -162,6 +162,8 @@ class NetworkAttachment:
             if address not in record.network:
                 raise BadRequest(f"Invalid address {address}: It does not belong to any of "
                                  "this network's subnets")
+        if ipam_config and ipam_config.get("IPv6Address"):
+            netrules.check_ipv6_request(record, ipam_config["IPv6Address"])
         return {"Name": record.name, "Aliases": config.get("Aliases"),
                 "IPAMConfig": config.get("IPAMConfig"), "Links": config.get("Links") or None,
                 "DriverOpts": config.get("DriverOpts"), "State": {}}
@@ -191,7 +193,9 @@ class NetworkAttachment:
             c.id, c.name, c.config, c.host_config, netns_path, network_id=nid,
             ifname=self._next_ifname(c),
             address=(entry.get("IPAMConfig") or {}).get("IPv4Address", ""),
-            publish=first, default_route=first, mac=self._mac_on(c, nid))
+            publish=first, default_route=first, mac=self._mac_on(c, nid),
+            address6=(entry.get("IPAMConfig") or {}).get("IPv6Address", ""),
+            link_local=tuple((entry.get("IPAMConfig") or {}).get("LinkLocalIPs") or ()))
         entry["State"] = {**state, "SandboxID": c.id}
 
     @staticmethod
@@ -245,11 +249,11 @@ class NetworkAttachment:
                     log.exception("network disconnect failed", extra={"ctx": {"id": c.id}})
             entry["State"] = {k: v for k, v in state.items() if k in ("NetworkID", "SandboxID")}
 
-    def lookup(self, querier_id: str, name: str) -> list[IPv4Address]:
+    def lookup(self, querier_id: str, name: str) -> list[IPv4Address | IPv6Address]:
         """The embedded resolver's forward lookup (see tether.engine.endpoints)."""
         return endpoints.lookup(self.registry.all(), querier_id, name)
 
-    def reverse(self, querier_id: str, address: IPv4Address) -> str | None:
+    def reverse(self, querier_id: str, address: IPv4Address | IPv6Address) -> str | None:
         """The embedded resolver's PTR lookup."""
         return endpoints.reverse(self.registry.all(), querier_id, address)
 

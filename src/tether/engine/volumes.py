@@ -254,7 +254,9 @@ class VolumeService:
         users = self.referrers(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        driver = self._volumes[name].driver
         trash = self._delete(name)
+        self._emit("destroy", name, {"driver": driver})
         try:
             asyncio.get_running_loop().run_in_executor(None, _erase, trash)
         except RuntimeError:  # no loop (tests, tools): erase now
@@ -272,7 +274,6 @@ class VolumeService:
             os.rename(self.root / name, trash)
         except FileNotFoundError:  # its directory was deleted behind our back: nothing to erase
             pass
-        self._emit("destroy", name, {"driver": volume.driver})
         return trash
 
     async def prune(self, filters: dict[str, list[str]],
@@ -284,7 +285,8 @@ class VolumeService:
         test = rules.prune_predicate(filters, api_version)
         victims = sorted(v.name for v in self._volumes.values()
                          if _plain(v) and test(v.labels or {}) and not self.referrers(v.name))
-        trashes = [self._delete(name) for name in victims]
+        trashes = [self._delete(name) for name in victims]  # no destroy events: dockerd's prune
+        # logs only its `prune` event (checked on Docker 20.10)
         reclaimed = await asyncio.to_thread(lambda: sum(_erase(t) for t in trashes))
         self._emit("prune", "", {"reclaimed": str(reclaimed)})
         return victims, reclaimed

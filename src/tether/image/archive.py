@@ -32,7 +32,7 @@ from tether.image.distribution import Emit, Throttled
 from tether.image.registry import INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, pick_platform
 from tether.image.store import Image, ImageStore, chain_ids, diff_ids_of, go_arch, unix_seconds
 from tether.rules import refs
-from tether.rules.errors import BadRequest, NotFound
+from tether.rules.errors import BadRequest, NotFound, load_tar_error
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 
@@ -210,6 +210,10 @@ class ArchivedImage:
     tags: list[str]
 
 
+class NotATar(BadRequest):
+    """The body is no tar (after decompression); dockerd reports that in its 200 stream."""
+
+
 class Archive:
     """Read access to a `docker save` tar by normalised member name (`./a//b` is `a/b`)."""
 
@@ -218,7 +222,7 @@ class Archive:
             self.tar = tarfile.open(fileobj=fileobj, mode="r:*")
             self.members = {_normalise(m.name): m for m in self.tar.getmembers()}
         except (tarfile.TarError, EOFError, OSError) as exc:
-            raise BadRequest(f"invalid tar archive: {exc}") from exc
+            raise NotATar(load_tar_error(str(exc))) from exc
 
     def has(self, name: str) -> bool:
         return _normalise(name) in self.members

@@ -148,6 +148,17 @@ class Throttled:
             self._last = done
 
 
+def fetch_config(client: RegistryClient, desc: dict[str, Any]) -> bytes:
+    """A config blob, verified; one over MAX_CONFIG_BYTES is refused before it is read into
+    memory (it went to disk on the way): a registry decides how much it sends."""
+    with tempfile.SpooledTemporaryFile(max_size=4 << 20) as out:
+        client.fetch_blob(desc["digest"], out)  # type: ignore[arg-type]
+        if out.tell() > MAX_CONFIG_BYTES:
+            raise RegistryError(f"image config {desc['digest']} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
+        out.seek(0)
+        return out.read()
+
+
 def _client(ref: refs.Reference, credentials: Credentials | None, insecure: Iterable[str],
             push: bool = False) -> RegistryClient:
     return RegistryClient(ref.domain, ref.path, credentials, insecure, push=push)
@@ -228,14 +239,7 @@ class PullPlan:
             return False
 
     def _config(self, desc: dict[str, Any]) -> bytes:
-        """The config blob, verified; one over MAX_CONFIG_BYTES is refused before it is read
-        into memory (it went to disk on the way): a registry decides how much it sends."""
-        with tempfile.SpooledTemporaryFile(max_size=4 << 20) as out:
-            self.client.fetch_blob(desc["digest"], out)  # type: ignore[arg-type]
-            if out.tell() > MAX_CONFIG_BYTES:
-                raise RegistryError(f"image config {desc['digest']} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
-            out.seek(0)
-            return out.read()
+        return fetch_config(self.client, desc)
 
     def _layer(self, store: ImageStore, desc: dict[str, Any], diff_id: str, emit: Emit) -> None:
         """Download one layer (once, however many pulls want it), verify, store."""
@@ -437,3 +441,40 @@ def _has_tag(store: ImageStore, tag: str) -> bool:
         return False
     return True
 
+
+
+# --- inspect (GET /distribution/{name}/json) ------------------------------------------------
+
+_PLATFORM_KEYS = ("architecture", "os", "os.version", "os.features", "variant")
+
+
+def _platform(source: dict[str, Any]) -> dict[str, Any]:
+    """An OCI platform as Go's v1.Platform encodes it: architecture and os always, the rest
+    only when set."""
+    out = {"architecture": str(source.get("architecture") or ""), "os": str(source.get("os") or "")}
+    for key in _PLATFORM_KEYS[2:]:
+        if source.get(key):
+            out[key] = source[key]
+    return out
+
+
+def inspect(ref: refs.Reference, credentials: Credentials | None = None,
+            insecure: Iterable[str] = ()) -> dict[str, Any]:
+    """`docker manifest`-style registry inspect, as dockerd answers it: the descriptor of the
+    manifest (or index) the reference names, and its platforms: an index's entries', or those
+    read from a single image's config (left out when it names neither os nor architecture)."""
+    client = _client(ref, credentials, insecure)
+    try:
+        data, media_type, digest = client.get_manifest(ref.digest or ref.tag or refs.DEFAULT_TAG)
+    except RegistryError as exc:
+        raise _pull_error(ref, exc) from exc
+    manifest = json.loads(data)
+    platforms: list[dict[str, Any]] = []
+    if media_type in INDEX_TYPES or "manifests" in manifest:
+        platforms = [_platform(entry.get("platform") or {}) for entry in manifest["manifests"]]
+    elif isinstance(manifest.get("config"), dict):
+        config = json.loads(fetch_config(client, manifest["config"]))
+        if config.get("os") or config.get("architecture"):
+            platforms = [_platform(config)]
+    return {"Descriptor": {"mediaType": media_type, "digest": digest, "size": len(data)},
+            "Platforms": platforms}

@@ -30,6 +30,7 @@ from tether.rules import refs
 from tether.rules.errors import ApiError, NotFound
 
 DOCKER_HUB_HOST = "registry-1.docker.io"
+INDEX_HOST = "index.docker.io"  # Docker Hub's v1 index: search
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_LIST_V2 = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -366,6 +367,24 @@ class RegistryClient:
         if media_type not in (*MANIFEST_TYPES, *INDEX_TYPES):
             media_type = json.loads(data).get("mediaType", media_type)
         return data, media_type, digest
+
+    def search(self, query: str, limit: int) -> dict:
+        """The index's v1 search (`/v1/search?q=&n=`), as dockerd asks Docker Hub's
+        index.docker.io (always over HTTPS) or another registry (scheme chosen as for pulls)."""
+        base = f"https://{self.host}" if self.host == INDEX_HOST else self._base()
+        url = f"{base}/v1/search?{urlencode({'q': query, 'n': limit})}"
+        reply = self._send("GET", url, {"Accept": "application/json"})
+        data = reply.read()
+        reply.close()
+        if reply.status != 200:
+            raise RegistryError(f"Unexpected status code {reply.status}")
+        try:
+            result = json.loads(data)
+        except ValueError as exc:
+            raise RegistryError(f"invalid search reply from {self.host}: {exc}") from None
+        if not isinstance(result, dict):
+            raise RegistryError(f"invalid search reply from {self.host}")
+        return result
 
     def _manifest_what(self, reference: str) -> str:
         name = f"{self.host}/{self.repository}" if self.host != DOCKER_HUB_HOST else self.repository

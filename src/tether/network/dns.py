@@ -4,9 +4,11 @@ Docker Engine 20.10's embedded resolver (checked on the reference engine) is the
 - a name it knows gets its A records with TTL 600, the question's spelling echoed (names match
   case-insensitively, with or without the trailing dot); several addresses come in the lookup's
   order (the resolver shuffles them, as Docker does);
-- AAAA and MX questions for a known name get an empty NOERROR, so they do not leak to the
-  upstream servers; other types (TXT, SRV, ANY...) are forwarded even for a known name;
-- `in-addr.arpa` questions for a container address get a PTR to `name.network.`, TTL 600;
+- AAAA questions get the name's IPv6 addresses on networks with IPv6 (TTL 600), an empty
+  NOERROR when it has none; MX questions for a known name get an empty NOERROR: neither leaks
+  to the upstream servers; other types (TXT, SRV, ANY...) are forwarded even for a known name;
+- `in-addr.arpa` and `ip6.arpa` questions for a container address get a PTR to
+  `name.network.`, TTL 600;
 - everything else is not ours: it goes to the upstream servers (`Forward`);
 - replies carry `qr`, `ra` and the query's `rd`, never `aa`, and no EDNS record (a UDP reply
   past the client's size loses answers and gets TC); a query that
@@ -17,10 +19,10 @@ The wire format is dnslib's; nothing here touches a socket, so every rule has a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Callable
 
-from dnslib import A, PTR, QTYPE, RCODE, RR, DNSError, DNSHeader, DNSRecord
+from dnslib import AAAA, A, PTR, QTYPE, RCODE, RR, DNSError, DNSHeader, DNSRecord
 from dnslib.buffer import Buffer
 
 from tether.network.files import DEFAULT_NAMESERVERS
@@ -29,12 +31,13 @@ TTL = 600
 UDP_PAYLOAD = 512  # a plain (non-EDNS) UDP reply's limit
 OPCODE_QUERY = 0
 _REVERSE_SUFFIX = ".in-addr.arpa"
+_REVERSE6_SUFFIX = ".ip6.arpa"
 # the types a container's name answers: A with its addresses, AAAA and MX empty (so the
 # question does not leak to the upstreams); any other type of any name is forwarded
 _NAME_TYPES = frozenset({QTYPE.A, QTYPE.AAAA, QTYPE.MX})
 
-NameLookup = Callable[[str], list[IPv4Address]]
-AddressLookup = Callable[[IPv4Address], "str | None"]
+NameLookup = Callable[[str], "list[IPv4Address | IPv6Address]"]
+AddressLookup = Callable[["IPv4Address | IPv6Address"], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,16 @@ def servfail(packet: bytes) -> bytes | None:
     return None if request is None else bytes(_reply(request, RCODE.SERVFAIL).pack())
 
 
-def reverse_address(qname: str) -> IPv4Address | None:
-    """`4.3.2.1.in-addr.arpa` -> 1.2.3.4; None for any other name (ip6.arpa, partial names)."""
+def reverse_address(qname: str) -> IPv4Address | IPv6Address | None:
+    """`4.3.2.1.in-addr.arpa` -> 1.2.3.4, the 32 nibbles of an `ip6.arpa` name -> the IPv6
+    address; None for any other name (partial names included)."""
     name = qname.rstrip(".").lower()
+    if name.endswith(_REVERSE6_SUFFIX):
+        nibbles = name[: -len(_REVERSE6_SUFFIX)].split(".")
+        if len(nibbles) != 32 or not all(len(n) == 1 and n in "0123456789abcdef"
+                                         for n in nibbles):
+            return None
+        return IPv6Address(int("".join(reversed(nibbles)), 16))
     if not name.endswith(_REVERSE_SUFFIX):
         return None
     octets = name[: -len(_REVERSE_SUFFIX)].split(".")
@@ -125,9 +135,12 @@ def answer(packet: bytes, names: NameLookup, addresses: AddressLookup
     if not found:
         return Forward(packet)
     reply = _reply(request)
-    if question.qtype == QTYPE.A:
+    if question.qtype in (QTYPE.A, QTYPE.AAAA):  # each its family; none: an empty NOERROR
+        version, rdata = (4, A) if question.qtype == QTYPE.A else (6, AAAA)
         for ip in found:
-            reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(str(ip)), ttl=TTL))
+            if ip.version == version:
+                reply.add_answer(RR(question.qname, question.qtype, rdata=rdata(str(ip)),
+                                    ttl=TTL))
     return bytes(reply.pack())
 
 
@@ -187,12 +200,12 @@ class ReplyCache:
                 return packet[:2] + body
         asked: list[tuple[bool, object, object]] = []
 
-        def recorded_names(name: str) -> list[IPv4Address]:
+        def recorded_names(name: str) -> list[IPv4Address | IPv6Address]:
             found = names(name)
             asked.append((True, name, found))
             return found
 
-        def recorded_addresses(ip: IPv4Address) -> str | None:
+        def recorded_addresses(ip: IPv4Address | IPv6Address) -> str | None:
             found = addresses(ip)
             asked.append((False, ip, found))
             return found

@@ -48,7 +48,7 @@ Expr = dict[str, Any]
 @dataclass(frozen=True)
 class Mapping:
     """One published IPv4 port. host_ip "0.0.0.0" means every local address; IPv6 host
-    addresses are served by the userland proxy, not here."""
+    addresses are firewall6.py's (to a container's IPv6 address) or the userland proxy's."""
 
     proto: str
     host_ip: str
@@ -143,13 +143,19 @@ def _port_maps(mappings: tuple[Mapping, ...]) -> dict[str, Targets]:
     return maps
 
 
-def _map_commands(kind: str, elements: Targets) -> list[dict[str, Any]]:
+def _addr_type(family: str) -> str:
+    return "ipv6_addr" if family == "ip6" else "ipv4_addr"
+
+
+def map_commands(kind: str, elements: Targets, family: str = "ip") -> list[dict[str, Any]]:
     """The address map and the port map of one kind. Two maps with scalar values because nft
-    1.0.6's JSON parser cannot load a map whose values are `addr . port` concatenations."""
-    key_type = ["inet_proto", "inet_service"] if kind == ANY_IP else ["ipv4_addr", "inet_proto",
+    1.0.6's JSON parser cannot load a map whose values are `addr . port` concatenations.
+    `family` is the table's, "ip" or "ip6" (the ip6 table keeps its own maps)."""
+    addr = _addr_type(family)
+    key_type = ["inet_proto", "inet_service"] if kind == ANY_IP else [addr, "inet_proto",
                                                                       "inet_service"]
     commands = []
-    for index, value_type in enumerate(("ipv4_addr", "inet_service")):
+    for index, value_type in enumerate((addr, "inet_service")):
         spec: dict[str, Any] = {"name": f"{kind}-{value_type}", "type": key_type, "map": value_type}
         if elements:
             spec["elem"] = [[{"concat": list(key)}, target[index]]
@@ -158,16 +164,16 @@ def _map_commands(kind: str, elements: Targets) -> list[dict[str, Any]]:
     return commands
 
 
-def _dnat_from(kind: str) -> list[Expr]:
+def dnat_from(kind: str, family: str = "ip") -> list[Expr]:
     """`dnat to KEY map @addresses : KEY map @ports`, with KEY
     `[ip daddr .] meta l4proto . th dport`."""
     parts: list[Expr] = [{"meta": {"key": "l4proto"}},
                          {"payload": {"protocol": "th", "field": "dport"}}]
     if kind == ONE_IP:
-        parts.insert(0, {"payload": {"protocol": "ip", "field": "daddr"}})
+        parts.insert(0, {"payload": {"protocol": family, "field": "daddr"}})
     key = {"concat": parts}
-    return [{"dnat": {"family": "ip",
-                      "addr": {"map": {"key": key, "data": f"@{kind}-ipv4_addr"}},
+    return [{"dnat": {"family": family,
+                      "addr": {"map": {"key": key, "data": f"@{kind}-{_addr_type(family)}"}},
                       "port": {"map": {"key": key, "data": f"@{kind}-inet_service"}}}}]
 
 
@@ -244,7 +250,7 @@ def _chains(cfg: FirewallConfig) -> list[tuple[dict[str, Any], list[list[Expr]]]
 
     to_ports = [LOCAL_DESTINATION, {"jump": {"target": PORTS_CHAIN}}]
     return [
-        ({"name": PORTS_CHAIN}, [_dnat_from(ONE_IP), _dnat_from(ANY_IP)]),
+        ({"name": PORTS_CHAIN}, [dnat_from(ONE_IP), dnat_from(ANY_IP)]),
         (base("guard", "filter", "prerouting", PRIO_GUARD),
          [[_meta("iifname", "lo", "!="), _addr("daddr", LOOPBACK), DROP]]),
         (base("prerouting", "nat", "prerouting", PRIO_DSTNAT), [to_ports]),
@@ -266,7 +272,7 @@ def build_ruleset(cfg: FirewallConfig) -> dict[str, Any]:
     ids = {"family": FAMILY, "table": cfg.table}
     commands += [{"add": {"map": {**ids, **spec}}}
                  for kind, elements in _port_maps(cfg.mappings).items()
-                 for spec in _map_commands(kind, elements)]
+                 for spec in map_commands(kind, elements)]
     for chain, rules in _chains(cfg):
         commands.append({"add": {"chain": {**ids, **chain}}})
         commands += [{"add": {"rule": {**ids, "chain": chain["name"], "expr": expr}}}

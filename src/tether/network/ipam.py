@@ -10,10 +10,13 @@ so that a container's MAC is predictable from its address.
 from __future__ import annotations
 
 import ipaddress
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 DEFAULT_POOLS: tuple[IPv4Network, ...] = tuple(
     IPv4Network(f"172.{second}.0.0/16") for second in range(17, 32))
+
+
+Address = IPv4Address | IPv6Address
 
 
 class IPAMError(ValueError):
@@ -50,14 +53,14 @@ def choose_subnet(in_use: list[IPv4Network],
 
 
 class IPAM:
-    """The addresses of one subnet: which are handed out, and the lowest free one.
+    """The addresses of one subnet (IPv4 or IPv6): which are handed out, and the lowest free one.
 
     Addresses are kept as offsets from the network address. `_hint` is a lower bound on the
     lowest free offset, so allocation does not rescan the taken prefix every time.
     """
 
-    def __init__(self, subnet: IPv4Network, gateway: IPv4Address,
-                 pool: IPv4Network | None = None) -> None:
+    def __init__(self, subnet: IPv4Network | IPv6Network, gateway: IPv4Address | IPv6Address,
+                 pool: IPv4Network | IPv6Network | None = None) -> None:
         if gateway not in subnet:
             raise IPAMError(f"gateway {gateway} is not in {subnet}")
         self.subnet = subnet
@@ -75,10 +78,10 @@ class IPAM:
             self._pool_last = min(self._last, self._offset(pool.broadcast_address))
         self._hint = self._pool_first
 
-    def _offset(self, address: IPv4Address) -> int:
+    def _offset(self, address: Address) -> int:
         return int(address) - int(self.subnet.network_address)
 
-    def _host_offset(self, address: IPv4Address) -> int:
+    def _host_offset(self, address: Address) -> int:
         """The offset of a container address: a host address of the subnet, not the gateway."""
         offset = self._offset(address)
         if address not in self.subnet or address == self.gateway \
@@ -86,33 +89,43 @@ class IPAM:
             raise IPAMError(f"{address} is not a container address of {self.subnet}")
         return offset
 
-    def _address(self, offset: int) -> IPv4Address:
+    def _address(self, offset: int) -> Address:
         return self.subnet.network_address + offset
 
-    def allocate(self) -> IPv4Address:
+    def allocate(self) -> Address:
         """The lowest free host address, now marked in use."""
         offset = max(self._hint, self._pool_first)
         while offset <= self._pool_last and offset in self._used:
             offset += 1
         if offset > self._pool_last:
-            raise IPAMError(f"no available IPv4 addresses in {self.subnet}")
+            raise IPAMError(f"no available IPv{self.subnet.version} addresses in {self.subnet}")
         self._used.add(offset)
         self._hint = offset + 1
         return self._address(offset)
 
-    def reserve(self, address: IPv4Address) -> None:
+    def reserve(self, address: Address) -> None:
         """Mark an address a running container already holds (daemon restart)."""
         offset = self._host_offset(address)
         if offset in self._used:
             raise IPAMError(f"{address} is already in use in {self.subnet}")
         self._used.add(offset)
 
-    def release(self, address: IPv4Address) -> None:
+    def release(self, address: Address) -> None:
         """Give an address back. Releasing a free address is harmless (clean-up after a crash may
         not know what was handed out); the gateway or a foreign address is a caller's bug."""
         offset = self._host_offset(address)
         self._used.discard(offset)
         self._hint = max(min(self._hint, offset), self._pool_first)
+
+
+def mac_derived_ipv6(subnet: IPv6Network, mac: str) -> IPv6Address | None:
+    """The default bridge's container address under `--fixed-cidr-v6` as Docker 20.10 makes it
+    (checked on the reference engine: 2001:db8:1::242:ac11:2 for 02:42:ac:11:00:02): the prefix
+    with the MAC in its last 48 bits, when the prefix leaves room for them (/80 or shorter);
+    None: take the lowest free address instead."""
+    if subnet.prefixlen > 80:
+        return None
+    return subnet.network_address + int(mac.replace(":", ""), 16)
 
 
 def mac_address(ip: IPv4Address) -> str:

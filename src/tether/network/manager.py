@@ -3,8 +3,10 @@ ports they publish.
 
 It composes the pure rules (IPAM, port specs, port allocation, the firewall ruleset) with the
 drivers (netlink, nft, the userland proxy). Per container it gives an address on the bridge, a
-veth pair into the container's namespace, and host ports served by DNAT in the kernel (IPv4) or
-by the proxy in the daemon (IPv6 host addresses to an IPv4 container). What an endpoint holds is
+veth pair into the container's namespace, and host ports served by DNAT in the kernel (IPv4, and
+IPv6 to a container with an IPv6 address but for `::1`) or by the proxy in the daemon (IPv6 host
+addresses to an IPv4 container, `::1`). With `--ipv6` or a network created with `--ipv6`, an
+endpoint also gets an IPv6 address (docs/internals.md, "IPv6"). What an endpoint holds is
 written into the container's record, so that a restarted daemon can take it over as it is.
 User-defined networks (`network create`) each get a bridge of their own and a record under the
 state dir; the firewall isolates every bridge from the others.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.network import firewall, ipam, netlink, netrules
+from tether.network import firewall, firewall6, ipam, netlink, netrules
 from tether.network.netrules import NetworkRecord
 from tether.network.portalloc import PortAllocator, bind_failure, read_ephemeral_range
 from tether.network.proxy import PortHolder, UserlandProxy
@@ -67,6 +69,15 @@ class _Net:
     gateway: ipaddress.IPv4Address
     ipam: ipam.IPAM
     record: NetworkRecord | None = None   # None for the default bridge
+    subnet6: ipaddress.IPv6Network | None = None   # set on a network with IPv6
+    gateway6: ipaddress.IPv6Address | None = None
+    ipam6: ipam.IPAM | None = None
+    mac_derived: bool = False   # the default bridge's `--fixed-cidr-v6`: addresses from MACs
+
+    def interface6(self) -> ipaddress.IPv6Interface | None:
+        """The bridge's own IPv6 address (None: an IPv4-only network)."""
+        return ipaddress.IPv6Interface(f"{self.gateway6}/{self.subnet6.prefixlen}") \
+            if self.subnet6 is not None else None
 
 
 @dataclass
@@ -75,14 +86,28 @@ class _Published:
 
     holders: list[PortHolder] = field(default_factory=list)
     proxies: list[UserlandProxy] = field(default_factory=list)
+    nat6: list[firewall6.Mapping6] = field(default_factory=list)
 
 
 class NetworkManager:
     """The `bridge` network of one daemon (`--bridge`, `--bip`, `--iptables`)."""
 
     def __init__(self, state_dir: Path, bridge: str = "tether0", bip: str | None = None,
-                 nat: bool = True, table: str = "tether", icc: bool = True) -> None:
+                 nat: bool = True, table: str = "tether", icc: bool = True,
+                 enable_ipv6: bool = False, fixed_cidr_v6: str | None = None,
+                 ip6tables: bool = True) -> None:
         self.state_dir = state_dir
+        # `--ipv6`, `--fixed-cidr-v6` (the default bridge's IPv6 subnet), `--ip6tables` (the ip6
+        # table: IPv6 NAT, isolation and published ports served by DNAT; without it, as Docker
+        # 20.10 without it, IPv6 host ports go through the userland proxy)
+        self.enable_ipv6 = enable_ipv6
+        # the default bridge's IPv6 subnet as inspect shows it, and the one it hands out
+        # addresses from (only with --ipv6: dockerd shows a --fixed-cidr-v6 given without it)
+        self.fixed_cidr_v6 = fixed_cidr_v6 or ""
+        self.subnet6 = ipaddress.IPv6Network(fixed_cidr_v6, strict=False) \
+            if enable_ipv6 and fixed_cidr_v6 else None
+        self.ip6tables = ip6tables
+        self._ip6_table: bool | None = None  # whether the ip6 table is there (None: not known)
         self.icc = icc
         self._accepts: tuple[tuple[str, str, str, int], ...] = ()
         self.bridge = bridge
@@ -93,6 +118,7 @@ class NetworkManager:
         self.subnet = ipaddress.IPv4Network("172.17.0.0/16")
         self.gateway = ipaddress.IPv4Address("172.17.0.1")
         self.ipam: ipam.IPAM | None = None
+        self.ipam6: ipam.IPAM | None = None
         self.ports = PortAllocator(read_ephemeral_range())
         self.ipv6 = False
         self._mappings: dict[str, list[firewall.Mapping]] = {}
@@ -120,7 +146,8 @@ class NetworkManager:
         self.predefined = self._predefined_ids()
         self.ipam = ipam.IPAM(self.subnet, self.gateway)
         interface = ipaddress.IPv4Interface(f"{self.gateway}/{self.subnet.prefixlen}")
-        await asyncio.to_thread(netlink.ensure_bridge, self.bridge, interface)
+        await asyncio.to_thread(netlink.ensure_bridge, self.bridge, interface, None,
+                                self._default().interface6())
         self.ipv6 = _ipv6_available()
         for path in sorted(self._records_dir().glob("*.json")):
             try:
@@ -173,18 +200,29 @@ class NetworkManager:
     def _user_net(record: NetworkRecord) -> _Net:
         subnet = record.network
         gateway = ipaddress.IPv4Address(record.gateway)
-        return _Net(record.id, record.bridge, subnet, gateway,
-                    ipam.IPAM(subnet, gateway, record.range), record)
+        net = _Net(record.id, record.bridge, subnet, gateway,
+                   ipam.IPAM(subnet, gateway, record.range), record)
+        if record.network6 is not None:
+            net.subnet6 = record.network6
+            net.gateway6 = ipaddress.IPv6Address(record.gateway6)
+            net.ipam6 = ipam.IPAM(net.subnet6, net.gateway6, record.range6)
+        return net
 
     @staticmethod
     async def _ensure_bridge(net: _Net) -> None:
         await asyncio.to_thread(netlink.ensure_bridge, net.bridge,
                                 ipaddress.IPv4Interface(f"{net.gateway}/{net.subnet.prefixlen}"),
-                                _mtu(net.record))
+                                _mtu(net.record), net.interface6())
 
     def _default(self) -> _Net:
         assert self.ipam is not None
-        return _Net(self.network_id, self.bridge, self.subnet, self.gateway, self.ipam)
+        net = _Net(self.network_id, self.bridge, self.subnet, self.gateway, self.ipam)
+        if self.subnet6 is not None:
+            if self.ipam6 is None:
+                self.ipam6 = ipam.IPAM(self.subnet6, self.subnet6.network_address + 1)
+            net.subnet6, net.gateway6, net.ipam6 = self.subnet6, self.ipam6.gateway, self.ipam6
+            net.mac_derived = True
+        return net
 
     def _net_of(self, state: dict[str, Any]) -> _Net | None:
         """The network an endpoint state belongs to (the bridge's when it names none)."""
@@ -215,7 +253,18 @@ class NetworkManager:
             if name in netrules.PREDEFINED or any(r.name == name for r in self.records()):
                 raise Conflict(f"network with name {name} already exists")
             existing = [self.subnet, *(net.subnet for net in self.user.values())]
-            config = spec["config"]
+            config, config6 = spec["config"], spec["config6"]
+            v6: dict[str, Any] = {}
+            if config6:
+                subnet6, gateway6, range6 = netrules.parse_ipam6(config6)
+                netrules.check_overlap(subnet6, [
+                    *([self.subnet6] if self.subnet6 else []),
+                    *(ipaddress.IPv6Network(r.subnet6, strict=False) for r in self.records()
+                      if r.subnet6)])
+                v6 = {"enable_ipv6": spec["ipv6"], "subnet6": config6["Subnet"],
+                      "gateway6": str(gateway6), "ip_range6": str(range6) if range6 else "",
+                      "user_config6": {k: config6[k] for k in ("Subnet", "IPRange", "Gateway")
+                                       if config6.get(k)}}
             gateway: ipaddress.IPv4Address | None = None
             ip_range = None
             if config.get("Subnet"):
@@ -238,7 +287,7 @@ class NetworkManager:
                                    ip_range=str(ip_range) if ip_range else "",
                                    user_config=user_config, internal=spec["internal"],
                                    attachable=spec["attachable"], labels=spec["labels"],
-                                   options=spec["options"])
+                                   options=spec["options"], **v6)
             net = self._user_net(record)
             await self._ensure_bridge(net)
             try:
@@ -273,6 +322,11 @@ class NetworkManager:
         async with self._lock:
             address = ipaddress.IPv4Address(state["IPAddress"])
             net.ipam.reserve(address)
+            address6 = _address6(state)
+            if address6 is not None and (net.subnet6 is None or address6 not in net.subnet6):
+                address6 = None  # the daemon's IPv6 settings changed meanwhile: not ours to hold
+            if address6 is not None and net.ipam6 is not None:
+                net.ipam6.reserve(address6)
             if "Mappings" not in state:  # a further network's endpoint holds no ports
                 return
             published = _Published()
@@ -284,7 +338,8 @@ class NetworkManager:
                     self.ports.reserve(proto, host_ips, port)
                     allocated.append((proto, host_ips, port))
                     mappings += await self._hold(published, proto, host_ips, port,
-                                                 state["IPAddress"], container_port)
+                                                 state["IPAddress"], container_port,
+                                                 state.get("GlobalIPv6Address", ""))
                 self._published[cid] = published
                 self._mappings[cid] = mappings
                 await self._apply()
@@ -293,6 +348,8 @@ class NetworkManager:
                 self._mappings.pop(cid, None)
                 await self._drop(published, allocated)
                 net.ipam.release(address)
+                if address6 is not None and net.ipam6 is not None:
+                    net.ipam6.release(address6)
                 if isinstance(exc, ApiError):
                     raise _driver_error(name, state.get("EndpointID", ""), exc.message) from None
                 raise
@@ -313,8 +370,12 @@ class NetworkManager:
         return [host_ip]
 
     async def _hold(self, published: _Published, proto: str, host_ips: list[str], port: int,
-                    container_ip: str, container_port: int) -> list[firewall.Mapping]:
-        """Keep the host port bound (IPv4, served by DNAT) or proxied (IPv6); the NAT mappings."""
+                    container_ip: str, container_port: int,
+                    container_ip6: str = "") -> list[firewall.Mapping]:
+        """Keep the host port bound (IPv4, served by DNAT) or proxied (IPv6); the NAT mappings.
+        With `--ip6tables` and a container IPv6 address, IPv6 host addresses are served by ip6
+        DNAT too (into `published.nat6`), but for `::1`, which the kernel cannot NAT: the proxy
+        serves it, to the container's IPv6 address."""
         mappings = []
         for host_ip in host_ips:
             try:
@@ -322,6 +383,16 @@ class NetworkManager:
                     published.holders.append(PortHolder(proto, host_ip, port))
                     mappings.append(firewall.Mapping(proto, host_ip, port, container_ip,
                                                      container_port))
+                elif container_ip6 and self.ip6tables and self.nat:
+                    published.nat6.append(firewall6.Mapping6(proto, host_ip, port, container_ip6,
+                                                             container_port))
+                    loopback = host_ip in (ANY6, "::1") and proto != "sctp"
+                    if loopback:
+                        proxy = UserlandProxy(proto, "::1", port, container_ip6, container_port)
+                        await proxy.start()
+                        published.proxies.append(proxy)
+                    if host_ip not in (ANY6, "::1"):
+                        published.holders.append(PortHolder(proto, host_ip, port))
                 elif proto != "sctp":  # the proxy serves tcp and udp; sctp stays IPv4-only
                     proxy = UserlandProxy(proto, host_ip, port, container_ip, container_port)
                     await proxy.start()
@@ -333,11 +404,13 @@ class NetworkManager:
     async def connect(self, cid: str, name: str, config: Config,
                       host_config: HostConfig, netns_path: Path, network_id: str = "",
                       ifname: str = "eth0", address: str = "", publish: bool = True,
-                      default_route: bool = True, mac: str = "") -> dict[str, Any]:
+                      default_route: bool = True, address6: str = "",
+                      link_local: tuple[str, ...] = (), mac: str = "") -> dict[str, Any]:
         """Put a container on a network (the bridge unless `network_id`) as `ifname`, with a
-        given `address` or the lowest free one, and publish its ports when `publish` (the
-        container's first network); its MAC is `mac` when given, else Docker's from the
-        address. The endpoint state to record."""
+        given `address` or the lowest free one (and on a network with IPv6, `address6` or one
+        of its IPv6 subnet; `link_local`: `--link-local-ip`), and publish its ports when
+        `publish` (the container's first network); its MAC is `mac` when given, else Docker's
+        from the address. The endpoint state to record."""
         assert self.ipam is not None
         net = self.user[network_id] if network_id else self._default()
         endpoint_id = secrets.token_hex(32)
@@ -363,6 +436,11 @@ class NetworkManager:
                 raise Forbidden("no available IPv4 addresses on this network's address pools: "
                                 f"{net.record.name if net.record else 'bridge'} ({net.id})"
                                 ) from None
+            try:
+                ip6 = _allocate6(net, address6, mac or ipam.mac_address(ip))
+            except BaseException:
+                net.ipam.release(ip)
+                raise
             published = _Published()
             allocated: list[tuple[str, list[str], int]] = []
             state_mappings: list[list[Any]] = []
@@ -376,18 +454,16 @@ class NetworkManager:
                     port = self.ports.allocate(req.proto, host_ips, req.host_start, req.host_end)
                     allocated.append((req.proto, host_ips, port))
                     nat += await self._hold(published, req.proto, host_ips, port, str(ip),
-                                            req.container_port)
+                                            req.container_port, str(ip6 or ""))
                     state_mappings.append([req.proto, req.host_ip or ANY4, port, req.container_port])
                     key = f"{req.container_port}/{req.proto}"
                     ports[key] = (ports.get(key) or []) + [
                         {"HostIp": h, "HostPort": str(port)} for h in host_ips]
-            except ApiError as exc:
+            except BaseException as exc:
                 await self._drop(published, allocated)
-                net.ipam.release(ip)
-                raise _driver_error(name, endpoint_id, exc.message) from None
-            except BaseException:
-                await self._drop(published, allocated)
-                net.ipam.release(ip)
+                _release(net, ip, ip6)
+                if isinstance(exc, ApiError):
+                    raise _driver_error(name, endpoint_id, exc.message) from None
                 raise
             if publish:
                 self._published[cid] = published
@@ -396,6 +472,10 @@ class NetworkManager:
             "NetworkID": net.id, "EndpointID": endpoint_id, "IPAddress": str(ip),
             "IPPrefixLen": net.subnet.prefixlen, "Gateway": str(net.gateway),
             "MacAddress": mac or ipam.mac_address(ip), "Ifname": ifname}
+        if ip6 is not None:
+            state.update({"GlobalIPv6Address": str(ip6),
+                          "GlobalIPv6PrefixLen": net.subnet6.prefixlen if net.subnet6 else 0,
+                          "IPv6Gateway": str(net.gateway6)})
         if publish:
             state.update({"Ports": dict(sorted(ports.items())), "Mappings": state_mappings})
         try:
@@ -403,8 +483,11 @@ class NetworkManager:
                 netlink.connect, str(netns_path), net.bridge, host_ifname(cid, ifname),
                 ipaddress.IPv4Interface(f"{ip}/{net.subnet.prefixlen}"),
                 net.gateway if default_route else None, state["MacAddress"], ifname,
-                _mtu(net.record))
-            if nat:  # no NAT mapping: the ruleset is the same, nft need not run (~10 ms)
+                _mtu(net.record), netlink.Inside6(
+                    ipaddress.IPv6Interface(f"{ip6}/{net.subnet6.prefixlen}")
+                    if ip6 is not None and net.subnet6 is not None else None,
+                    net.gateway6 if ip6 is not None else None, tuple(link_local)))
+            if nat or published.nat6:  # no NAT mapping: the same ruleset, no nft run (~10 ms)
                 async with self._lock:
                     await self._apply()
         except BaseException:
@@ -415,7 +498,9 @@ class NetworkManager:
     async def route_default(self, netns_path: Path, state: dict[str, Any]) -> None:
         """Route a container's default traffic through the endpoint `state`'s gateway."""
         await asyncio.to_thread(netlink.route_default, str(netns_path), state["Ifname"],
-                                ipaddress.IPv4Address(state["Gateway"]))
+                                ipaddress.IPv4Address(state["Gateway"]),
+                                ipaddress.IPv6Address(state["IPv6Gateway"])
+                                if state.get("IPv6Gateway") else None)
 
     async def _drop(self, published: _Published, allocated: list[tuple[str, list[str], int]]) -> None:
         for proxy in published.proxies:
@@ -437,11 +522,12 @@ class NetworkManager:
                 allocated = [(proto, self._host_ips(host_ip), port)
                              for proto, host_ip, port, _ in state.get("Mappings", [])]
                 await self._drop(published, allocated if cid in self._mappings else [])
-                if self._mappings.pop(cid, None):  # only a container with NAT mappings changes it
+                # only a container with NAT mappings changes the ruleset
+                if self._mappings.pop(cid, None) or published.nat6:
                     await self._apply()
             net = self._net_of(state)
             if state.get("IPAddress") and net is not None:
-                net.ipam.release(ipaddress.IPv4Address(state["IPAddress"]))
+                _release(net, ipaddress.IPv4Address(state["IPAddress"]), _address6(state))
 
     async def set_link_accepts(self, accepts: list[tuple[str, str, str, int]]) -> None:
         """The (proto, parent IP, child IP, port) pairs that may pass with `--icc=false`."""
@@ -464,6 +550,22 @@ class NetworkManager:
                                       gateway=str(self.gateway), icc=self.icc,
                                       accepts=self._accepts, networks=networks)
         await asyncio.to_thread(firewall.apply, cfg)
+        if self.ip6tables and (self.enable_ipv6 or any(n.subnet6 for n in self.user.values())):
+            await asyncio.to_thread(firewall6.apply, self._firewall6())
+            self._ip6_table = True
+        elif self._ip6_table is not False:  # unknown at start (an earlier run's), or now unused
+            await asyncio.to_thread(firewall6.remove, self.table)
+            self._ip6_table = False
+
+    def _firewall6(self) -> firewall6.Firewall6Config:
+        """The ip6 table: every bridge (isolation), the IPv6 ones with their subnets."""
+        bridges = tuple(
+            firewall6.Bridge6(net.bridge, str(net.subnet6 or ""), str(net.gateway6 or ""),
+                              net.record.icc if net.record else self.icc,
+                              bool(net.record and net.record.internal))
+            for net in (self._default(), *self.user.values()))
+        mappings = tuple(m for published in self._published.values() for m in published.nat6)
+        return firewall6.Firewall6Config(self.table, bridges, mappings)
 
     # ---- reports ------------------------------------------------------------------------
 
@@ -525,9 +627,47 @@ def _endpoint_fields(state: dict[str, Any]) -> dict[str, Any]:
     """An EndpointSettings' address fields from an endpoint state (empty when not running)."""
     return {"NetworkID": state.get("NetworkID", ""), "EndpointID": state.get("EndpointID", ""),
             "Gateway": state.get("Gateway", ""), "IPAddress": state.get("IPAddress", ""),
-            "IPPrefixLen": state.get("IPPrefixLen", 0), "IPv6Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPPrefixLen": state.get("IPPrefixLen", 0), "IPv6Gateway": state.get("IPv6Gateway", ""),
+            "GlobalIPv6Address": state.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": state.get("GlobalIPv6PrefixLen", 0),
             "MacAddress": state.get("MacAddress", ""), "DriverOpts": None}
+
+
+def _address6(state: dict[str, Any]) -> ipaddress.IPv6Address | None:
+    text = state.get("GlobalIPv6Address")
+    return ipaddress.IPv6Address(text) if text else None
+
+
+def _allocate6(net: _Net, requested: str, mac: str) -> ipaddress.IPv6Address | None:
+    """An endpoint's IPv6 address on a network with IPv6 (None on one without): `--ip6` as
+    given, else on the default bridge the MAC-derived one (Docker 20.10), else the lowest free;
+    dockerd's texts when it cannot be had."""
+    if net.ipam6 is None or net.subnet6 is None:
+        return None
+    try:
+        if requested:
+            address = ipaddress.IPv6Address(requested)
+            net.ipam6.reserve(address)
+            return address
+        derived = ipam.mac_derived_ipv6(net.subnet6, mac) if net.mac_derived else None
+        if derived is not None:
+            net.ipam6.reserve(derived)
+            return derived
+        return net.ipam6.allocate()  # type: ignore[return-value]
+    except ValueError as exc:
+        if requested and "in use" in str(exc):
+            raise Forbidden("Address already in use") from None
+        raise Forbidden("no available IPv6 addresses on this network's address pools: "
+                        f"{net.record.name if net.record else 'bridge'} ({net.id})") from None
+
+
+def _release(net: _Net, ip: ipaddress.IPv4Address, ip6: ipaddress.IPv6Address | None) -> None:
+    """Give an endpoint's addresses back (an IPv6 one from before a change of `--fixed-cidr-v6`
+    was never held)."""
+    net.ipam.release(ip)
+    if ip6 is not None and net.ipam6 is not None and net.subnet6 is not None \
+            and ip6 in net.subnet6:
+        net.ipam6.release(ip6)
 
 
 def _driver_error(name: str, endpoint_id: str, message: str) -> ApiError:

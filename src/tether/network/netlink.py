@@ -17,9 +17,11 @@ import os
 import secrets
 import socket
 import subprocess
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from dataclasses import dataclass
+from ipaddress import (IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface,
+                       ip_interface)
 from pathlib import Path
-from socket import AF_INET
+from socket import AF_INET, AF_INET6
 from typing import Callable, Iterator, TypeVar
 
 from pyroute2 import IPRoute
@@ -31,6 +33,7 @@ IFNAMSIZ = 16
 BRIDGE_MODE_HAIRPIN = 1
 # Docker's netlink library creates routes with RTPROT_BOOT, which `ip route` does not print.
 ROUTE_PROTO = "boot"
+IFA_F_NODAD = 0x02  # Docker adds IPv6 addresses without duplicate detection: usable at once
 T = TypeVar("T")
 
 
@@ -93,8 +96,10 @@ def _random_bridge_mac() -> str:
     return ":".join(f"{b:02x}" for b in (0x02, 0x42, *secrets.token_bytes(4)))
 
 
-def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int | None = None) -> None:
-    """Create the bridge if missing, give it exactly the gateway address (and `mtu`), bring it up.
+def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int | None = None,
+                  gateway6: IPv6Interface | None = None) -> None:
+    """Create the bridge if missing, give it exactly the gateway address (and `mtu`, and the
+    IPv6 gateway `gateway6` of a network with IPv6), bring it up.
 
     Idempotent: a daemon restart finds the bridge as it left it. route_localnet lets DNAT send
     loopback-addressed packets out on the bridge; ip_forward lets the bridge route at all.
@@ -109,9 +114,28 @@ def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int | None = None) -> 
         _set_only_address(ipr, index, gateway)
         if mtu:
             ipr.link("set", index=index, mtu=mtu)
+        for addr in ipr.get_addr(family=AF_INET6, index=index):  # a changed --fixed-cidr-v6
+            old = IPv6Interface(f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}")
+            if not old.ip.is_link_local and old != gateway6:
+                ipr.addr("del", index=index, address=str(old.ip), prefixlen=old.network.prefixlen,
+                         family=AF_INET6)
+        if gateway6 is not None:
+            _write_sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "0")
+            _add_address6(ipr, index, gateway6)
         ipr.link("set", index=index, state="up")
     _write_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
     _write_sysctl("net/ipv4/ip_forward", "1")
+    if gateway6 is not None:
+        _write_sysctl("net/ipv6/conf/all/forwarding", "1")
+
+
+def _add_address6(ipr: IPRoute, index: int, address: IPv6Interface) -> None:
+    """Add an IPv6 address (without DAD, as Docker) unless the interface has it already."""
+    present = {IPv6Interface(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}")
+               for a in ipr.get_addr(family=AF_INET6, index=index)}
+    if address not in present:
+        ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen,
+                 family=AF_INET6, flags=IFA_F_NODAD)
 
 
 def _set_only_address(ipr: IPRoute, index: int, wanted: IPv4Interface) -> None:
@@ -136,9 +160,20 @@ def delete_bridge(name: str) -> None:
             ipr.link("del", index=index)
 
 
+@dataclass(frozen=True)
+class Inside6:
+    """An endpoint's IPv6 side: its address (None: IPv6 stays off on the interface, as on an
+    IPv4-only network), the default route's gateway, and `--link-local-ip` addresses (either
+    family, added as Docker adds them: /16 for IPv4, /64 for IPv6)."""
+
+    address: IPv6Interface | None = None
+    gateway: IPv6Address | None = None
+    link_local: tuple[str, ...] = ()
+
+
 def connect(netns_path: str, bridge: str, host_ifname: str, address: IPv4Interface,
             gateway: IPv4Address | None, mac: str, container_ifname: str = "eth0",
-            mtu: int | None = None) -> None:
+            mtu: int | None = None, v6: Inside6 = Inside6()) -> None:
     """Plug the namespace at `netns_path` into `bridge` through a new veth pair.
 
     The host end is enslaved to the bridge, up, with hairpin on (so a container can reach its own
@@ -153,7 +188,7 @@ def connect(netns_path: str, bridge: str, host_ifname: str, address: IPv4Interfa
     try:
         _add_veth(ns_fd, bridge, host_ifname, mac, container_ifname, mtu)
         try:
-            _in_netns(ns_fd, lambda: _configure_inside(container_ifname, address, gateway))
+            _in_netns(ns_fd, lambda: _configure_inside(container_ifname, address, gateway, v6))
         except BaseException:
             disconnect(host_ifname)
             raise
@@ -182,26 +217,54 @@ def _add_veth(ns_fd: int, bridge: str, host_ifname: str, mac: str, container_ifn
             raise
 
 
-def _configure_inside(ifname: str, address: IPv4Interface, gateway: IPv4Address | None) -> None:
-    """From inside the container's namespace: IPv6 off (as Docker does on an IPv4-only bridge),
-    the address with its broadcast, link up, default route."""
-    _write_sysctl("net/ipv6/conf/all/disable_ipv6", "1")
+def _configure_inside(ifname: str, address: IPv4Interface, gateway: IPv4Address | None,
+                      v6: Inside6 = Inside6()) -> None:
+    """From inside the container's namespace: IPv6 off everywhere (as Docker does; `all`
+    written once only, since each write of it resets every interface), back on for this
+    interface and `lo` when the endpoint has an IPv6 address; the addresses, link up, default
+    routes."""
+    if Path("/proc/sys/net/ipv6/conf/all/disable_ipv6").read_text().strip() != "1":
+        _write_sysctl("net/ipv6/conf/all/disable_ipv6", "1")
+    if v6.address is not None or any(":" in text for text in v6.link_local):
+        _write_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", "0")
+        _write_sysctl("net/ipv6/conf/lo/disable_ipv6", "0")
     with _netlink(f"configure {ifname} in the container") as ipr:
         index = _link_index(ifname)
         ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen,
                  broadcast=str(address.network.broadcast_address))
+        if v6.address is not None:
+            _add_address6(ipr, index, v6.address)
+        for text in v6.link_local:
+            local = ip_interface(text + ("/64" if ":" in text else "/16"))
+            if local.version == 6:
+                _add_address6(ipr, index, local)
+            else:
+                ipr.addr("add", index=index, address=str(local.ip), prefixlen=16,
+                         broadcast=str(local.network.broadcast_address))
         ipr.link("set", index=index, state="up")
         if gateway is not None:
             ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index, proto=ROUTE_PROTO)
+        if gateway is not None and v6.gateway is not None:
+            ipr.route("add", dst="::/0", gateway=str(v6.gateway), oif=index, proto=ROUTE_PROTO,
+                      family=AF_INET6)
 
 
-def route_default(netns_path: str, ifname: str, gateway: IPv4Address) -> None:
+def route_default(netns_path: str, ifname: str, gateway: IPv4Address,
+                  gateway6: IPv6Address | None = None) -> None:
     """Make (or move) the default route of the namespace at `netns_path` go via `gateway` on
-    `ifname`: a container on several networks changes gateway as networks come and go."""
+    `ifname` (and the IPv6 one via `gateway6`, or none when that endpoint has no IPv6): a
+    container on several networks changes gateway as networks come and go."""
     def replace() -> None:
         with _netlink(f"route via {gateway} on {ifname}") as ipr:
-            ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway), oif=_link_index(ifname),
+            index = _link_index(ifname)
+            ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway), oif=index,
                       proto=ROUTE_PROTO)
+            if gateway6 is not None:
+                ipr.route("replace", dst="::/0", gateway=str(gateway6), oif=index,
+                          proto=ROUTE_PROTO, family=AF_INET6)
+                return
+            with contextlib.suppress(NetlinkError):  # none there: nothing to remove
+                ipr.route("del", dst="::/0", family=AF_INET6)
     ns_fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         _in_netns(ns_fd, replace)
@@ -224,11 +287,14 @@ def disconnect(host_ifname: str) -> None:
 
 
 BRIDGE_NF_CALL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+BRIDGE_NF_CALL6 = "/proc/sys/net/bridge/bridge-nf-call-ip6tables"
 
 
 def enable_bridge_netfilter() -> None:
-    """Make bridged frames (container to container) pass the ip hooks, as `--icc=false` needs:
-    the br_netfilter module (loaded once for the whole kernel) and its per-namespace switch."""
+    """Make bridged frames (container to container) pass the ip and ip6 hooks, as `--icc=false`
+    needs: the br_netfilter module (loaded once for the whole kernel) and its per-namespace
+    switches."""
     if not os.path.exists(BRIDGE_NF_CALL):
         subprocess.run(["modprobe", "br_netfilter"], check=True, capture_output=True)
     _write_sysctl(BRIDGE_NF_CALL, "1")
+    _write_sysctl(BRIDGE_NF_CALL6, "1")

@@ -68,14 +68,19 @@ def enter(ns_fd: int) -> None:
     _check(_libc.setns(ns_fd, CLONE_NEWNET), "setns")
 
 
-def create(path: Path) -> None:
-    """Create a network namespace with `lo` up, pinned at `path`."""
+def create(path: Path, ipv6: bool = True) -> None:
+    """Create a network namespace with `lo` up, pinned at `path`. Without `ipv6`, IPv6 is
+    off in it before `lo` comes up, so `lo` has 127.0.0.1 only (Docker 20.10's `--network
+    none` container: no ::1)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(exist_ok=True)
 
     def work() -> None:
         _check(_libc.unshare(CLONE_NEWNET), "unshare")
+        if not ipv6:  # /proc/sys/net is the opening thread's namespace: this new one
+            Path("/proc/sys/net/ipv6/conf/all/disable_ipv6").write_text("1")
+            Path("/proc/sys/net/ipv6/conf/default/disable_ipv6").write_text("1")
         _bring_up("lo")
         source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
         _check(_libc.mount(source, str(path).encode(), None, MS_BIND, None), "mount")

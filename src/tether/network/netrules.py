@@ -10,11 +10,12 @@ Gateway in IPAM.Config, addresses from an `--ip-range` start at the range's firs
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from typing import Any, Callable, Iterable, TypeVar
 
 from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
-from tether.rules.times import get_timestamp, parse_rfc3339
+from tether.rules import prune
+from tether.rules.times import parse_rfc3339
 
 # after the default bridge's 172.17.0.0/16: the rest of 172.17-31 in /16s, then 192.168/16 in /20s
 DEFAULT_POOLS: tuple[IPv4Network, ...] = (
@@ -26,7 +27,10 @@ ICC_OPTION = "com.docker.network.bridge.enable_icc"
 MTU_OPTION = "com.docker.network.driver.mtu"
 NO_POOL = ("could not find an available, non-overlapping IPv4 address pool among the defaults to "
            "assign to the network")
+NO_POOL6 = ("could not find an available, non-overlapping IPv6 address pool among the defaults to "
+            "assign to the network")
 OVERLAP = "Pool overlaps with other one on this address space"
+MULTIPLE_SUBNETS = "bridge driver doesn't support multiple subnets"
 T = TypeVar("T")
 
 
@@ -45,6 +49,13 @@ class NetworkRecord:
     attachable: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
+    # IPv6: `enable_ipv6` gives containers addresses from `subnet6` (a subnet given without
+    # --ipv6 is only shown, as dockerd shows it); `user_config6` is IPAM.Config's v6 entry
+    enable_ipv6: bool = False
+    subnet6: str = ""
+    gateway6: str = ""
+    ip_range6: str = ""
+    user_config6: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,9 +81,24 @@ class NetworkRecord:
     def range(self) -> IPv4Network | None:
         return IPv4Network(self.ip_range) if self.ip_range else None
 
+    @property
+    def network6(self) -> IPv6Network | None:
+        """The IPv6 subnet containers get addresses from (None: an IPv4-only network)."""
+        return IPv6Network(self.subnet6, strict=False) if self.enable_ipv6 and self.subnet6 \
+            else None
+
+    @property
+    def range6(self) -> IPv6Network | None:
+        return IPv6Network(self.ip_range6) if self.ip_range6 else None
+
     def ipam_config(self) -> dict[str, str]:
         """IPAM.Config[0]: what the user gave, or the chosen subnet and gateway."""
         return dict(self.user_config) or {"Subnet": self.subnet, "Gateway": self.gateway}
+
+    def ipam_configs(self) -> list[dict[str, str]]:
+        """IPAM.Config: the IPv4 entry, then the IPv6 one as the user gave it (dockerd adds an
+        IPv4 pool of its own choice to a network created with an IPv6 subnet only)."""
+        return [self.ipam_config(), *([dict(self.user_config6)] if self.user_config6 else [])]
 
 
 def choose_pool(taken: Iterable[IPv4Network]) -> IPv4Network:
@@ -85,12 +111,13 @@ def choose_pool(taken: Iterable[IPv4Network]) -> IPv4Network:
 
 
 def parse_ipam(config: dict[str, Any]) -> tuple[IPv4Network, IPv4Address | None, IPv4Network | None]:
-    """(subnet, gateway or None, ip range or None) of one IPAM.Config entry, as dockerd checks it."""
+    """(subnet, gateway or None, ip range or None) of one IPv4 IPAM.Config entry, as dockerd
+    checks it."""
     try:
         subnet = IPv4Network(config["Subnet"])
     except ValueError as exc:
         raise BadRequest(f"invalid subnet {config['Subnet']}: {exc}") from None
-    gateway = ip_range = None
+    gateway = None
     if config.get("Gateway"):
         try:
             gateway = IPv4Address(config["Gateway"])
@@ -99,19 +126,67 @@ def parse_ipam(config: dict[str, Any]) -> tuple[IPv4Network, IPv4Address | None,
         if gateway not in subnet:
             raise Forbidden(f"Invalid address {gateway}: It does not belong to any of this "
                             "network's subnets")
-    if config.get("IPRange"):
+    return subnet, gateway, _ip_range(config, subnet, IPv4Network)
+
+
+def _ip_range(config: dict[str, Any], subnet: Any, network_type: type) -> Any:
+    """IPAM.Config's IPRange (None when not given): a network of the subnet's family inside it."""
+    if not config.get("IPRange"):
+        return None
+    try:
+        ip_range = network_type(config["IPRange"])
+    except ValueError as exc:
+        raise BadRequest(f"invalid ip range {config['IPRange']}: {exc}") from None
+    if not ip_range.subnet_of(subnet):
+        raise Forbidden(f"Invalid Sub-Pool {ip_range} for pool {subnet}")
+    return ip_range
+
+
+def parse_ipam6(config: dict[str, Any]) -> tuple[IPv6Network, IPv6Address, IPv6Network | None]:
+    """(subnet, gateway, ip range or None) of an IPv6 IPAM.Config entry, with Docker 20.10's
+    texts (checked on the reference engine): a subnet with host bits is taken as its prefix and
+    shown as given, the gateway defaults to the prefix's ::1."""
+    subnet = IPv6Network(config["Subnet"], strict=False)
+    gateway = subnet.network_address + 1
+    if config.get("Gateway"):
         try:
-            ip_range = IPv4Network(config["IPRange"])
-        except ValueError as exc:
-            raise BadRequest(f"invalid ip range {config['IPRange']}: {exc}") from None
-        if not ip_range.subnet_of(subnet):
-            raise Forbidden(f"Invalid Sub-Pool {ip_range} for pool {subnet}")
-    return subnet, gateway, ip_range
+            gateway = IPv6Address(config["Gateway"])
+        except ValueError:
+            raise ApiError(f"invalid gateway address {config['Gateway']} in Ipam configuration",
+                           500) from None
+        if gateway not in subnet:
+            raise ApiError(f"failed to allocate gateway ({gateway}): Requested address is out "
+                           "of range", 500)
+    return subnet, gateway, _ip_range(config, subnet, IPv6Network)
 
 
-def check_overlap(subnet: IPv4Network, existing: Iterable[IPv4Network]) -> None:
-    """dockerd refuses a subnet that overlaps another network's."""
-    if any(subnet.overlaps(net) for net in existing):
+def split_configs(configs: list[dict[str, Any]], enable_ipv6: bool
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """IPAM.Config's IPv4 and IPv6 entries ({} when absent), refused as dockerd refuses them:
+    an unparsable subnet (500, its text), `--ipv6` without an IPv6 subnet (404: Docker 20.10
+    has no default IPv6 pool; later Docker's is a ULA one, not matched here), more than one
+    subnet of a family (403)."""
+    by_family: dict[int, list[dict[str, Any]]] = {4: [], 6: []}
+    for config in configs:
+        text = str(config.get("Subnet") or "")
+        if not text:
+            by_family[4].append(config)  # a gateway or range without a subnet: refused later
+            continue
+        try:
+            by_family[ip_network(text, strict=False).version].append(config)
+        except ValueError:
+            raise ApiError(f"Invalid subnet {text} : invalid CIDR address: {text}", 500) from None
+    if enable_ipv6 and not by_family[6]:
+        raise NotFound(NO_POOL6)
+    if len(by_family[4]) > 1 or len(by_family[6]) > 1:
+        raise Forbidden(MULTIPLE_SUBNETS)
+    return (by_family[4] or [{}])[0], (by_family[6] or [{}])[0]
+
+
+def check_overlap(subnet: IPv4Network | IPv6Network,
+                  existing: Iterable[IPv4Network | IPv6Network]) -> None:
+    """dockerd refuses a subnet that overlaps another network's (of the same family)."""
+    if any(subnet.version == net.version and subnet.overlaps(net) for net in existing):
         raise Forbidden(OVERLAP)
 
 
@@ -144,6 +219,9 @@ def check_endpoint_config(mode: str, user_network: bool, config: dict[str, Any])
         raise BadRequest("user specified IP address is supported on user defined networks only")
     if mode == "host" and config.get("Links"):
         raise BadRequest("links are only supported for user-defined networks")
+    if ipam_config.get("LinkLocalIPs"):  # dockerd adds them on the default bridge too
+        raise BadRequest("tether applies link-local IPs (--link-local-ip) on user-defined "
+                         "networks only")
 
 
 def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
@@ -161,7 +239,7 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
             kind = "builtin" if view["Name"] in PREDEFINED else "custom"
             if kind not in values:
                 return False
-        if key == "label" and not all(_label_matches(view["Labels"] or {}, v) for v in values):
+        if key == "label" and not all(prune.label_matches(view["Labels"] or {}, v) for v in values):
             return False
         if key == "dangling":
             wanted = values[-1].lower() in ("true", "1")
@@ -171,65 +249,40 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
     return True
 
 
-PRUNE_FILTERS = ("label", "label!", "until")
-
-
 def prune_predicate(filters: dict[str, list[str]], now: float) -> Callable[[dict[str, Any]], bool]:
     """Which unused user-defined networks `POST /networks/prune` removes, as dockerd's
-    localNetworksPrune decides: created before `until` (a time or a Go duration back from
-    `now`), carrying every `label` and not every `label!`. Other keys are refused, so that a
-    filter is never silently dropped (a prune that ignored `until` would remove every network)."""
-    for key in filters:
-        if key not in PRUNE_FILTERS:
-            raise BadRequest(f"Invalid filter '{key}'")
-    until = filters.get("until", [])
-    if len(until) > 1:
-        raise BadRequest("more than one until filter specified")
-    try:
-        cutoff = float(get_timestamp(until[0], now)) if until else None
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    wanted, unwanted = filters.get("label", []), filters.get("label!", [])
-
-    def test(view: dict[str, Any]) -> bool:
-        labels = view["Labels"] or {}
-        if cutoff is not None and parse_rfc3339(view["Created"]) > cutoff:
-            return False
-        if not all(_label_matches(labels, expr) for expr in wanted):
-            return False
-        return not (unwanted and all(_label_matches(labels, expr) for expr in unwanted))
-    return test
-
-
-def _label_matches(labels: dict[str, str], expr: str) -> bool:
-    key, sep, value = expr.partition("=")
-    return key in labels and (not sep or labels[key] == value)
+    localNetworksPrune decides (rules/prune.py: `until`, `label`, `label!`; other keys refused)."""
+    test = prune.parse(filters, prune.NETWORK_FILTERS, now)
+    return lambda view: test.matches(parse_rfc3339(view["Created"]), view["Labels"])
 
 
 def inspect_view(record: NetworkRecord, containers: dict[str, Any]) -> dict[str, Any]:
     """Docker 20.10's `GET /networks/{id}` for a user-defined bridge network."""
     return {"Name": record.name, "Id": record.id, "Created": record.created, "Scope": "local",
-            "Driver": "bridge", "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": {}, "Config": [record.ipam_config()]},
+            "Driver": "bridge", "EnableIPv6": record.enable_ipv6,
+            "IPAM": {"Driver": "default", "Options": {}, "Config": record.ipam_configs()},
             "Internal": record.internal, "Attachable": record.attachable, "Ingress": False,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
             "Options": dict(record.options), "Labels": dict(record.labels)}
 
 
 def predefined_view(name: str, network_id: str, created: str, containers: dict[str, Any],
-                    bridge: str = "", subnet: str = "") -> dict[str, Any]:
-    """`bridge` (the default bridge), `host` and `none` as Docker 20.10 shows them."""
+                    bridge: str = "", subnet: str = "", ipv6: bool = False,
+                    subnet6: str = "") -> dict[str, Any]:
+    """`bridge` (the default bridge: `ipv6` from the daemon's `--ipv6`, `subnet6` its
+    `--fixed-cidr-v6`), `host` and `none` as Docker 20.10 shows them."""
     options: dict[str, str] = {}
     config: list[dict[str, str]] = []
     if name == "bridge":
-        config = [{"Subnet": subnet}]
+        config = [{"Subnet": subnet}, *([{"Subnet": subnet6}] if subnet6 else [])]
         options = {"com.docker.network.bridge.default_bridge": "true",
                    ICC_OPTION: "true", "com.docker.network.bridge.enable_ip_masquerade": "true",
                    "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
                    BRIDGE_NAME_OPTION: bridge, MTU_OPTION: "1500"}
     return {"Name": name, "Id": network_id, "Created": created, "Scope": "local",
             "Driver": {"bridge": "bridge", "host": "host", "none": "null"}[name],
-            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": config},
+            "EnableIPv6": ipv6 and name == "bridge",
+            "IPAM": {"Driver": "default", "Options": None, "Config": config},
             "Internal": False, "Attachable": False, "Ingress": False,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
             "Options": options, "Labels": {}}
@@ -241,7 +294,8 @@ def container_entry(name: str, endpoint: dict[str, Any]) -> dict[str, str]:
             "MacAddress": endpoint.get("MacAddress", ""),
             "IPv4Address": f"{endpoint['IPAddress']}/{endpoint['IPPrefixLen']}"
             if endpoint.get("IPAddress") else "",
-            "IPv6Address": ""}
+            "IPv6Address": f"{endpoint['GlobalIPv6Address']}/{endpoint['GlobalIPv6PrefixLen']}"
+            if endpoint.get("GlobalIPv6Address") else ""}
 
 
 def parse_create(body: dict[str, Any]) -> dict[str, Any]:
@@ -255,18 +309,15 @@ def parse_create(body: dict[str, Any]) -> dict[str, Any]:
         raise NotFound(f'plugin "{driver}" not found') if driver not in ("host", "null") else \
             Forbidden(f"only one instance of \"{driver}\" network is allowed")
     ipam_section = body.get("IPAM") or {}
-    configs = ipam_section.get("Config") or []
-    if len(configs) > 1:
-        raise BadRequest("tether supports one IPv4 subnet per network")
-    if body.get("EnableIPv6"):
-        raise BadRequest("tether does not support IPv6 networks")
+    config, config6 = split_configs(ipam_section.get("Config") or [], bool(body.get("EnableIPv6")))
     options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
     if MTU_OPTION in options:
         try:
             int(options[MTU_OPTION])
         except ValueError:
             raise BadRequest(f"invalid mtu {options[MTU_OPTION]!r}") from None
-    return {"name": name, "config": configs[0] if configs else {},
+    return {"name": name, "config": config, "config6": config6,
+            "ipv6": bool(body.get("EnableIPv6")),
             "internal": bool(body.get("Internal")), "attachable": bool(body.get("Attachable")),
             "labels": dict(body.get("Labels") or {}), "options": options}
 
@@ -277,4 +328,25 @@ def ipv4(text: str) -> IPv4Address:
         return IPv4Address(text)
     except ValueError:
         raise BadRequest(f"invalid IPv4 address: {text}") from None
+
+
+def check_ipv6_request(record: NetworkRecord, text: str) -> IPv6Address:
+    """An `--ip6` for a network: dockerd's 400s for a bad address, a network without an IPv6
+    subnet of the user's and an address outside it (texts checked on the reference engine)."""
+    address = ipv6(text)
+    if not record.user_config6:
+        raise BadRequest("user specified IP address is supported only when connecting to "
+                         "networks with user configured subnets")
+    if address not in IPv6Network(record.subnet6, strict=False):
+        raise BadRequest(f"Invalid address {address}: It does not belong to any of this "
+                         "network's subnets")
+    return address
+
+
+def ipv6(text: str) -> IPv6Address:
+    """A requested IPv6 address (`--ip6`), or dockerd's 400."""
+    try:
+        return IPv6Address(text)
+    except ValueError:
+        raise BadRequest(f"invalid IPv6 address: {text}") from None
 

@@ -6,7 +6,8 @@ NAT serves every IPv4 published port in the kernel. Two things remain for user s
   bound but never listening: DNAT rewrites a connection's destination before the socket lookup,
   so the holder never sees a packet of it.
 - `UserlandProxy`: IPv6 host addresses (`[::]` bindings) to an IPv4-only container, where NAT
-  cannot translate between families. TCP splices both directions and propagates half-closes;
+  cannot translate between families, and `[::1]` to a container's IPv6 address, which the
+  kernel cannot DNAT (IPv6 has no route_localnet). TCP splices both directions and propagates half-closes;
   UDP keeps one upstream socket per client address, closed after `udp_idle_timeout` seconds
   without traffic (Docker's 90 s).
 """

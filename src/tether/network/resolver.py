@@ -23,7 +23,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 from functools import partial
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Callable, Coroutine
 
 from tether.network import dns, netns
@@ -39,8 +39,8 @@ UDP_BATCH = 64  # datagrams read at one wake-up before other work gets its turn
 MEMO_SIZE = 4096  # remembered lookups; all are dropped when there are more
 MAX_FORWARDS = 100  # queries waiting on upstreams at once; more get SERVFAIL (Docker: 100 too)
 
-Lookup = Callable[[str, str], list[IPv4Address]]
-Reverse = Callable[[str, IPv4Address], "str | None"]
+Lookup = Callable[[str, str], "list[IPv4Address | IPv6Address]"]
+Reverse = Callable[[str, "IPv4Address | IPv6Address"], "str | None"]
 log = logging.getLogger("tether.network.resolver")
 
 
@@ -180,8 +180,8 @@ class EmbeddedResolver:
         self._forwarding = 0
         self._listeners: dict[str, _Listener] = {}
         self._cache = dns.ReplyCache()
-        self._names_seen: dict[tuple[str, str], list[IPv4Address]] = {}
-        self._addresses_seen: dict[tuple[str, IPv4Address], str | None] = {}
+        self._names_seen: dict[tuple[str, str], list[IPv4Address | IPv6Address]] = {}
+        self._addresses_seen: dict[tuple[str, IPv4Address | IPv6Address], str | None] = {}
 
     async def serve(self, container_id: str, netns_path: str,
                     upstreams: list[str] | None = None) -> None:
@@ -233,7 +233,7 @@ class EmbeddedResolver:
         self._names_seen.clear()
         self._addresses_seen.clear()
 
-    def _names(self, container_id: str, name: str) -> list[IPv4Address]:
+    def _names(self, container_id: str, name: str) -> list[IPv4Address | IPv6Address]:
         """`lookup`, remembered until `forget`: the engine's lookup walks every container, far
         too slow to run per query. Several addresses come in a new order each time, as Docker
         shuffles them, so clients that take the first spread over them."""
@@ -245,7 +245,7 @@ class EmbeddedResolver:
             found = self._names_seen[key] = self.lookup(container_id, name)
         return random.sample(found, len(found)) if len(found) > 1 else found
 
-    def _address(self, container_id: str, ip: IPv4Address) -> str | None:
+    def _address(self, container_id: str, ip: IPv4Address | IPv6Address) -> str | None:
         key = (container_id, ip)
         if key not in self._addresses_seen:
             if len(self._addresses_seen) >= MEMO_SIZE:

@@ -6,6 +6,7 @@ Services speak in these types so that status codes follow dockerd's mapping (404
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -59,6 +60,38 @@ def start_failure_code(message: str, default: int) -> int:
     if "permission denied" in lowered:
         return 126
     return default
+
+
+def runc_exec_error(stderr: str) -> str | None:
+    """runc's own error when `runc --log-format json exec` could not start the process (its
+    last `exec failed: ...` JSON log line), or None: the output was the process's."""
+    for line in reversed(stderr.splitlines()):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (isinstance(entry, dict) and entry.get("level") == "error"
+                and str(entry.get("msg", "")).startswith("exec failed: ")):
+            return str(entry["msg"])
+    return None
+
+
+def exec_start_failure(runc_error: str) -> str:
+    """dockerd's text for an exec whose process could not start (written on the exec's stream,
+    with exit code 126 whatever the cause)."""
+    return f"OCI runtime exec failed: {runc_error}: unknown"
+
+
+def load_tar_error(reasons: str) -> str:
+    """dockerd's in-stream error for a `load` body that is not a tar, from Python's tarfile
+    reasons (one per compression tried): Go's tar reader finds a short input cut off
+    (`unexpected EOF`), a full block that is no header invalid, and an empty one an archive
+    without the `repositories` file of the old format (dockerd names its temp dir there)."""
+    if "truncated header" in reasons:
+        return "Error processing tar file(exit status 1): unexpected EOF"
+    if "empty file" in reasons:
+        return f"open {HIDDEN_PATH}/repositories: no such file or directory"
+    return "Error processing tar file(exit status 1): archive/tar: invalid tar header"
 
 
 MOUNT_TYPE_HINT = ("Are you trying to mount a directory onto a file (or vice-versa)? Check if the "

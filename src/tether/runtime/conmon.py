@@ -28,7 +28,7 @@ import signal
 import socket
 from pathlib import Path
 
-from tether.runtime.execs import ExecProcess, start_exec
+from tether.runtime.execs import ExecProcess, clear_sessions, start_exec
 
 _LOST_MONITOR_CODE = 255  # Docker's code when the monitor vanished without an exit status
 _CONMON_EXIT_TIMEOUT = 10.0
@@ -157,7 +157,8 @@ class Runtime:
 
     Layout of `state_dir`: `runc/` is runc's --root; `sock/<id>` is conmon's attach symlink to the
     bundle; `ctr/<id>/` holds conmon's pid file (`conmon.pid`), the container pid file (`pid`), the
-    exit status (`exit`), conmon's early stderr (`conmon.err`) and a `bundle` symlink.
+    exit status (`exit`), conmon's early stderr (`conmon.err`) and a `bundle` symlink; `exec/`
+    one directory per exec session (runc's pid file, a tty's console socket), emptied at start.
     """
 
     def __init__(self, state_dir: Path, runc: str = "/usr/sbin/runc",
@@ -168,6 +169,8 @@ class Runtime:
         self.runc_root = self.state_dir / "runc"
         self.sock_dir = self.state_dir / "sock"
         self.ctr_dir = self.state_dir / "ctr"
+        self.exec_dir = self.state_dir / "exec"
+        clear_sessions(self.exec_dir)
 
     def _dir(self, cid: str) -> Path:
         return self.ctr_dir / cid
@@ -407,7 +410,7 @@ class Runtime:
                 process[key] = container[key]
         if tty and console_size:  # applied by runc's init before the process runs
             process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
-        return await start_exec(self.runc, str(self.runc_root), cid, process, console_size)
+        return await start_exec(self.runc, str(self.runc_root), cid, process, self.exec_dir)
 
     async def delete(self, cid: str) -> None:
         """Remove the container whatever its state: kill it, let conmon finish, remove its files."""

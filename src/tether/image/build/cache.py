@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.image.store import Image, ImageStore
+from tether.rules.errors import NotFound
 
 # fields moby's compare() ignores: they differ between two runs of the same step
 _IGNORED = ("Hostname", "Image")
@@ -27,12 +28,29 @@ def _key(config: dict[str, Any]) -> dict[str, Any]:
     return key
 
 
-def lookup(store: ImageStore, parent_id: str, container_cfg: dict[str, Any]) -> Image | None:
-    """The cached image for a step, or None."""
+def lookup(store: ImageStore, parent_id: str, container_cfg: dict[str, Any],
+           sources: list[Image] | None = None) -> Image | None:
+    """The cached image for a step, or None. With `sources` (the build's `cache_from` images
+    that exist), a hit counts only if it is one of them or an ancestor of one, as moby's
+    ImageCache does over its local cache: no source, no hit."""
     wanted = _key(container_cfg)
     matches = [img for img in store.children(parent_id)
-               if _key(img.config.get("container_config") or {}) == wanted]
+               if _key(img.config.get("container_config") or {}) == wanted
+               and (sources is None or any(_in_chain(store, img.id, s) for s in sources))]
     return max(matches, key=lambda img: img.config.get("created", ""), default=None)
+
+
+def _in_chain(store: ImageStore, image_id: str, source: Image) -> bool:
+    """Whether `image_id` is `source` or one of its parents (build steps, commits)."""
+    current: Image | None = source
+    while current is not None:
+        if current.id == image_id:
+            return True
+        try:
+            current = store.resolve(current.parent) if current.parent else None
+        except NotFound:
+            return False
+    return False
 
 
 def _hash_tree(digest: Any, path: Path, rel: str) -> None:

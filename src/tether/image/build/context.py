@@ -15,7 +15,7 @@ from typing import BinaryIO
 from tether.image import layers
 from tether.rules import dockerignore
 from tether.rules.buildcontext import DEFAULT_DOCKERFILE, IGNORE_FILE, entries
-from tether.rules.errors import BadRequest
+from tether.rules.errors import ApiError, BadRequest
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 
@@ -33,6 +33,8 @@ def dockerfile_from_tar(fileobj: BinaryIO, name: str) -> str:
     """The Dockerfile's text read straight from a context tar, so that the daemon can refuse a
     Dockerfile it cannot parse before the build's stream starts, as dockerd does."""
     wanted = [posixpath.normpath(c.lstrip("/")) for c in _candidates(name)]
+    if wanted[0] == ".." or wanted[0].startswith("../"):  # a 500 with an empty "()", as dockerd
+        raise ApiError(f"forbidden path outside the build context: {name} ()")
     found: dict[str, bytes] = {}
     try:
         with tarfile.open(fileobj=layers.decompressed(fileobj), mode="r|") as tar:
@@ -45,7 +47,7 @@ def dockerfile_from_tar(fileobj: BinaryIO, name: str) -> str:
     for candidate in wanted:
         if candidate in found:
             return found[candidate].decode(errors="replace")
-    raise BadRequest(f"Cannot locate specified Dockerfile: {name or DEFAULT_DOCKERFILE}")
+    raise ApiError(f"Cannot locate specified Dockerfile: {name or DEFAULT_DOCKERFILE}")  # a 500
 
 
 def read_dockerfile(root: Path, name: str) -> str:
@@ -55,7 +57,7 @@ def read_dockerfile(root: Path, name: str) -> str:
         path = root / candidate.lstrip("/")
         if path.is_file() and root.resolve() in path.resolve().parents:
             return path.read_text()
-    raise BadRequest(f"Cannot locate specified Dockerfile: {name or DEFAULT_DOCKERFILE}")
+    raise ApiError(f"Cannot locate specified Dockerfile: {name or DEFAULT_DOCKERFILE}")  # a 500
 
 
 def apply_dockerignore(root: Path) -> None:

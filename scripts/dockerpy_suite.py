@@ -1,0 +1,88 @@
+"""Run docker-py's own integration tests against a fresh tetherd, or Docker 20.10, side by side.
+
+docker-py's tests are not in its PyPI sdist (docker 7.1.0's holds only the package), so they are
+not part of `make test`; our SDK tests cover the same behaviours (tests/integration/
+test_dockerpy_behaviours.py lists them). Given a docker-py source tree (a clone of
+github.com/docker/docker-py at tag 7.1.0), this runs the modules for containers, exec, images,
+build, networks and volumes against a test tetherd (its own netns, data root and socket, as the
+integration tests make one) and, with --reference, against the reference engine. The suite wants
+`alpine:3.10` and `alpine:latest`; with no network both are tetherd's bootstrapped busybox (the
+reference gets the same image), so tests that pull from Docker Hub fail on both engines.
+
+    .venv/bin/python scripts/dockerpy_suite.py /path/to/docker-py [--reference] [-- pytest args]
+
+It needs docker==7.1.0, pytest, pytest-timeout and paramiko in the Python that runs pytest
+(--python, default this one). The pass/fail summary of each engine is printed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+from harness import Daemon  # noqa: E402
+from reference import ReferenceEngine  # noqa: E402
+
+MODULES = ["api_container_test", "api_exec_test", "api_image_test", "api_build_test",
+           "api_network_test", "api_volume_test", "models_containers_test",
+           "models_images_test", "models_networks_test", "models_volumes_test"]
+TAGS = [("alpine", "3.10"), ("alpine", "latest")]
+
+
+def run_suite(source: Path, host: str, python: str, extra: list[str]) -> str:
+    """pytest over the modules with DOCKER_HOST=host; its last line (the counts)."""
+    argv = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--timeout", "120",
+            "-o", "addopts=", *[f"tests/integration/{m}.py" for m in MODULES], *extra]
+    r = subprocess.run(argv, cwd=source, env={**os.environ, "DOCKER_HOST": host},
+                       capture_output=True, text=True)
+    sys.stdout.write(r.stdout[-20000:])
+    return (r.stdout.strip().splitlines() or ["(no output)"])[-1]
+
+
+def on_tether(source: Path, python: str, extra: list[str]) -> str:
+    d = Daemon()
+    try:
+        d.start()
+        status, body = d.api("POST", "/tether/bootstrap/busybox", timeout=120)
+        assert status == 200, body
+        for repo, tag in TAGS:
+            d.api("POST", f"/images/busybox:latest/tag?repo={repo}&tag={tag}")
+        return run_suite(source, d.host, python, extra)
+    finally:
+        d.destroy()
+
+
+def on_reference(source: Path, python: str, extra: list[str]) -> str:
+    ref = ReferenceEngine("dockerpy")
+    try:
+        ref.start()
+        for repo, tag in TAGS:
+            ref.docker("tag", "busybox:latest", f"{repo}:{tag}", check=True)
+        return run_suite(source, ref.host, python, extra)
+    finally:
+        ref.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("source", type=Path, help="a docker-py source tree (tag 7.1.0)")
+    parser.add_argument("--reference", action="store_true", help="also run on Docker 20.10")
+    parser.add_argument("--python", default=sys.executable, help="the Python that runs pytest")
+    parser.add_argument("pytest_args", nargs="*")
+    args = parser.parse_args()
+    if not (args.source / "tests" / "integration" / "api_exec_test.py").exists():
+        sys.exit(f"{args.source} is not a docker-py source tree with tests/integration")
+    results = {"tether": on_tether(args.source, args.python, args.pytest_args)}
+    if args.reference:
+        results["docker"] = on_reference(args.source, args.python, args.pytest_args)
+    for engine, summary in results.items():
+        print(f"{engine}: {summary}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Where our tests cover what docker-py 7.1.0's integration suite checks of exec, TTYs, build and
+load (its tests are not in the PyPI sdist, so `make test` cannot run them; run them by hand with
+scripts/dockerpy_suite.py on a docker-py source tree). Each line: docker-py's test, then ours
+(module::function), every one compared with Docker 20.10 or checked on a running container.
+
+api_exec_test ExecDemuxTest (tty, stream/no stream, demux/no demux)
+    -> test_tty_vs_docker::test_exec_terminal_from_create_framing_from_start
+    -> test_tty_vs_docker::test_exec_tty_output
+api_exec_test ExecDemuxTest (no tty) -> test_sdk_items::test_exec_run_stream_and_demux
+models_containers_test ContainerTest.test_exec_run_failed
+    -> test_tty_vs_docker::test_exec_not_startable
+    -> test_tty_vs_docker::test_cli_exec_not_startable
+terminal bytes of run -t, exec -t and attach (the `\\r\\n` ExecDemuxTest expects)
+    -> test_tty_vs_docker::test_run_tty_output
+    -> test_tty_vs_docker::test_typed_input
+api_build_test BuildTest.test_build_with_cache_from -> test_build_params_vs_docker::test_cache_from
+api_build_test BuildTest.test_build_with_extra_hosts -> test_build_params_vs_docker::test_extra_hosts
+api_build_test BuildTest.test_build_with_network_mode
+    -> test_build_params_vs_docker::test_network_mode
+api_build_test BuildTest.test_build_in_context_nested_dockerfile, test_build_in_context_dockerfile
+    -> test_build_params_vs_docker::test_dockerfile_inside_context
+models_images_test ImageCollectionTest.test_load_error
+    -> test_build_params_vs_docker::test_load_of_no_tar
+    -> test_build_params_vs_docker::test_cli_load_of_no_tar
+
+The test below keeps this list true: every test it names exists.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_every_listed_test_exists():
+    listed = re.findall(r"-> (\w+)::(\w+)", __doc__ or "")
+    assert listed
+    for module, function in listed:
+        tree = ast.parse((HERE / f"{module}.py").read_text())
+        names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert function in names, f"{module}::{function} is listed but does not exist"
