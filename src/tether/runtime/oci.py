@@ -318,6 +318,7 @@ def compile_spec(config: Config, host_config: HostConfig, parts: Parts) -> dict:
         "namespaces": namespaces(host_config, parts),
         "devices": [dict(d) for d in parts.devices],
     }
+    # the device cgroup is its own concern beside the resource limits `resources` compiles
     linux["resources"]["devices"] = device_cgroup(host_config, parts)
     linux.update(security(host_config, parts))
     if parts.rootfs_propagation:
