@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := runc conmon libseccomp2 busybox-static nftables iproute2 util-linux procps kmod socat iperf3 \
+APT_PACKAGES := runc conmon tini libseccomp2 busybox-static nftables iproute2 util-linux procps kmod socat iperf3 \
 	docker-registry docker-compose umoci skopeo mmdebstrap openssl \
 	gcc libc6-dev
 STAMP := $(VENV)/.installed

@@ -49,6 +49,9 @@ from tether.image.store import ImageStore
 from tether.network import dns
 from tether.network.manager import NetworkManager
 from tether.network.resolver import EmbeddedResolver
+from tether.rules import log_options
+from tether.rules.errors import ApiError
+from tether.rules.process_options import DaemonDefaults, parse_ulimit
 from tether.runtime import seccomp_host
 from tether.runtime.conmon import Runtime
 from tether.runtime.seccomp import ProfileError
@@ -99,6 +102,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-new-privileges", nargs="?", const=True, default=False,
                    type=lambda v: v.lower() not in ("false", "0", "no"),
                    help="no-new-privileges for containers whose --security-opt does not say")
+    # -- process and log defaults for containers (issue 13)
+    p.add_argument("--default-ulimit", dest="default_ulimits", action="append", default=[],
+                   metavar="NAME=SOFT[:HARD]", help="a ulimit for containers that do not set it")
+    p.add_argument("--init", nargs="?", const=True, default=False,
+                   type=lambda v: v.lower() not in ("false", "0", "no"),
+                   help="run an init as PID 1 in containers whose --init does not say")
+    p.add_argument("--init-path", default="", metavar="PATH",
+                   help="the init binary (default: docker-init, else tini-static, on PATH)")
+    p.add_argument("--log-driver", default="json-file", help="containers' default log driver")
+    p.add_argument("--log-opt", dest="log_opts", action="append", default=[],
+                   metavar="KEY=VALUE", help="an option of the default log driver")
     # --
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
@@ -134,6 +148,37 @@ def _security(args: argparse.Namespace) -> DaemonSecurity:
             raise SystemExit(f"tetherd: seccomp profile ({args.seccomp_profile}): {exc}") from None
     return DaemonSecurity(seccomp_profile_path=args.seccomp_profile, seccomp_profile=text,
                           no_new_privileges=args.no_new_privileges)
+
+
+def process_defaults(args: argparse.Namespace) -> DaemonDefaults:
+    """The container defaults of tetherd's flags, checked once: a bad one stops the daemon with
+    dockerd's text rather than failing every container."""
+    ulimits = {}
+    for text in args.default_ulimits:
+        try:
+            ulimit = parse_ulimit(text)
+        except ValueError as exc:
+            raise SystemExit(f'tetherd: invalid argument "{text}" for "--default-ulimit" flag: '
+                             f"{exc}") from None
+        ulimits[ulimit["Name"]] = ulimit
+    options = {}
+    for text in args.log_opts:
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise SystemExit(f'tetherd: invalid argument "{text}" for "--log-opt" flag: '
+                             "invalid key value pair format in log opts")
+        options[key] = value
+    try:
+        log_options.validate(args.log_driver, options)
+        unapplied = log_options.unapplied(args.log_driver, options)
+        if unapplied:
+            raise SystemExit(f"tetherd: tether does not support HostConfig.LogConfig{unapplied}"
+                             " yet")
+        log_options.limits(args.log_driver, options)
+    except ApiError as exc:
+        raise SystemExit(f"tetherd: {exc.message}") from None
+    return DaemonDefaults(ulimits=ulimits, init=args.init, init_path=args.init_path,
+                          log_config={"Type": args.log_driver, "Config": options})
 
 
 def socket_gid(group: str, sock: str, lookup: Callable[[str], grp.struct_group] = grp.getgrnam) -> int:
@@ -229,6 +274,7 @@ async def run(args: argparse.Namespace) -> None:
     sock = socket_path(args.host)
     gid = socket_gid(args.group, sock)
     security = _security(args)
+    defaults = process_defaults(args)
     paths = Paths(Path(args.data_root), Path(args.exec_root))
     make_private(paths)
     lock_fd = _lock(paths.exec_root)
@@ -242,6 +288,7 @@ async def run(args: argparse.Namespace) -> None:
     containers = ContainerService(paths, images, Runtime(paths.runtime), network, volumes,
                                   events=events)
     containers.security = security
+    containers.creation.process_defaults = defaults
     volumes.referrers = containers.volume_users
     resolver = EmbeddedResolver(containers.attachment.lookup, containers.attachment.reverse,
                                 _upstreams(containers.files.host_resolv))

@@ -203,8 +203,34 @@ def _rt_runtime(p: Probe) -> bool:
     return status == 400 and "cpu.rt_runtime_us: invalid argument" in body["message"]
 
 
+def _stops_after_stop_timeout(p: Probe) -> bool:
+    """`sleep` as PID 1 ignores SIGTERM: stop without ?t= kills it after StopTimeout (3 s), not
+    after the default 10 s."""
+    p.start()
+    began = time.monotonic()
+    status, _ = p.daemon.api("POST", f"/containers/{p.cid}/stop")
+    return status == 204 and 2.5 <= time.monotonic() - began < 9
+
+
 def _caps(p: Probe) -> list[str]:
     return p.oci()["process"]["capabilities"]["bounding"]
+
+
+def _conmon_args(p: Probe) -> list[str]:
+    """The command line of the container's conmon (the log writer)."""
+    p.start()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if "conmon" in args[0] and p.cid in args:
+            return args
+    return []
+
+
+def _mac(p: Probe) -> str:
+    return p.sh("cat /sys/class/net/eth0/address").strip()
 
 
 # how each applied field is seen to take effect
@@ -212,7 +238,8 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     "HostConfig.Binds": lambda p: any(m["destination"] == "/walk-bind" and "ro" in m["options"]
                                       for m in p.oci()["mounts"]),
     "HostConfig.ContainerIDFile": _hc("ContainerIDFile"),  # the client writes the file
-    "HostConfig.LogConfig": lambda p: p.inspect()["HostConfig"]["LogConfig"]["Type"] == "json-file",
+    # max-size with one file: conmon's own limit (rotation over files: test_process_options*)
+    "HostConfig.LogConfig": lambda p: "--log-size-max=1000000" in _conmon_args(p),
     "HostConfig.NetworkMode": lambda p: "eth0" in p.sh("ip -o link"),
     "HostConfig.PortBindings": lambda p: (p.start(), p.inspect()["NetworkSettings"]["Ports"]
                                           ["80/tcp"][0]["HostPort"] == "18080")[1],
@@ -238,6 +265,23 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     "HostConfig.Mounts": lambda p: "/walk-mount" in p.sh("cat /proc/mounts"),
     "HostConfig.MaskedPaths": lambda p: p.oci()["linux"]["maskedPaths"] == ["/proc/walk"],
     "HostConfig.ReadonlyPaths": lambda p: p.oci()["linux"]["readonlyPaths"] == ["/proc/sys"],
+    "HostConfig.GroupAdd": lambda p: "1000" in p.sh("id -G").split(),
+    "HostConfig.IpcMode": lambda p: p.sh("readlink /proc/1/ns/ipc").strip()
+    == os.readlink("/proc/self/ns/ipc"),  # the host's
+    "HostConfig.OomScoreAdj": lambda p: p.sh("cat /proc/1/oom_score_adj").strip() == "100",
+    "HostConfig.ShmSize": lambda p: "size=8192k" in p.sh("grep ' /dev/shm ' /proc/mounts"),
+    "HostConfig.Sysctls": lambda p: p.oci()["linux"]["sysctl"]["net.ipv4.ip_forward"] == "1"
+    and p.sh("cat /proc/sys/net/ipv4/ip_forward").strip() == "1",
+    "HostConfig.Devices": lambda p: p.sh("test -c /dev/walk && echo x >/dev/walk && echo ok")
+    .strip() == "ok",
+    "HostConfig.DeviceCgroupRules": lambda p: {"allow": True, "type": "c", "major": 1,
+                                               "minor": 3, "access": "r"}
+    in p.oci()["linux"]["resources"]["devices"],
+    "HostConfig.Ulimits": lambda p: p.sh("ulimit -n; ulimit -Hn").split() == ["100", "200"],
+    "HostConfig.Init": lambda p: p.sh("tr '\\0' ' ' </proc/1/cmdline")
+    .startswith("/sbin/docker-init -- sleep 61"),
+    "Config.MacAddress": lambda p: _mac(p) == "02:42:ac:11:00:99",
+    "EndpointSettings.MacAddress": lambda p: _mac(p) == "02:42:ac:11:00:98",
     "Config.Hostname": lambda p: p.sh("hostname").strip() == "walkhost",
     "Config.Domainname": lambda p: p.sh("cat /proc/sys/kernel/domainname").strip()
     == "walk.example",
@@ -260,6 +304,7 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     "Config.Entrypoint": lambda p: p.oci()["process"]["args"][0] == "/bin/sh",
     "Config.OnBuild": _cfg("OnBuild"),  # kept for commit, as dockerd
     "Config.Labels": lambda p: p.inspect()["Config"]["Labels"]["walk"] == "yes",
+    "Config.StopTimeout": _stops_after_stop_timeout,
     "Config.StopSignal": _cfg("StopSignal"),  # stop's signal: test_lifecycle.py
     "Config.Shell": _cfg("Shell"),  # kept for commit, as dockerd
     "HostConfig.Runtime": _hc("Runtime"),
@@ -367,11 +412,8 @@ DOCKERD_REFUSALS = {
 
 
 def _refusal(struct: str, field: str) -> str:
-    """The 400's text; LogConfig is refused by its part (the option tether does not apply)."""
-    if f"{struct}.{field}" in DOCKERD_REFUSALS:
-        return DOCKERD_REFUSALS[f"{struct}.{field}"]
-    suffix = ".Config.max-size" if (struct, field) == ("HostConfig", "LogConfig") else ""
-    return f"tether does not support {struct}.{field}{suffix} yet"
+    """The 400's text: dockerd's own where it refuses first, else tether's naming the field."""
+    return DOCKERD_REFUSALS.get(f"{struct}.{field}", f"tether does not support {struct}.{field} yet")
 
 
 # ---- docker-py's create tests (tests/integration/api_container_test.py, 7.1.0) -------------------

@@ -54,3 +54,64 @@ def test_follow_log_yields_new_entries_until_done(tmp_path: Path) -> None:
 
     assert asyncio.run(asyncio.wait_for(go(), 5)) == [
         (T1, 1, b"one\n"), (T2, 1, b"two\n"), (T2, 2, b"three\n"), (T2, 1, b"end")]
+
+
+def test_follow_reads_a_file_started_anew(tmp_path: Path) -> None:
+    """conmon's --log-size-max replaces the file by a rename: a follower goes on with the new
+    file from its start, even when it is shorter than what was read of the old one."""
+    log = tmp_path / "ctr.log"
+    log.write_bytes(f"{T1} stdout F a-long-first-line\n".encode())
+    finished = False
+
+    async def writer() -> None:
+        nonlocal finished
+        await asyncio.sleep(0.2)
+        fresh = tmp_path / "ctr.log.tmp"
+        fresh.write_bytes(f"{T2} stdout F b\n".encode())
+        fresh.rename(log)
+        await asyncio.sleep(0.2)
+        finished = True
+
+    async def go() -> list:
+        task = asyncio.create_task(writer())
+        entries = [e async for e in follow_log(log, lambda: finished)]
+        await task
+        return entries
+
+    assert asyncio.run(asyncio.wait_for(go(), 5)) == [(T1, 1, b"a-long-first-line\n"),
+                                                       (T2, 1, b"b\n")]
+
+
+def test_follow_drains_the_new_file_when_the_end_comes_with_a_rotation(tmp_path: Path) -> None:
+    """The container writes to the old file, the log rotates, it writes to the new file and
+    exits, all between two polls: the follower's last round reads both."""
+    log = tmp_path / "ctr.log"
+    log.write_bytes(f"{T1} stdout F a\n".encode())
+    finished = False
+
+    async def go() -> list:
+        nonlocal finished
+        entries = []
+        follower = follow_log(log, lambda: finished)
+        entries.append(await follower.__anext__())  # "a" read: the follower holds the file
+        with open(log, "ab") as f:
+            f.write(f"{T1} stdout F b\n".encode())
+        log.rename(tmp_path / "ctr.log.1")
+        log.write_bytes(f"{T2} stdout F c\n".encode())
+        finished = True
+        entries += [e async for e in follower]
+        return entries
+
+    assert asyncio.run(asyncio.wait_for(go(), 5)) == [
+        (T1, 1, b"a\n"), (T1, 1, b"b\n"), (T2, 1, b"c\n")]
+
+
+def test_rotation_keeps_max_files_and_reads_oldest_first(tmp_path: Path) -> None:
+    from tether.runtime.logs import generations, rotate
+    log = tmp_path / "ctr.log"
+    for n in range(5):
+        log.write_bytes(f"{T1} stdout F line{n}\n".encode())
+        rotate(log, 3)
+    log.write_bytes(f"{T2} stdout F line5\n".encode())
+    assert [p.name for p in generations(log)] == ["ctr.log.2", "ctr.log.1", "ctr.log"]
+    assert [data for _, _, data in read_log(log)] == [b"line3\n", b"line4\n", b"line5\n"]

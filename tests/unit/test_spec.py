@@ -79,8 +79,8 @@ def test_swap_defaults_to_twice_the_memory_as_dockerd(given, swap) -> None:
 
 
 @pytest.mark.parametrize("host_config,message", [
-    ({"LogConfig": {"Type": "asdf"}}, 'error looking up logging plugin asdf: plugin "asdf" not found'),
-    ({"LogConfig": {"Config": {"testing": "v"}}}, "unknown log opt 'testing' for json-file log driver"),
+    ({"ShmSize": -1}, "SHM size can not be less than 0"),
+    ({"OomScoreAdj": 1001}, "Invalid value 1001, range for oom score adj is [-1000, 1000]"),
     ({"Runtime": "foo"}, "Unknown runtime specified foo"),
     ({"CgroupnsMode": "bogus"}, "invalid cgroup namespace mode: bogus"),
     ({"PortBindings": {"80/tcp": [{"HostPort": "abc"}]}}, 'invalid port specification: "abc"'),
@@ -94,19 +94,34 @@ def test_validate_with_dockerd_texts(host_config, message) -> None:
     assert err.value.message == message
 
 
+@pytest.mark.parametrize("kind,config,message", [
+    ("asdf", None, 'error looking up logging plugin asdf: plugin "asdf" not found'),
+    ("", {"testing": "v"}, "unknown log opt 'testing' for json-file log driver"),
+    ("local", {"testing": "v"}, "unknown log opt 'testing' for log driver local"),
+    ("", {"mode": "foo"}, "logger: logging mode not supported: foo"),
+])
+def test_log_config_checked_with_dockerd_texts(kind, config, message) -> None:
+    with pytest.raises(BadRequest) as err:
+        create.log_config(kind, config, {"Type": "json-file", "Config": {}})
+    assert err.value.message == message
+
+
+def test_log_config_takes_the_daemons_default() -> None:
+    default = {"Type": "local", "Config": {"max-size": "1m"}}
+    assert create.log_config("", None, default) == ("local", {"max-size": "1m"})
+    assert create.log_config("json-file", {}, default) == ("json-file", {})
+
+
 @pytest.mark.parametrize("struct,body,named", [
     ("HostConfig", {"DeviceRequests": [{"Count": 1}]}, "HostConfig.DeviceRequests"),
     ("HostConfig", {"CpuCount": 1}, "HostConfig.CpuCount"),
-    ("HostConfig", {"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]}, "HostConfig.Ulimits"),
-    ("HostConfig", {"ShmSize": 8 << 20}, "HostConfig.ShmSize"),
-    ("HostConfig", {"Sysctls": {"a": "b"}}, "HostConfig.Sysctls"),
-    ("HostConfig", {"Init": True}, "HostConfig.Init"),
-    ("HostConfig", {"IpcMode": "host"}, "HostConfig.IpcMode"),
-    ("HostConfig", {"LogConfig": {"Type": "none"}}, "HostConfig.LogConfig.Type"),
-    ("HostConfig", {"LogConfig": {"Config": {"max-size": "1m"}}},
-     "HostConfig.LogConfig.Config.max-size"),
-    ("Config", {"MacAddress": "02:42:ac:11:00:02"}, "Config.MacAddress"),
-    ("EndpointSettings", {"MacAddress": "02:42:ac:11:00:02"}, "EndpointSettings.MacAddress"),
+    ("HostConfig", {"IpcMode": "container:x"}, "HostConfig.IpcMode"),
+    ("HostConfig", {"LogConfig": {"Type": "syslog"}}, "HostConfig.LogConfig.Type"),
+    ("HostConfig", {"LogConfig": {"Config": {"compress": "true"}}},
+     "HostConfig.LogConfig.Config.compress"),
+    ("HostConfig", {"LogConfig": {"Type": "local", "Config": {"mode": "non-blocking"}}},
+     "HostConfig.LogConfig.Config.mode"),
+    ("EndpointSettings", {"DriverOpts": {"a": "b"}}, "EndpointSettings.DriverOpts"),
 ])
 def test_unapplied_fields_are_refused_by_name(struct, body, named) -> None:
     config, host_config, endpoints = Config(), HostConfig(), None

@@ -4,14 +4,14 @@ from __future__ import annotations
 import json
 from typing import AsyncIterator
 
-from tether.rules import apitypes, detachkeys
+from tether.rules import apitypes, detachkeys, log_options
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
     json_response, no_content
 from tether.api.pump import Outcome, pump
 from tether.api.streams import MULTIPLEXED, RAW, frame
 from tether.engine.containers import ContainerService
 from tether.engine.logs import LogQuery, log_entries
-from tether.rules.errors import BadRequest, Conflict
+from tether.rules.errors import ApiError, BadRequest, Conflict
 
 
 class ContainerRoutes:
@@ -158,6 +158,8 @@ class ContainerRoutes:
         stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
         if not (stdout or stderr):
             raise BadRequest("Bad parameters: you must choose at least one stream")
+        if log_options.reads_nothing(c.host_config.log_config.type):
+            raise ApiError(log_options.NOT_READABLE, 501)
         tail = req.q("tail") or "all"
         query = LogQuery(
             streams=frozenset(s for s, on in ((1, stdout), (2, stderr)) if on),

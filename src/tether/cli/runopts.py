@@ -51,6 +51,8 @@ class RunOptions:
     volumes_from: list[str] = field(default_factory=list)
     read_only: bool = False
     healthcheck: dict[str, Any] | None = None   # from cli/healthopts.py's flags
+    process: dict[str, Any] = field(default_factory=dict)  # cli/process_flags.py's HostConfig
+    mac_address: str = ""
 
 
 def env_list(pairs: list[str], files: list[str], environ: dict[str, str] | None = None) -> list[str]:
@@ -314,6 +316,9 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
         body["HostConfig"]["Tmpfs"] = split_map(opts.tmpfs, ":")
     if opts.healthcheck is not None:
         body["Healthcheck"] = opts.healthcheck
+    body["HostConfig"].update(opts.process)
+    if opts.mac_address:  # API 1.44: in the endpoint settings of the container's network
+        body["NetworkingConfig"]["EndpointsConfig"][opts.network]["MacAddress"] = opts.mac_address
     return body
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import initlayer, limits, run_config, securityopt
+from tether.engine import initlayer, limits, logrotation, process_config, run_config, securityopt
 from tether.engine.container_admin import ContainerAdmin
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
@@ -37,9 +37,10 @@ from tether.image.store import ImageStore
 from tether.network import netns
 from tether.network.manager import NetworkManager
 from tether.rules import config as rules
-from tether.rules import health
+from tether.rules import health, log_options
 from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
                                  NotModified, os_error_text, runtime_create_error,
+                                 runtime_create_status,
                                  start_failure_code)
 from tether.rules.times import now_rfc3339, parse_rfc3339
 from tether.runtime import cgroups, mounts
@@ -205,9 +206,12 @@ class ContainerService:
             c.started_link_env = env_of_links(linked)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             oci = run_config.oci_config(c, rootfs, netns_path, cwd, user,
-                                        self.container_mounts.oci_mounts(c), security)
+                                        self.container_mounts.oci_mounts(c), security,
+                                        process_config.parts(c, rootfs,
+                                                             self.creation.process_defaults))
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
+            logging_ = c.host_config.log_config
             try:
                 await self.runtime.create(cid, bundle, tty=c.tty,
                                           stdin=c.config.open_stdin,
@@ -215,9 +219,13 @@ class ContainerService:
                                           # without a tty: a detach must leave it open
                                           stdin_once=c.config.stdin_once
                                           and not c.tty,
-                                          log_path=self.paths.log(cid))
+                                          log_path=None if log_options.reads_nothing(
+                                              logging_.type) else self.paths.log(cid),
+                                          log_size_max=log_options.writer_size_max(
+                                              logging_.type, logging_.config))
             except RuntimeError as exc:
-                raise BadRequest(runtime_create_error(str(exc))) from exc
+                text = runtime_create_error(str(exc))
+                raise ApiError(text, runtime_create_status(text)) from exc
             try:
                 limits.write_runc_ignored(self.runtime.cgroup_paths(cid), c.host_config.resources)
             except cgroups.UpdateError as exc:
@@ -289,6 +297,19 @@ class ContainerService:
         run = self._run(c.id)
         run.exited = asyncio.Event()
         run.watcher = asyncio.create_task(self._wait_exit(c))
+        self._rotate_logs(c, run.exited)
+
+    def _rotate_logs(self, c: Container, exited: asyncio.Event) -> None:
+        """json-file's rotation over several files, done by the daemon while the run lasts."""
+        try:
+            logging_ = c.host_config.log_config
+            size, files = log_options.limits(logging_.type, logging_.config)
+        except ApiError:  # a record older than these checks: its log is left as conmon writes it
+            return
+        if size and files > 1:
+            self._background(logrotation.rotate_while_running(
+                self.paths.log(c.id), size, files, lambda: self.runtime.reopen_log(c.id),
+                lambda: c.state.running, exited))
 
     async def _wait_exit(self, c: Container) -> None:
         try:
@@ -368,7 +389,8 @@ class ContainerService:
     # ---- stop, kill, restart ------------------------------------------------------------
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
-        """SIGTERM (or the StopSignal), then SIGKILL after `timeout` seconds (default 10)."""
+        """SIGTERM (or the StopSignal), then SIGKILL after `timeout` seconds (default: the
+        container's StopTimeout, else 10, as dockerd)."""
         c = self.get(ref)
         run = self._run(c.id)
         async with run.lock:
@@ -388,7 +410,8 @@ class ContainerService:
         c.stopped_by_user = True
         self.registry.save(c)
         stop_signal = rules.parse_signal(sig or c.config.stop_signal, signal.SIGTERM)
-        timeout = 10 if timeout is None else timeout
+        if timeout is None:
+            timeout = 10 if c.config.stop_timeout is None else c.config.stop_timeout
         exited = run.exited
         await self.signal(c, stop_signal)
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tether.rules import config as rules
+from tether.rules import process_options
 from tether.engine import links as linkrules
 from tether.engine import limits, mountspec, securityopt
 from tether.engine.container_mounts import ContainerMounts
@@ -63,6 +64,8 @@ class ContainerCreation:
         self.container_mounts = container_mounts
         self.lower_dirs = lower_dirs
         self.emit = emit
+        # the daemon's --default-ulimit, --init, --init-path, --log-driver, --log-opt
+        self.process_defaults = process_options.DaemonDefaults()
         # the mount plans of containers being created (not yet listed): their volumes are in use
         self._creating: dict[str, list[MountPoint]] = {}
 
@@ -98,6 +101,9 @@ class ContainerCreation:
             if host_config.links:
                 raise BadRequest(CONTAINER_LINKS_CONFLICT)
             raise BadRequest("tether does not support --network container:<name> yet")
+        config.mac_address = config.mac_address or process_options.endpoint_mac(mode, {
+            network: settings.mac_address for network, settings in endpoints_config.items()
+            if settings is not None})
         user_networks = self.attachment.endpoints_at_create(mode, {
             key: None if value is None else render(value)
             for key, value in endpoints_config.items()})
@@ -107,6 +113,9 @@ class ContainerCreation:
         except MountError as exc:
             raise ApiError(str(exc), exc.status) from None
         image = await asyncio.to_thread(self.images.resolve, config.image)
+        logging_ = host_config.log_config  # dockerd settles it once the image is found
+        logging_.type, logging_.config = spec_create.log_config(
+            logging_.type, logging_.config, self.process_defaults.log_config)
         cid = new_container_id()
         full_name = self.registry.reserve_name(name, cid)
         securityopt.parse(host_config.security_opt)  # as dockerd: refused at create

@@ -16,7 +16,7 @@ from tether.rules import detachkeys
 from tether.rules import config as rules
 from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 from tether.runtime.conmon import ExecProcess
-from tether.runtime.user import resolve_user
+from tether.runtime.user import additional_groups, resolve_user
 
 
 @dataclass
@@ -124,6 +124,8 @@ class ExecService:
         c = self.containers.get(e.container_id)
         rootfs = str(self.containers.paths.rootfs(c.id))
         uid, gid, groups, home = resolve_user(rootfs, e.user or c.config.user)
+        groups = list(dict.fromkeys([*groups, *additional_groups(
+            rootfs, c.host_config.group_add)]))  # as dockerd's getUser for an exec
         # link variables are computed afresh, as Docker 20.10 does for every exec
         env = rules.merge_env(rules.process_env(c.config.env, c.config.hostname, e.tty,
                                                 self.containers.links.link_env(c)), e.env)

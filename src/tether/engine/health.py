@@ -99,7 +99,7 @@ class HealthService:
         except ApiError as exc:
             return -1, exc.message
         try:
-            process = await self.execs.launch(e, tty=False)
+            process = await self.execs.launch(e)
         except Exception as exc:   # the runtime's refusal (the container just stopped...)
             self.execs.discard(e)
             return -1, self.containers.error_text(exc)

@@ -24,6 +24,7 @@ from tether.engine.records import Container
 from tether.engine.registry import ContainerRegistry
 from tether.network import netrules
 from tether.network.manager import NetworkManager
+from tether.rules import process_options
 from tether.rules.errors import BadRequest, Forbidden, NotFound
 
 log = logging.getLogger("tether.containers")
@@ -59,10 +60,15 @@ class NetworkAttachment:
         joins, as dockerd), then its user networks, whose resolver runs before the process
         does (its first lookup needs it)."""
         c.next_ifindex = 0
+        mac = c.config.mac_address
+        if mac and not process_options.valid_mac(mac):
+            raise process_options.mac_error(mac)
         if self.on_bridge(c):
             kept = {k: v for k, v in c.network.items() if k in KEPT_BRIDGE_FIELDS}
+            own = c.network_mode in ("default", "bridge")  # Config.MacAddress's network
             c.network = {**await self.network.connect(c.id, c.name, c.config, c.host_config,
-                                                      netns_path), "SandboxID": c.id, **kept}
+                                                      netns_path, mac=mac if own else ""),
+                         "SandboxID": c.id, **kept}
             c.next_ifindex = 1
             self._emit_bridge(c.id, "connect")
             self.files.write_hosts(c, link_hosts)
@@ -187,10 +193,18 @@ class NetworkAttachment:
             c.id, c.name, c.config, c.host_config, netns_path, network_id=nid,
             ifname=self._next_ifname(c),
             address=(entry.get("IPAMConfig") or {}).get("IPv4Address", ""),
-            publish=first, default_route=first,
+            publish=first, default_route=first, mac=self._mac_on(c, nid),
             address6=(entry.get("IPAMConfig") or {}).get("IPv6Address", ""),
             link_local=tuple((entry.get("IPAMConfig") or {}).get("LinkLocalIPs") or ()))
         entry["State"] = {**state, "SandboxID": c.id}
+
+    @staticmethod
+    def _mac_on(c: Container, nid: str) -> str:
+        """Config.MacAddress is the MAC of the endpoint on the container's own network (its
+        NetworkMode), as in Docker 20.10; other networks' endpoints get Docker's from the IP."""
+        if nid != c.network_mode and c.networks[nid].get("Name") != c.network_mode:
+            return ""
+        return c.config.mac_address
 
     @staticmethod
     def _next_ifname(c: Container) -> str:

@@ -405,11 +405,12 @@ class NetworkManager:
                       host_config: HostConfig, netns_path: Path, network_id: str = "",
                       ifname: str = "eth0", address: str = "", publish: bool = True,
                       default_route: bool = True, address6: str = "",
-                      link_local: tuple[str, ...] = ()) -> dict[str, Any]:
+                      link_local: tuple[str, ...] = (), mac: str = "") -> dict[str, Any]:
         """Put a container on a network (the bridge unless `network_id`) as `ifname`, with a
         given `address` or the lowest free one (and on a network with IPv6, `address6` or one
         of its IPv6 subnet; `link_local`: `--link-local-ip`), and publish its ports when
-        `publish` (the container's first network); the endpoint state to record."""
+        `publish` (the container's first network); its MAC is `mac` when given, else Docker's
+        from the address. The endpoint state to record."""
         assert self.ipam is not None
         net = self.user[network_id] if network_id else self._default()
         endpoint_id = secrets.token_hex(32)
@@ -436,7 +437,7 @@ class NetworkManager:
                                 f"{net.record.name if net.record else 'bridge'} ({net.id})"
                                 ) from None
             try:
-                ip6 = _allocate6(net, address6, ipam.mac_address(ip))
+                ip6 = _allocate6(net, address6, mac or ipam.mac_address(ip))
             except BaseException:
                 net.ipam.release(ip)
                 raise
@@ -470,7 +471,7 @@ class NetworkManager:
         state: dict[str, Any] = {
             "NetworkID": net.id, "EndpointID": endpoint_id, "IPAddress": str(ip),
             "IPPrefixLen": net.subnet.prefixlen, "Gateway": str(net.gateway),
-            "MacAddress": ipam.mac_address(ip), "Ifname": ifname}
+            "MacAddress": mac or ipam.mac_address(ip), "Ifname": ifname}
         if ip6 is not None:
             state.update({"GlobalIPv6Address": str(ip6),
                           "GlobalIPv6PrefixLen": net.subnet6.prefixlen if net.subnet6 else 0,
@@ -481,7 +482,7 @@ class NetworkManager:
             await asyncio.to_thread(
                 netlink.connect, str(netns_path), net.bridge, host_ifname(cid, ifname),
                 ipaddress.IPv4Interface(f"{ip}/{net.subnet.prefixlen}"),
-                net.gateway if default_route else None, ipam.mac_address(ip), ifname,
+                net.gateway if default_route else None, state["MacAddress"], ifname,
                 _mtu(net.record), netlink.Inside6(
                     ipaddress.IPv6Interface(f"{ip6}/{net.subnet6.prefixlen}")
                     if ip6 is not None and net.subnet6 is not None else None,

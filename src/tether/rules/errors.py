@@ -108,6 +108,17 @@ def runtime_create_error(runtime_message: str) -> str:
     return text
 
 
+def runtime_create_status(text: str) -> int:
+    """dockerd's status for a runtime's create failure (translateContainerdStartErr): a
+    command not found or not runnable and a file/directory mount mismatch are the request's
+    fault (400); anything else the runtime refused (a sysctl, an rlimit) is a system error (500)."""
+    lowered = text.lower()
+    if any(cause in lowered for cause in ("executable file not found", "no such file or directory",
+                                          "permission denied", "not a directory")):
+        return 400
+    return 500
+
+
 def go_errno_text(exc: OSError) -> str:
     """Go's wording of an errno: the C text with a lower-case first letter ("no space left on
     device", "address already in use")."""

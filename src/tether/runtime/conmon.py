@@ -176,12 +176,15 @@ class Runtime:
         return self.ctr_dir / cid
 
     def _conmon_args(self, cid: str, bundle: Path, tty: bool, stdin: bool, stdin_once: bool,
-                     log_path: Path) -> list[str]:
+                     log_path: Path | None, log_size_max: int | None = None) -> list[str]:
         d = self._dir(cid)
         args = [self.conmon, "--api-version", "1", "-c", cid, "-u", cid, "-n", cid,
                 "-r", self.runc, f"--runtime-arg=--root={self.runc_root}", "-b", str(bundle),
-                "-p", str(d / "pid"), "-P", str(d / "conmon.pid"), "-l", f"k8s-file:{log_path}",
+                "-p", str(d / "pid"), "-P", str(d / "conmon.pid"),
+                "-l", f"k8s-file:{log_path}" if log_path is not None else "none",
                 "-0", str(d), "--socket-dir-path", str(self.sock_dir)]
+        if log_size_max:  # conmon starts the file anew when a line would pass it
+            args.append(f"--log-size-max={log_size_max}")
         if tty:
             args.append("-t")
         if stdin:
@@ -190,12 +193,15 @@ class Runtime:
                 args.append("--leave-stdin-open")
         return args
 
-    async def create(self, cid: str, bundle: Path, *, tty: bool, stdin: bool, log_path: Path,
-                     stdin_once: bool = True) -> None:
+    async def create(self, cid: str, bundle: Path, *, tty: bool, stdin: bool,
+                     log_path: Path | None,
+                     stdin_once: bool = True, log_size_max: int | None = None) -> None:
         """Create the container under a new conmon; its process is held until `start`.
 
         `stdin_once` is Docker's StdinOnce: the container's stdin closes when an attached client
-        ends its input. Raises RuntimeError with runc's message (everything cleaned up) on failure.
+        ends its input; `log_path` None keeps no log (`--log-driver none`), `log_size_max` is
+        the log file's size limit in bytes. Raises RuntimeError
+        with runc's message (everything cleaned up) on failure.
         """
         d = self._dir(cid)
         if d.exists() or self._runc_state(cid) is not None:
@@ -207,7 +213,8 @@ class Runtime:
         try:
             with open(d / "conmon.err", "wb") as err:
                 proc = await asyncio.create_subprocess_exec(
-                    *self._conmon_args(cid, bundle, tty, stdin, stdin_once, log_path),
+                    *self._conmon_args(cid, bundle, tty, stdin, stdin_once, log_path,
+                                       log_size_max),
                     stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                     stderr=err, pass_fds=(sync_w,), cwd=d,
                     env={**os.environ, "_OCI_SYNCPIPE": str(sync_w)})
@@ -369,6 +376,20 @@ class Runtime:
         finally:
             os.close(fd)
 
+    async def reopen_log(self, cid: str) -> None:
+        """Have conmon start writing to a new file at the log's path (after a rotation moved
+        the old one away); nothing to do for a container that is gone."""
+        try:
+            fd = os.open(self.sock_dir / cid / "ctl", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENXIO):
+                return
+            raise
+        try:
+            os.write(fd, b"2 0 0\n")
+        finally:
+            os.close(fd)
+
     def _container_process(self, cid: str) -> dict:
         config = json.loads((self._dir(cid) / "bundle" / "config.json").read_text())
         return config["process"]
@@ -378,8 +399,8 @@ class Runtime:
                    caps: list[str] | None = None,
                    console_size: tuple[int, int] | None = None) -> ExecProcess:
         """Run a process in the running container; it gets the container's capabilities
-        unless `caps` says otherwise (Docker's `exec --privileged` passes all), and its
-        no-new-privileges setting (runc applies the container's seccomp filter itself). A tty
+        unless `caps` says otherwise (Docker's `exec --privileged` passes all), its rlimits,
+        OOM score and no-new-privileges setting (runc applies the container's seccomp filter itself). A tty
         starts at `console_size` (height, width), so the first prompt is drawn at the client's
         size."""
         container = self._container_process(cid)
@@ -391,6 +412,9 @@ class Runtime:
             "capabilities": capabilities,
             "noNewPrivileges": bool(container.get("noNewPrivileges")),
         }
+        for key in ("rlimits", "oomScoreAdj"):  # as dockerd's exec, from the container's process
+            if key in container:
+                process[key] = container[key]
         if tty and console_size:  # applied by runc's init before the process runs
             process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
         return await start_exec(self.runc, str(self.runc_root), cid, process, self.exec_dir)

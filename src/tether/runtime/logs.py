@@ -8,8 +8,10 @@ entries are whole lines, so readers join partials; an unterminated last chunk st
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 _STREAMS = {b"stdout": 1, b"stderr": 2}
 _FOLLOW_INTERVAL = 0.05
@@ -55,15 +57,62 @@ def _entries(lines: Iterable[bytes], joiner: _Joiner) -> Iterator[tuple[str, int
             yield entry
 
 
-def read_log(path: Path) -> Iterator[tuple[str, int, bytes]]:
-    """Every entry of a log file, partial records joined; a missing file has no entries."""
-    joiner = _Joiner()
-    try:
-        with open(path, "rb") as f:
-            yield from _entries(f, joiner)
-    except FileNotFoundError:
+def generations(path: Path) -> list[Path]:
+    """The log's files, oldest first: the rotated ones (`<path>.N` .. `<path>.1`), then `path`."""
+    rotated = []
+    index = 1
+    while (older := path.with_name(f"{path.name}.{index}")).exists():
+        rotated.append(older)
+        index += 1
+    return [*reversed(rotated), path]
+
+
+def rotate(path: Path, max_files: int) -> None:
+    """json-file's rotation: the oldest file dropped, each `<path>.N` moved to N+1, the current
+    file to `<path>.1`. The writer keeps its fd of the moved file until it is told to reopen,
+    so nothing written meanwhile is lost."""
+    if max_files < 2:
         return
+    path.with_name(f"{path.name}.{max_files - 1}").unlink(missing_ok=True)
+    for index in range(max_files - 2, 0, -1):
+        older = path.with_name(f"{path.name}.{index}")
+        if older.exists():
+            older.rename(path.with_name(f"{path.name}.{index + 1}"))
+    if path.exists():
+        path.rename(path.with_name(f"{path.name}.1"))
+
+
+def read_log(path: Path) -> Iterator[tuple[str, int, bytes]]:
+    """Every entry of a log (its rotated files first), partial records joined; a missing file
+    has no entries."""
+    joiner = _Joiner()
+    files = _open_generations(path)
+    try:
+        for f in files:
+            yield from _entries(f, joiner)
+    finally:
+        for f in files:
+            f.close()
     yield from joiner.flush()
+
+
+def _open_generations(path: Path) -> list[BinaryIO]:
+    """The log's files opened oldest first. A rotation between listing and opening moves them:
+    then they are listed again, so no file is skipped (an open file keeps its content)."""
+    for _ in range(10):
+        files: list[BinaryIO] = []
+        parts = generations(path)
+        for part in parts:
+            f = _open(part)
+            if f is None and part != path:  # moved meanwhile: start again
+                break
+            if f is not None:
+                files.append(f)
+        else:
+            return files
+        for f in files:
+            f.close()
+    return [f for f in (_open(p) for p in generations(path)) if f is not None]
 
 
 async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tuple[str, int, bytes]]:
@@ -71,31 +120,62 @@ async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tupl
 
     `done` is checked before a final read, so output written just before the container exited is
     never lost. The file is polled: conmon offers no notification, and inotify has no asyncio binding
-    in the standard library.
+    in the standard library. The open file is read to its end before a new file at `path` (a
+    rotation, or conmon starting the file anew at its size limit) is read from its start.
     """
     joiner = _Joiner()
-    buffered = b""
-    offset = 0
-    while True:
-        finished = done()
-        chunk = _read_from(path, offset)
-        offset += len(chunk)
-        buffered += chunk
-        *complete, buffered = buffered.split(b"\n")
-        for entry in _entries(complete, joiner):
-            yield entry
-        if finished:
-            for entry in joiner.flush():
+    files = _open_generations(path)
+    current = files.pop() if files and _same_file(path, files[-1]) else None
+    for f in files:
+        with f:
+            for entry in _entries(f, joiner):
                 yield entry
-            return
-        if not chunk:
-            await asyncio.sleep(_FOLLOW_INTERVAL)
-
-
-def _read_from(path: Path, offset: int) -> bytes:
+    buffered = b""
     try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read()
+        while True:
+            finished = done()
+            if current is None:
+                current = _open(path)
+            chunk = current.read() if current is not None else b""
+            # the last round looks for a newer file even after reading the old one: lines
+            # written after a rotation and before the exit are in it
+            if (finished or not chunk) and current is not None and _replaced(path, current):
+                chunk += current.read()
+                current.close()
+                current = _open(path)
+                chunk += current.read() if current is not None else b""
+            buffered += chunk
+            *complete, buffered = buffered.split(b"\n")
+            for entry in _entries(complete, joiner):
+                yield entry
+            if finished:
+                for entry in joiner.flush():
+                    yield entry
+                return
+            if not chunk:
+                await asyncio.sleep(_FOLLOW_INTERVAL)
+    finally:
+        if current is not None:
+            current.close()
+
+
+def _open(path: Path) -> BinaryIO | None:
+    try:
+        return open(path, "rb")
     except FileNotFoundError:
-        return b""
+        return None
+
+
+def _same_file(path: Path, f: BinaryIO) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _replaced(path: Path, current: BinaryIO) -> bool:
+    """Whether `path` now names another file than the one open."""
+    try:
+        return os.stat(path).st_ino != os.fstat(current.fileno()).st_ino
+    except FileNotFoundError:
+        return False

@@ -17,9 +17,10 @@ Differences kept on purpose:
 - masked paths follow Docker 28 (the CLI generation tether targets), which adds `/proc/interrupts` and
   `/sys/devices/virtual/powercap` to 20.10's list. Docker 28's per-CPU `thermal_throttle` masks
   depend on the host's CPUs and are not included.
-- no `process.rlimits`, as Docker: the container inherits the limits of its creator (Docker's
-  containerd has RLIMIT_NOFILE 1048576 on a systemd host; here the daemon's own). Asking for more
-  than the daemon's hard limit fails without CAP_SYS_RESOURCE, which this host's bounding set lacks.
+- no `process.rlimits` unless `--ulimit`/`--default-ulimit` ask (`Parts.rlimits`), as
+  Docker: the container inherits the limits of its creator (Docker's containerd has RLIMIT_NOFILE
+  1048576 on a systemd host; here the daemon's own). Asking for more than the daemon's hard limit
+  fails without CAP_SYS_RESOURCE, which this host's bounding set lacks.
 - the empty resource sections Docker writes (`memory.disableOOMKiller`, `cpu.shares: 0`,
   `blockIO.weight: 0`) mean "unset" to runc and are omitted; so are the prestart hooks.
 - privileged containers get every capability the daemon itself holds (Docker asks for every
@@ -30,9 +31,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from tether.rules import process_options
 from tether.rules import resources as resource_rules
 from tether.rules.errors import BadRequest
 from tether.runtime import cgroups
@@ -182,6 +184,15 @@ class Parts:
     rootfs_propagation: str | None = None
     seccomp: dict | None = None
     no_new_privileges: bool = False
+    # the process options' host and root lookups (engine/process_config.py): Ulimits merged
+    # with the daemon's --default-ulimits as OCI rlimits, GroupAdd's GIDs found in the root's
+    # /etc/group, the init binary to bind ("" for none: Init, else the daemon's --init), and
+    # HostConfig.Devices' nodes as stat'ed on the host with their device cgroup allow rules
+    rlimits: list[dict] = field(default_factory=list)
+    group_add_gids: list[int] = field(default_factory=list)
+    init_path: str = ""
+    devices: list[dict] = field(default_factory=list)
+    device_allow: list[dict] = field(default_factory=list)
 
 
 def process(config: Config, host_config: HostConfig, parts: Parts) -> dict:
@@ -191,19 +202,27 @@ def process(config: Config, host_config: HostConfig, parts: Parts) -> dict:
                         host_config.privileged)
     out: dict = {
         "terminal": config.tty,
-        "user": {"uid": parts.uid, "gid": parts.gid,
-                 "additionalGids": list(parts.additional_gids)},
-        "args": list(parts.args),
+        "user": {"uid": parts.uid, "gid": parts.gid,  # the user's groups, then GroupAdd's
+                 "additionalGids": list(dict.fromkeys([*parts.additional_gids,
+                                                       *parts.group_add_gids]))},
+        "args": init_args(parts),
         "env": list(parts.env),
         "cwd": parts.cwd,
         "capabilities": {"bounding": caps, "effective": list(caps), "permitted": list(caps)},
         "noNewPrivileges": parts.no_new_privileges,
-        "oomScoreAdj": 0,
+        "oomScoreAdj": host_config.oom_score_adj,
     }
+    if parts.rlimits:
+        out["rlimits"] = [dict(limit) for limit in parts.rlimits]
     height, width = (list(host_config.console_size or []) + [0, 0])[:2]
     if config.tty and height and width:  # the tty's first size, as dockerd passes it to runc
         out["consoleSize"] = {"height": height, "width": width}
     return out
+
+
+def init_args(parts: Parts) -> list[str]:
+    """The command line, under tini (bound at /sbin/docker-init) when the container has one."""
+    return process_options.init_args(parts.args) if parts.init_path else list(parts.args)
 
 
 def root(host_config: HostConfig, parts: Parts) -> dict:
@@ -215,8 +234,25 @@ def mounts(host_config: HostConfig, parts: Parts) -> list[dict]:
     whose destination the engine mounts itself is left out (a `--tmpfs /dev/shm` replaces
     Docker's /dev/shm, as in dockerd)."""
     own = {m["destination"] for m in parts.mounts}
-    return [m for m in default_mounts(host_config.privileged) if m["destination"] not in own] \
-        + [dict(m) for m in parts.mounts]
+    defaults = [shm_mount(host_config) if m["destination"] == "/dev/shm" else m
+                for m in default_mounts(host_config.privileged)]
+    return [m for m in defaults if m is not None and m["destination"] not in own] \
+        + [dict(m) for m in parts.mounts] + init_mounts(parts)
+
+
+def shm_mount(host_config: HostConfig) -> dict | None:
+    """/dev/shm as dockerd sets it up for the IPC mode: a private tmpfs of ShmSize; none with
+    `--ipc none`; the host's, bound, with `--ipc host` (ShmSize does not apply there)."""
+    if host_config.ipc_mode == "none":
+        return None
+    if host_config.ipc_mode == "host":
+        return process_options.host_shm_mount()
+    return _mount("/dev/shm", "tmpfs", "shm", process_options.shm_options(host_config.shm_size))
+
+
+def init_mounts(parts: Parts) -> list[dict]:
+    """The init binary, bound read-only at /sbin/docker-init, when the container has one."""
+    return [process_options.init_mount(parts.init_path)] if parts.init_path else []
 
 
 def _host_network(host_config: HostConfig) -> bool:
@@ -229,6 +265,8 @@ def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
     out: list[dict] = []
     for kind in _NAMESPACES:
         if kind == "network" and _host_network(host_config):
+            continue
+        if kind == "ipc" and host_config.ipc_mode == "host":  # the daemon's, as dockerd
             continue
         out.append({"type": kind, "path": parts.netns_path}
                    if kind == "network" and parts.netns_path else {"type": kind})
@@ -243,10 +281,11 @@ def sysctls(config: Config, host_config: HostConfig) -> dict:
         "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
     if config.domainname:
         out["kernel.domainname"] = config.domainname
+    out.update(process_options.sysctls(host_config.sysctls, host_config.ipc_mode))
     return out
 
 
-def resources(host_config: HostConfig) -> dict:
+def resources(host_config: HostConfig, parts: Parts) -> dict:
     """The device cgroup and the container's limits. The limits go through
     tether.rules.resources' mapping of the API-shaped Resources (`to_api`), the one `docker
     update` writes live through too, so a limit has one OCI form however it is set. Block
@@ -257,7 +296,7 @@ def resources(host_config: HostConfig) -> dict:
                                               cgroups.device_number)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    return {"devices": device_rules(host_config.privileged), **limits}
+    return {"devices": device_cgroup(host_config, parts), **limits}
 
 
 def cgroups_path(host_config: HostConfig, parts: Parts) -> str:
@@ -267,6 +306,13 @@ def cgroups_path(host_config: HostConfig, parts: Parts) -> str:
     if not parent:
         return parts.cgroups_path
     return resource_rules.cgroups_path(PurePosixPath(parts.cgroups_path).name, parent)
+
+
+def device_cgroup(host_config: HostConfig, parts: Parts) -> list[dict]:
+    """Docker's device cgroup, then the allow rules of the host devices given (`--device`)
+    and of DeviceCgroupRules (a rule that does not parse fails the start, 500, as dockerd)."""
+    return [*device_rules(host_config.privileged), *parts.device_allow,
+            *process_options.device_cgroup_rules(host_config.resources.device_cgroup_rules)]
 
 
 def security(host_config: HostConfig, parts: Parts) -> dict:
@@ -289,10 +335,10 @@ def compile_spec(config: Config, host_config: HostConfig, parts: Parts) -> dict:
     """A complete config.json for runc: Docker's defaults plus this container's spec."""
     linux: dict = {
         "sysctl": sysctls(config, host_config),
-        "resources": resources(host_config),
+        "resources": resources(host_config, parts),
         "cgroupsPath": cgroups_path(host_config, parts),
         "namespaces": namespaces(host_config, parts),
-        "devices": [],
+        "devices": [dict(d) for d in parts.devices],
     }
     linux.update(security(host_config, parts))
     if parts.rootfs_propagation:

@@ -11,10 +11,11 @@ does, checked against Docker 20.10 on this machine:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tether.rules.errors import BadRequest
+from tether.rules.errors import ApiError, BadRequest
 from tether.runtime import rootfd
 from tether.runtime.rootfd import Root
 
@@ -108,3 +109,25 @@ def resolve_user(rootfs: str, user: str) -> tuple[int, int, list[int], str]:
     member_of = [g.gid for g in groups if entry.name and entry.name in g.members]
     additional = list(dict.fromkeys([entry.gid, *member_of]))
     return entry.uid, entry.gid, additional, home
+
+
+def additional_groups(rootfs: str, names: list[str] | None) -> list[int]:
+    """GIDs of `--group-add`, as runc's GetAdditionalGroups finds them in the container's
+    /etc/group: a name or a GID of an entry, else a number taken as given (in 0..2^31-1); an
+    unknown name fails the start with runc's text, which dockerd passes on (500)."""
+    if not names:
+        return []
+    groups = _groups(rootfs)
+    gids: list[int] = []
+    for name in names:
+        match = next((g for g in groups if g.name == name or str(g.gid) == name), None)
+        if match is not None:
+            gid = match.gid
+        elif re.fullmatch(r"[+-]?[0-9]+", name):
+            gid = int(name)
+            if not 0 <= gid <= 2147483647:
+                raise ApiError("uids and gids must be in range 0-2147483647")
+        else:
+            raise ApiError(f"Unable to find group {name}: no matching entries in group file")
+        gids.append(gid)
+    return list(dict.fromkeys(gids))

@@ -2,8 +2,9 @@
 
 `validate` is daemon/container.go's verifyContainerSettings in its order (the cheap checks of
 tether.rules.config, port bindings included: dockerd refuses a bad binding at create, so no
-record is left), plus the checks of the fields dockerd resolves at create (log driver and its
-options, runtime, cgroup namespace mode, restart policy with AutoRemove). `apply_defaults` fills
+record is left), plus the checks of the fields dockerd resolves at create (runtime, cgroup
+namespace mode, restart policy with AutoRemove, ShmSize and OomScoreAdj). `log_config` is
+dockerd's mergeAndVerifyLogConfig, which it runs once the image is found. `apply_defaults` fills
 what dockerd fills before it stores HostConfig (json-file, runc, a 64 MiB /dev/shm, the private
 IPC namespace, the host cgroup namespace of a cgroup v1 host, OomKillDisable false, MemorySwap
 twice Memory), so that
@@ -15,22 +16,17 @@ this host's kernel can limit. Pure.
 from __future__ import annotations
 
 from tether.rules import config as rules
+from tether.rules import log_options, process_options
 from tether.rules import resources as resource_rules
 from tether.rules.errors import BadRequest
 from tether.spec.types import Config, HostConfig, Resources
 
 DEFAULT_LOG_DRIVER = "json-file"
 DEFAULT_RUNTIME = "runc"
-DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+DEFAULT_SHM_SIZE = process_options.DEFAULT_SHM_SIZE
 DEFAULT_IPC_MODE = "private"
 # this engine runs containers in the host's cgroup namespace (cgroup v1 hosts: dockerd's default)
 DEFAULT_CGROUPNS_MODE = "host"
-# the options dockerd's json-file driver knows (ValidateLogOpt); others are refused at create
-JSON_FILE_OPTIONS = ("max-file", "max-size", "compress", "labels", "labels-regex", "env",
-                     "env-regex", "tag")
-# drivers built into dockerd 20.10: a name outside these is looked up as a plugin
-BUILTIN_LOG_DRIVERS = ("awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald",
-                       "json-file", "local", "logentries", "none", "splunk", "syslog")
 
 
 def validate(config: Config, host_config: HostConfig) -> None:
@@ -43,14 +39,17 @@ def validate(config: Config, host_config: HostConfig) -> None:
         raise BadRequest(f"invalid cgroup namespace mode: {host_config.cgroupns_mode}")
     if host_config.runtime not in ("", DEFAULT_RUNTIME):
         raise BadRequest(f"Unknown runtime specified {host_config.runtime}")
-    log = host_config.log_config
-    driver = log.type or DEFAULT_LOG_DRIVER
-    if driver not in BUILTIN_LOG_DRIVERS:
-        raise BadRequest(f'error looking up logging plugin {driver}: plugin "{driver}" not found')
-    if driver == DEFAULT_LOG_DRIVER:
-        for key in log.config or {}:
-            if key not in JSON_FILE_OPTIONS:
-                raise BadRequest(f"unknown log opt '{key}' for json-file log driver")
+    process_options.validate_create(host_config.shm_size, host_config.oom_score_adj)
+
+
+def log_config(kind: str, config: dict[str, str] | None,
+               default: dict) -> tuple[str, dict[str, str]]:
+    """The LogConfig a container is created with: the request's merged with the daemon's
+    `--log-driver`/`--log-opt` (`default`, {"Type", "Config"}), checked with dockerd's texts."""
+    kind, config = log_options.settle(kind, config, default.get("Type") or DEFAULT_LOG_DRIVER,
+                                      default.get("Config"))
+    log_options.validate(kind, config)
+    return kind, config
 
 
 def check_resources(host_config: HostConfig, facts: resource_rules.HostFacts) -> list[str]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import Field
 from typing import Any
 
+from tether.rules import log_options
 from tether.rules.errors import BadRequest
 from tether.spec import create
 from tether.spec.fields import is_default, walk
@@ -44,12 +45,9 @@ def only(*values: Any) -> Check:
 
 
 def _log_config(value: LogConfig) -> str | None:
-    """json-file is what tether keeps (docker logs reads it back); max-file alone changes
-    nothing in dockerd either (it only counts files once max-size rotates them)."""
-    if value.type not in ("", create.DEFAULT_LOG_DRIVER):
-        return ".Type"
-    refused = sorted(set(value.config or {}) - {"max-file"})
-    return f".Config.{refused[0]}" if refused else None
+    """json-file, local and none with max-size, max-file and blocking mode are applied
+    (rules/log_options.py); unknown drivers and options get dockerd's texts later, at create."""
+    return log_options.unapplied(value.type, value.config)
 
 
 HOST_CONFIG: dict[str, Check] = {
@@ -70,11 +68,11 @@ HOST_CONFIG: dict[str, Check] = {
     "DnsOptions": APPLIED,
     "DnsSearch": APPLIED,
     "ExtraHosts": APPLIED,
-    "GroupAdd": REFUSED,
-    "IpcMode": only("", "private", "shareable"),
+    "GroupAdd": APPLIED,
+    "IpcMode": only("", "private", "shareable", "host", "none"),  # shareable: private here
     "Cgroup": REFUSED,
     "Links": APPLIED,
-    "OomScoreAdj": REFUSED,
+    "OomScoreAdj": APPLIED,
     "PidMode": REFUSED,
     "Privileged": APPLIED,
     "PublishAllPorts": APPLIED,
@@ -84,8 +82,8 @@ HOST_CONFIG: dict[str, Check] = {
     "Tmpfs": APPLIED,
     "UTSMode": REFUSED,
     "UsernsMode": only("", "host"),  # no user namespaces: every container has the host's
-    "ShmSize": only(0, create.DEFAULT_SHM_SIZE),
-    "Sysctls": REFUSED,
+    "ShmSize": APPLIED,
+    "Sysctls": APPLIED,
     "Runtime": only("", create.DEFAULT_RUNTIME),
     "ConsoleSize": APPLIED,
     "Isolation": only("", "default"),
@@ -105,8 +103,8 @@ HOST_CONFIG: dict[str, Check] = {
     "CpuRealtimeRuntime": APPLIED,
     "CpusetCpus": APPLIED,
     "CpusetMems": APPLIED,
-    "Devices": REFUSED,
-    "DeviceCgroupRules": REFUSED,
+    "Devices": APPLIED,
+    "DeviceCgroupRules": APPLIED,
     "DeviceRequests": REFUSED,
     "KernelMemory": APPLIED,  # where the kernel ignores it: discarded with dockerd's warning
     "KernelMemoryTCP": APPLIED,
@@ -115,7 +113,7 @@ HOST_CONFIG: dict[str, Check] = {
     "MemorySwappiness": APPLIED,  # -1: the docker CLI's "not set"
     "OomKillDisable": APPLIED,
     "PidsLimit": APPLIED,
-    "Ulimits": REFUSED,
+    "Ulimits": APPLIED,
     "CpuCount": REFUSED,  # Windows only; dockerd on Linux keeps it silently, tether refuses it
     "CpuPercent": APPLIED,  # Windows only: discarded at create with dockerd's warning, as dockerd
     "IOMaximumIOps": REFUSED,  # Windows only; refused first by dockerd's own check
@@ -123,7 +121,7 @@ HOST_CONFIG: dict[str, Check] = {
     "Mounts": APPLIED,
     "MaskedPaths": APPLIED,
     "ReadonlyPaths": APPLIED,
-    "Init": REFUSED,
+    "Init": APPLIED,
 }
 
 CONFIG: dict[str, Check] = {
@@ -146,11 +144,11 @@ CONFIG: dict[str, Check] = {
     "WorkingDir": APPLIED,
     "Entrypoint": APPLIED,
     "NetworkDisabled": REFUSED,
-    "MacAddress": REFUSED,
+    "MacAddress": APPLIED,  # the MAC of the endpoint on the container's own network
     "OnBuild": APPLIED,  # kept for commit, as dockerd
     "Labels": APPLIED,
     "StopSignal": APPLIED,
-    "StopTimeout": REFUSED,
+    "StopTimeout": APPLIED,  # stop's default grace period
     "Shell": APPLIED,  # kept for commit, as dockerd
 }
 
@@ -160,7 +158,7 @@ ENDPOINT_SETTINGS: dict[str, Check] = {
     "IPAMConfig": APPLIED,
     "Links": APPLIED,
     "Aliases": APPLIED,
-    "MacAddress": REFUSED,
+    "MacAddress": APPLIED,  # the own network's, kept as Config.MacAddress (as API 1.44)
     "DriverOpts": REFUSED,
     "NetworkID": APPLIED,
     "EndpointID": APPLIED,

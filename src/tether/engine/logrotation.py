@@ -1,0 +1,39 @@
+"""json-file's rotation with more than one file (`--log-opt max-size=.. --log-opt max-file=N`).
+
+conmon writes the log and can only start it anew (losing what it held), so the daemon rotates:
+while the container runs it looks at the file's size every `INTERVAL`; once it has reached
+max-size the files are shifted (runtime/logs.py `rotate`) and conmon is told to reopen its path.
+conmon keeps writing to the moved file until then, so no line is lost; a file can pass max-size
+by what the container writes within one interval, where dockerd's writer is exact.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from tether.runtime.logs import rotate
+
+INTERVAL = 0.1
+log = logging.getLogger("tether.logs")
+
+
+async def rotate_while_running(path: Path, max_size: int, max_files: int,
+                               reopen: Callable[[], Awaitable[None]],
+                               running: Callable[[], bool], exited: asyncio.Event) -> None:
+    """Rotate `path` at `max_size` keeping `max_files` files, until `exited` is set; never once
+    the process has ended (its last lines stay in the current file)."""
+    while not exited.is_set():
+        try:
+            if running() and path.stat().st_size >= max_size:
+                await asyncio.to_thread(rotate, path, max_files)
+                await reopen()
+        except FileNotFoundError:
+            pass  # conmon has not made it yet, or is making it anew
+        except OSError:
+            log.exception("log rotation failed", extra={"ctx": {"path": path.name}})
+        try:
+            await asyncio.wait_for(exited.wait(), INTERVAL)
+        except asyncio.TimeoutError:
+            pass
