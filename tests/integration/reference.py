@@ -28,6 +28,10 @@ class ReferenceEngine:
         self.name = f"{name}-{hashlib.sha1(str(REPO).encode()).hexdigest()[:6]}"
         self.host = f"unix:///run/ref-{self.name}.sock"
         self.data_root = Path(f"/var/lib/ref-{self.name}")
+        # the runc bundles (config.json) of its containers: refdocker.sh keeps each engine's own
+        # containerd state under the engine's exec root
+        self.bundles = (Path(f"/run/ref-{self.name}/containerd/io.containerd.runtime.v2.task")
+                        / f"ref-{self.name}")
 
     def start(self) -> None:
         env = {**os.environ, "REFDOCKER_FLAGS": " ".join(self.flags)} if self.flags else None

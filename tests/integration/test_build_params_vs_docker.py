@@ -42,7 +42,8 @@ def dockerfile(*lines: str) -> io.BytesIO:
 
 
 def build(client: docker.APIClient, **kwargs) -> list[dict]:
-    return list(client.build(decode=True, rm=True, **kwargs))
+    # forcerm: a failed step's container goes too (rm alone keeps it, on both engines)
+    return list(client.build(decode=True, rm=True, forcerm=True, **kwargs))
 
 
 def errors(log: list[dict]) -> list:

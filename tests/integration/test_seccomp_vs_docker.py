@@ -119,8 +119,7 @@ def test_runc_gets_dockers_filter(ref, daemon, options) -> None:
     """The seccomp section runc compiles, rule for rule, as Docker 20.10 wrote it, but for the
     socket rule (AF_VSOCK refused). (`--cap-add ALL` differs by design: tether's ALL holds
     CAP_BPF and CAP_PERFMON, which open bpf and perf_event_open; Docker 20.10 knows neither.)"""
-    docker = runc_config(ref.docker, Path("/run/containerd/io.containerd.runtime.v2.task")
-                         / f"ref-{ref.name}", *options)
+    docker = runc_config(ref.docker, ref.bundles, *options)
     tether = runc_config(daemon.docker, daemon.exec_root / "bundles", *options)
     assert tether["process"]["noNewPrivileges"] == bool(docker["process"].get("noNewPrivileges"))
     expected = docker["linux"].get("seccomp")

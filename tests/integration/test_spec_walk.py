@@ -198,9 +198,9 @@ def _throttle(file: str, rate: int) -> Callable[[Probe], bool]:
 
 def _rt_runtime(p: Probe) -> bool:
     """runc writes cpu.rt_runtime_us and the kernel refuses a runtime the parent cgroup was
-    given none of: the start fails as under Docker 20.10 (without its --cpu-rt-runtime)."""
+    given none of: the start fails with 500 as under Docker 20.10 (without its --cpu-rt-runtime)."""
     status, body = p.daemon.api("POST", f"/containers/{p.cid}/start")
-    return status == 400 and "cpu.rt_runtime_us: invalid argument" in body["message"]
+    return status == 500 and "cpu.rt_runtime_us: invalid argument" in body["message"]
 
 
 def _stops_after_stop_timeout(p: Probe) -> bool:
