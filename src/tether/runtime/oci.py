@@ -193,6 +193,9 @@ class Parts:
     init_path: str = ""
     devices: list[dict] = field(default_factory=list)
     device_allow: list[dict] = field(default_factory=list)
+    # namespace type -> the file of a namespace joined from another container (`container:`
+    # modes, engine/shared_ns.py); its network one is also `netns_path`
+    joined: dict[str, str] = field(default_factory=dict)
 
 
 def process(config: Config, host_config: HostConfig, parts: Parts) -> dict:
@@ -261,12 +264,16 @@ def _host_network(host_config: HostConfig) -> bool:
 
 def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
     """New namespaces of each kind; the network one is the engine's (`netns_path`), or a new
-    one without it, or none with `--network host` (the daemon's)."""
+    one without it, or none with `--network host` (the daemon's); IPC, PID and UTS are the
+    daemon's with their `host` modes; one joined from another container has its path."""
     out: list[dict] = []
+    hosts = {"network": _host_network(host_config), "ipc": host_config.ipc_mode == "host",
+             "pid": host_config.pid_mode == "host", "uts": host_config.uts_mode == "host"}
     for kind in _NAMESPACES:
-        if kind == "network" and _host_network(host_config):
+        if hosts.get(kind):
             continue
-        if kind == "ipc" and host_config.ipc_mode == "host":  # the daemon's, as dockerd
+        if kind in parts.joined:
+            out.append({"type": kind, "path": parts.joined[kind]})
             continue
         out.append({"type": kind, "path": parts.netns_path}
                    if kind == "network" and parts.netns_path else {"type": kind})
@@ -347,7 +354,8 @@ def compile_spec(config: Config, host_config: HostConfig, parts: Parts) -> dict:
         "ociVersion": OCI_VERSION,
         "process": process(config, host_config, parts),
         "root": root(host_config, parts),
-        "hostname": config.hostname,
+        # the host's UTS namespace keeps its name (runc may not set it there)
+        "hostname": "" if host_config.uts_mode == "host" else config.hostname,
         "mounts": mounts(host_config, parts),
         "linux": linux,
     }
