@@ -125,9 +125,11 @@ def test_ipc_and_pid_joined_as_docker(engines) -> None:
         docker("run", "-d", "--name", "private", "busybox", "sleep", "300")
         docker("create", "--name", "stopped", "busybox")
         ns = lambda kind: docker("exec", "donor", "readlink", f"/proc/self/ns/{kind}").stdout
+        docker("exec", "donor", "sh", "-c", "echo shared >/dev/shm/f")
         member = docker("run", "--rm", "--ipc", "container:donor", "--pid", "container:donor",
-                        "busybox", "sh", "-c", "readlink /proc/self/ns/ipc; readlink /proc/self/ns/pid; "
-                        "ps -o pid,comm | grep -w sleep")
+                        "busybox", "sh", "-c", "readlink /proc/self/ns/ipc; readlink "
+                        "/proc/self/ns/pid; ps -o pid,comm | grep -w sleep; cat /dev/shm/f; "
+                        "grep ' /dev/shm ' /proc/mounts | cut -d' ' -f3,4")
         assert member.returncode == 0, member.stderr
         lines = member.stdout.decode().splitlines()
         out: list = [lines[0].encode() + b"\n" == ns("ipc"),

@@ -201,6 +201,7 @@ class ContainerService:
             run_config.make_working_dir(rootfs, cwd)
             linked = self.links.linked_children(c)
             joined = shared_ns.namespace_paths(c, self.registry.get)
+            shm = await asyncio.to_thread(shared_ns.prepare_shm, c, self.paths, self.registry.get)
             if "network" in joined:  # its donor's: no endpoint of its own
                 netns_path = Path(joined["network"])
             else:
@@ -214,7 +215,7 @@ class ContainerService:
                                         self.container_mounts.oci_mounts(c), security,
                                         process_config.parts(c, rootfs,
                                                              self.creation.process_defaults),
-                                        joined)
+                                        joined, shm)
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
             logging_ = c.host_config.log_config
@@ -293,6 +294,7 @@ class ContainerService:
             self.container_mounts.release(c)
         await self.attachment.stop_dns(cid)
         await asyncio.to_thread(mounts.unmount, self.paths.rootfs(cid))
+        await asyncio.to_thread(mounts.unmount, shared_ns.shm_path(self.paths, cid))
         await asyncio.to_thread(netns.remove, self.paths.netns(cid))
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
 

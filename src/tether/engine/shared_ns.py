@@ -7,10 +7,14 @@ dockerd does: a member restarted after its donor was removed fails in dockerd's 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Callable
 
+from tether.engine.paths import Paths
 from tether.engine.records import Container
+from tether.rules import process_options
 from tether.rules.errors import BadRequest, Conflict, NotFound
+from tether.runtime import mounts
 from tether.spec.types import Config, HostConfig
 
 PREFIX = "container:"
@@ -98,3 +102,28 @@ def files_owner(c: Container) -> str:
 
 def _ns(donor: Container, kind: str) -> str:
     return f"/proc/{donor.state.pid}/ns/{kind}"
+
+
+def prepare_shm(c: Container, paths: Paths, get: Callable[[str], Container]) -> str:
+    """The host-side /dev/shm of this start's IPC namespace when it is shared, as dockerd's
+    ShmPath: a shareable container's own tmpfs (ShmSize, Docker's options), mounted under its
+    directory on the host, where no container path is followed; a member binds its donor's
+    (checked running by `namespace_paths` first). "" for a private /dev/shm."""
+    if c.host_config.ipc_mode == "shareable":
+        path = shm_path(paths, c.id)
+        path.mkdir(mode=0o700, exist_ok=True)
+        if not mounts.is_mounted(path):
+            options = process_options.shm_options(c.host_config.shm_size)
+            mounts.mount("shm", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
+                         ",".join(o for o in options if "=" in o))
+        return str(path)
+    ref = donor_ref(c.host_config.ipc_mode)
+    return str(shm_path(paths, get(ref).id)) if ref else ""
+
+
+def shm_path(paths: Paths, cid: str) -> Path:
+    """Where a shareable container's /dev/shm tmpfs is mounted on the host."""
+    return paths.container(cid) / "shm"
+
+
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8

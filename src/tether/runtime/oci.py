@@ -196,6 +196,8 @@ class Parts:
     # namespace type -> the file of a namespace joined from another container (`container:`
     # modes, engine/shared_ns.py); its network one is also `netns_path`
     joined: dict[str, str] = field(default_factory=dict)
+    # the host-side tmpfs bound at /dev/shm of a shareable IPC namespace ("": a private one)
+    shm_path: str = ""
 
 
 def process(config: Config, host_config: HostConfig, parts: Parts) -> dict:
@@ -237,19 +239,24 @@ def mounts(host_config: HostConfig, parts: Parts) -> list[dict]:
     whose destination the engine mounts itself is left out (a `--tmpfs /dev/shm` replaces
     Docker's /dev/shm, as in dockerd)."""
     own = {m["destination"] for m in parts.mounts}
-    defaults = [shm_mount(host_config) if m["destination"] == "/dev/shm" else m
+    defaults = [shm_mount(host_config, parts) if m["destination"] == "/dev/shm" else m
                 for m in default_mounts(host_config.privileged)]
     return [m for m in defaults if m is not None and m["destination"] not in own] \
         + [dict(m) for m in parts.mounts] + init_mounts(parts)
 
 
-def shm_mount(host_config: HostConfig) -> dict | None:
+def shm_mount(host_config: HostConfig, parts: Parts) -> dict | None:
     """/dev/shm as dockerd sets it up for the IPC mode: a private tmpfs of ShmSize; none with
-    `--ipc none`; the host's, bound, with `--ipc host` (ShmSize does not apply there)."""
+    `--ipc none`; the host's, bound, with `--ipc host` (ShmSize does not apply there); the
+    engine's tmpfs (`parts.shm_path`) of a shareable container, bound, for it and for those
+    that join its IPC namespace."""
     if host_config.ipc_mode == "none":
         return None
     if host_config.ipc_mode == "host":
         return process_options.host_shm_mount()
+    if parts.shm_path:
+        return {"destination": "/dev/shm", "type": "bind", "source": parts.shm_path,
+                "options": ["rbind", "rprivate"]}
     return _mount("/dev/shm", "tmpfs", "shm", process_options.shm_options(host_config.shm_size))
 
 
