@@ -69,6 +69,7 @@ def test_create_time_errors_as_docker(engines) -> None:
         out += [_outcome(docker("create", f"--{kind}", "container:nope", "busybox"))
                 for kind in ("ipc", "pid")]
         out.append(_outcome(docker("create", "--network", "container:", "busybox")))
+        out.append(_outcome(docker("create", "--uts", "host", "--hostname", "h", "busybox")))
         r = docker("create", "--network", "container:nope", "busybox")  # looked up at start
         out.append(r.returncode)
         out.append(_outcome(docker("start", r.stdout.decode().strip())))

@@ -46,6 +46,12 @@ def test_network_member_conflicts(config, host_config, text) -> None:
     assert (err.value.status, err.value.message) == (400, text)
 
 
+def test_a_hostname_conflicts_with_the_hosts_uts_namespace() -> None:
+    with pytest.raises(ApiError) as err:
+        shared_ns.check_at_create(Config(hostname="h"), HostConfig(uts_mode="host"), registry())
+    assert err.value.message == "conflicting options: hostname and the UTS mode"
+
+
 def test_ipc_and_pid_donors_must_exist_at_create_but_network_ones_at_start() -> None:
     shared_ns.check_at_create(Config(), HostConfig(network_mode="container:nope"), registry())
     for hc in (HostConfig(ipc_mode="container:nope"), HostConfig(pid_mode="container:nope")):
