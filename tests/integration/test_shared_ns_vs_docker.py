@@ -90,7 +90,18 @@ def test_network_member_sees_its_donors_network(engines) -> None:
         assert r.returncode == 0, r.stderr
         shown = json.loads(docker("inspect", "member").stdout)[0]
         donor_shown = json.loads(docker("inspect", "donor").stdout)[0]
-        return {"same view": member.stdout == mine, "hostname": member.stdout.split()[0]
+        docker("network", "create", "sharednet")
+        try:
+            attach = [_outcome(docker("network", "connect", "sharednet", "member")),
+                      _outcome(docker("network", "disconnect", "bridge", "member"))]
+        finally:
+            docker("network", "rm", "sharednet")
+        return {"attach": attach, "port": _outcome(docker("port", "member")),
+                "ps": _outcome(docker("ps", "--filter", "name=member", "--format",
+                                      "{{.Names}} {{.Networks}} {{.Ports}}")),
+                "HOSTNAME": docker("exec", "member", "sh", "-c", "echo $HOSTNAME").stdout
+                == f"{donor[:12]}\n".encode(),
+                "same view": member.stdout == mine, "hostname": member.stdout.split()[0]
                 == donor[:12].encode(),
                 "NetworkSettings": shown["NetworkSettings"],
                 "NetworkMode": shown["HostConfig"]["NetworkMode"] == f"container:{donor}",
