@@ -151,3 +151,14 @@ def test_ipc_and_pid_joined_as_docker(engines) -> None:
             out.append(_outcome(docker("run", "--rm", *flags, "busybox", "true")))
         return out
     _each(engines, scenario)
+
+
+def test_member_of_a_host_network_donor(engines) -> None:
+    """Docker sets its net.* defaults only in a network namespace of the container's own: a
+    member of a `--network host` donor leaves the host's values alone (and starts)."""
+    def scenario(docker: Docker) -> tuple:
+        _donor(docker, "--network", "host")
+        return _outcome(docker("run", "--rm", "--network", "container:donor", "busybox", "sh",
+                               "-c", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start "
+                               "/proc/sys/net/ipv4/ping_group_range"))
+    _each(engines, scenario)

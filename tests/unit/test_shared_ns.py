@@ -104,3 +104,8 @@ def test_compiled_namespaces() -> None:
     assert spec["linux"]["namespaces"] == [
         {"type": "mount"}, {"type": "network", "path": "/proc/42/ns/net"}, {"type": "uts"},
         {"type": "pid", "path": "/proc/42/ns/pid"}, {"type": "ipc"}]
+
+
+def test_a_member_gets_no_net_sysctls_of_its_own() -> None:
+    spec = compiled(HostConfig(network_mode=f"container:{DONOR}"), {"network": "/proc/42/ns/net"})
+    assert not any(k.startswith("net.") for k in spec["linux"]["sysctl"])

@@ -288,10 +288,12 @@ def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
 
 
 def sysctls(config: Config, host_config: HostConfig) -> dict:
-    """Docker's namespaced defaults; a container in the host's network namespace gets no net.*
-    ones (they would be the daemon's). Config.Domainname is the UTS namespace's
-    kernel.domainname, as dockerd sets it."""
-    out = {} if _host_network(host_config) else {
+    """Docker's namespaced defaults; a container in the host's network namespace or in
+    another container's gets no net.* ones (they would be the daemon's or the donor's), as
+    dockerd sets them only in a namespace of the container's own. Config.Domainname is the
+    UTS namespace's kernel.domainname, as dockerd sets it."""
+    shared = _host_network(host_config) or host_config.network_mode.startswith("container:")
+    out = {} if shared else {
         "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
     if config.domainname:
         out["kernel.domainname"] = config.domainname
