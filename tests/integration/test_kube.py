@@ -262,3 +262,31 @@ spec:
                        "kapp-2-conf", "kapp-2-secret", "tether-kube"]
     volumes = out(d.tether("volume", "ls", "-q")).split()
     assert not [v for v in volumes if v.startswith("kapp") or v == "kdata"]
+
+
+def test_a_pod_of_two_containers_shares_localhost(daemon, tmp_path: Path):
+    """The second container joins the first one's network and IPC namespaces: it reaches the
+    first on 127.0.0.1, and `pod rm` removes both."""
+    d = daemon
+    spec = tmp_path / "duo.yaml"
+    spec.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kduo"},
+        "spec": {"containers": [
+            {"name": "server", "image": "busybox",
+             "command": ["nc", "-ll", "-p", "8080", "-e", "echo", "pod-ok"]},
+            {"name": "client", "image": "busybox", "command": ["sleep", "600"]}]}}))
+    try:
+        assert run_ok(d.tether("kube", "play", str(spec))).split() == [
+            "kduo-server", "kduo-client"]
+        # the listener may not be bound yet when play returns: ask until it answers
+        replies = [out(d.tether("exec", "kduo-client", "sh", "-c",
+                                "nc 127.0.0.1 8080 </dev/null; sleep 0.2")) for _ in range(10)]
+        assert "pod-ok" in replies
+        ns = [out(d.tether("exec", name, "readlink", f"/proc/self/ns/{kind}"))
+              for kind in ("net", "ipc") for name in ("kduo-server", "kduo-client")]
+        assert ns[0] == ns[1] and ns[2] == ns[3]
+        assert out(d.tether("pod", "rm", "-f", "kduo")) == "kduo"
+        names = out(d.tether("ps", "-a", "--format", "{{.Names}}")).split()
+        assert "kduo-server" not in names and "kduo-client" not in names
+    finally:
+        d.tether("kube", "down", str(spec))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -268,6 +269,10 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     "HostConfig.GroupAdd": lambda p: "1000" in p.sh("id -G").split(),
     "HostConfig.IpcMode": lambda p: p.sh("readlink /proc/1/ns/ipc").strip()
     == os.readlink("/proc/self/ns/ipc"),  # the host's
+    # the host's PID and UTS namespaces (their `container:` modes: test_shared_ns_vs_docker.py)
+    "HostConfig.PidMode": lambda p: p.sh("readlink /proc/self/ns/pid").strip()
+    == os.readlink("/proc/self/ns/pid"),
+    "HostConfig.UTSMode": lambda p: p.sh("hostname").strip() == socket.gethostname(),
     "HostConfig.OomScoreAdj": lambda p: p.sh("cat /proc/1/oom_score_adj").strip() == "100",
     "HostConfig.ShmSize": lambda p: "size=8192k" in p.sh("grep ' /dev/shm ' /proc/mounts"),
     "HostConfig.Sysctls": lambda p: p.oci()["linux"]["sysctl"]["net.ipv4.ip_forward"] == "1"

@@ -135,10 +135,23 @@ def test_deployment_selector_must_match() -> None:
         plan([doc])
 
 
-def test_pods_of_several_containers_are_refused_before_anything_is_made() -> None:
-    with pytest.raises(PlayError, match=re.escape(
-            "Pod p: spec.containers[1]: pods of more than one container are not supported yet")):
-        plan([pod(containers=[{"name": "a", "image": "b"}, {"name": "b", "image": "b"}])])
+def test_a_pods_further_containers_join_the_first_ones_namespaces() -> None:
+    p = plan([pod(hostname="h", hostAliases=[{"ip": "192.0.2.9", "hostnames": ["x"]}],
+                  containers=[{"name": "a", "image": "b"}, {"image": "b", "ports": [
+                      {"containerPort": 80, "hostPort": 8080}]}])], "net")
+    assert p.container_names() == ["p-a", "p-1"]
+    first, member = (c.body for c in p.pods[0].containers)
+    assert first["HostConfig"]["NetworkMode"] == "net" and first["Hostname"] == "h"
+    assert first["HostConfig"]["IpcMode"] == "shareable"
+    assert first["HostConfig"]["ExtraHosts"] == ["x:192.0.2.9"]
+    assert first["ExposedPorts"] == {"80/tcp": {}}
+    assert first["HostConfig"]["PortBindings"] == {
+        "80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+    host = member["HostConfig"]
+    assert host["NetworkMode"] == host["IpcMode"] == "container:p-a"
+    assert not {"Hostname", "ExposedPorts", "NetworkingConfig"} & set(member)
+    assert not {"PortBindings", "ExtraHosts"} & set(host)
+    assert member["Labels"] == first["Labels"]
 
 
 def test_configmap_and_secret_volumes_are_filled_volumes_mounted_read_only() -> None:

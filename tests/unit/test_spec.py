@@ -115,7 +115,8 @@ def test_log_config_takes_the_daemons_default() -> None:
 @pytest.mark.parametrize("struct,body,named", [
     ("HostConfig", {"DeviceRequests": [{"Count": 1}]}, "HostConfig.DeviceRequests"),
     ("HostConfig", {"CpuCount": 1}, "HostConfig.CpuCount"),
-    ("HostConfig", {"IpcMode": "container:x"}, "HostConfig.IpcMode"),
+    ("HostConfig", {"IpcMode": "bogus"}, "HostConfig.IpcMode"),
+    ("HostConfig", {"UTSMode": "container:x"}, "HostConfig.UTSMode"),
     ("HostConfig", {"LogConfig": {"Type": "syslog"}}, "HostConfig.LogConfig.Type"),
     ("HostConfig", {"LogConfig": {"Config": {"compress": "true"}}},
      "HostConfig.LogConfig.Config.compress"),

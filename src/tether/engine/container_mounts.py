@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from tether.engine import mountspec
+from tether.engine import mountspec, shared_ns
 from tether.engine.events import EventBus
 from tether.engine.mountspec import MountError, MountPoint
 from tether.engine.paths import Paths
@@ -153,7 +153,7 @@ class ContainerMounts:
         except MountError as exc:
             raise ApiError(str(exc), exc.status) from None
         taken = {m["destination"] for m in user}
-        base = self.paths.container(c.id)
+        base = self.paths.container(shared_ns.files_owner(c))  # a network donor's files
         read_only = c.host_config.readonly_rootfs
         files_ = [{"destination": dest, "type": "bind",
                    "source": str(base / posixpath.basename(dest)),

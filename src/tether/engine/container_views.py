@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from tether.engine import diskusage
+from tether.engine import diskusage, shared_ns
 from tether.engine.link_service import LinkService
 from tether.engine.netattach import NetworkAttachment
 from tether.engine.paths import Paths
@@ -45,7 +45,11 @@ class ContainerViews:
 
     def inspect(self, c: Container) -> dict[str, Any]:
         """Inspect with `HostConfig.Links` rebuilt from the link graph (`/db:/web/db`)."""
-        view = c.inspect(self.paths.views(c.id), self.attachment.settings(c))
+        paths = self.paths.views(c.id)
+        owner = shared_ns.files_owner(c)  # a network member shows its donor's files, as dockerd
+        for kind in ("resolv", "hostname", "hosts"):
+            paths[kind] = self.paths.views(owner)[kind]
+        view = c.inspect(paths, self.attachment.settings(c))
         view["HostConfig"]["Links"] = self.links.inspect_links(c)
         return view
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import initlayer, limits, logrotation, process_config, run_config, securityopt
+from tether.engine import (initlayer, limits, logrotation, process_config, run_config,
+                           securityopt, shared_ns)
 from tether.engine.container_admin import ContainerAdmin
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
@@ -199,16 +200,22 @@ class ContainerService:
             cwd = c.config.working_dir or "/"
             run_config.make_working_dir(rootfs, cwd)
             linked = self.links.linked_children(c)
-            if c.network_mode != "host":
-                # a `none` container never joins a network: IPv6 off, as Docker 20.10 has it
-                await asyncio.to_thread(netns.create, netns_path, c.network_mode != "none")
-            await self.attachment.join_at_start(c, netns_path, hosts_of_links(linked))
+            joined = shared_ns.namespace_paths(c, self.registry.get)
+            shm = await asyncio.to_thread(shared_ns.prepare_shm, c, self.paths, self.registry.get)
+            if "network" in joined:  # its donor's: no endpoint of its own
+                netns_path = Path(joined["network"])
+            else:
+                if c.network_mode != "host":
+                    # a `none` container never joins a network: IPv6 off, as Docker 20.10 has it
+                    await asyncio.to_thread(netns.create, netns_path, c.network_mode != "none")
+                await self.attachment.join_at_start(c, netns_path, hosts_of_links(linked))
             c.started_link_env = env_of_links(linked)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             oci = run_config.oci_config(c, rootfs, netns_path, cwd, user,
                                         self.container_mounts.oci_mounts(c), security,
                                         process_config.parts(c, rootfs,
-                                                             self.creation.process_defaults))
+                                                             self.creation.process_defaults),
+                                        joined, shm)
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
             logging_ = c.host_config.log_config
@@ -287,6 +294,7 @@ class ContainerService:
             self.container_mounts.release(c)
         await self.attachment.stop_dns(cid)
         await asyncio.to_thread(mounts.unmount, self.paths.rootfs(cid))
+        await asyncio.to_thread(mounts.unmount, shared_ns.shm_path(self.paths, cid))
         await asyncio.to_thread(netns.remove, self.paths.netns(cid))
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
 

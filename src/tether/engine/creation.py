@@ -17,7 +17,7 @@ from typing import Any, Callable
 from tether.rules import config as rules
 from tether.rules import process_options
 from tether.engine import links as linkrules
-from tether.engine import limits, mountspec, securityopt
+from tether.engine import limits, mountspec, securityopt, shared_ns
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.generated_files import GeneratedFiles
 from tether.engine.link_service import HOST_LINKS_CONFLICT, LinkService
@@ -100,7 +100,7 @@ class ContainerCreation:
         if mode.startswith("container:"):
             if host_config.links:
                 raise BadRequest(CONTAINER_LINKS_CONFLICT)
-            raise BadRequest("tether does not support --network container:<name> yet")
+        shared_ns.check_at_create(config, host_config, self.registry.get)
         config.mac_address = config.mac_address or process_options.endpoint_mac(mode, {
             network: settings.mac_address for network, settings in endpoints_config.items()
             if settings is not None})

@@ -189,7 +189,8 @@ class Container:
     def on_user_network(self) -> bool:
         """Whether the embedded resolver serves the container (resolv.conf, DNS sockets): it
         is, or was once, on a user-defined network."""
-        return bool(self.networks) or self.network_mode not in ("bridge", "none", "host")
+        return bool(self.networks) or self.network_mode not in ("bridge", "none", "host") \
+            and not self.network_mode.startswith("container:")  # its donor's resolv.conf
 
     @property
     def tty(self) -> bool:

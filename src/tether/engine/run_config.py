@@ -36,17 +36,20 @@ def security_settings(c: Container, daemon: securityopt.DaemonSecurity) -> dict[
 
 def oci_config(c: Container, rootfs: Path, netns_path: Path, cwd: str,
                user: tuple[int, int, list[int], str], mounts: list[dict[str, Any]],
-               security: dict[str, Any], process: dict[str, Any]) -> dict[str, Any]:
+               security: dict[str, Any], process: dict[str, Any],
+               joined: dict[str, str] | None = None, shm_path: str = "") -> dict[str, Any]:
     """The OCI config of one start: `user` is (uid, gid, groups, home) as resolved in the
     root, the link variables those the start computed (`c.started_link_env`), `process` the
-    process options' parts (engine/process_config.parts)."""
+    process options' parts (engine/process_config.parts), `joined` the namespaces taken from
+    other containers and `shm_path` a shared /dev/shm (engine/shared_ns.py)."""
     uid, gid, groups, home = user
     env = rules.process_env(c.config.env, c.config.hostname, c.tty, c.started_link_env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
     return oci.compile_spec(c.config, c.host_config, oci.Parts(
         rootfs=str(rootfs), args=[c.path, *c.args], env=env, cwd=cwd, uid=uid, gid=gid,
-        additional_gids=groups, netns_path=str(netns_path), mounts=mounts,
+        additional_gids=groups, netns_path=str(netns_path), mounts=mounts, joined=joined or {},
+        shm_path=shm_path,
         cgroups_path=f"/tether/{c.id}",
         rootfs_propagation=mountspec.rootfs_propagation(c.mount_points), **security, **process))
 def make_working_dir(rootfs: Path, cwd: str) -> None:

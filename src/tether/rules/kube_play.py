@@ -4,8 +4,8 @@
 PlayError naming the field, as `kind name: unsupported field spec.x.y`) and turns it into what
 the Engine API creates: named volumes for PersistentVolumeClaims, one container per pod
 container (`<pod>-<container>`; a Deployment's replicas are pods `<name>-1`, `<name>-2`, ...;
-a pod has one container until tether can share namespaces between containers),
-on one user network where each Service's name is a DNS alias of the pods it selects.
+a pod's further containers join its first one's network and IPC namespaces: localhost is
+shared, as in a Kubernetes pod), on one user network where each Service's name is a DNS alias of the pods it selects.
 ConfigMaps and Secrets of the same file feed `env`/`envFrom`. The link-style variables of a
 Service need the address of the pod behind it, known only once that pod runs:
 `service_variables` makes them for the CLI, with Kubernetes' rule (rules/kube_env.py).
@@ -268,31 +268,45 @@ def _pod(name: str, meta: Mapping[str, Any], spec: Mapping[str, Any], result: Pl
     containers = spec.get("containers") or []
     if not containers:
         raise PlayError(f"{where}: spec.containers must name a container")
-    if len(containers) > 1:
-        # its containers would share the first one's network namespace (--network
-        # container:X), which tether's engine does not join yet: refused before anything is made
-        raise PlayError(f"{where}: spec.containers[1]: pods of more than one container are not "
-                        "supported yet (tether cannot share a network namespace between "
-                        "containers)")
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
-    (c,) = containers
-    body = _container_body(c, spec, volumes, config, f"{where}: spec.containers[0]")
-    for mount in body["HostConfig"]["Mounts"]:
-        files = mount.pop("Files", None)
-        if files is not None:
-            mount["Source"] = f"{name}-{mount['Source']}"
-            if mount["Source"] not in [v.name for v in result.files_volumes]:
-                result.files_volumes.append(FilesVolume(mount["Source"], c["image"], files))
-    body["Labels"] = {**annotations, **labels, LABEL_POD: name, LABEL_MADE: "1"}
-    host = body["HostConfig"]
+    plans: list[ContainerPlan] = []
+    for i, c in enumerate(containers):
+        body = _container_body(c, spec, volumes, config, f"{where}: spec.containers[{i}]")
+        for mount in body["HostConfig"]["Mounts"]:
+            files = mount.pop("Files", None)
+            if files is not None:
+                mount["Source"] = f"{name}-{mount['Source']}"
+                if mount["Source"] not in [v.name for v in result.files_volumes]:
+                    result.files_volumes.append(FilesVolume(mount["Source"], c["image"], files))
+        body["Labels"] = {**annotations, **labels, LABEL_POD: name, LABEL_MADE: "1"}
+        plans.append(ContainerPlan(f"{name}-{c.get('name') or i}", body))
+    first = plans[0].body
+    host = first["HostConfig"]
     host["NetworkMode"] = result.network
-    body["NetworkingConfig"] = {"EndpointsConfig": {result.network: {"Aliases": aliases}}}
+    first["NetworkingConfig"] = {"EndpointsConfig": {result.network: {"Aliases": aliases}}}
     for key, node_port in node_ports.items():
         host.setdefault("PortBindings", {}).setdefault(key, []).append(
             {"HostIp": "", "HostPort": str(node_port or "")})
-        body.setdefault("ExposedPorts", {})[key] = {}
-    plans = [ContainerPlan(f"{name}-{c.get('name') or 0}", body)]
+        first.setdefault("ExposedPorts", {})[key] = {}
+    for member in plans[1:]:
+        _join_first(member.body, first, plans[0].name)
     return PodPlan(name, labels, plans, spec.get("enableServiceLinks", True))
+
+
+def _join_first(body: dict[str, Any], first: dict[str, Any], first_name: str) -> None:
+    """A pod's further container in the first one's network and IPC namespaces (`container:`
+    modes), as a pod's containers share them in Kubernetes: its ports are published on the
+    first one (the namespace's owner, whose address the pod has), and the pod's hostname and
+    hostAliases are the first one's (dockerd refuses them beside a `container:` network)."""
+    host = body["HostConfig"]
+    body.pop("Hostname", None)
+    if body.get("ExposedPorts"):
+        first.setdefault("ExposedPorts", {}).update(body.pop("ExposedPorts"))
+    for key, bindings in (host.pop("PortBindings", None) or {}).items():
+        first["HostConfig"].setdefault("PortBindings", {}).setdefault(key, []).extend(bindings)
+    host.pop("ExtraHosts", None)
+    first["HostConfig"]["IpcMode"] = "shareable"
+    host["NetworkMode"] = host["IpcMode"] = f"container:{first_name}"
 
 
 def _container_body(c: Mapping[str, Any], spec: Mapping[str, Any],

@@ -193,6 +193,11 @@ class Parts:
     init_path: str = ""
     devices: list[dict] = field(default_factory=list)
     device_allow: list[dict] = field(default_factory=list)
+    # namespace type -> the file of a namespace joined from another container (`container:`
+    # modes, engine/shared_ns.py); its network one is also `netns_path`
+    joined: dict[str, str] = field(default_factory=dict)
+    # the host-side tmpfs bound at /dev/shm of a shareable IPC namespace ("": a private one)
+    shm_path: str = ""
 
 
 def process(config: Config, host_config: HostConfig, parts: Parts) -> dict:
@@ -234,19 +239,24 @@ def mounts(host_config: HostConfig, parts: Parts) -> list[dict]:
     whose destination the engine mounts itself is left out (a `--tmpfs /dev/shm` replaces
     Docker's /dev/shm, as in dockerd)."""
     own = {m["destination"] for m in parts.mounts}
-    defaults = [shm_mount(host_config) if m["destination"] == "/dev/shm" else m
+    defaults = [shm_mount(host_config, parts) if m["destination"] == "/dev/shm" else m
                 for m in default_mounts(host_config.privileged)]
     return [m for m in defaults if m is not None and m["destination"] not in own] \
         + [dict(m) for m in parts.mounts] + init_mounts(parts)
 
 
-def shm_mount(host_config: HostConfig) -> dict | None:
+def shm_mount(host_config: HostConfig, parts: Parts) -> dict | None:
     """/dev/shm as dockerd sets it up for the IPC mode: a private tmpfs of ShmSize; none with
-    `--ipc none`; the host's, bound, with `--ipc host` (ShmSize does not apply there)."""
+    `--ipc none`; the host's, bound, with `--ipc host` (ShmSize does not apply there); the
+    engine's tmpfs (`parts.shm_path`) of a shareable container, bound, for it and for those
+    that join its IPC namespace."""
     if host_config.ipc_mode == "none":
         return None
     if host_config.ipc_mode == "host":
         return process_options.host_shm_mount()
+    if parts.shm_path:
+        return {"destination": "/dev/shm", "type": "bind", "source": parts.shm_path,
+                "options": ["rbind", "rprivate"]}
     return _mount("/dev/shm", "tmpfs", "shm", process_options.shm_options(host_config.shm_size))
 
 
@@ -261,12 +271,16 @@ def _host_network(host_config: HostConfig) -> bool:
 
 def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
     """New namespaces of each kind; the network one is the engine's (`netns_path`), or a new
-    one without it, or none with `--network host` (the daemon's)."""
+    one without it, or none with `--network host` (the daemon's); IPC, PID and UTS are the
+    daemon's with their `host` modes; one joined from another container has its path."""
     out: list[dict] = []
+    hosts = {"network": _host_network(host_config), "ipc": host_config.ipc_mode == "host",
+             "pid": host_config.pid_mode == "host", "uts": host_config.uts_mode == "host"}
     for kind in _NAMESPACES:
-        if kind == "network" and _host_network(host_config):
+        if hosts.get(kind):
             continue
-        if kind == "ipc" and host_config.ipc_mode == "host":  # the daemon's, as dockerd
+        if kind in parts.joined:
+            out.append({"type": kind, "path": parts.joined[kind]})
             continue
         out.append({"type": kind, "path": parts.netns_path}
                    if kind == "network" and parts.netns_path else {"type": kind})
@@ -274,10 +288,12 @@ def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
 
 
 def sysctls(config: Config, host_config: HostConfig) -> dict:
-    """Docker's namespaced defaults; a container in the host's network namespace gets no net.*
-    ones (they would be the daemon's). Config.Domainname is the UTS namespace's
-    kernel.domainname, as dockerd sets it."""
-    out = {} if _host_network(host_config) else {
+    """Docker's namespaced defaults; a container in the host's network namespace or in
+    another container's gets no net.* ones (they would be the daemon's or the donor's), as
+    dockerd sets them only in a namespace of the container's own. Config.Domainname is the
+    UTS namespace's kernel.domainname, as dockerd sets it."""
+    shared = _host_network(host_config) or host_config.network_mode.startswith("container:")
+    out = {} if shared else {
         "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
     if config.domainname:
         out["kernel.domainname"] = config.domainname
@@ -347,7 +363,8 @@ def compile_spec(config: Config, host_config: HostConfig, parts: Parts) -> dict:
         "ociVersion": OCI_VERSION,
         "process": process(config, host_config, parts),
         "root": root(host_config, parts),
-        "hostname": config.hostname,
+        # the host's UTS namespace keeps its name (runc may not set it there)
+        "hostname": "" if host_config.uts_mode == "host" else config.hostname,
         "mounts": mounts(host_config, parts),
         "linux": linux,
     }

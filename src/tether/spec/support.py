@@ -50,11 +50,19 @@ def _log_config(value: LogConfig) -> str | None:
     return log_options.unapplied(value.type, value.config)
 
 
+def _joinable(*values: str) -> Check:
+    """These values, or `container:<name|id>` (engine/shared_ns.py joins its namespace)."""
+    def check(value: str) -> str | None:
+        return None if value in values or (value.startswith("container:") and value[10:]) \
+            else ""
+    return check
+
+
 HOST_CONFIG: dict[str, Check] = {
     "Binds": APPLIED,
     "ContainerIDFile": APPLIED,  # the client writes the file; the engine stores the name
     "LogConfig": _log_config,
-    "NetworkMode": APPLIED,  # container:<name> is refused by creation with its own text
+    "NetworkMode": APPLIED,
     "PortBindings": APPLIED,
     "RestartPolicy": APPLIED,
     "AutoRemove": APPLIED,
@@ -69,18 +77,18 @@ HOST_CONFIG: dict[str, Check] = {
     "DnsSearch": APPLIED,
     "ExtraHosts": APPLIED,
     "GroupAdd": APPLIED,
-    "IpcMode": only("", "private", "shareable", "host", "none"),  # shareable: private here
+    "IpcMode": _joinable("", "private", "shareable", "host", "none"),
     "Cgroup": REFUSED,
     "Links": APPLIED,
     "OomScoreAdj": APPLIED,
-    "PidMode": REFUSED,
+    "PidMode": _joinable("", "host"),
     "Privileged": APPLIED,
     "PublishAllPorts": APPLIED,
     "ReadonlyRootfs": APPLIED,
     "SecurityOpt": APPLIED,
     "StorageOpt": REFUSED,
     "Tmpfs": APPLIED,
-    "UTSMode": REFUSED,
+    "UTSMode": only("", "host"),
     "UsernsMode": only("", "host"),  # no user namespaces: every container has the host's
     "ShmSize": APPLIED,
     "Sysctls": APPLIED,
