@@ -69,7 +69,7 @@ class Pruner:
         test = prune.parse(filters, prune.CONTAINER_FILTERS, time.time())
         newest_first = sorted(self.containers.all(), key=lambda c: c.created, reverse=True)
         candidates = [c for c in newest_first if not c.state.running
-                      and test.matches(created_seconds(c.created), c.config.get("Labels"))]
+                      and test.matches(created_seconds(c.created), c.config.labels)]
         sized = await self.containers.views.sized_summaries(candidates)
         deleted: list[str] = []
         reclaimed = 0
