@@ -268,6 +268,8 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     "HostConfig.GroupAdd": lambda p: "1000" in p.sh("id -G").split(),
     "HostConfig.IpcMode": lambda p: p.sh("readlink /proc/1/ns/ipc").strip()
     == os.readlink("/proc/self/ns/ipc"),  # the host's
+    "HostConfig.PidMode": lambda p: p.sh("readlink /proc/self/ns/pid").strip()
+    == os.readlink("/proc/self/ns/pid"),  # the host's
     "HostConfig.OomScoreAdj": lambda p: p.sh("cat /proc/1/oom_score_adj").strip() == "100",
     "HostConfig.ShmSize": lambda p: "size=8192k" in p.sh("grep ' /dev/shm ' /proc/mounts"),
     "HostConfig.Sysctls": lambda p: p.oci()["linux"]["sysctl"]["net.ipv4.ip_forward"] == "1"

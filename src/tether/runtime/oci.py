@@ -268,6 +268,8 @@ def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
             continue
         if kind == "ipc" and host_config.ipc_mode == "host":  # the daemon's, as dockerd
             continue
+        if kind == "pid" and host_config.pid_mode == "host":  # sees and signals the host's
+            continue
         out.append({"type": kind, "path": parts.netns_path}
                    if kind == "network" and parts.netns_path else {"type": kind})
     return out

@@ -73,7 +73,7 @@ HOST_CONFIG: dict[str, Check] = {
     "Cgroup": REFUSED,
     "Links": APPLIED,
     "OomScoreAdj": APPLIED,
-    "PidMode": REFUSED,
+    "PidMode": only("", "host"),  # host: no PID namespace of its own (runtime/oci.py)
     "Privileged": APPLIED,
     "PublishAllPorts": APPLIED,
     "ReadonlyRootfs": APPLIED,
