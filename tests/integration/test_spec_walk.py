@@ -270,6 +270,7 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     == os.readlink("/proc/self/ns/ipc"),  # the host's
     "HostConfig.PidMode": lambda p: p.sh("readlink /proc/self/ns/pid").strip()
     == os.readlink("/proc/self/ns/pid"),  # the host's
+    "HostConfig.UTSMode": lambda p: p.sh("hostname").strip() == os.uname().nodename,
     "HostConfig.OomScoreAdj": lambda p: p.sh("cat /proc/1/oom_score_adj").strip() == "100",
     "HostConfig.ShmSize": lambda p: "size=8192k" in p.sh("grep ' /dev/shm ' /proc/mounts"),
     "HostConfig.Sysctls": lambda p: p.oci()["linux"]["sysctl"]["net.ipv4.ip_forward"] == "1"

@@ -270,6 +270,8 @@ def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
             continue
         if kind == "pid" and host_config.pid_mode == "host":  # sees and signals the host's
             continue
+        if kind == "uts" and host_config.uts_mode == "host":  # the host's name, unchangeable
+            continue
         out.append({"type": kind, "path": parts.netns_path}
                    if kind == "network" and parts.netns_path else {"type": kind})
     return out
@@ -349,7 +351,8 @@ def compile_spec(config: Config, host_config: HostConfig, parts: Parts) -> dict:
         "ociVersion": OCI_VERSION,
         "process": process(config, host_config, parts),
         "root": root(host_config, parts),
-        "hostname": config.hostname,
+        # runc sets a hostname only in a UTS namespace of the container's own
+        "hostname": "" if host_config.uts_mode == "host" else config.hostname,
         "mounts": mounts(host_config, parts),
         "linux": linux,
     }

@@ -80,7 +80,7 @@ HOST_CONFIG: dict[str, Check] = {
     "SecurityOpt": APPLIED,
     "StorageOpt": REFUSED,
     "Tmpfs": APPLIED,
-    "UTSMode": REFUSED,
+    "UTSMode": only("", "host"),  # host: the host's hostname, no UTS namespace (runtime/oci.py)
     "UsernsMode": only("", "host"),  # no user namespaces: every container has the host's
     "ShmSize": APPLIED,
     "Sysctls": APPLIED,
