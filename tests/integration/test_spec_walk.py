@@ -270,6 +270,8 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     == os.readlink("/proc/self/ns/ipc"),  # the host's
     "HostConfig.PidMode": lambda p: p.sh("readlink /proc/self/ns/pid").strip()
     == os.readlink("/proc/self/ns/pid"),  # the host's
+    "HostConfig.CgroupnsMode": lambda p: all(
+        line.endswith(":/") for line in p.sh("cat /proc/self/cgroup").splitlines()),
     "HostConfig.UTSMode": lambda p: p.sh("hostname").strip() == os.uname().nodename,
     "HostConfig.OomScoreAdj": lambda p: p.sh("cat /proc/1/oom_score_adj").strip() == "100",
     "HostConfig.ShmSize": lambda p: "size=8192k" in p.sh("grep ' /dev/shm ' /proc/mounts"),

@@ -63,7 +63,7 @@ HOST_CONFIG: dict[str, Check] = {
     "Annotations": REFUSED,
     "CapAdd": APPLIED,
     "CapDrop": APPLIED,
-    "CgroupnsMode": only("", "host"),
+    "CgroupnsMode": only("", "host", "private"),  # private: a cgroup namespace (runtime/oci.py)
     "Dns": APPLIED,
     "DnsOptions": APPLIED,
     "DnsSearch": APPLIED,
