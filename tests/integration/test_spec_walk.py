@@ -270,6 +270,8 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     == os.readlink("/proc/self/ns/ipc"),  # the host's
     "HostConfig.PidMode": lambda p: p.sh("readlink /proc/self/ns/pid").strip()
     == os.readlink("/proc/self/ns/pid"),  # the host's
+    # no volume here for it to name the driver of: test_volume_driver_vs_docker checks those
+    "HostConfig.VolumeDriver": lambda p: p.inspect()["HostConfig"]["VolumeDriver"] == "other",
     "HostConfig.CgroupnsMode": lambda p: all(
         line.endswith(":/") for line in p.sh("cat /proc/self/cgroup").splitlines()),
     "HostConfig.UTSMode": lambda p: p.sh("hostname").strip() == os.uname().nodename,

@@ -58,7 +58,7 @@ HOST_CONFIG: dict[str, Check] = {
     "PortBindings": APPLIED,
     "RestartPolicy": APPLIED,
     "AutoRemove": APPLIED,
-    "VolumeDriver": only("", "local"),
+    "VolumeDriver": APPLIED,  # Binds' and Config.Volumes' volumes' driver (only local exists)
     "VolumesFrom": APPLIED,
     "Annotations": REFUSED,
     "CapAdd": APPLIED,
