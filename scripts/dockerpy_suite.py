@@ -73,8 +73,12 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="a docker-py source tree (tag 7.1.0)")
     parser.add_argument("--reference", action="store_true", help="also run on Docker 20.10")
     parser.add_argument("--python", default=sys.executable, help="the Python that runs pytest")
-    parser.add_argument("pytest_args", nargs="*")
-    args = parser.parse_args()
+    # pytest's own arguments come after `--`, split off here: argparse, given `source -- -rfE`,
+    # refuses `-rfE` rather than handing it to a trailing positional.
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.pytest_args = argv[cut + 1:]
     if not (args.source / "tests" / "integration" / "api_exec_test.py").exists():
         sys.exit(f"{args.source} is not a docker-py source tree with tests/integration")
     results = {"tether": on_tether(args.source, args.python, args.pytest_args)}

@@ -1,6 +1,7 @@
-"""Where our tests cover what docker-py 7.1.0's integration suite checks of exec, TTYs, build and
-load (its tests are not in the PyPI sdist, so `make test` cannot run them; run them by hand with
-scripts/dockerpy_suite.py on a docker-py source tree). Each line: docker-py's test, then ours
+"""Where our tests cover what docker-py 7.1.0's integration suite checks of exec, TTYs, build,
+load, namespace modes, volume drivers, prune and network connect (its tests are not in the PyPI
+sdist, so `make test` cannot run them; run them by hand with scripts/dockerpy_suite.py on a
+docker-py source tree). Each line: docker-py's test, then ours
 (module::function), every one compared with Docker 20.10 or checked on a running container.
 
 api_exec_test ExecDemuxTest (tty, stream/no stream, demux/no demux)
@@ -22,6 +23,21 @@ api_build_test BuildTest.test_build_in_context_nested_dockerfile, test_build_in_
 models_images_test ImageCollectionTest.test_load_error
     -> test_build_params_vs_docker::test_load_of_no_tar
     -> test_build_params_vs_docker::test_cli_load_of_no_tar
+
+api_container_test PruneTest.test_prune_containers -> test_prune_vs_docker::test_prunes_as_docker
+api_container_test CreateContainerTest.test_create_with_host_pid_mode
+    -> test_pid_mode_vs_docker::test_host_pid_mode_as_docker
+api_container_test CreateContainerTest.test_create_with_uts_mode
+    -> test_uts_mode_vs_docker::test_host_uts_mode_as_docker
+api_container_test CreateContainerTest.test_create_with_cgroupns
+    -> test_cgroupns_vs_docker::test_private_cgroupns_as_docker
+models_containers_test ContainerTest.test_create_with_volume_driver
+    -> test_volume_driver_vs_docker::test_volume_driver_as_docker
+api_network_test TestNetworks.test_connect_with_mac_address
+    -> test_endpoint_mac_vs_docker::test_mac_shown_before_start_as_docker
+    -> test_endpoint_mac_vs_docker::test_mac_applied_at_start
+api_network_test TestNetworks.test_connect_with_links
+    -> test_connect_links_vs_docker::test_connect_links_as_docker
 
 The test below keeps this list true: every test it names exists.
 """

@@ -273,6 +273,10 @@ APPLIED_CHECKS: dict[str, Callable[[Probe], bool]] = {
     "HostConfig.PidMode": lambda p: p.sh("readlink /proc/self/ns/pid").strip()
     == os.readlink("/proc/self/ns/pid"),
     "HostConfig.UTSMode": lambda p: p.sh("hostname").strip() == socket.gethostname(),
+    # no volume here for it to name the driver of: test_volume_driver_vs_docker checks those
+    "HostConfig.VolumeDriver": lambda p: p.inspect()["HostConfig"]["VolumeDriver"] == "other",
+    "HostConfig.CgroupnsMode": lambda p: all(
+        line.endswith(":/") for line in p.sh("cat /proc/self/cgroup").splitlines()),
     "HostConfig.OomScoreAdj": lambda p: p.sh("cat /proc/1/oom_score_adj").strip() == "100",
     "HostConfig.ShmSize": lambda p: "size=8192k" in p.sh("grep ' /dev/shm ' /proc/mounts"),
     "HostConfig.Sysctls": lambda p: p.oci()["linux"]["sysctl"]["net.ipv4.ip_forward"] == "1"

@@ -70,3 +70,18 @@ def test_devices_and_cgroup_rules() -> None:
         *oci.device_rules(), allow, {"allow": True, "type": "b", "major": 8, "access": "r"}]
     with pytest.raises(ApiError):
         compiled(HostConfig(resources=Resources(device_cgroup_rules=["bad"])))
+
+
+def test_host_pid_mode_has_no_pid_namespace() -> None:
+    kinds = [ns["type"] for ns in compiled(HostConfig(pid_mode="host"))["linux"]["namespaces"]]
+    assert "pid" not in kinds and "ipc" in kinds
+    assert "pid" in [ns["type"] for ns in compiled(HostConfig())["linux"]["namespaces"]]
+
+
+def test_private_cgroupns_mode_adds_a_cgroup_namespace() -> None:
+    spec = compiled(HostConfig(cgroupns_mode="private"))
+    kinds = [ns["type"] for ns in spec["linux"]["namespaces"]]
+    assert "cgroup" in kinds
+    for mode in ("", "host"):
+        spec = compiled(HostConfig(cgroupns_mode=mode))
+        assert "cgroup" not in [ns["type"] for ns in spec["linux"]["namespaces"]]

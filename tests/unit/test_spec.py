@@ -94,6 +94,22 @@ def test_validate_with_dockerd_texts(host_config, message) -> None:
     assert err.value.message == message
 
 
+def test_host_uts_mode_takes_no_hostname() -> None:
+    with pytest.raises(BadRequest) as err:
+        create.validate(Config(hostname="x"), HostConfig(uts_mode="host"))
+    assert err.value.message == "conflicting options: hostname and the UTS mode"
+    create.validate(Config(), HostConfig(uts_mode="host"))
+    create.validate(Config(hostname="x"), HostConfig())
+
+
+def test_host_uts_mode_has_no_uts_namespace_nor_hostname() -> None:
+    spec = oci.compile_spec(Config(hostname="abc"), HostConfig(uts_mode="host"), oci.Parts(
+        rootfs="/r", args=["true"], env=[], cwd="/", uid=0, gid=0, additional_gids=[],
+        netns_path="/run/n", mounts=[], cgroups_path="/tether/x"))
+    assert spec["hostname"] == ""
+    assert "uts" not in [ns["type"] for ns in spec["linux"]["namespaces"]]
+
+
 @pytest.mark.parametrize("kind,config,message", [
     ("asdf", None, 'error looking up logging plugin asdf: plugin "asdf" not found'),
     ("", {"testing": "v"}, "unknown log opt 'testing' for json-file log driver"),

@@ -65,10 +65,12 @@ class ContainerMounts:
         except MountError as exc:
             raise ApiError(str(exc), exc.status) from None
 
-    def create_volumes(self, points: list[MountPoint]) -> None:
+    def create_volumes(self, points: list[MountPoint], default_driver: str = "") -> None:
         """Create (or find) each planned volume: a named one may exist already, an anonymous
         one gets a random name; the mount point learns its name, driver and directory. One
-        taken by --volumes-from (it has its directory already) must still exist."""
+        taken by --volumes-from (it has its directory already) must still exist. The volumes
+        of Binds and Config.Volumes are the `default_driver`'s (HostConfig.VolumeDriver), as
+        in dockerd; a Mounts entry names its own driver or gets the local one."""
         for mp in points:
             if mp.type != "volume":
                 continue
@@ -76,7 +78,7 @@ class ContainerMounts:
                 self.volumes.get(mp.name)
                 continue
             options = mp.volume_options
-            volume = self.volumes.create(mp.name or None, mp.driver or "local",
+            volume = self.volumes.create(mp.name or None, mp.driver or default_driver or "local",
                                          options.get("DriverOpts"), options.get("Labels"),
                                          anonymous=mp.anonymous)
             mp.name, mp.driver, mp.source = volume.name, volume.driver, str(volume.mountpoint)

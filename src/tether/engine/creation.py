@@ -145,7 +145,7 @@ class ContainerCreation:
         self.registry.bind_name(full_name, cid)
         self._creating[cid] = points  # no `volume rm` or prune may take them while we wait
         try:
-            self.container_mounts.create_volumes(points)
+            self.container_mounts.create_volumes(points, host_config.volume_driver)
             c.mounts = [mp.to_json() for mp in points]
             self.files.write_all(c)
             await self.container_mounts.copy_up(c, self.lower_dirs)

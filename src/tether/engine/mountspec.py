@@ -364,6 +364,7 @@ def plan(binds: Iterable[str], mounts: Iterable[dict[str, Any]], tmpfs: dict[str
             raise duplicate(cfg.get("Target"))
         if mp.type == "volume":
             mp.mode = "z"
+            mp.driver = mp.driver or "local"  # not HostConfig.VolumeDriver, as dockerd
         taken.add(mp.destination)
         points[mp.destination] = mp
     for path in image_volumes:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tether.engine import endpoints
+from tether.engine import links as linkrules
 from tether.engine.events import EventBus
 from tether.engine.generated_files import GeneratedFiles
 from tether.engine.link_service import LinkService
@@ -25,7 +26,7 @@ from tether.engine.registry import ContainerRegistry
 from tether.network import netrules
 from tether.network.manager import NetworkManager
 from tether.rules import process_options
-from tether.rules.errors import BadRequest, Forbidden, NotFound
+from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
 
 log = logging.getLogger("tether.containers")
 # what the default bridge's endpoint keeps across runs beside its IDs: off it (`Detached`), on it
@@ -166,7 +167,8 @@ class NetworkAttachment:
             netrules.check_ipv6_request(record, ipam_config["IPv6Address"])
         return {"Name": record.name, "Aliases": config.get("Aliases"),
                 "IPAMConfig": config.get("IPAMConfig"), "Links": config.get("Links") or None,
-                "DriverOpts": config.get("DriverOpts"), "State": {}}
+                "DriverOpts": config.get("DriverOpts"),
+                "MacAddress": config.get("MacAddress") or "", "State": {}}
 
     async def _join_user_networks(self, c: Container, netns_path: Path) -> None:
         """Connect a starting container to each of its user networks (after the bridge, if it
@@ -189,19 +191,26 @@ class NetworkAttachment:
         first = not c.network.get("IPAddress") and not any(
             (e.get("State") or {}).get("IPAddress") for e in c.networks.values())
         entry["Aliases"] = endpoints.merge_aliases(entry.get("Aliases") or [], c.short_id)
+        mac = self._mac_on(c, nid)
+        if mac and not process_options.valid_mac(mac):
+            raise process_options.mac_error(mac)
         state = await self.network.connect(
             c.id, c.name, c.config, c.host_config, netns_path, network_id=nid,
             ifname=self._next_ifname(c),
             address=(entry.get("IPAMConfig") or {}).get("IPv4Address", ""),
-            publish=first, default_route=first, mac=self._mac_on(c, nid),
+            publish=first, default_route=first, mac=mac,
             address6=(entry.get("IPAMConfig") or {}).get("IPv6Address", ""),
             link_local=tuple((entry.get("IPAMConfig") or {}).get("LinkLocalIPs") or ()))
         entry["State"] = {**state, "SandboxID": c.id}
 
     @staticmethod
     def _mac_on(c: Container, nid: str) -> str:
-        """Config.MacAddress is the MAC of the endpoint on the container's own network (its
-        NetworkMode), as in Docker 20.10; other networks' endpoints get Docker's from the IP."""
+        """The endpoint's own MacAddress (`network connect` at API 1.44, which dockerd 25+
+        applies and 20.10 only shows until the start); else Config.MacAddress for the
+        container's own network (its NetworkMode), as in Docker 20.10; else none, and the
+        endpoint gets Docker's MAC from its IP."""
+        if c.networks[nid].get("MacAddress"):
+            return c.networks[nid]["MacAddress"]
         if nid != c.network_mode and c.networks[nid].get("Name") != c.network_mode:
             return ""
         return c.config.mac_address
@@ -293,9 +302,13 @@ class NetworkAttachment:
                 raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
                                 f"network {record.name}")
             entry = self._endpoint_entry(record, config)
-            links = self.links.resolve(list(config.get("Links") or []))
-            entry["Links"] = [f"{child.name.lstrip('/')}:{alias}" for child, alias in links] \
-                or None
+            # kept as sent (dockerd does not resolve nor tidy them here): names the embedded
+            # resolver reads at query time, so the linked container need not exist yet
+            try:
+                for link in config.get("Links") or []:
+                    linkrules.parse_link(link)
+            except linkrules.LinkError as exc:
+                raise ApiError(str(exc), 500) from None
             c.networks[record.id] = entry
             if c.state.status == "running":
                 try:

@@ -590,6 +590,8 @@ class NetworkManager:
             networks[name] = {"IPAMConfig": entry.get("IPAMConfig"), "Links": entry.get("Links"),
                               "Aliases": entry.get("Aliases"), **_endpoint_fields(live),
                               "DriverOpts": entry.get("DriverOpts")}
+            if not live.get("MacAddress") and entry.get("MacAddress"):  # asked for, not started
+                networks[name]["MacAddress"] = entry["MacAddress"]
             sandbox = sandbox or live.get("SandboxID", "")
             if live.get("IPAddress") and "Ports" in live:
                 ports = live["Ports"]

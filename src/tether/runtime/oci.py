@@ -284,6 +284,8 @@ def namespaces(host_config: HostConfig, parts: Parts) -> list[dict]:
             continue
         out.append({"type": kind, "path": parts.netns_path}
                    if kind == "network" and parts.netns_path else {"type": kind})
+    if host_config.cgroupns_mode == "private":  # the default is the host's (spec/create.py)
+        out.append({"type": "cgroup"})
     return out
 
 

@@ -31,6 +31,8 @@ DEFAULT_CGROUPNS_MODE = "host"
 
 def validate(config: Config, host_config: HostConfig) -> None:
     """dockerd's create-time refusals, its texts and 400s."""
+    if host_config.uts_mode == "host" and config.hostname:  # checked as the body is decoded
+        raise BadRequest("conflicting options: hostname and the UTS mode")
     rules.validate_create(config.to_api(omit=False), host_config.to_api(omit=False))
     policy = rules.RestartPolicy.from_api(host_config.restart_policy.to_api())
     if host_config.auto_remove and policy.name != "no":

@@ -66,12 +66,12 @@ HOST_CONFIG: dict[str, Check] = {
     "PortBindings": APPLIED,
     "RestartPolicy": APPLIED,
     "AutoRemove": APPLIED,
-    "VolumeDriver": only("", "local"),
+    "VolumeDriver": APPLIED,  # Binds' and Config.Volumes' volumes' driver (only local exists)
     "VolumesFrom": APPLIED,
     "Annotations": REFUSED,
     "CapAdd": APPLIED,
     "CapDrop": APPLIED,
-    "CgroupnsMode": only("", "host"),
+    "CgroupnsMode": only("", "host", "private"),  # private: a cgroup namespace (runtime/oci.py)
     "Dns": APPLIED,
     "DnsOptions": APPLIED,
     "DnsSearch": APPLIED,
@@ -88,7 +88,7 @@ HOST_CONFIG: dict[str, Check] = {
     "SecurityOpt": APPLIED,
     "StorageOpt": REFUSED,
     "Tmpfs": APPLIED,
-    "UTSMode": only("", "host"),
+    "UTSMode": only("", "host"),  # host: the host's hostname, no UTS namespace (runtime/oci.py)
     "UsernsMode": only("", "host"),  # no user namespaces: every container has the host's
     "ShmSize": APPLIED,
     "Sysctls": APPLIED,
