@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import (initlayer, limits, logrotation, process_config, run_config,
+from tether.engine import (initlayer, logrotation, process_config, run_config, runtime_create,
                            securityopt, shared_ns)
 from tether.engine.container_admin import ContainerAdmin
 from tether.engine.container_mounts import ContainerMounts
@@ -38,11 +38,9 @@ from tether.image.store import ImageStore
 from tether.network import netns
 from tether.network.manager import NetworkManager
 from tether.rules import config as rules
-from tether.rules import health, log_options
+from tether.rules import health
 from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
-                                 NotModified, os_error_text, runtime_create_error,
-                                 runtime_create_status,
-                                 start_failure_code)
+                                 NotModified, os_error_text, start_failure_code)
 from tether.rules.times import now_rfc3339, parse_rfc3339
 from tether.runtime import cgroups, mounts
 from tether.runtime.conmon import Attachment, Runtime
@@ -218,25 +216,7 @@ class ContainerService:
                                         joined, shm)
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
-            logging_ = c.host_config.log_config
-            try:
-                await self.runtime.create(cid, bundle, tty=c.tty,
-                                          stdin=c.config.open_stdin,
-                                          # dockerd closes stdin at a client's EOF only
-                                          # without a tty: a detach must leave it open
-                                          stdin_once=c.config.stdin_once
-                                          and not c.tty,
-                                          log_path=None if log_options.reads_nothing(
-                                              logging_.type) else self.paths.log(cid),
-                                          log_size_max=log_options.writer_size_max(
-                                              logging_.type, logging_.config))
-            except RuntimeError as exc:
-                text = runtime_create_error(str(exc))
-                raise ApiError(text, runtime_create_status(text)) from exc
-            try:
-                limits.write_runc_ignored(self.runtime.cgroup_paths(cid), c.host_config.resources)
-            except cgroups.UpdateError as exc:
-                raise BadRequest(str(exc)) from None
+            await runtime_create.create(self.runtime, c, bundle, self.paths.log(cid))
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:
@@ -305,19 +285,10 @@ class ContainerService:
         run = self._run(c.id)
         run.exited = asyncio.Event()
         run.watcher = asyncio.create_task(self._wait_exit(c))
-        self._rotate_logs(c, run.exited)
-
-    def _rotate_logs(self, c: Container, exited: asyncio.Event) -> None:
-        """json-file's rotation over several files, done by the daemon while the run lasts."""
-        try:
-            logging_ = c.host_config.log_config
-            size, files = log_options.limits(logging_.type, logging_.config)
-        except ApiError:  # a record older than these checks: its log is left as conmon writes it
-            return
-        if size and files > 1:
-            self._background(logrotation.rotate_while_running(
-                self.paths.log(c.id), size, files, lambda: self.runtime.reopen_log(c.id),
-                lambda: c.state.running, exited))
+        rotation = logrotation.for_run(c, self.paths.log(c.id),
+                                       lambda: self.runtime.reopen_log(c.id), run.exited)
+        if rotation is not None:
+            self._background(rotation)
 
     async def _wait_exit(self, c: Container) -> None:
         try:

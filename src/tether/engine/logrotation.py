@@ -13,10 +13,27 @@ import logging
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from tether.engine.records import Container
+from tether.rules import log_options
+from tether.rules.errors import ApiError
 from tether.runtime.logs import rotate
 
 INTERVAL = 0.1
 log = logging.getLogger("tether.logs")
+
+
+def for_run(c: Container, path: Path, reopen: Callable[[], Awaitable[None]],
+            exited: asyncio.Event) -> Awaitable[None] | None:
+    """The rotation of a run that starts now (`rotate_while_running`), or None when its log
+    options keep one file (conmon's own size limit) or none."""
+    logging_ = c.host_config.log_config
+    try:
+        size, files = log_options.limits(logging_.type, logging_.config)
+    except ApiError:  # a record older than these checks: its log is left as conmon writes it
+        return None
+    if not size or files <= 1:
+        return None
+    return rotate_while_running(path, size, files, reopen, lambda: c.state.running, exited)
 
 
 async def rotate_while_running(path: Path, max_size: int, max_files: int,
