@@ -103,3 +103,26 @@ def test_ram_in_bytes():
     for bad in ("abc", "1x", "-1m", "", "1.2.3m"):
         with pytest.raises(ValueError):
             ram_in_bytes(bad)
+
+
+@pytest.mark.parametrize("text,error", [
+    # the docker CLI 28's own answers (`docker create -m TEXT`), go-units 0.5's parseSize
+    ("1q", "invalid suffix: 'q'"), ("10Q", "invalid suffix: 'q'"), ("1qb", "invalid suffix: 'qb'"),
+    ("1kbb", "invalid suffix: 'kbb'"), ("1bb", "invalid suffix: 'bb'"), ("x", "invalid size: 'x'"),
+    ("-1k", "invalid size: '-1k'"), ("1.2.3k", 'strconv.ParseFloat: parsing "1.2.3": invalid syntax'),
+    ("1  k", 'strconv.ParseFloat: parsing "1 ": invalid syntax'),
+    (" 1k", 'strconv.ParseFloat: parsing " 1": invalid syntax'),
+])
+def test_ram_in_bytes_errors_as_the_docker_cli(text, error):
+    from tether.rules.units import ram_in_bytes
+
+    with pytest.raises(ValueError) as exc:
+        ram_in_bytes(text)
+    assert str(exc.value) == error
+
+
+def test_ram_in_bytes_reads_what_the_docker_cli_reads():
+    from tether.rules.units import ram_in_bytes
+
+    assert [ram_in_bytes(v) for v in ("1 k", "1.k", ".5k", "1e3", "1b", "1kib")] == \
+        [1024, 1024, 512, 1000, 1, 1024]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 import click
 
-from tether.cli import formatting, process_flags
+from tether.cli import formatting, limit_flags, process_flags
 from tether.cli.client import CliError, Client, DaemonError
 from tether.cli.common import (MULTI, TEMPLATE_HELP, command, current_app, err, filters_query, for_each,
                                json_lines, out, render_format)
@@ -101,7 +101,7 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return process_flags.options(health_options(fn))
+    return limit_flags.options(process_flags.options(health_options(fn)))
 
 
 def _options(params: dict[str, Any], detach: bool) -> RunOptions:
@@ -121,7 +121,8 @@ def _options(params: dict[str, Any], detach: bool) -> RunOptions:
         volumes=list(params["volume"]), mounts=list(params["mount"]), tmpfs=list(params["tmpfs"]),
         volumes_from=list(params["volumes_from"]), read_only=params["read_only"],
         healthcheck=healthcheck(flags_of(params)),
-        process=process_flags.host_config(params), mac_address=process_flags.mac_address(params),
+        process={**process_flags.host_config(params), **limit_flags.host_config(params)},
+        mac_address=process_flags.mac_address(params),
     )
 
 

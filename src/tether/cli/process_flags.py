@@ -9,23 +9,14 @@ from typing import Any, Callable
 import click
 
 from tether.rules.process_options import IPC_SYSCTLS, parse_ulimit
+from tether.rules.units import ram_in_bytes
 
-_RAM = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5}$")
 _RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 
 
 def _usage(flag: str, value: str, reason: str) -> click.UsageError:
     return click.UsageError(f'invalid argument "{value}" for "{flag}" flag: {reason}')
-
-
-def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes (binary units), as `--shm-size` takes it."""
-    match = _RAM.match(text)
-    if match is None:
-        raise ValueError(f"invalid size: '{text}'")
-    unit = (match.group(2) or "").lower()
-    return int(float(match.group(1)) * 1024 ** " kmgtp".index(unit or " "))
 
 
 def device(text: str) -> dict[str, str]:

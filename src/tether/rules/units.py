@@ -72,13 +72,32 @@ def _scaled(n: float, base: float, units: tuple[str, ...], precision: int) -> st
     return f"{size:.{precision}g}{units[unit]}"
 
 
-_RAM_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_GO_FLOAT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_BINARY = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4, "p": 1024 ** 5}
 
 
 def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes: "64m", "1.5g", "100" in binary multiples; ValueError when malformed."""
-    match = _RAM_SIZE.match(text)
-    if not match:
+    """go-units RAMInBytes as the docker CLI (go-units 0.5) reads a size: a number, then an
+    optional space and a binary unit (k, m, g, t, p; "b", "kb", "kib" alike) in any case, with
+    its errors: `invalid size: '<text>'` (no digit, negative), strconv's text for a number it
+    cannot read, `invalid suffix: '<unit>'`. ValueError with that text."""
+    sep = max(text.rfind(c) for c in "0123456789. ")
+    if sep == -1:
         raise ValueError(f"invalid size: '{text}'")
-    factor = 1024 ** " kmgtp".index((match.group(2) or " ").lower())
-    return int(float(match.group(1)) * factor)
+    number, suffix = (text[:sep + 1], text[sep + 1:]) if text[sep] != " " \
+        else (text[:sep], text[sep + 1:])
+    if not _GO_FLOAT.match(number):
+        raise ValueError(f'strconv.ParseFloat: parsing "{number}": invalid syntax')
+    size = float(number)
+    if size < 0:
+        raise ValueError(f"invalid size: '{text}'")
+    if not suffix:
+        return int(size)
+    if len(suffix) > 3:
+        raise ValueError(f"invalid suffix: '{suffix}'")
+    unit = suffix.lower()
+    if unit[0] == "b" and len(unit) == 1:
+        return int(size)
+    if unit[0] not in _BINARY or unit[1:] not in ("", "b", "ib"):
+        raise ValueError(f"invalid suffix: '{unit}'")
+    return int(size * _BINARY[unit[0]])
