@@ -34,6 +34,23 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.unix_path)
 
 
+def api(sock: str, method: str, path: str, body: Any = None,
+        timeout: float = 30) -> tuple[int, Any]:
+    """One request to an engine's socket (tetherd's or the reference's): the status and the
+    JSON reply decoded (raw bytes when the reply is not JSON)."""
+    conn = UnixHTTPConnection(sock, timeout)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        conn.request(method, path, payload, headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        ctype = resp.getheader("Content-Type") or ""
+        return resp.status, json.loads(data) if data and "json" in ctype else data
+    finally:
+        conn.close()
+
+
 class Daemon:
     """One test daemon; `start()`, `kill9()` and `stop()` may be called again to restart it."""
 
@@ -99,17 +116,7 @@ class Daemon:
 
     def api(self, method: str, path: str, body: Any = None,
             timeout: float = 30) -> tuple[int, Any]:
-        conn = UnixHTTPConnection(self.sock, timeout)
-        try:
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
-            conn.request(method, path, payload, headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            ctype = resp.getheader("Content-Type") or ""
-            return resp.status, json.loads(data) if data and "json" in ctype else data
-        finally:
-            conn.close()
+        return api(self.sock, method, path, body, timeout)
 
     def _run(self, argv: list[str], env: dict[str, str], input: bytes | None,
              timeout: float) -> subprocess.CompletedProcess:

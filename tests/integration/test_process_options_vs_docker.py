@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from conftest import running_daemon
-from harness import UnixHTTPConnection
+from harness import api
 from reference import ReferenceEngine
 
 SHOWN = [
@@ -155,18 +155,6 @@ def test_refused_as_docker(ref, daemon, options) -> None:
     assert docker[0] != 0
 
 
-def _api(sock: str, method: str, path: str, body: object = None) -> tuple[int, object]:
-    conn = UnixHTTPConnection(sock)
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, payload, {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, json.loads(data) if data else None
-    finally:
-        conn.close()
-
-
 @pytest.mark.parametrize("host_config,config", [
     ({"ShmSize": -1}, {}),
     ({"OomScoreAdj": -1001}, {}),
@@ -191,13 +179,13 @@ def test_api_errors_as_docker(ref, daemon, host_config, config) -> None:
     results = []
     for sock in (ref.host[len("unix://"):], daemon.sock):
         body = {"Image": "busybox", "Cmd": ["true"], **config, "HostConfig": host_config}
-        status, reply = _api(sock, "POST", "/v1.41/containers/create", body)
+        status, reply = api(sock, "POST", "/v1.41/containers/create", body)
         steps = [(status, reply.get("message") if isinstance(reply, dict) else reply)]
         if status == 201:
             cid = reply["Id"]
-            status, reply = _api(sock, "POST", f"/v1.41/containers/{cid}/start")
+            status, reply = api(sock, "POST", f"/v1.41/containers/{cid}/start")
             steps.append((status, reply.get("message") if isinstance(reply, dict) else reply))
-            _api(sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+            api(sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
         results.append(steps)
     assert results[1] == results[0]
 
@@ -215,7 +203,7 @@ def test_mac_address_as_docker(ref, daemon, network) -> None:
         if network == "user":
             assert run("network", "create", "--subnet", "10.231.0.0/24", net).returncode == 0
             body["HostConfig"] = {"NetworkMode": net}
-        status, reply = _api(sock, "POST", "/v1.41/containers/create", body)
+        status, reply = api(sock, "POST", "/v1.41/containers/create", body)
         assert status == 201, reply
         cid = reply["Id"]
         try:
@@ -412,7 +400,7 @@ def test_log_driver_none_as_docker(ref, daemon) -> None:
         try:
             run("wait", cid)
             logs = run("logs", cid)
-            status, reply = _api(sock, "GET", f"/v1.41/containers/{cid}/logs?stdout=1")
+            status, reply = api(sock, "GET", f"/v1.41/containers/{cid}/logs?stdout=1")
             seen.append((logs.returncode, logs.stdout, logs.stderr, status, reply))
         finally:
             run("rm", "-f", cid)

@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 
 from conftest import running_daemon
-from harness import UnixHTTPConnection
+from harness import api
 from reference import ReferenceEngine
 
 PROBE_SOURCE = (Path(__file__).parent / "seccomp_probe.c").read_text()
@@ -248,23 +248,11 @@ def test_refused_options_as_docker(ref, daemon, option) -> None:
     assert results[0][0] == 1 and b"invalid --security-opt 2" in results[0][2]
 
 
-def _api(sock: str, method: str, path: str, body: object = None) -> tuple[int, object]:
-    conn = UnixHTTPConnection(sock)
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, payload, {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, json.loads(data) if data else None
-    finally:
-        conn.close()
-
-
 @pytest.mark.parametrize("security_opt", [["bogus"], ["disable", "nonsense"]])
 def test_refused_at_create_through_the_api_as_docker(ref, daemon, security_opt) -> None:
     body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": security_opt}}
-    docker = _api(ref.host[len("unix://"):], "POST", "/v1.41/containers/create", body)
-    tether = _api(daemon.sock, "POST", "/v1.41/containers/create", body)
+    docker = api(ref.host[len("unix://"):], "POST", "/v1.41/containers/create", body)
+    tether = api(daemon.sock, "POST", "/v1.41/containers/create", body)
     assert tether == docker
     assert docker[0] == 500
 
@@ -274,8 +262,8 @@ def test_mistyped_security_opt_refused_with_dockers_text(ref, daemon, security_o
     """A body of the wrong type gets dockerd's decoder text; tether answers 400 (the client's
     mistake) where dockerd answers 500, as for every mistyped body field."""
     body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": security_opt}}
-    docker = _api(ref.host[len("unix://"):], "POST", "/v1.41/containers/create", body)
-    tether = _api(daemon.sock, "POST", "/v1.41/containers/create", body)
+    docker = api(ref.host[len("unix://"):], "POST", "/v1.41/containers/create", body)
+    tether = api(daemon.sock, "POST", "/v1.41/containers/create", body)
     assert (docker[0], tether[0]) == (500, 400)
     assert tether[1] == docker[1]
 
@@ -293,13 +281,13 @@ def test_bad_profile_refused_at_start_as_docker(ref, daemon, profile) -> None:
             "HostConfig": {"SecurityOpt": [f"seccomp={profile}"]}}
     results = []
     for sock in (ref.host[len("unix://"):], daemon.sock):
-        status, created = _api(sock, "POST", "/v1.41/containers/create", body)
+        status, created = api(sock, "POST", "/v1.41/containers/create", body)
         assert status == 201, created
         cid = created["Id"]
         try:
-            results.append(_api(sock, "POST", f"/v1.41/containers/{cid}/start"))
+            results.append(api(sock, "POST", f"/v1.41/containers/{cid}/start"))
         finally:
-            _api(sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+            api(sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
     assert results[1] == results[0]
     assert results[0][0] == 500
 
