@@ -125,10 +125,12 @@ def test_prunes_as_docker(fresh_daemon, reference: ReferenceEngine, monkeypatch)
     assert ours == theirs
 
 
-def test_volume_prune_from_api_1_42_takes_anonymous_volumes_only(daemon) -> None:
+def test_volume_prune_from_api_1_42_takes_anonymous_volumes_only(fresh_daemon) -> None:
     """dockerd 23+ (API 1.42+): `volume prune` removes only anonymous volumes (made without a
     name, by the API or by a container's `-v /path`), `--all` the named ones too. Docker 20.10
-    cannot answer at 1.42, so this is checked on tetherd alone, against dockerd 23's rule."""
+    cannot answer at 1.42, so this is checked on tetherd alone, against dockerd 23's rule. A
+    daemon of its own: prune takes every anonymous volume, also those other tests keep."""
+    daemon = fresh_daemon
     assert daemon.docker("volume", "create", "named-vp").returncode == 0
     anonymous = daemon.docker("volume", "create").stdout.decode().strip()
     labels = daemon.docker("volume", "inspect", "--format", "{{json .Labels}}", anonymous)
