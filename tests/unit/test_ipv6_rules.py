@@ -10,7 +10,7 @@ import pytest
 from dnslib import QTYPE, DNSRecord
 
 from tether.engine import endpoints
-from tether.network import dns, firewall6, ipam, netrules
+from tether.network import dns, firewall, firewall6, ipam, netrules
 from tether.network.files import hosts_file
 from tether.network.netrules import NetworkRecord
 from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
@@ -129,8 +129,8 @@ CFG6 = firewall6.Firewall6Config("tether", (
     firewall6.Bridge6("br-a", "2001:db8:3::/64", "2001:db8:3::1"),
     firewall6.Bridge6("br-v4"),
     firewall6.Bridge6("br-int", "2001:db8:4::/64", "2001:db8:4::1", internal=True)),
-    (firewall6.Mapping6("tcp", "::", 8080, "2001:db8:3::2", 80),
-     firewall6.Mapping6("udp", "2001:db8:ff::1", 53, "2001:db8:3::3", 53)))
+    (firewall.Mapping("tcp", "::", 8080, "2001:db8:3::2", 80),
+     firewall.Mapping("udp", "2001:db8:ff::1", 53, "2001:db8:3::3", 53)))
 
 
 def _rules(chain: str) -> list[str]:
@@ -149,8 +149,8 @@ def test_ip6_table_is_replaced_whole_with_its_maps():
     assert maps["one-ip-inet_service"] == [[{"concat": ["2001:db8:ff::1", "udp", 53]}, 53]]
     with pytest.raises(ValueError, match="mapped twice"):
         firewall6.build_ruleset(firewall6.Firewall6Config("t", (), (
-            firewall6.Mapping6("tcp", "::", 1, "2001:db8:3::2", 80),
-            firewall6.Mapping6("tcp", "::", 1, "2001:db8:3::3", 80))))
+            firewall.Mapping("tcp", "::", 1, "2001:db8:3::2", 80),
+            firewall.Mapping("tcp", "::", 1, "2001:db8:3::3", 80))))
 
 
 def test_loopback_is_never_dnated_and_subnets_are_masqueraded():

@@ -47,8 +47,9 @@ Expr = dict[str, Any]
 
 @dataclass(frozen=True)
 class Mapping:
-    """One published IPv4 port. host_ip "0.0.0.0" means every local address; IPv6 host
-    addresses are firewall6.py's (to a container's IPv6 address) or the userland proxy's."""
+    """One published port served by DNAT, of either family: in this table (IPv4) host_ip
+    "0.0.0.0" means every local address; in firewall6.py's (to a container's IPv6 address) "::"
+    means every local IPv6 address but `::1`, which the userland proxy serves."""
 
     proto: str
     host_ip: str

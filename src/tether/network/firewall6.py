@@ -21,23 +21,11 @@ from typing import Any
 
 from tether.network.firewall import (ACCEPT, ANY_IP, DROP, LOCAL_DESTINATION, MASQUERADE,
                                      ONE_IP, PORTS_CHAIN, PRIO_DSTNAT, PRIO_FILTER, PRIO_SRCNAT,
-                                     Expr, _ct, _match, _meta, _port, _run_nft, dnat_from,
-                                     map_commands)
+                                     Expr, _ct, _match, _meta, _port, _run_nft, Mapping,
+                                     dnat_from, map_commands)
 
 FAMILY = "ip6"
 LOOPBACK6 = "::1"
-
-
-@dataclass(frozen=True)
-class Mapping6:
-    """One published port served by IPv6 DNAT; host_ip "::" means every local IPv6 address
-    but `::1`."""
-
-    proto: str
-    host_ip: str
-    host_port: int
-    container_ip: str
-    container_port: int
 
 
 @dataclass(frozen=True)
@@ -55,7 +43,7 @@ class Bridge6:
 class Firewall6Config:
     table: str
     bridges: tuple[Bridge6, ...]
-    mappings: tuple[Mapping6, ...] = ()
+    mappings: tuple[Mapping, ...] = ()
 
 
 def _addr6(field: str, value: str, op: str = "==") -> Expr:
@@ -68,7 +56,7 @@ def _addr6(field: str, value: str, op: str = "==") -> Expr:
 Targets = dict[tuple[Any, ...], tuple[str, int]]
 
 
-def _port_maps(mappings: tuple[Mapping6, ...]) -> dict[str, Targets]:
+def _port_maps(mappings: tuple[Mapping, ...]) -> dict[str, Targets]:
     maps: dict[str, Targets] = {ANY_IP: {}, ONE_IP: {}}
     for m in mappings:
         host = ipaddress.IPv6Address(m.host_ip)

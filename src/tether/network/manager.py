@@ -86,7 +86,7 @@ class _Published:
 
     holders: list[PortHolder] = field(default_factory=list)
     proxies: list[UserlandProxy] = field(default_factory=list)
-    nat6: list[firewall6.Mapping6] = field(default_factory=list)
+    nat6: list[firewall.Mapping] = field(default_factory=list)
 
 
 class NetworkManager:
@@ -384,7 +384,7 @@ class NetworkManager:
                     mappings.append(firewall.Mapping(proto, host_ip, port, container_ip,
                                                      container_port))
                 elif container_ip6 and self.ip6tables and self.nat:
-                    published.nat6.append(firewall6.Mapping6(proto, host_ip, port, container_ip6,
+                    published.nat6.append(firewall.Mapping(proto, host_ip, port, container_ip6,
                                                              container_port))
                     loopback = host_ip in (ANY6, "::1") and proto != "sctp"
                     if loopback:
