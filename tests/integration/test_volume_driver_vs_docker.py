@@ -51,7 +51,10 @@ def _refusals(host: str) -> list[tuple[int, str]]:
     return out
 
 
-def test_volume_driver_as_docker(daemon) -> None:
+def test_volume_driver_as_docker(fresh_daemon) -> None:
+    # a daemon of its own: the last step lists every volume, and the session daemon holds other
+    # tests' anonymous volumes
+    daemon = fresh_daemon
     ref = ReferenceEngine("volume-driver")
     try:
         ref.start()
