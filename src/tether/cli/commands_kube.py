@@ -44,15 +44,7 @@ def generate(kind: str, service: bool, project: str | None, filename: str | None
     if not names:
         raise CliError("kube generate: name containers, or a project with --project")
     containers = [client.json("GET", f"/containers/{n}/json") for n in names]
-    linked = {}
-    for c in containers:
-        for link in c["HostConfig"].get("Links") or []:
-            target = link.partition(":")[0].lstrip("/")
-            try:
-                linked[target] = client.json("GET", f"/containers/{target}/json")
-            except DaemonError as exc:
-                if exc.status != 404:
-                    raise
+    linked = _referred(containers)
     networks = {}
     for c in containers:
         for net in c["NetworkSettings"].get("Networks") or {}:
@@ -75,6 +67,30 @@ def generate(kind: str, service: bool, project: str | None, filename: str | None
             f.write(text)
     else:
         sys.stdout.write(text)
+
+
+def _referred(containers: list[dict]) -> dict[str, dict]:
+    """The inspect JSON of the containers that `containers` refer to and do not include, by
+    name: link targets (their ports and env make the link's Service and variables) and the
+    donors of `container:` namespace modes (named in the error when left out). One that is
+    gone is left out: the mapping reports it."""
+    from tether.rules.kube_pods import MODES, donor
+
+    given = {c["Name"].lstrip("/") for c in containers} | {c["Id"] for c in containers}
+    refs = [link.partition(":")[0].lstrip("/") for c in containers
+            for link in c["HostConfig"].get("Links") or []]
+    refs += [donor(c["HostConfig"].get(key)) for c in containers for key, _, _ in MODES]
+    found = {}
+    for ref in dict.fromkeys(r for r in refs if r and r not in given):
+        try:
+            c = current_app().client.json("GET", f"/containers/{ref}/json")
+        except DaemonError as exc:
+            if exc.status != 404:
+                raise
+            continue
+        if c["Id"] not in given:
+            found[c["Name"].lstrip("/")] = c
+    return found
 
 
 def _project_containers(project: str) -> tuple[str, ...]:
