@@ -298,11 +298,11 @@ def test_containers_sharing_namespaces_round_trip_as_one_pod(daemon, tmp_path: P
     as two containers sharing those namespaces again, and goes with `kube down`; a member named
     without its owner, or sharing IPC without the network, is refused."""
     d = daemon
-    out(d.docker("run", "-d", "--name", "kown", "--ipc", "shareable", "--expose", "8080",
+    out(d.tether("run", "-d", "--name", "kown", "--ipc", "shareable", "--expose", "8080",
                  "busybox", "nc", "-ll", "-p", "8080", "-e", "echo", "own-ok"))
-    out(d.docker("run", "-d", "--name", "kside", "--network", "container:kown", "--ipc",
+    out(d.tether("run", "-d", "--name", "kside", "--network", "container:kown", "--ipc",
                  "container:kown", "--pid", "container:kown", "busybox", "sleep", "600"))
-    out(d.docker("create", "--name", "kipc", "--ipc", "container:kown", "busybox", "true"))
+    out(d.tether("create", "--name", "kipc", "--ipc", "container:kown", "busybox", "true"))
     spec = tmp_path / "pod.yaml"
     try:
         generated = d.tether("kube", "generate", "kside", "kown")
