@@ -285,6 +285,17 @@ def test_a_pod_of_two_containers_shares_localhost(daemon, tmp_path: Path):
         ns = [out(d.tether("exec", name, "readlink", f"/proc/self/ns/{kind}"))
               for kind in ("net", "ipc") for name in ("kduo-server", "kduo-client")]
         assert ns[0] == ns[1] and ns[2] == ns[3]
+        # the played pod generates as it was written: by its name, with its containers' names
+        regenerated = d.tether("kube", "generate", "kduo")
+        (again,) = validated(run_ok(regenerated))
+        assert regenerated.stderr == b""
+        assert again["metadata"]["name"] == "kduo"
+        assert [(c["name"], c["command"]) for c in again["spec"]["containers"]] == [
+            ("server", ["nc", "-ll", "-p", "8080", "-e", "echo", "pod-ok"]),
+            ("client", ["sleep", "600"])]
+        missing = d.tether("kube", "generate", "nopod")
+        assert (missing.returncode, missing.stderr) == (
+            1, b"Error response from daemon: No such container: nopod\n")
         assert out(d.tether("pod", "rm", "-f", "kduo")) == "kduo"
         names = out(d.tether("ps", "-a", "--format", "{{.Names}}")).split()
         assert "kduo-server" not in names and "kduo-client" not in names

@@ -209,3 +209,28 @@ def test_generate_turns_the_refusal_into_its_error() -> None:
     app = owner()
     with pytest.raises(GenerateError, match="name app too"):
         generate([member("side", app)], {}, linked={"app": app})
+
+
+# --- pods kube play made -----------------------------------------------------------------------
+
+def played(pod: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two containers `kube play` makes of a pod of containers server and client."""
+    labels = {"app": pod, "io.tether.kube.pod": pod, "io.tether.kube": "1"}
+    first = owner(f"{pod}-server", Labels=labels)
+    return first, member(f"{pod}-client", first, Labels=labels)
+
+
+def test_a_played_pod_generates_under_its_own_names_and_plays_back_as_before() -> None:
+    from tether.rules.kube_play import plan
+
+    first, second = played("duo")
+    result = generate([first, second], {})
+    pod = the_pod(result)
+    assert pod["metadata"]["name"] == "duo"
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["server", "client"]
+    assert plan(result.documents).container_names() == ["duo-server", "duo-client"]
+
+
+def test_a_played_pod_and_a_container_of_its_name_are_refused() -> None:
+    with pytest.raises(GenerateError, match="pod duo and container duo would both be pod 'duo'"):
+        generate([*played("duo"), container("duo")], {})

@@ -27,6 +27,7 @@ from typing import Any
 
 from tether.rules.kube_env import env_name
 from tether.rules.kube_names import NameCollision, NameTable, dns1035
+from tether.rules.kube_play import LABEL_POD
 from tether.rules.kube_pods import PodError, PodGroup, donor, group
 
 APP_LABEL = "app"
@@ -98,9 +99,9 @@ class _Generator:
         self.services: dict[str, _Service] = {}
         self.claim_docs: dict[str, dict[str, Any]] = {}
         self.out = Generated()
-        # a container's name in its pod is its own (mangled), the pod's is its owner's
-        self.pod_of = {_name(c): self.pods.name(_name(g.owner)) for g in self.groups
-                       for c in g.containers}
+        self.pod_of: dict[str, str] = {}
+        self.in_pod: dict[str, str] = {}
+        self.name_pods()
 
     def run(self) -> Generated:
         workloads = []
@@ -110,6 +111,26 @@ class _Generator:
         self.out.documents = [*self.claim_docs.values(),
                               *(self.service_doc(s) for s in self.services.values()), *workloads]
         return self.out
+
+    def name_pods(self) -> None:
+        """A pod's name is its owner's, a container's in it its own (mangled both). A pod
+        `kube play` made (its containers share the label io.tether.kube.pod) keeps the name it
+        had in the YAML, and its containers theirs (`<pod>-<container>` without `<pod>-`), so
+        that a played pod generates as it was written. Two pods of one name are refused."""
+        named: dict[str, str] = {}
+        for g in self.groups:
+            labels = {(c["Config"].get("Labels") or {}).get(LABEL_POD) for c in g.containers}
+            played = labels.pop() if len(labels) == 1 else None
+            source = f"pod {played}" if played else f"container {_name(g.owner)}"
+            pod = dns1035(played) if played else self.pods.name(_name(g.owner))
+            if named.setdefault(pod, source) != source:
+                raise GenerateError(f"{named[pod]} and {source} would both be pod {pod!r}")
+            for c in g.containers:
+                self.pod_of[_name(c)] = pod
+                if played:
+                    self.in_pod[_name(c)] = dns1035(_name(c).removeprefix(f"{played}-"))
+                else:
+                    self.in_pod[_name(c)] = self.pods.name(_name(c))
 
     def warn(self, container: Mapping[str, Any], text: str) -> None:
         self.out.warnings.append(f"{_name(container)}: {text}")
@@ -192,7 +213,7 @@ class _Generator:
         """One container of the pod, its `ports` and `volumes` (pod-level, numbered from
         `first_volume`) still in it for pod_spec to merge."""
         config, host = c["Config"], c["HostConfig"]
-        container: dict[str, Any] = {"name": self.pods.name(_name(c)), "image": config["Image"]}
+        container: dict[str, Any] = {"name": self.in_pod[_name(c)], "image": config["Image"]}
         if config.get("Entrypoint"):
             container["command"] = list(config["Entrypoint"])
         if config.get("Cmd"):
