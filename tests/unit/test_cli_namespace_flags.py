@@ -13,7 +13,8 @@ from test_cli_links import run_cli
 ID = "c" * 64
 
 
-def test_the_modes_are_sent_as_given(server, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_the_modes_are_sent_as_given(server,  # noqa: F811
+                                     capsys: pytest.CaptureFixture[str]) -> None:
     path, seen, replies = server
     replies += [ping("1.44"), json_reply(201, {"Id": ID, "Warnings": []})] * 2
     code, out, _ = run_cli(["-H", f"unix://{path}", "create", "--network", "container:app",
