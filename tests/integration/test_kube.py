@@ -285,8 +285,77 @@ def test_a_pod_of_two_containers_shares_localhost(daemon, tmp_path: Path):
         ns = [out(d.tether("exec", name, "readlink", f"/proc/self/ns/{kind}"))
               for kind in ("net", "ipc") for name in ("kduo-server", "kduo-client")]
         assert ns[0] == ns[1] and ns[2] == ns[3]
+        # the played pod generates as it was written: by its name, with its containers' names
+        regenerated = d.tether("kube", "generate", "kduo")
+        (again,) = validated(run_ok(regenerated))
+        assert regenerated.stderr == b""
+        assert again["metadata"]["name"] == "kduo"
+        assert [(c["name"], c["command"]) for c in again["spec"]["containers"]] == [
+            ("server", ["nc", "-ll", "-p", "8080", "-e", "echo", "pod-ok"]),
+            ("client", ["sleep", "600"])]
+        missing = d.tether("kube", "generate", "nopod")
+        assert (missing.returncode, missing.stderr) == (
+            1, b"Error response from daemon: No such container: nopod\n")
         assert out(d.tether("pod", "rm", "-f", "kduo")) == "kduo"
         names = out(d.tether("ps", "-a", "--format", "{{.Names}}")).split()
         assert "kduo-server" not in names and "kduo-client" not in names
     finally:
         d.tether("kube", "down", str(spec))
+
+
+def test_containers_sharing_namespaces_round_trip_as_one_pod(daemon, tmp_path: Path):
+    """A container and a member in its network, IPC and PID namespaces (`container:` modes)
+    generate ONE pod of two containers with shareProcessNamespace, which validates, plays back
+    as two containers sharing those namespaces again, and goes with `kube down`; a member named
+    without its owner, or sharing IPC without the network, is refused."""
+    d = daemon
+    out(d.tether("run", "-d", "--name", "kown", "--ipc", "shareable", "--expose", "8080",
+                 "busybox", "nc", "-ll", "-p", "8080", "-e", "echo", "own-ok"))
+    out(d.tether("run", "-d", "--name", "kside", "--network", "container:kown", "--ipc",
+                 "container:kown", "--pid", "container:kown", "busybox", "sleep", "600"))
+    out(d.tether("create", "--name", "kipc", "--ipc", "container:kown", "busybox", "true"))
+    spec = tmp_path / "pod.yaml"
+    try:
+        generated = d.tether("kube", "generate", "kside", "kown")
+        text = run_ok(generated)
+        assert generated.stderr == b""
+        (pod,) = validated(text)
+        assert (pod["kind"], pod["metadata"]["name"]) == ("Pod", "kown")
+        assert [c["name"] for c in pod["spec"]["containers"]] == ["kown", "kside"]
+        assert pod["spec"]["shareProcessNamespace"] is True
+        assert pod["spec"]["containers"][0]["ports"] == [{"containerPort": 8080,
+                                                          "protocol": "TCP"}]
+        validated(run_ok(d.tether("kube", "generate", "--type", "deployment", "kown", "kside")))
+        alone = d.tether("kube", "generate", "kside")
+        assert (alone.returncode, alone.stderr.decode()) == (
+            1, "kube generate: kside joins the network namespace of kown (--network "
+               "container:kown): name kown too, the two become one pod\n")
+        split = d.tether("kube", "generate", "kown", "kipc")
+        assert (split.returncode, split.stderr.decode()) == (
+            1, "kube generate: kipc shares the IPC namespace of kown (--ipc container:kown) but "
+               "not its network namespace: the containers of a Kubernetes pod share both, and "
+               "two pods would share neither; run it with --network container:kown too\n")
+
+        spec.write_text(text)
+        played = d.tether("kube", "play", str(spec))
+        assert run_ok(played).split() == ["kown-kown", "kown-kside"]
+        assert "shareProcessNamespace: the pod's containers share the PID namespace of " \
+               "kown-kown" in played.stderr.decode()
+        ns = {name: [out(d.tether("exec", name, "readlink", f"/proc/self/ns/{kind}"))
+                     for kind in ("net", "ipc", "pid")]
+              for name in ("kown", "kown-kown", "kown-kside")}
+        assert ns["kown-kown"] == ns["kown-kside"]
+        assert not set(ns["kown"]) & set(ns["kown-kown"])  # the played pod's own namespaces
+        # localhost and processes are shared: the member reaches the owner's listener on
+        # 127.0.0.1 and sees its process
+        replies = [out(d.tether("exec", "kown-kside", "sh", "-c",
+                                "nc 127.0.0.1 8080 </dev/null; sleep 0.2")) for _ in range(10)]
+        assert "own-ok" in replies
+        assert "nc -ll -p 8080" in out(d.tether("exec", "kown-kside", "ps", "-o", "args"))
+    finally:
+        removed = d.tether("kube", "down", str(spec)) if spec.exists() else None
+        d.tether("rm", "-f", "kipc", "kside", "kown")
+    assert run_ok(removed).split() == ["kown-kside", "kown-kown", "tether-kube"]
+    names = out(d.tether("ps", "-a", "--format", "{{.Names}}")).split()
+    assert not {"kown-kown", "kown-kside"} & set(names)
+    assert d.tether("network", "inspect", "tether-kube").returncode == 1

@@ -23,6 +23,11 @@ COMMANDS = (
      "--tmpfs", "/run:size=16m", "busybox", "nc", "-ll", "-p", "5432", "-e", "echo", "db-ok"),
     ("run", "-d", "--name", "kweb", "-P", "--expose", "5000", "--link", "kdb:db",
      "--restart", "always", "-w", "/w", "busybox", "sleep", "600"),
+    # a pod: a member in the owner's network, IPC and PID namespaces
+    ("run", "-d", "--name", "kown", "--ipc", "shareable", "--expose", "8080", "busybox", "sleep",
+     "600"),
+    ("run", "-d", "--name", "kside", "--network", "container:kown", "--ipc", "container:kown",
+     "--pid", "container:kown", "busybox", "sleep", "600"),
 )
 
 
@@ -46,19 +51,26 @@ def ours(daemon):
     try:
         yield daemon
     finally:
-        daemon.docker("rm", "-f", "-v", "kweb", "kdb")
+        daemon.docker("rm", "-f", "-v", "kweb", "kdb", "kside", "kown")
         daemon.docker("volume", "rm", "kvol")
 
 
-def generate(host: str) -> subprocess.CompletedProcess:
-    return subprocess.run([TETHER, "-H", host, "kube", "generate", "--service", "kweb", "kdb"],
-                          capture_output=True, timeout=60)
+def generate(host: str, *names: str) -> subprocess.CompletedProcess:
+    return subprocess.run([TETHER, "-H", host, "kube", "generate", "--service",
+                           *(names or ("kweb", "kdb"))], capture_output=True, timeout=60)
 
 
-def test_same_yaml_from_docker_and_tether(ref: ReferenceEngine, ours) -> None:
-    theirs, mine = generate(ref.host), generate(ours.host)
+@pytest.mark.parametrize("names", [(), ("kside", "kown")], ids=["link", "pod"])
+def test_same_yaml_from_docker_and_tether(ref: ReferenceEngine, ours, names) -> None:
+    """The same YAML and warnings from both engines' inspect JSON: for the linked pair, and
+    for a pod of two (how each engine shows a member's `container:` modes)."""
+    theirs, mine = generate(ref.host, *names), generate(ours.host, *names)
     assert theirs.returncode == mine.returncode == 0, (theirs.stderr, mine.stderr)
-    validated(theirs.stdout.decode())
+    documents = validated(theirs.stdout.decode())
+    if names:
+        (pod,) = documents
+        assert [c["name"] for c in pod["spec"]["containers"]] == ["kown", "kside"]
+        assert pod["spec"]["shareProcessNamespace"] is True
     assert mine.stdout.decode() == theirs.stdout.decode()
     assert mine.stderr.decode() == theirs.stderr.decode()
 

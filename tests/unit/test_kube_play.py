@@ -152,6 +152,37 @@ def test_a_pods_further_containers_join_the_first_ones_namespaces() -> None:
     assert not {"Hostname", "ExposedPorts", "NetworkingConfig"} & set(member)
     assert not {"PortBindings", "ExtraHosts"} & set(host)
     assert member["Labels"] == first["Labels"]
+    assert "PidMode" not in host and "PidMode" not in first["HostConfig"]
+    assert p.notes == []
+
+
+def test_share_process_namespace_joins_the_first_ones_pid_namespace() -> None:
+    p = plan([pod(shareProcessNamespace=True, containers=[
+        {"name": "a", "image": "b"}, {"name": "x", "image": "b"}, {"name": "y", "image": "b"}])])
+    first, *members = (c.body for c in p.pods[0].containers)
+    assert "PidMode" not in first["HostConfig"]
+    assert [m["HostConfig"]["PidMode"] for m in members] == ["container:p-a"] * 2
+    assert p.notes == ["Pod p: shareProcessNamespace: the pod's containers share the PID "
+                       "namespace of p-a, whose process is its PID 1 (on Kubernetes the pod's "
+                       "pause process is)"]
+    with pytest.raises(PlayError, match="spec.shareProcessNamespace must be true or false"):
+        plan([pod(shareProcessNamespace="yes")])
+
+
+def test_a_generated_pod_of_two_plays_back_as_one() -> None:
+    from test_kube_pods import member, owner
+
+    app = owner(ExposedPorts={"80/tcp": {}},
+                host={"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}})
+    side = member("side", app, pid=True, ExposedPorts={"9000/tcp": {}})
+    p = plan(generate([app, side], {}).documents, "net")
+    assert p.container_names() == ["app-app", "app-side"]
+    first, played = (c.body for c in p.pods[0].containers)
+    assert first["HostConfig"]["IpcMode"] == "shareable"
+    assert first["ExposedPorts"] == {"80/tcp": {}, "9000/tcp": {}}
+    assert first["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+    host = played["HostConfig"]
+    assert host["NetworkMode"] == host["IpcMode"] == host["PidMode"] == "container:app-app"
 
 
 def test_configmap_and_secret_volumes_are_filled_volumes_mounted_read_only() -> None:

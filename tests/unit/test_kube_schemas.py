@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from test_kube_generate import everything, seed_pair, container
+from test_kube_pods import member, owner
 from tether.rules.kube_generate import generate, with_comments
 
 KUBERNETES_VERSION = "1.35"
@@ -31,9 +32,13 @@ def as_yaml(documents: list[dict[str, Any]]) -> str:
 
 
 @pytest.mark.parametrize("kind", ["pod", "deployment"])
-@pytest.mark.parametrize("case", ["seed", "everything", "aliases"])
+@pytest.mark.parametrize("case", ["seed", "everything", "aliases", "pod"])
 def test_generated_yaml_validates(kind: str, case: str) -> None:
-    inputs = {"seed": seed_pair(), "everything": [everything()],
+    app = owner(ExposedPorts={"80/tcp": {}}, host={"PublishAllPorts": True},
+                mounts=[{"Type": "bind", "Source": "/srv", "Destination": "/srv"}])
+    side = member("side", app, pid=True, ExposedPorts={"80/tcp": {}, "81/tcp": {}},
+                  mounts=[{"Type": "bind", "Source": "/srv", "Destination": "/srv"}])
+    inputs = {"seed": seed_pair(), "everything": [everything()], "pod": [app, side],
               "aliases": [container("proj_db_1", ExposedPorts={"5432/tcp": {}},
                                     networks={"proj_default": {"Aliases": ["db"]}})]}[case]
     result = generate(inputs, {}, kind=kind, services=True)

@@ -19,7 +19,7 @@ from tether.cli.common import MULTI, DockerGroup, command, current_app, err
 COMPOSE_PROJECT = "com.docker.compose.project"
 
 
-@command("generate", usage="[OPTIONS] CONTAINER [CONTAINER...]")
+@command("generate", usage="[OPTIONS] CONTAINER|POD [CONTAINER|POD...]")
 @click.option("--type", "kind", type=click.Choice(["pod", "deployment"]), default="pod",
               show_default=True, help="The kind of workload each container becomes")
 @click.option("-s", "--service", is_flag=True,
@@ -30,9 +30,10 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 @click.argument("names", **MULTI)
 def generate(kind: str, service: bool, project: str | None, filename: str | None,
              names: tuple[str, ...]) -> None:
-    """Print Kubernetes YAML for containers: a Pod or Deployment each, a Service per link
-    alias and network alias, a PersistentVolumeClaim per named volume. What Kubernetes cannot
-    express is listed on stderr."""
+    """Print Kubernetes YAML for containers (or the pods `kube play` made): a Pod or Deployment
+    each, one for containers sharing namespaces (container: modes), a Service per link alias
+    and network alias, a PersistentVolumeClaim per named volume. What Kubernetes cannot express
+    is listed on stderr."""
     import yaml
 
     from tether.rules.kube_generate import GenerateError
@@ -43,16 +44,8 @@ def generate(kind: str, service: bool, project: str | None, filename: str | None
     names = names + _project_containers(project) if project else names
     if not names:
         raise CliError("kube generate: name containers, or a project with --project")
-    containers = [client.json("GET", f"/containers/{n}/json") for n in names]
-    linked = {}
-    for c in containers:
-        for link in c["HostConfig"].get("Links") or []:
-            target = link.partition(":")[0].lstrip("/")
-            try:
-                linked[target] = client.json("GET", f"/containers/{target}/json")
-            except DaemonError as exc:
-                if exc.status != 404:
-                    raise
+    containers = [c for n in names for c in _containers(n)]
+    linked = _referred(containers)
     networks = {}
     for c in containers:
         for net in c["NetworkSettings"].get("Networks") or {}:
@@ -75,6 +68,48 @@ def generate(kind: str, service: bool, project: str | None, filename: str | None
             f.write(text)
     else:
         sys.stdout.write(text)
+
+
+def _containers(name: str) -> list[dict]:
+    """The inspect JSON of a container, or of the containers of a pod `kube play` made (found
+    by its label, oldest first: the first one holds the pod's namespaces)."""
+    from tether.rules.kube_play import LABEL_POD
+
+    client = current_app().client
+    try:
+        return [client.json("GET", f"/containers/{name}/json")]
+    except DaemonError as exc:
+        if exc.status != 404:
+            raise
+        query = {"all": 1, "filters": json.dumps({"label": [f"{LABEL_POD}={name}"]})}
+        members = client.json("GET", "/containers/json", query)
+        if not members:
+            raise
+    return [client.json("GET", f"/containers/{m['Id']}/json") for m in reversed(members)]
+
+
+def _referred(containers: list[dict]) -> dict[str, dict]:
+    """The inspect JSON of the containers that `containers` refer to and do not include, by
+    name: link targets (their ports and env make the link's Service and variables) and the
+    donors of `container:` namespace modes (named in the error when left out). One that is
+    gone is left out: the mapping reports it."""
+    from tether.rules.kube_pods import MODES, donor
+
+    given = {c["Name"].lstrip("/") for c in containers} | {c["Id"] for c in containers}
+    refs = [link.partition(":")[0].lstrip("/") for c in containers
+            for link in c["HostConfig"].get("Links") or []]
+    refs += [donor(c["HostConfig"].get(key)) for c in containers for key, _, _ in MODES]
+    found = {}
+    for ref in dict.fromkeys(r for r in refs if r and r not in given):
+        try:
+            c = current_app().client.json("GET", f"/containers/{ref}/json")
+        except DaemonError as exc:
+            if exc.status != 404:
+                raise
+            continue
+        if c["Id"] not in given:
+            found[c["Name"].lstrip("/")] = c
+    return found
 
 
 def _project_containers(project: str) -> tuple[str, ...]:

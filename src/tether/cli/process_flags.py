@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import click
 
+from tether.cli.client import CliError
 from tether.rules.process_options import IPC_SYSCTLS, parse_ulimit
 from tether.rules.units import ram_in_bytes
 
@@ -86,7 +87,20 @@ def host_config(params: dict[str, Any]) -> dict[str, Any]:
         log_opts[key] = setting
     if params["log_driver"] or log_opts:
         config["LogConfig"] = {"Type": params["log_driver"] or "", "Config": log_opts}
+    for flag, key in (("ipc", "IpcMode"), ("pid", "PidMode"), ("uts", "UTSMode")):
+        if params[flag]:
+            config[key] = params[flag]
     return config
+
+
+def check_namespace_modes(host_config: dict[str, Any]) -> None:
+    """The docker CLI's own checks of --pid and --uts (exit 125 before the daemon is asked);
+    --ipc is left to the daemon, as the docker CLI 28 leaves it."""
+    pid = host_config.get("PidMode") or ""
+    if pid not in ("", "host") and not (pid.startswith("container:") and pid[len("container:"):]):
+        raise CliError("--pid: invalid PID mode", code=125)
+    if (host_config.get("UTSMode") or "") not in ("", "host"):
+        raise CliError("--uts: invalid UTS mode", code=125)
 
 
 def mac_address(params: dict[str, Any]) -> str:
@@ -114,6 +128,10 @@ def options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--mac-address", default="", help="MAC of the container's interface"),
         click.option("--log-driver", default="", help="json-file, local or none"),
         click.option("--log-opt", multiple=True, help="KEY=VALUE option of the log driver"),
+        click.option("--ipc", default="",
+                     help="IPC namespace: private, shareable, host, none or container:NAME|ID"),
+        click.option("--pid", default="", help="PID namespace: host or container:NAME|ID"),
+        click.option("--uts", default="", help="UTS namespace (hostname): host"),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)

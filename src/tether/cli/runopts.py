@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.cli.client import CliError
+from tether.cli.process_flags import check_namespace_modes
 from tether.rules.portspec import PortSpecError, parse_expose, publish_body
 
 
@@ -317,6 +318,7 @@ def create_body(opts: RunOptions, environ: dict[str, str] | None = None) -> dict
     if opts.healthcheck is not None:
         body["Healthcheck"] = opts.healthcheck
     body["HostConfig"].update(opts.process)
+    check_namespace_modes(body["HostConfig"])
     if opts.mac_address:  # API 1.44: in the endpoint settings of the container's network
         body["NetworkingConfig"]["EndpointsConfig"][opts.network]["MacAddress"] = opts.mac_address
     return body

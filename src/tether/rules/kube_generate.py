@@ -11,6 +11,12 @@ kubelet's service variables (rules/kube_env.py) include the same `ALIAS_PORT*` n
 gave; the link variables the kubelet does not make (`ALIAS_NAME`, `ALIAS_ENV_*`) are written into
 the parent's `env` with tether's values. Services come before the pods in the output, because the
 kubelet gives a pod the variables of the Services that exist when the pod is made.
+
+Containers joined by `container:` namespace modes are one pod (rules/kube_pods.py says which and
+refuses what a pod cannot hold): the namespace owner's container first, then its members, with
+the pod-level fields (restart policy, hostname, host namespaces, grace period) of the owner,
+each member's differing value reported, ports merged (they are one network namespace's) and
+shareProcessNamespace where a PID namespace is shared. Services select the pod.
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from typing import Any
 
 from tether.rules.kube_env import env_name
 from tether.rules.kube_names import NameCollision, NameTable, dns1035
+from tether.rules.kube_play import LABEL_POD
+from tether.rules.kube_pods import PodError, PodGroup, donor, group
 
 APP_LABEL = "app"
 DEFAULT_NETWORKS = ("bridge", "default")
@@ -62,13 +70,14 @@ def generate(containers: list[Mapping[str, Any]], networks: Mapping[str, Mapping
              services: bool = False,
              volumes: Mapping[str, Mapping[str, Any]] | None = None) -> Generated:
     """Kubernetes objects for `containers` (inspect JSON). `networks` maps network names to
-    their inspect JSON; `linked` holds the inspect JSON of link targets that are not among
-    `containers` (their ports and env make the link's Service and variables). `kind` is "pod"
+    their inspect JSON; `linked` holds the inspect JSON of link targets and `container:` mode
+    donors that are not among `containers` (a target's ports and env make the link's Service
+    and variables; a donor left out is named in the error). `kind` is "pod"
     or "deployment"; `services` adds a NodePort Service for ports published on a random port;
     `volumes` maps named volumes to their inspect JSON (labels, driver and options)."""
     try:
         return _Generator(containers, networks, linked or {}, kind, services, volumes or {}).run()
-    except NameCollision as exc:
+    except (NameCollision, PodError) as exc:
         raise GenerateError(str(exc)) from exc
 
 
@@ -77,7 +86,7 @@ class _Generator:
                  networks: Mapping[str, Mapping[str, Any]],
                  linked: Mapping[str, Mapping[str, Any]], kind: str, services: bool,
                  volumes: Mapping[str, Mapping[str, Any]]) -> None:
-        self.containers = _dependency_order(containers)
+        self.groups = _dependency_order(group(containers, list(linked.values())))
         self.volume_info = volumes
         self.networks = networks
         self.known = {_name(c): c for c in [*linked.values(), *containers]}
@@ -90,23 +99,50 @@ class _Generator:
         self.services: dict[str, _Service] = {}
         self.claim_docs: dict[str, dict[str, Any]] = {}
         self.out = Generated()
+        self.pod_of: dict[str, str] = {}
+        self.in_pod: dict[str, str] = {}
+        self.name_pods()
 
     def run(self) -> Generated:
-        workloads = [self.workload(c) for c in self.containers]
+        workloads = []
+        for pod_group in self.groups:
+            self.out.warnings += pod_group.warnings
+            workloads.append(self.workload(pod_group))
         self.out.documents = [*self.claim_docs.values(),
                               *(self.service_doc(s) for s in self.services.values()), *workloads]
         return self.out
+
+    def name_pods(self) -> None:
+        """A pod's name is its owner's, a container's in it its own (mangled both). A pod
+        `kube play` made (its containers share the label io.tether.kube.pod) keeps the name it
+        had in the YAML, and its containers theirs (`<pod>-<container>` without `<pod>-`), so
+        that a played pod generates as it was written. Two pods of one name are refused."""
+        named: dict[str, str] = {}
+        for g in self.groups:
+            labels = {(c["Config"].get("Labels") or {}).get(LABEL_POD) for c in g.containers}
+            played = labels.pop() if len(labels) == 1 else None
+            source = f"pod {played}" if played else f"container {_name(g.owner)}"
+            pod = dns1035(played) if played else self.pods.name(_name(g.owner))
+            if named.setdefault(pod, source) != source:
+                raise GenerateError(f"{named[pod]} and {source} would both be pod {pod!r}")
+            for c in g.containers:
+                self.pod_of[_name(c)] = pod
+                if played:
+                    self.in_pod[_name(c)] = dns1035(_name(c).removeprefix(f"{played}-"))
+                else:
+                    self.in_pod[_name(c)] = self.pods.name(_name(c))
 
     def warn(self, container: Mapping[str, Any], text: str) -> None:
         self.out.warnings.append(f"{_name(container)}: {text}")
 
     # --- workloads ---------------------------------------------------------------------------
 
-    def workload(self, c: Mapping[str, Any]) -> dict[str, Any]:
-        pod = self.pods.name(_name(c))
+    def workload(self, pod_group: PodGroup) -> dict[str, Any]:
+        c = pod_group.owner
+        pod = self.pod_of[_name(c)]
         labels = {APP_LABEL: pod}
-        annotations = {str(k): str(v) for k, v in sorted((c["Config"].get("Labels") or {}).items())}
-        spec = self.pod_spec(c, pod)
+        annotations = self.annotations(pod_group)
+        spec = self.pod_spec(pod_group, pod)
         meta: dict[str, Any] = {"name": pod, "labels": labels}
         if annotations:
             meta["annotations"] = annotations
@@ -122,9 +158,62 @@ class _Generator:
                 "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                          "template": {"metadata": template_meta, "spec": spec}}}
 
-    def pod_spec(self, c: Mapping[str, Any], pod: str) -> dict[str, Any]:
+    def annotations(self, pod_group: PodGroup) -> dict[str, str]:
+        """The containers' labels, the owner's value where a member's differs (reported)."""
+        annotations: dict[str, str] = {}
+        for c in pod_group.containers:
+            for key, value in sorted((c["Config"].get("Labels") or {}).items()):
+                if annotations.setdefault(str(key), str(value)) != str(value):
+                    self.warn(c, f"label {key}={value} is not carried: the pod's annotation has "
+                              f"{_name(pod_group.owner)}'s value")
+        return dict(sorted(annotations.items()))
+
+    def pod_spec(self, pod_group: PodGroup, pod: str) -> dict[str, Any]:
+        """The pod: a container per member of the group, the owner's pod-level fields."""
+        owner = pod_group.owner
+        spec: dict[str, Any] = {"containers": []}
+        volumes: list[dict[str, Any]] = []
+        ports: list[dict[str, Any]] = []
+        for c in pod_group.containers:
+            container = self.container(c, pod, len(volumes))
+            for port in container.pop("ports", []):
+                if port not in ports:  # one network namespace: a port declared once is enough
+                    ports.append(port)
+                    container.setdefault("ports", []).append(port)
+            volumes += [v for v in container.pop("volumes", []) if v not in volumes]
+            spec["containers"].append(container)
+        if volumes:
+            spec["volumes"] = volumes
+        if pod_group.share_pid:
+            spec["shareProcessNamespace"] = True
+        spec["restartPolicy"] = self.restart_policy(owner)
+        self.pod_level(owner, spec)
+        if owner["HostConfig"].get("NetworkMode") == "host":
+            spec["hostNetwork"] = True
+        for member in pod_group.containers[1:]:
+            self.member_pod_level(member, owner, spec)
+        return spec
+
+    def member_pod_level(self, c: Mapping[str, Any], owner: Mapping[str, Any],
+                         spec: Mapping[str, Any]) -> None:
+        """Report each pod-level field where a member differs from the owner: a pod has one."""
+        if _restart_name(c) != _restart_name(owner):
+            self.warn(c, f"restart policy {_restart_name(c)!r} is not carried: a pod has one, "
+                      f"{_name(owner)}'s ({_restart_name(owner)!r})")
+        own: dict[str, Any] = {}
+        self.pod_level(c, own, owner=False)
+        for key in sorted(set(own) | set(spec)):
+            if key in ("terminationGracePeriodSeconds", "hostIPC", "hostPID") \
+                    and own.get(key) != spec.get(key):
+                theirs = "unset" if own.get(key) is None else repr(own[key])
+                self.warn(c, f"pod field {key}: its own value ({theirs}) is not carried, the "
+                          f"pod has {_name(owner)}'s")
+
+    def container(self, c: Mapping[str, Any], pod: str, first_volume: int) -> dict[str, Any]:
+        """One container of the pod, its `ports` and `volumes` (pod-level, numbered from
+        `first_volume`) still in it for pod_spec to merge."""
         config, host = c["Config"], c["HostConfig"]
-        container: dict[str, Any] = {"name": pod, "image": config["Image"]}
+        container: dict[str, Any] = {"name": self.in_pod[_name(c)], "image": config["Image"]}
         if config.get("Entrypoint"):
             container["command"] = list(config["Entrypoint"])
         if config.get("Cmd"):
@@ -150,23 +239,18 @@ class _Generator:
             container["tty"] = True
         if config.get("OpenStdin"):
             container["stdin"] = True
-        spec: dict[str, Any] = {"containers": [container]}
-        mounts, volumes = self.volumes(c)
+        mounts, volumes = self.volumes(c, first_volume)
         if mounts:
             container["volumeMounts"] = mounts
-            spec["volumes"] = volumes
-        spec["restartPolicy"] = self.restart_policy(c)
-        self.pod_level(c, spec)
-        self.network(c, pod)
-        if host.get("NetworkMode") == "host":
-            spec["hostNetwork"] = True
+            container["volumes"] = volumes
+        self.network(c)
         for key in _UNMAPPED_HOST_CONFIG:
             if host.get(key) not in (None, "", 0, [], {}, False, -1, *_DEFAULTS.get(key, ())):
                 self.warn(c, f"HostConfig.{key} is not carried to Kubernetes")
         for opt in host.get("SecurityOpt") or []:
             if not opt.startswith("label"):
                 self.warn(c, f"security option {opt!r} is not carried to Kubernetes")
-        return spec
+        return container
 
     def env(self, c: Mapping[str, Any]) -> list[dict[str, str]]:
         env = []
@@ -268,7 +352,10 @@ class _Generator:
             context["readOnlyRootFilesystem"] = True
         return context
 
-    def volumes(self, c: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def volumes(self, c: Mapping[str, Any], first: int
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The container's volumeMounts and the pod volumes they need, numbered from `first`:
+        the pod's earlier containers have the numbers below."""
         mounts, volumes = [], []
 
         def add(name: str, target: str, read_only: bool, source: dict[str, Any]) -> None:
@@ -278,7 +365,7 @@ class _Generator:
             mounts.append(mount)
             volumes.append({"name": name, **source})
 
-        for index, m in enumerate(c.get("Mounts") or []):
+        for index, m in enumerate(c.get("Mounts") or [], first):
             read_only = not m.get("RW", True)
             if m["Type"] == "volume" and _ANONYMOUS_VOLUME.fullmatch(m.get("Name") or ""):
                 add(f"anonymous-{index}", m["Destination"], read_only, {"emptyDir": {}})
@@ -297,7 +384,7 @@ class _Generator:
             else:
                 self.warn(c, f"mount of type {m['Type']!r} at {m['Destination']} is left out")
         tmpfs = sorted((c["HostConfig"].get("Tmpfs") or {}).items())
-        for index, (target, options) in enumerate(tmpfs):
+        for index, (target, options) in enumerate(tmpfs, first):
             empty: dict[str, Any] = {"medium": "Memory"}
             size = _tmpfs_size(options)
             if size:
@@ -333,10 +420,12 @@ class _Generator:
             return "OnFailure"
         return "Never"
 
-    def pod_level(self, c: Mapping[str, Any], spec: dict[str, Any]) -> None:
+    def pod_level(self, c: Mapping[str, Any], spec: dict[str, Any], owner: bool = True) -> None:
+        """The pod-level fields `c` asks for, into `spec`. A member (not `owner`) has the
+        owner's hostname in Docker, so its own is not looked at."""
         config, host = c["Config"], c["HostConfig"]
         hostname = config.get("Hostname") or ""
-        if hostname and hostname != c["Id"][:12]:
+        if owner and hostname and hostname != c["Id"][:12]:
             if re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", hostname) and len(hostname) <= 63:
                 spec["hostname"] = hostname
             else:
@@ -356,7 +445,7 @@ class _Generator:
             mode = host.get(mode_key) or ""
             if mode == "host":
                 spec[flag] = True
-            elif mode not in ("", "private", "shareable"):
+            elif mode not in ("", "private", "shareable") and not donor(mode):
                 self.warn(c, f"HostConfig.{mode_key} {mode!r} is not carried to Kubernetes")
         macs = [config.get("MacAddress")] + [
             e.get("MacAddress") for e in (c["NetworkSettings"].get("Networks") or {}).values()
@@ -366,11 +455,11 @@ class _Generator:
 
     # --- networks, links, Services -----------------------------------------------------------
 
-    def network(self, c: Mapping[str, Any], pod: str) -> None:
+    def network(self, c: Mapping[str, Any]) -> None:
         mode = c["HostConfig"].get("NetworkMode") or "default"
-        if mode == "host":
+        if mode == "host" or donor(mode):  # a member: in its pod's network
             return
-        if mode == "none" or mode.startswith("container:"):
+        if mode == "none":
             self.warn(c, f"network mode {mode!r} is not carried to Kubernetes")
             return
         attached = list((c["NetworkSettings"].get("Networks") or {}).items())
@@ -437,19 +526,23 @@ class _Generator:
     def add_service(self, docker_name: str, target: str, ports: list[dict[str, Any]],
                     source: str, node_port: bool = False) -> str:
         name = self.service_names.name(docker_name)
-        selector = dns1035(target)
+        selector = self.pod_of.get(target) or dns1035(target)
         existing = self.services.get(name)
         if existing is not None and existing.selector != selector:
             raise GenerateError(f"Service {name!r} would select both {existing.selector!r} "
                                 f"({existing.source}) and {selector!r} ({source})")
-        if len(ports) > 1:
-            ports = [{**p, "name": f"{p['protocol'].lower()}-{p['port']}"} for p in ports]
-        self.services.setdefault(name, _Service(name, selector, ports, source, node_port))
+        if existing is None:
+            self.services[name] = _Service(name, selector, ports, source, node_port)
+        else:  # a second way to the same pod: the ports of both
+            existing.ports += [p for p in ports if p not in existing.ports]
         return name
 
     @staticmethod
     def service_doc(service: _Service) -> dict[str, Any]:
-        spec: dict[str, Any] = {"selector": {APP_LABEL: service.selector}, "ports": service.ports}
+        ports = service.ports
+        if len(ports) > 1:
+            ports = [{**p, "name": f"{p['protocol'].lower()}-{p['port']}"} for p in ports]
+        spec: dict[str, Any] = {"selector": {APP_LABEL: service.selector}, "ports": ports}
         if service.node_port:
             spec["type"] = "NodePort"
         return {"apiVersion": "v1", "kind": "Service",
@@ -477,22 +570,26 @@ def _restart_name(c: Mapping[str, Any]) -> str:
     return (c["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
 
 
-def _dependency_order(containers: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Link targets before the containers that link to them, otherwise in the given order."""
-    by_name = {_name(c): c for c in containers}
-    ordered: list[Mapping[str, Any]] = []
-    seen: set[str] = set()
+def _dependency_order(groups: list[PodGroup]) -> list[PodGroup]:
+    """The pods of link targets before the pods that link to them, otherwise in the given
+    order."""
+    index = {_name(c): i for i, g in enumerate(groups) for c in g.containers}
+    ordered: list[PodGroup] = []
+    seen: set[int] = set()
 
-    def visit(name: str) -> None:
-        if name in seen or name not in by_name:
+    def visit(i: int) -> None:
+        if i in seen:
             return
-        seen.add(name)
-        for link in by_name[name]["HostConfig"].get("Links") or []:
-            visit(link.partition(":")[0].lstrip("/"))
-        ordered.append(by_name[name])
+        seen.add(i)
+        for c in groups[i].containers:
+            for link in c["HostConfig"].get("Links") or []:
+                target = index.get(link.partition(":")[0].lstrip("/"))
+                if target is not None:
+                    visit(target)
+        ordered.append(groups[i])
 
-    for name in by_name:
-        visit(name)
+    for i in range(len(groups)):
+        visit(i)
     return ordered
 
 

@@ -4,8 +4,9 @@
 PlayError naming the field, as `kind name: unsupported field spec.x.y`) and turns it into what
 the Engine API creates: named volumes for PersistentVolumeClaims, one container per pod
 container (`<pod>-<container>`; a Deployment's replicas are pods `<name>-1`, `<name>-2`, ...;
-a pod's further containers join its first one's network and IPC namespaces: localhost is
-shared, as in a Kubernetes pod), on one user network where each Service's name is a DNS alias of the pods it selects.
+a pod's further containers join its first one's network and IPC namespaces, and its PID
+namespace with shareProcessNamespace: localhost is shared, as in a Kubernetes pod), on one user
+network where each Service's name is a DNS alias of the pods it selects.
 ConfigMaps and Secrets of the same file feed `env`/`envFrom`. The link-style variables of a
 Service need the address of the pod behind it, known only once that pod runs:
 `service_variables` makes them for the CLI, with Kubernetes' rule (rules/kube_env.py).
@@ -69,6 +70,7 @@ _CONTAINER = {
 }
 _POD_SPEC = {
     "containers": (_CONTAINER,), "restartPolicy": STR, "hostname": STR,
+    "shareProcessNamespace": BOOL,
     "terminationGracePeriodSeconds": INT, "enableServiceLinks": BOOL,
     "hostAliases": ({"ip": STR, "hostnames": STRS},),
     "volumes": ({"name": STR,
@@ -288,14 +290,21 @@ def _pod(name: str, meta: Mapping[str, Any], spec: Mapping[str, Any], result: Pl
         host.setdefault("PortBindings", {}).setdefault(key, []).append(
             {"HostIp": "", "HostPort": str(node_port or "")})
         first.setdefault("ExposedPorts", {})[key] = {}
+    share_pid = bool(spec.get("shareProcessNamespace"))
+    if share_pid:
+        result.notes.append(f"{where}: shareProcessNamespace: the pod's containers share the "
+                            f"PID namespace of {plans[0].name}, whose process is its PID 1 (on "
+                            "Kubernetes the pod's pause process is)")
     for member in plans[1:]:
-        _join_first(member.body, first, plans[0].name)
+        _join_first(member.body, first, plans[0].name, share_pid)
     return PodPlan(name, labels, plans, spec.get("enableServiceLinks", True))
 
 
-def _join_first(body: dict[str, Any], first: dict[str, Any], first_name: str) -> None:
-    """A pod's further container in the first one's network and IPC namespaces (`container:`
-    modes), as a pod's containers share them in Kubernetes: its ports are published on the
+def _join_first(body: dict[str, Any], first: dict[str, Any], first_name: str,
+                share_pid: bool) -> None:
+    """A pod's further container in the first one's network and IPC namespaces, and its PID
+    namespace with `share_pid` (`container:` modes), as a pod's containers share them in
+    Kubernetes (PID with shareProcessNamespace): its ports are published on the
     first one (the namespace's owner, whose address the pod has), and the pod's hostname and
     hostAliases are the first one's (dockerd refuses them beside a `container:` network)."""
     host = body["HostConfig"]
@@ -307,6 +316,8 @@ def _join_first(body: dict[str, Any], first: dict[str, Any], first_name: str) ->
     host.pop("ExtraHosts", None)
     first["HostConfig"]["IpcMode"] = "shareable"
     host["NetworkMode"] = host["IpcMode"] = f"container:{first_name}"
+    if share_pid:
+        host["PidMode"] = f"container:{first_name}"
 
 
 def _container_body(c: Mapping[str, Any], spec: Mapping[str, Any],
