@@ -38,6 +38,14 @@ api_network_test TestNetworks.test_connect_with_mac_address
     -> test_endpoint_mac_vs_docker::test_mac_applied_at_start
 api_network_test TestNetworks.test_connect_with_links
     -> test_connect_links_vs_docker::test_connect_links_as_docker
+api_network_test TestNetworks.test_create_with_linklocal_ips
+    -> test_bridge_link_local_vs_docker::test_sdk_create_shows_and_applies_them_as_docker
+    -> test_bridge_link_local_vs_docker::test_cli_run_and_connect_as_docker
+api_network_test TestNetworks.test_create_with_driveropt (refused by tether, naming the key)
+    -> test_bridge_link_local_vs_docker::test_endpoint_driver_opts_refused_by_key
+api_container_test AttachContainerTest.test_attach_no_stream
+    -> test_attach_logs_vs_docker::test_sdk_attach_without_stream
+    -> test_attach_logs_vs_docker::test_attach_to_a_stopped_container_as_docker
 
 The test below keeps this list true: every test it names exists.
 """

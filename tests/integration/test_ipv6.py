@@ -228,10 +228,12 @@ def test_a_changed_fixed_cidr_v6_replaces_the_bridge_address_and_the_daemon_come
         out(daemon.docker("rm", "-f", "v6old", "v6new"))
 
 
-def test_link_local_ip_on_the_default_bridge_is_refused_not_dropped(d):
-    r = d.docker("run", "--rm", "--link-local-ip", "169.254.9.9", "busybox", "true")
-    assert r.returncode == 125
-    assert "link-local IPs (--link-local-ip) on user-defined networks only" in r.stderr.decode()
+def test_link_local_ips_of_both_families_on_the_default_bridge(d):
+    """The IPv4 side is compared with Docker in test_bridge_link_local_vs_docker.py; here the
+    default bridge has IPv6, and the IPv6 one is added beside it."""
+    shown = out(d.docker("run", "--rm", "--link-local-ip", "169.254.9.9", "--link-local-ip",
+                         "fe80::99", "busybox", "ip", "addr", "show", "eth0"))
+    assert "inet 169.254.9.9/16" in shown and "inet6 fe80::99/64" in shown
 
 
 def test_default_bridge_publishes_to_the_mac_derived_address(d):

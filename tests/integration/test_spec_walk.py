@@ -420,9 +420,15 @@ DOCKERD_REFUSALS = {
 }
 
 
+# refused with the part of the sample they do not apply named after the field (a map's key)
+REFUSED_PARTS = {"EndpointSettings.DriverOpts": ".com.example"}
+
+
 def _refusal(struct: str, field: str) -> str:
     """The 400's text: dockerd's own where it refuses first, else tether's naming the field."""
-    return DOCKERD_REFUSALS.get(f"{struct}.{field}", f"tether does not support {struct}.{field} yet")
+    named = f"{struct}.{field}"
+    return DOCKERD_REFUSALS.get(named,
+                                f"tether does not support {named}{REFUSED_PARTS.get(named, '')} yet")
 
 
 # ---- docker-py's create tests (tests/integration/api_container_test.py, 7.1.0) -------------------

@@ -242,8 +242,27 @@ def test_ip6_arpa_names_resolve_to_the_containers_name_on_the_network():
     assert [str(rr.rdata) for rr in DNSRecord.parse(reply).rr] == ["a2.nds."]
 
 
-def test_link_local_ips_off_user_networks_are_refused_not_dropped():
-    with pytest.raises(BadRequest, match="link-local IPs"):
-        netrules.check_endpoint_config("bridge", False,
+def test_link_local_ips_without_an_interface_are_refused_not_dropped():
+    for mode in ("host", "none"):
+        with pytest.raises(BadRequest, match="link-local IPs"):
+            netrules.check_endpoint_config(mode, False,
+                                           {"IPAMConfig": {"LinkLocalIPs": ["169.254.8.8"]}})
+    for mode, user in (("bridge", False), ("default", False), ("n6", True)):
+        netrules.check_endpoint_config(mode, user,
                                        {"IPAMConfig": {"LinkLocalIPs": ["169.254.8.8"]}})
-    netrules.check_endpoint_config("n6", True, {"IPAMConfig": {"LinkLocalIPs": ["169.254.8.8"]}})
+
+
+@pytest.mark.parametrize("given,message", [
+    (["169.254.8.8", "bogus", "x"], "Invalid link-local IP address: [169.254.8.8 bogus x]"),
+    (["169.254.8.8", "10.1.2.3"], "invalid link local IP address: 10.1.2.3"),
+    (["::1"], "invalid link local IP address: ::1"),
+])
+def test_link_local_ips_checked_with_dockerd_texts(given, message):
+    with pytest.raises(ApiError) as err:
+        netrules.link_local_ips(given)
+    assert (err.value.status, err.value.message) == (500, message)
+
+
+def test_link_local_ips_of_both_families_pass():
+    given = ["169.254.0.0", "169.254.255.254", "fe80::99"]
+    assert netrules.link_local_ips(given) == tuple(given)

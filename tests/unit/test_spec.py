@@ -138,7 +138,8 @@ def test_log_config_takes_the_daemons_default() -> None:
      "HostConfig.LogConfig.Config.compress"),
     ("HostConfig", {"LogConfig": {"Type": "local", "Config": {"mode": "non-blocking"}}},
      "HostConfig.LogConfig.Config.mode"),
-    ("EndpointSettings", {"DriverOpts": {"a": "b"}}, "EndpointSettings.DriverOpts"),
+    ("EndpointSettings", {"DriverOpts": {"com.docker-py.setting": "on", "x": "1"}},
+     "EndpointSettings.DriverOpts.com.docker-py.setting"),
 ])
 def test_unapplied_fields_are_refused_by_name(struct, body, named) -> None:
     config, host_config, endpoints = Config(), HostConfig(), None

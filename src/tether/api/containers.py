@@ -9,6 +9,7 @@ from tether.api.http import Hijack, HijackedConn, Request, Response, Router, Str
     json_response, no_content
 from tether.api.pump import Outcome, pump
 from tether.api.streams import MULTIPLEXED, RAW, frame
+from tether.api.volumes import api_version
 from tether.engine.containers import ContainerService
 from tether.engine.logs import LogQuery, log_entries
 from tether.rules.errors import ApiError, BadRequest, Conflict
@@ -137,10 +138,23 @@ class ContainerRoutes:
         stdin = req.qbool("stdin")
         streams = frozenset(s for s, name in ((1, "stdout"), (2, "stderr")) if req.qbool(name))
         tty = c.tty
-        if not req.qbool("stream"):
-            raise BadRequest("attach without stream is not supported; use logs")
+        # `logs`: the output so far first (from a driver that keeps none, dockerd's error on
+        # stdout, and the attach ends); `stream`: then the live output; neither: just the head
+        logs = req.qbool("logs")
+        unreadable = logs and log_options.reads_nothing(c.host_config.log_config.type)
+        path = self.service.paths.log(c.id)
 
         async def run(conn: HijackedConn) -> None:
+            if unreadable:
+                text = log_options.ATTACH_NO_LOG.encode()
+                await conn.write(text if tty else frame(1, text))
+                return
+            if logs and streams:
+                async for stream, data in log_entries(path, LogQuery(streams=streams),
+                                                      lambda: False):
+                    await conn.write(data if tty else frame(stream, data))
+            if not req.qbool("stream"):
+                return
             stdio = await self.service.attach(c.id)
             if stdio is None:
                 return
@@ -151,7 +165,9 @@ class ContainerRoutes:
                 stdio.close()
             if outcome is Outcome.DETACHED:
                 self.service.emit(c, "detach")
-        return Hijack(run, RAW if tty else MULTIPLEXED)
+        # the multiplexed stream is named as such from API 1.42 on, as dockerd 23+ names it
+        multiplexed = not tty and api_version(req.api_version) >= (1, 42)
+        return Hijack(run, MULTIPLEXED if multiplexed else RAW)
 
     async def logs(self, req: Request) -> StreamResponse:
         c = self.service.get(req.params["id"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import io
 import json
@@ -21,7 +22,9 @@ import os
 import re
 import socket
 import stat
+import sys
 import tempfile
+import termios
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -587,9 +590,11 @@ class _Connection:
                 self.h11.receive_data(data)
 
     async def _hijack(self, request: Request, hijack: Hijack) -> None:
-        """Write the head alone and drain before run(): docker-py loses bytes sent with it."""
+        """Write the head alone, and let the client read it, before run(): docker-py loses
+        bytes that reach it with the head (attach's replayed logs come at once)."""
         self.writer.write(_hijack_head(hijack.content_type, request.wants_upgrade))
         await self.writer.drain()
+        await _until_read(self.writer.get_extra_info("socket"))
         pending, _ = self.h11.trailing_data
         try:
             await hijack.run(HijackedConn(self.reader, self.writer, pending))
@@ -597,6 +602,25 @@ class _Connection:
             pass  # the client left; run() had nothing more to deliver
         except Exception:
             logger.exception("hijacked %s %s failed", request.method, request.path)
+
+
+async def _until_read(sock: Any, limit: float = 1.0) -> None:
+    """Wait (at most `limit` seconds) until the peer of a unix socket has read all that was
+    sent: its unread bytes are the send queue (SIOCOUTQ). A client that reads its response
+    head through a buffer and the rest from the socket (docker-py's hijack) then gets the rest
+    in a read of its own. Other sockets: no wait."""
+    if sock is None or sock.family != socket.AF_UNIX:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        try:
+            queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        except OSError:
+            return
+        if not int.from_bytes(queued, sys.byteorder):
+            return
+        await asyncio.sleep(0.001)
 
 
 # ---------------------------------------------------------------------------------------------

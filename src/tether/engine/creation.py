@@ -104,9 +104,10 @@ class ContainerCreation:
         config.mac_address = config.mac_address or process_options.endpoint_mac(mode, {
             network: settings.mac_address for network, settings in endpoints_config.items()
             if settings is not None})
-        user_networks = self.attachment.endpoints_at_create(mode, {
-            key: None if value is None else render(value)
-            for key, value in endpoints_config.items()})
+        rendered = {key: None if value is None else render(value)
+                    for key, value in endpoints_config.items()}
+        user_networks = self.attachment.endpoints_at_create(mode, rendered)
+        bridge_endpoint = self.attachment.bridge_endpoint_at_create(mode, rendered)
         try:  # dockerd checks these before it looks at the image
             mountspec.validate_mounts(host_config.mounts or [], host_config.tmpfs or {},
                                       os.path.exists)
@@ -141,7 +142,7 @@ class ContainerCreation:
         points = self.container_mounts.plan(host_config, config, self.registry.get)
         c = Container(id=cid, name=full_name, created=now_rfc3339(), image_id=image.id,
                       config=config, host_config=host_config, path=path, args=args,
-                      networks=user_networks)
+                      network=bridge_endpoint, networks=user_networks)
         self.registry.bind_name(full_name, cid)
         self._creating[cid] = points  # no `volume rm` or prune may take them while we wait
         try:

@@ -68,7 +68,8 @@ class NetworkAttachment:
             kept = {k: v for k, v in c.network.items() if k in KEPT_BRIDGE_FIELDS}
             own = c.network_mode in ("default", "bridge")  # Config.MacAddress's network
             c.network = {**await self.network.connect(c.id, c.name, c.config, c.host_config,
-                                                      netns_path, mac=mac if own else ""),
+                                                      netns_path, mac=mac if own else "",
+                                                      link_local=self._bridge_link_local(c)),
                          "SandboxID": c.id, **kept}
             c.next_ifindex = 1
             self._emit_bridge(c.id, "connect")
@@ -152,6 +153,26 @@ class NetworkAttachment:
             return by_network
         first = by_network.pop(record.id, None) or self._endpoint_entry(record, {})
         return {record.id: first, **by_network}
+
+    @staticmethod
+    def bridge_endpoint_at_create(mode: str, configs: dict[str, Any]) -> dict[str, Any]:
+        """A new container's default-bridge record before its first start: the IPAMConfig of
+        its bridge entry (key `bridge` or `default`) when it asks for link-local IPs, the one
+        setting of that entry tether applies there (the rest is refused or dockerd's to fill);
+        shown in inspect and added to its interface at each start, as dockerd does."""
+        if mode not in ("default", "bridge"):
+            return {}
+        for key in ("bridge", "default"):
+            ipam_config = (configs.get(key) or {}).get("IPAMConfig") or {}
+            if ipam_config.get("LinkLocalIPs"):
+                return {"EndpointConfig": {"IPAMConfig": ipam_config}}
+        return {}
+
+    @staticmethod
+    def _bridge_link_local(c: Container) -> tuple[str, ...]:
+        """The `--link-local-ip` addresses of the container's default-bridge endpoint."""
+        ipam_config = (c.network.get("EndpointConfig") or {}).get("IPAMConfig") or {}
+        return tuple(ipam_config.get("LinkLocalIPs") or ())
 
     @staticmethod
     def _endpoint_entry(record: netrules.NetworkRecord, config: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +266,8 @@ class NetworkAttachment:
         kept = {k: v for k, v in c.network.items() if k in KEPT_BRIDGE_FIELDS}
         state = await self.network.connect(c.id, c.name, c.config, c.host_config, netns_path,
                                            ifname=self._next_ifname(c), publish=first,
-                                           default_route=first)
+                                           default_route=first,
+                                           link_local=self._bridge_link_local(c))
         c.network = {**state, "SandboxID": c.id, **kept}
 
     async def _leave_user_networks(self, c: Container) -> None:
@@ -370,11 +392,16 @@ class NetworkAttachment:
             if self.on_bridge(c):
                 raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
                                 "network bridge")
+            before, index = c.network, c.next_ifindex
             c.network = {"EndpointConfig": {k: config.get(k) for k in ENDPOINT_CONFIG_FIELDS}}
             if c.network_mode != "bridge":
                 c.network["Attached"] = True
             if c.state.status == "running":
-                await self._join_bridge_later(c, self.paths.netns(c.id))
+                try:
+                    await self._join_bridge_later(c, self.paths.netns(c.id))
+                except BaseException:  # a bad --link-local-ip, say: still off the bridge,
+                    c.network, c.next_ifindex = before, index  # its interface name unused
+                    raise
                 await self._route_by_preferred_gateway(c)
                 self.files.write_hosts(c)
             self.registry.save(c)

@@ -412,6 +412,7 @@ class NetworkManager:
         `publish` (the container's first network); its MAC is `mac` when given, else Docker's
         from the address. The endpoint state to record."""
         assert self.ipam is not None
+        link_local = netrules.link_local_ips(link_local)
         net = self.user[network_id] if network_id else self._default()
         endpoint_id = secrets.token_hex(32)
         requests: list[portspec.BindingRequest] = []

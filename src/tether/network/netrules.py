@@ -10,7 +10,8 @@ Gateway in IPAM.Config, addresses from an `--ip-range` start at the range's firs
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, \
+    ip_network
 from typing import Any, Callable, Iterable, TypeVar
 
 from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
@@ -219,9 +220,25 @@ def check_endpoint_config(mode: str, user_network: bool, config: dict[str, Any])
         raise BadRequest("user specified IP address is supported on user defined networks only")
     if mode == "host" and config.get("Links"):
         raise BadRequest("links are only supported for user-defined networks")
-    if ipam_config.get("LinkLocalIPs"):  # dockerd adds them on the default bridge too
-        raise BadRequest("tether applies link-local IPs (--link-local-ip) on user-defined "
-                         "networks only")
+    # no interface to add them to: dockerd keeps them, unused; the bridge's are applied
+    if ipam_config.get("LinkLocalIPs") and mode in ("host", "none"):
+        raise BadRequest("tether applies link-local IPs (--link-local-ip) on bridge networks "
+                         "only")
+
+
+def link_local_ips(values: Iterable[str]) -> tuple[str, ...]:
+    """An endpoint's `--link-local-ip` addresses, checked as dockerd checks them when it makes
+    the endpoint (at start or connect): every one must parse, then be link-local (169.254/16,
+    fe80::/10); dockerd's texts, the first naming the whole list as Go prints it."""
+    given = tuple(values)
+    try:
+        parsed = [ip_address(text) for text in given]
+    except ValueError:
+        raise ApiError(f"Invalid link-local IP address: [{' '.join(given)}]", 500) from None
+    for text, address in zip(given, parsed):
+        if not address.is_link_local:
+            raise ApiError(f"invalid link local IP address: {text}", 500)
+    return given
 
 
 def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:

@@ -82,6 +82,11 @@ def unapplied(kind: str, config: dict[str, str] | None) -> str | None:
 
 
 NOT_READABLE = "configured logging driver does not support reading"
+# what Docker 20.10 writes into an attach that asks a `none`-driver container for its logs
+# (it looks for a `none` logger to read from and finds none registered), then ends the attach
+ATTACH_NO_LOG = ("Error attaching: failed to get logging factory: logger: no log driver named "
+                 "'none' is registered: error looking up logging plugin none: plugin \"none\" "
+                 "not found\n")
 
 
 def reads_nothing(kind: str) -> bool:

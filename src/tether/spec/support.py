@@ -50,6 +50,11 @@ def _log_config(value: LogConfig) -> str | None:
     return log_options.unapplied(value.type, value.config)
 
 
+def _no_keys(value: dict[str, str]) -> str | None:
+    """A map none of whose keys is applied: the first key (sorted) is named, `.<key>`."""
+    return f".{min(value)}" if value else None
+
+
 def _joinable(*values: str) -> Check:
     """These values, or `container:<name|id>` (engine/shared_ns.py joins its namespace)."""
     def check(value: str) -> str | None:
@@ -167,7 +172,7 @@ ENDPOINT_SETTINGS: dict[str, Check] = {
     "Links": APPLIED,
     "Aliases": APPLIED,
     "MacAddress": APPLIED,  # the own network's, kept as Config.MacAddress (as API 1.44)
-    "DriverOpts": REFUSED,
+    "DriverOpts": _no_keys,  # the bridge driver reads no endpoint option: each one refused
     "NetworkID": APPLIED,
     "EndpointID": APPLIED,
     "Gateway": APPLIED,
