@@ -13,7 +13,8 @@ send back to back
             POST /exec/{id}/start asking for the upgrade, on a connection of its own (the
             hijacked connection is not reused, by docker-py either), read to its end
 and every request's latency is kept (for exec: create + start until the stream ends). Each run
-prints p50, p99, max and throughput per engine and phase; the summary gives their medians over
+prints p50, p99, max, throughput and the engine's CPU time per request (tetherd with the runc
+execs it waits for; dockerd, its containerd and their shims with theirs) per engine and phase; the summary gives their medians over
 the `-r` runs. With --reference, Docker 20.10 serves the same load: both engines are up at once
 and take turns phase by phase, so that drift in the machine's load weighs on both alike.
 
@@ -48,11 +49,49 @@ START_BODY = json.dumps({"Detach": False, "Tty": False}).encode()
 JSON = {"Content-Type": "application/json"}
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Engine:
+    """An engine's socket, its containers, and the processes that do its work (read anew
+    before each phase: Docker starts a shim per container)."""
     label: str
     sock: str
     ids: list[str]
+    processes: Callable[[], list[int]]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of the processes and of their children they have waited for (the runc execs
+    of tetherd, or of Docker's shims), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += sum(int(f) for f in fields[11:15])
+    return total / TICK
+
+
+def docker_processes(ref: ReferenceEngine) -> Callable[[], list[int]]:
+    """dockerd, its containerd and the shims of that containerd (found by its socket)."""
+    address = f"/run/ref-{ref.name}/containerd/containerd.sock"
+
+    def pids() -> list[int]:
+        found = [int(Path(f"/run/ref-{ref.name}.pid").read_text()),
+                 int(Path(f"/run/ref-{ref.name}-containerd.pid").read_text())]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    argv = (entry / "cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if argv[0].endswith(b"containerd-shim-runc-v2") and address.encode() in argv:
+                    found.append(int(entry.name))
+        return found
+    return pids
 
 
 def call(conn: UnixHTTPConnection, method: str, path: str, body: bytes | None = None,
@@ -162,7 +201,8 @@ def figures(latencies: list[float], wall: float) -> dict[str, float]:
 
 def line(label: str, phase: str, f: dict[str, float]) -> str:
     return (f"{label:14s} {phase:9s} p50 {f['p50']:8.1f} ms  p99 {f['p99']:8.1f} ms  "
-            f"max {f['max']:8.1f} ms  {f['req/s']:7.1f} req/s  (n={int(f['n'])})")
+            f"max {f['max']:8.1f} ms  {f['req/s']:6.1f} req/s  CPU {f['cpu']:5.1f} ms/req  "
+            f"(n={int(f['n'])})")
 
 
 def loadavg() -> str:
@@ -175,8 +215,11 @@ def measure(engines: list[Engine], clients: int, seconds: float, runs: int) -> N
         print(f"run {run}/{runs}  (load average {loadavg()})", flush=True)
         for phase in ("list", "list-all", "exec"):
             for engine in engines:
+                pids = engine.processes()
+                cpu = cpu_seconds(pids)
                 lat, wall = load(engine, clients, seconds, phases(engine, clients)[phase])
                 f = figures(lat, wall)
+                f["cpu"] = (cpu_seconds(pids) - cpu) / len(lat) * 1000
                 results.setdefault((engine.label, phase), []).append(f)
                 print("  " + line(engine.label, phase, f), flush=True)
     print(f"medians of {runs} runs, {clients} clients, {len(engines[0].ids)} containers, "
@@ -203,10 +246,13 @@ def main() -> None:
     try:
         d.start()
         d.api("POST", "/tether/bootstrap/busybox", timeout=120)
-        engines = [Engine("tetherd", d.sock, [])]
+        assert d.proc is not None
+        tetherd = d.proc.pid  # nsenter execs tetherd: the same process
+        engines = [Engine("tetherd", d.sock, [], lambda: [tetherd])]
         if ref is not None:
             ref.start()
-            engines.append(Engine("Docker 20.10", ref.host.removeprefix("unix://"), []))
+            engines.append(Engine("Docker 20.10", ref.host.removeprefix("unix://"), [],
+                                  docker_processes(ref)))
         for engine in engines:
             started = time.perf_counter()
             create_containers(engine, args.n)
