@@ -56,7 +56,7 @@ class ContainerViews:
     def summary(self, c: Container) -> dict[str, Any]:
         """A list item; a linked container's Names include its link names (`/web/db`)."""
         ports = self.attachment.published_ports(c) or self._failed_start_ports.get(c.id, [])
-        item = c.summary(self.attachment.settings(c), ports)
+        item = c.summary(self.attachment.networks(c), ports)
         item["Names"] = sorted([c.name, *self.links.names_of(c)])
         return item
 

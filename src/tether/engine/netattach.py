@@ -118,10 +118,13 @@ class NetworkAttachment:
     # ---- views --------------------------------------------------------------------------
 
     def settings(self, c: Container) -> dict[str, Any]:
-        """Inspect's and the list's NetworkSettings."""
-        user = [(entry["Name"], entry) for entry in c.networks.values()]
+        """Inspect's NetworkSettings."""
         return self.network.settings(c.network_mode, c.network, str(self.paths.netns(c.id)),
-                                     user)
+                                     _user_endpoints(c))
+
+    def networks(self, c: Container) -> dict[str, Any]:
+        """NetworkSettings.Networks alone: the list's view, which needs none of the rest."""
+        return self.network.networks(c.network_mode, c.network, _user_endpoints(c))
 
     def published_ports(self, c: Container) -> list[dict[str, Any]]:
         live = [c.network, *(entry.get("State") or {} for entry in c.networks.values())]
@@ -455,3 +458,8 @@ class NetworkAttachment:
         if self.on_bridge(c):
             names |= {"bridge", self.network.network_id}
         return names
+
+
+def _user_endpoints(c: Container) -> list[tuple[str, dict[str, Any]]]:
+    """The container's user-network entries as NetworkManager's views take them."""
+    return [(entry["Name"], entry) for entry in c.networks.values()]

@@ -236,8 +236,8 @@ class Container:
             "NetworkSettings": network,
         }
 
-    def summary(self, network: dict[str, Any], ports: list[dict[str, Any]]) -> dict[str, Any]:
-        """One item of Docker's `GET /containers/json`."""
+    def summary(self, networks: dict[str, Any], ports: list[dict[str, Any]]) -> dict[str, Any]:
+        """One item of Docker's `GET /containers/json`; `networks` is NetworkSettings.Networks."""
         # dockerd quotes the arguments that hold a space, and only those
         command = " ".join([self.path, *(f"'{a}'" if " " in a else a for a in self.args)])
         return {
@@ -252,6 +252,6 @@ class Container:
             "State": "paused" if self.state.paused else self.state.status,
             "Status": self.state.status_text(),
             "HostConfig": {"NetworkMode": self.host_config.network_mode or "default"},
-            "NetworkSettings": {"Networks": network.get("Networks", {})},
+            "NetworkSettings": {"Networks": networks},
             "Mounts": self.mounts_view(),
         }

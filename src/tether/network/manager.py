@@ -577,15 +577,34 @@ class NetworkManager:
         endpoints on user networks, `user`: (network name, {Aliases, IPAMConfig, Links, State})
         in connection order. The top-level address fields are the default bridge's only;
         `Ports` belong to the first network, which published them."""
-        endpoint: dict[str, Any] = {"IPAMConfig": None, "Links": None, "Aliases": None}
-        endpoint.update(_endpoint_fields(state))
-        endpoint.update(state.get("EndpointConfig") or {})  # as `network connect bridge` gave it
-        networks: dict[str, Any] = {}
-        on_bridge = mode in BRIDGE_MODES and not state.get("Detached") or "Attached" in state
-        if mode in ("host", "none") or on_bridge:
-            networks["bridge" if on_bridge else mode] = endpoint
+        networks = self.networks(mode, state, user)
         sandbox = state.get("SandboxID", "")
         ports = state.get("Ports", {}) if state.get("IPAddress") and "Ports" in state else {}
+        for _, entry in user:
+            live = entry.get("State") or {}
+            sandbox = sandbox or live.get("SandboxID", "")
+            if live.get("IPAddress") and "Ports" in live:
+                ports = live["Ports"]
+        top = networks["bridge"] if _on_bridge(mode, state) else _endpoint_fields({})
+        return {"Bridge": "", "SandboxID": sandbox, "HairpinMode": False,
+                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                "Ports": ports, "SandboxKey": sandbox_key if sandbox else "",
+                "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+                **{key: top[key] for key in TOP_LEVEL_FIELDS},
+                "Networks": networks}
+
+    @staticmethod
+    def networks(mode: str, state: dict[str, Any],
+                 user: list[tuple[str, dict[str, Any]]] = ()) -> dict[str, Any]:
+        """NetworkSettings.Networks alone (see `settings`), sorted by name: all that the API
+        list shows of a container's networks, without the rest of the settings."""
+        networks: dict[str, Any] = {}
+        on_bridge = _on_bridge(mode, state)
+        if mode in ("host", "none") or on_bridge:
+            endpoint: dict[str, Any] = {"IPAMConfig": None, "Links": None, "Aliases": None}
+            endpoint.update(_endpoint_fields(state))
+            endpoint.update(state.get("EndpointConfig") or {})  # as `network connect bridge` gave it
+            networks["bridge" if on_bridge else mode] = endpoint
         for name, entry in user:
             live = entry.get("State") or {}
             networks[name] = {"IPAMConfig": entry.get("IPAMConfig"), "Links": entry.get("Links"),
@@ -593,16 +612,7 @@ class NetworkManager:
                               "DriverOpts": entry.get("DriverOpts")}
             if not live.get("MacAddress") and entry.get("MacAddress"):  # asked for, not started
                 networks[name]["MacAddress"] = entry["MacAddress"]
-            sandbox = sandbox or live.get("SandboxID", "")
-            if live.get("IPAddress") and "Ports" in live:
-                ports = live["Ports"]
-        top = endpoint if on_bridge else _endpoint_fields({})
-        return {"Bridge": "", "SandboxID": sandbox, "HairpinMode": False,
-                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "Ports": ports, "SandboxKey": sandbox_key if sandbox else "",
-                "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-                **{key: top[key] for key in TOP_LEVEL_FIELDS},
-                "Networks": dict(sorted(networks.items()))}
+        return dict(sorted(networks.items()))
 
     @staticmethod
     def list_ports(state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -624,6 +634,12 @@ class NetworkManager:
 def _mtu(record: NetworkRecord | None) -> int | None:
     """A network's `com.docker.network.driver.mtu` (None: the kernel's default)."""
     return int(record.options.get(netrules.MTU_OPTION, 0)) or None if record else None
+
+
+def _on_bridge(mode: str, state: dict[str, Any]) -> bool:
+    """Whether the container has an endpoint on the default bridge: by its mode unless
+    disconnected from it, or connected to it later (`network connect bridge`)."""
+    return mode in BRIDGE_MODES and not state.get("Detached") or "Attached" in state
 
 
 def _endpoint_fields(state: dict[str, Any]) -> dict[str, Any]:

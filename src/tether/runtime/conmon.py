@@ -171,6 +171,10 @@ class Runtime:
         self.ctr_dir = self.state_dir / "ctr"
         self.exec_dir = self.state_dir / "exec"
         clear_sessions(self.exec_dir)
+        # each container's OCI process, as its config.json holds it, and that file's identity:
+        # an exec starts from it, and parsing the whole config (seccomp profile included) on
+        # every exec cost more than the rest of the exec set-up
+        self._processes: dict[str, tuple[tuple[int, int, int], dict]] = {}
 
     def _dir(self, cid: str) -> Path:
         return self.ctr_dir / cid
@@ -391,8 +395,16 @@ class Runtime:
             os.close(fd)
 
     def _container_process(self, cid: str) -> dict:
-        config = json.loads((self._dir(cid) / "bundle" / "config.json").read_text())
-        return config["process"]
+        """The process of the container's config.json, parsed again only when the file was
+        rewritten (a new start writes a new one)."""
+        path = self._dir(cid) / "bundle" / "config.json"
+        st = path.stat()
+        identity = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._processes.get(cid)
+        if cached is None or cached[0] != identity:
+            cached = identity, json.loads(path.read_text())["process"]
+            self._processes[cid] = cached
+        return cached[1]
 
     async def exec(self, cid: str, *, args: list[str], env: list[str], cwd: str, uid: int,
                    gid: int, additional_gids: list[int], tty: bool,
@@ -424,6 +436,7 @@ class Runtime:
         if self._runc_state(cid) is not None:
             await self._runc("delete", "--force", cid)
         await self._stop_conmon(cid)
+        self._processes.pop(cid, None)
         shutil.rmtree(self._dir(cid), ignore_errors=True)
         link = self.sock_dir / cid
         if link.is_symlink():

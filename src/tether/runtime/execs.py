@@ -145,7 +145,7 @@ class ExecProcess:
         if self._master is not None:
             os.close(self._master)
             self._master = None
-        shutil.rmtree(self._session, ignore_errors=True)
+        _remove_session(self._session)
 
     def _on_master_readable(self) -> None:
         assert self._master is not None
@@ -266,10 +266,29 @@ async def start_exec(runc: str, root: str, cid: str, process: dict, work_dir: Pa
             stderr=asyncio.subprocess.PIPE, pass_fds=(spec_fd,))
         return ExecProcess(proc, None, False, session)
     except BaseException:
-        shutil.rmtree(session, ignore_errors=True)
+        _remove_session(session)
         raise
     finally:
         os.close(spec_fd)
+
+
+_SESSION_FILES = ("pid", "console")
+
+
+def _remove_session(session: Path) -> None:
+    """Remove a session directory: its two known files, then itself (rmtree, which opens and
+    lists the directory, only if something else is there). Done once per exec."""
+    for name in _SESSION_FILES:
+        try:
+            os.unlink(session / name)
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(session)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(session, ignore_errors=True)
 
 
 async def _start_tty(runc_argv: list[str], cid: str, spec_fd: int,
