@@ -26,7 +26,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Sequence
+from typing import BinaryIO, Callable, Protocol, Sequence
 
 from tether.rules.errors import BadRequest
 
@@ -153,7 +153,7 @@ def prepare_layer(tar_path: Path, layer_dir: Path) -> PreparedLayer | None:
         os.mkdir(tmp, LAYER_DIR_MODE)
         os.mkdir(tmp / "diff", 0o755)
         with open(tar_path, "rb") as f:
-            implied = _extract_entries(f, str(tmp / "diff"))
+            implied = extract_entries(f, str(tmp / "diff"))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -168,24 +168,36 @@ def extract(fileobj: BinaryIO, root: Path, lowers: Sequence[Path] = ()) -> None:
     owner, mode and mtime the same directory has in `lowers`, so the image looks as a tool that
     applies layers in place (umoci, containerd) shows it, not as a fresh 0755 root directory.
     """
-    _style_implied(str(root), _extract_entries(fileobj, str(root)), lowers)
+    _style_implied(str(root), extract_entries(fileobj, str(root)), lowers)
 
 
-def _extract_entries(fileobj: BinaryIO, top: str) -> list[str]:
+class EntryObserver(Protocol):
+    """Told what the unpacker does with the tar's bytes (tarsplit.Recorder)."""
+
+    def content(self, member: tarfile.TarInfo, rel: str) -> None: ...
+
+    def passed(self, member: tarfile.TarInfo) -> None: ...
+
+    def clearing(self, path: str, rel: str) -> None: ...
+
+
+def extract_entries(fileobj: BinaryIO, top: str, observer: EntryObserver | None = None) -> list[str]:
     """Every entry of the tar under `top`; the directories only implied by entries (made 0755),
-    deepest last.
+    deepest last. `observer` hears of every file's data, entry and removal.
 
     Paths are plain strings and directories already checked are remembered (`_Dirs`): a real
     layer has thousands of small files, and per-entry pathlib objects and an lstat of every
     parent of every entry cost more than writing the files.
     """
-    dirs = _Dirs()
+    dirs = _Dirs(observer)
     directories: list[tuple[str, tarfile.TarInfo]] = []
     implied: list[str] = []
     try:
         with tarfile.open(fileobj=fileobj, mode="r|") as tar:
             for member in tar:
                 path = _extract_member(tar, member, top, implied, dirs)
+                if observer is not None:
+                    observer.passed(member)
                 if path is not None and member.isdir():
                     directories.append((path, member))
     except tarfile.TarError as exc:
@@ -214,8 +226,9 @@ class _Dirs:
     parent is checked once, not once per entry below it. Only removing a directory can make
     an entry wrong (a later entry may replace it by a symlink): then everything is forgotten."""
 
-    def __init__(self) -> None:
+    def __init__(self, observer: EntryObserver | None = None) -> None:
         self.known: set[str] = set()
+        self.observer = observer
 
     def forget(self) -> None:
         self.known.clear()
@@ -286,17 +299,22 @@ def _parent_dir(root: str, parts: list[str], name: str, implied: list[str], dirs
     return current
 
 
-def _clear(path: str, keep_dir: bool, dirs: _Dirs) -> None:
-    """Remove what is at `path`, unless it is a directory and a directory is wanted there."""
+def _clear(path: str, rel: str, keep_dir: bool, dirs: _Dirs) -> None:
+    """Remove what is at `path` (`rel` in the layer), unless it is a directory and a directory
+    is wanted there."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
         if not keep_dir:
+            if dirs.observer is not None:
+                dirs.observer.clearing(path, rel)
             dirs.forget()
             shutil.rmtree(path)
     else:
+        if dirs.observer is not None:
+            dirs.observer.clearing(path, rel)
         os.unlink(path)
 
 
@@ -315,13 +333,16 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: str,
         return None
     if base.startswith(WHITEOUT_PREFIX):
         path = parent + "/" + base[len(WHITEOUT_PREFIX):]
-        _clear(path, False, dirs)
+        _clear(path, "/".join([*parts[:-1], base[len(WHITEOUT_PREFIX):]]), False, dirs)
         os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
         os.chown(path, member.uid, member.gid, follow_symlinks=False)
         return None
     path = parent + "/" + base
-    _clear(path, member.isdir(), dirs)
+    rel = "/".join(parts)
+    _clear(path, rel, member.isdir(), dirs)
     if member.isreg():
+        if dirs.observer is not None and not member.issparse():  # sparse data stays in the record
+            dirs.observer.content(member, rel)
         _write_file(tar, member, path)
         return path
     _create(member, path, root)
