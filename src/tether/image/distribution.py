@@ -251,10 +251,11 @@ class PullPlan:
         as far as it can be without the layers below (None when another pull stored it)."""
         ident = short(desc["digest"])
         with _LAYER_LOCKS.hold(diff_id):
-            if store.has_layer(diff_id):
+            shared = store.arriving_layer(diff_id)
+            if shared is not None or store.has_layer(diff_id):
                 emit(message("Download complete", ident))
                 emit(message("Pull complete", ident))
-                return None
+                return shared
             size = int(desc.get("size", 0))
             # kept as sent, decompressed, hashed and unpacked as it arrives; the blob's digest
             # is checked at its end, before the store keeps anything

@@ -24,7 +24,8 @@ import secrets
 import shutil
 import stat
 import tarfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Protocol, Sequence
 
@@ -114,7 +115,12 @@ def unpack_layer(tar_path: Path, layer_dir: Path, lowers: Sequence[Path] = ()) -
     """Unpack `tar_path` into `layer_dir/diff` once; return that diff dir. `lowers` are the diff
     dirs of the layers below, top first (see `extract`)."""
     prepared = prepare_layer(tar_path, layer_dir)
-    return prepared.finish(lowers) if prepared is not None else layer_dir / "diff"
+    if prepared is None:
+        return layer_dir / "diff"
+    try:
+        return prepared.finish(lowers)
+    finally:
+        prepared.discard()
 
 
 @dataclass
@@ -123,25 +129,40 @@ class PreparedLayer:
     implies, which take their look from the layers below (see `extract`). Preparing needs no
     other layer, so the layers of a pull are prepared at once, each as it arrives; `finish`
     then goes bottom up. A crash leaves a `.tmp-` directory that ImageStore removes at
-    start-up, never half a layer."""
+    start-up, never half a layer.
+
+    Concurrent pulls of one layer share it (`share`): each user `discard`s it when done (after
+    `finish` or instead), and the temporary dir goes with the last one."""
 
     layer_dir: Path
     tmp: Path
     implied: list[str]
+    users: int = 1
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def finish(self, lowers: Sequence[Path]) -> Path:
         """Give the implied directories their look in `lowers` and move the layer into place
         (unless another unpack of it got there first); the layer's diff dir."""
-        try:
+        with self._guard:
             if not self.layer_dir.exists():
                 _style_implied(str(self.tmp / "diff"), self.implied, lowers)
                 os.rename(self.tmp, self.layer_dir)
-        finally:
-            self.discard()
         return self.layer_dir / "diff"
 
+    def share(self) -> bool:
+        """One more user, unless the last one discarded it already."""
+        with self._guard:
+            if self.users <= 0:
+                return False
+            self.users += 1
+            return True
+
     def discard(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        """This user is done; the last one removes what was not moved into place."""
+        with self._guard:
+            self.users -= 1
+            if self.users <= 0:
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def prepare_layer(tar_path: Path, layer_dir: Path) -> PreparedLayer | None:

@@ -219,6 +219,7 @@ class ImageStore:
         self._layer_sizes: dict[str, int] = {}  # diff_id -> size; a layer's content never changes
         self._held: Counter[str] = Counter()  # diff_id -> operations (pull, load, commit) using it
         self._unclaimed: set[str] = set()  # held layers stored or released while held: see keeping_layers
+        self._arriving: dict[str, layers.PreparedLayer] = {}  # received, not finished: see arriving_layer
         self._leave_out_unreadable_images()
         if self._damaged:
             log.error("image store damaged: unreferenced blobs are kept, not collected")
@@ -491,6 +492,7 @@ class ImageStore:
                 idle = {d for d in diff_ids if self._held[d] <= 0}
                 for diff_id in idle:
                     del self._held[diff_id]
+                    self._arriving.pop(diff_id, None)
                 orphans = (idle & self._unclaimed) - self._layers_in_use()
                 self._unclaimed -= idle
                 for diff_id in orphans:
@@ -569,7 +571,20 @@ class ImageStore:
         if ready.layer_dir.exists():
             ready.discard()
             return None
+        with self._lock:
+            self._arriving[diff_id] = ready
         return ready
+
+    def arriving_layer(self, diff_id: str) -> layers.PreparedLayer | None:
+        """A layer another pull has received but not yet finished, shared (the caller discards
+        it when done): a concurrent pull of an image with the same layer waits for that one
+        download instead of fetching it again."""
+        with self._lock:
+            ready = self._arriving.get(diff_id)
+            if ready is not None and ready.share():
+                return ready
+            self._arriving.pop(diff_id, None)
+            return None
 
     def put_layer(self, fileobj: BinaryIO, diff_id: str, below: list[str] | None = None) -> None:
         """Store one layer tar that must hash to `diff_id` (a build step, a commit), unpacked
@@ -718,6 +733,7 @@ class ImageStore:
                 ready = prepared.pop(diff_id, None)
                 if ready is not None:
                     dirs.insert(0, ready.finish(list(dirs)))
+                    self._arriving.pop(diff_id, None)
                     if self._held[diff_id]:  # stored under a hold: see keeping_layers
                         self._unclaimed.add(diff_id)
                 else:
