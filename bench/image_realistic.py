@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pull, push, save, load and first run of a real Debian image: tetherd against Docker 20.10.
 
-    .venv/bin/python bench/image_realistic.py [--repeat 3] [--no-reference] [--reference-name NAME]
+    .venv/bin/python bench/image_realistic.py [--repeat 3] [--no-reference]
 
 The image is a Debian bookworm minbase rootfs made by mmdebstrap (cached as
 /var/tmp/tether-bench-debian-minbase.tar, so only the first run needs the Debian mirror apt
@@ -165,13 +165,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--no-reference", action="store_true", help="tetherd only")
-    p.add_argument("--reference-name", default=REFERENCE_NAME,
-                   help="name of the reference engine (unique per session on a shared machine)")
     args = p.parse_args()
     layers = split_layers(rootfs_tar())
     raw_mib = sum(len(layer) for layer in layers) / (1 << 20)
     daemon = Daemon()
-    reference = None if args.no_reference else ReferenceEngine(args.reference_name)
+    reference = None if args.no_reference else ReferenceEngine(REFERENCE_NAME)
     scratch = Path(tempfile.mkdtemp(prefix="perf-bench-", dir="/var/tmp"))
     try:
         daemon.start()
