@@ -249,3 +249,13 @@ def test_a_pulled_blob_damaged_on_disk_gives_an_error(store: ImageStore) -> None
     path.write_bytes(gzip.compress(_tar([_entry("f", b"PULLED" * 100)])))
     with pytest.raises(LayerChanged):
         stored_tar(store, digest(tars[0]))
+
+
+def test_a_fifo_swapped_into_a_layer_is_refused_not_opened(store: ImageStore) -> None:
+    tar = _tar([_entry("f", b"data")])
+    store.add_image(config([digest(tar)]), [io.BytesIO(tar)], "fifo:1")
+    path = store.layers / digest(tar)[7:] / "diff" / "f"
+    path.unlink()
+    os.mkfifo(path)  # opening it for reading would block the save for good
+    with pytest.raises(LayerChanged):
+        stored_tar(store, digest(tar))

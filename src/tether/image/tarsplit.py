@@ -27,13 +27,12 @@ import gzip
 import hashlib
 import io
 import os
-import stat
 import struct
 import tarfile
 from typing import BinaryIO, Iterator
 
 from tether.rules.errors import BadRequest
-from tether.runtime.rootfd import openat2
+from tether.runtime.rootfd import open_regular, openat2
 
 KEPT_DIR = "kept"
 _RAW, _FILE, _END = b"R", b"F", b"E"
@@ -188,12 +187,15 @@ def _file_chunks(root: int, rel: str, size: int) -> Iterator[bytes]:
     """The `size` bytes of the regular file `rel` inside `root`, opened without following a
     symlink anywhere out of `root` (nor as the last component)."""
     try:
-        fd = openat2(root, rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        path_fd = openat2(root, rel, os.O_PATH | os.O_NOFOLLOW)
+        try:
+            fd = open_regular(path_fd)  # a device node or fifo swapped in is never opened
+        finally:
+            os.close(path_fd)
     except OSError as exc:
         raise LayerChanged(exc.errno or errno.EIO, f"layer file {rel!r}: {exc.strerror}") from None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        if os.fstat(fd).st_size != size:
             raise LayerChanged(errno.EIO, f"layer file {rel!r} is not the one unpacked")
         left = size
         while left:
