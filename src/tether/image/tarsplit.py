@@ -17,6 +17,13 @@ or a directory above it being replaced. Before the unpacker removes anything (`c
 files it would take whose content the record refers to are hard-linked to `kept/<n>` beside
 the layer's `diff` dir, so the first content stays readable and the record stays exact.
 
+What cannot be read back from the unpacked files is kept in the record itself, compressed: this
+is the fallback for entries the unpacker does not materialise as a file of the same bytes
+(whiteouts and markers with data, sparse files, data of unsupported entries, a path written
+twice keeps its first content under `kept/`). The undecided bytes held while the unpacker reads
+ahead are capped (_MAX_PENDING): only the stored data of one sparse entry can come near it, and
+a layer with more than that in one sparse entry is refused rather than held in memory.
+
 The record is a gzip stream of segments: `R` + 8-byte length + bytes (verbatim), `F` + 8-byte
 size + 4-byte length + path (a file's data), `E` (the end; a record without it is refused).
 """
