@@ -458,3 +458,40 @@ def test_a_blob_with_wrong_bytes_is_refused_as_such(daemon, scratch: Path, bad_b
         assert pulled.returncode == 1
         assert f"filesystem layer verification failed for digest {digest}" in pulled.stderr.decode()
         assert daemon.api("GET", f"/images/{name}/json")[0] == 404
+
+
+def test_a_pulled_image_is_pushed_and_saved_as_it_came(daemon, tmp_path: Path) -> None:
+    """The layer blobs a registry sent are kept as sent: pushed to another repository they keep
+    the registry's digests (gzip'ed as tether would not: level 9, a name, an mtime), and saved
+    they are the layer tars their diff IDs name."""
+    from tether.image.registry import MANIFEST_V2, RegistryClient
+
+    tars = [tar_bytes([tar_entry("one", data=os.urandom(70000))]),
+            tar_bytes([tar_entry("two", data=b"second layer"), tar_entry("one", data=b"replaced")])]
+    blobs = [gzip.compress(t, 9, mtime=1234) for t in tars]
+    config = whiteout_config(tars)
+    with registries([None, daemon.netns]) as (host_reg, _):
+        client = RegistryClient(host_reg.address, "i16/asis", push=True)
+        for data in [config, *blobs]:
+            client.upload_blob("sha256:" + hashlib.sha256(data).hexdigest(), len(data), io.BytesIO(data))
+        client.put_manifest("1", distribution.schema2_manifest(
+            {"mediaType": distribution.CONFIG_V2, "size": len(config),
+             "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
+            [{"mediaType": distribution.LAYER_GZIP, "size": len(b), "digest": "sha256:" + hashlib.sha256(b).hexdigest()}
+             for b in blobs]), MANIFEST_V2)
+        source, target = f"{host_reg.address}/i16/asis:1", f"{host_reg.address}/i16/again:1"
+        assert daemon.tether("pull", source).returncode == 0
+        assert daemon.tether("tag", source, target).returncode == 0
+        pushed = daemon.tether("push", target)
+        assert pushed.returncode == 0, pushed.stderr
+        manifest, _, _ = RegistryClient(host_reg.address, "i16/again").get_manifest("1")
+        assert [layer["digest"] for layer in json.loads(manifest)["layers"]] == \
+            ["sha256:" + hashlib.sha256(b).hexdigest() for b in blobs]
+        archive_path = tmp_path / "saved.tar"
+        assert daemon.tether("save", "-o", str(archive_path), source).returncode == 0
+        with tarfile.open(archive_path) as saved:
+            for layer in tars:
+                member = saved.extractfile(f"blobs/sha256/{hashlib.sha256(layer).hexdigest()}")
+                assert member is not None and member.read() == layer
+        for name in (source, target):
+            daemon.tether("rmi", name)

@@ -4,8 +4,9 @@ download half of `docker import URL`.
 `save` writes what Docker 25+ writes: an OCI image layout (`oci-layout`, `index.json`, every
 blob under `blobs/sha256/`) that is also a legacy archive (`manifest.json` and `repositories`
 naming the same blobs), so both Docker 20.10, which reads only `manifest.json`, and OCI tools
-load it. Layers go out as the uncompressed tars the store keeps and the config as its exact
-bytes, so the image ID survives the trip.
+load it. Layers go out as uncompressed tars (a pulled layer's blob decompressed, any other's
+tar put back together from its unpacked files, both checked against the diff ID: layertar.py)
+and the config as its exact bytes, so the image ID survives the trip.
 
 `load` reads the legacy layout (Docker 20.10's `<id>/layer.tar` directories or Docker 25's
 blobs, through `manifest.json`) and, when there is no `manifest.json`, a plain OCI layout
@@ -49,7 +50,7 @@ IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 _CAPABILITY_XATTR = "security.capability"
 _MAX_LINKS = 16
-UNPACKS = 3  # layers of a load unpacked at once while the next is read
+UNPACKS = 3  # layers of a load read and unpacked at once
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -149,11 +150,10 @@ def save(store: ImageStore, items: list[SaveItem], out: BinaryIO) -> None:
             mtime = _created_seconds(item.image)
             layers: list[tuple[str, int]] = []
             for diff_id in item.image.diff_ids:
-                path = store.layer_blob(diff_id)
-                size = path.stat().st_size
+                size = store.layer_tar_size(diff_id)
                 layers.append((diff_id, size))
                 if diff_id not in written:
-                    with open(path, "rb") as blob:
+                    with store.layer_tar(diff_id) as blob:
                         tar.addfile(_file_info(f"blobs/sha256/{_hex(diff_id)}", size, mtime), blob)
                     written.add(diff_id)
             config = store.config_bytes(item.image)
@@ -227,6 +227,16 @@ class Archive:
             self.members = {_normalise(m.name): m for m in self.tar.getmembers()}
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise NotATar(load_tar_error(str(exc))) from exc
+        self._fd = _plain_fd(fileobj) if self.tar.fileobj is fileobj else None
+
+    def reader(self, name: str) -> BinaryIO | None:
+        """A reader of the file `name` of its own (pread on the archive's fd), so that layers
+        can be read and unpacked in several threads at once; None when the archive is not a
+        plain file on disk or the member is not a plain regular file."""
+        member = self.members.get(_normalise(name))
+        if self._fd is None or member is None or not member.isreg() or member.issparse():
+            return None
+        return io.BufferedReader(_PreadReader(self._fd, member.offset_data, member.size), 1 << 20)
 
     def has(self, name: str) -> bool:
         return _normalise(name) in self.members
@@ -263,6 +273,34 @@ class Archive:
         if hashlib.sha256(data).hexdigest() != hexpart:
             raise BadRequest(f"invalid archive: blob {digest} does not match its digest")
         return data
+
+
+def _plain_fd(fileobj: BinaryIO) -> int | None:
+    """The fd of the file the archive is (a spooled request body still in memory is written
+    out to its temporary file first), None for an in-memory stream."""
+    try:
+        return fileobj.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+
+
+class _PreadReader(io.RawIOBase):
+    """`size` bytes at `offset` of the fd, read with pread (no shared file position)."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self._fd, self._offset, self._left = fd, offset, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = os.pread(self._fd, min(len(buffer), self._left), self._offset)
+        if not data and self._left:
+            raise BadRequest("invalid archive: a layer is cut short")
+        buffer[:len(data)] = data
+        self._offset += len(data)
+        self._left -= len(data)
+        return len(data)
 
 
 def _normalise(name: str) -> str:
@@ -367,18 +405,24 @@ def load(store: ImageStore, archive: Archive, images: list[ArchivedImage], quiet
     for image in images:
         diff_ids = check_layers(image)
         with store.keeping_layers(diff_ids), ThreadPoolExecutor(UNPACKS, thread_name_prefix="load") as pool:
-            # each layer unpacks in a thread while the next one is read from the archive; a
-            # layer that cannot be unpacked fails the load
+            # each layer is read and unpacked in a thread of its own, at once; a layer that
+            # cannot be unpacked fails the load
             arriving: list[tuple[str, Future[PreparedLayer | None]]] = []
             try:
                 for member, diff_id, chain in zip(image.layers, diff_ids, chain_ids(diff_ids), strict=True):
                     if not store.has_layer(diff_id):
-                        source: BinaryIO = archive.open(member)
+                        own = archive.reader(member)
+                        source: BinaryIO = own or archive.open(member)
                         if not quiet:
                             source = io.BufferedReader(CountingReader(source, Throttled(
                                 emit, "Loading layer", _hex(chain)[:12], archive.size(member))))
-                        store.put_layer(source, diff_id)
-                        arriving.append((diff_id, pool.submit(store.prepare_layer, diff_id)))
+                        if own is not None:
+                            arriving.append((diff_id, pool.submit(store.receive_layer, source, diff_id)))
+                        else:  # the archive's one reader: read here, one layer after the other
+                            ready = store.receive_layer(source, diff_id)
+                            done: Future[PreparedLayer | None] = Future()
+                            done.set_result(ready)
+                            arriving.append((diff_id, done))
             except BaseException:
                 discard_arriving(arriving)
                 raise

@@ -251,23 +251,23 @@ class PullPlan:
         as far as it can be without the layers below (None when another pull stored it)."""
         ident = short(desc["digest"])
         with _LAYER_LOCKS.hold(diff_id):
-            if store.has_layer(diff_id):
+            shared = store.arriving_layer(diff_id)
+            if shared is not None or store.has_layer(diff_id):
                 emit(message("Download complete", ident))
                 emit(message("Pull complete", ident))
-                return None
+                return shared
             size = int(desc.get("size", 0))
-            # decompressed, hashed and stored as it arrives; the blob's digest is checked at
-            # its end, before put_layer keeps anything
+            # kept as sent, decompressed, hashed and unpacked as it arrives; the blob's digest
+            # is checked at its end, before the store keeps anything
             with self.client.open_blob(desc["digest"], Throttled(emit, "Downloading", ident, size)) as blob:
                 try:
-                    store.put_layer(blob, diff_id)  # type: ignore[arg-type]
+                    ready = store.receive_layer(blob, diff_id, desc)  # type: ignore[arg-type]
                 except Exception:
                     blob.drain()  # a registry sending wrong bytes is named as such
                     raise
             emit(message("Verifying Checksum", ident))
             emit(message("Download complete", ident))
             emit(message("Extracting", ident, 0, size))
-            ready = store.prepare_layer(diff_id)
             emit(message("Extracting", ident, size, size))
         if desc.get("mediaType") in GZIP_TYPES:
             BlobMap(store).remember(diff_id, desc["digest"], int(desc.get("size", 0)))
@@ -375,35 +375,44 @@ class PushPlan:
         return aux
 
     def _push_layer(self, store: ImageStore, diff_id: str, emit: Emit) -> dict[str, Any]:
-        """HEAD the blobs known to hold the layer first; compress and upload only when the
-        registry has none of them."""
+        """HEAD the blobs known to hold the layer first; then send the gzip blob it was pulled
+        as, as it is (the registry's digest, as dockerd does), or else compress and upload."""
         ident = short(diff_id)
         blob_map = BlobMap(store)
         for digest, size in blob_map.blobs(diff_id):
             if self.client.has_blob(digest):
                 emit(message("Layer already exists", ident))
                 return {"mediaType": LAYER_GZIP, "size": size, "digest": digest}
-        with tempfile.TemporaryFile(dir=store.root) as blob:
-            digest, size = compress_layer(store.layer_blob(diff_id), blob)  # type: ignore[arg-type]
-            if self.client.has_blob(digest):
-                emit(message("Layer already exists", ident))
-            else:
+        pulled = store.pulled_blob(diff_id)
+        if pulled is not None and pulled[1].get("mediaType") in GZIP_TYPES:
+            path, desc = pulled
+            digest, size = str(desc["digest"]), int(desc["size"])
+            with open(path, "rb") as blob:
+                self._upload(blob, digest, size, ident, emit)  # type: ignore[arg-type]
+        else:
+            with tempfile.TemporaryFile(dir=store.root) as blob, store.layer_tar(diff_id) as tar:
+                digest, size = compress_layer(tar, blob)  # type: ignore[arg-type]
                 blob.seek(0)
-                self.client.upload_blob(digest, size, blob,  # type: ignore[arg-type]
-                                        Throttled(emit, "Pushing", ident, size))
-                emit(message("Pushed", ident))
+                self._upload(blob, digest, size, ident, emit)  # type: ignore[arg-type]
         blob_map.remember(diff_id, digest, size)
         return {"mediaType": LAYER_GZIP, "size": size, "digest": digest}
 
+    def _upload(self, blob: BinaryIO, digest: str, size: int, ident: str, emit: Emit) -> None:
+        """Upload a layer blob unless the registry has it (dockerd's messages either way)."""
+        if self.client.has_blob(digest):
+            emit(message("Layer already exists", ident))
+            return
+        self.client.upload_blob(digest, size, blob, Throttled(emit, "Pushing", ident, size))
+        emit(message("Pushed", ident))
 
-def compress_layer(tar_path: Path, out: BinaryIO) -> tuple[str, int]:
-    """gzip a layer tar into `out` deterministically (fixed level, no name, mtime 0); the
-    compressed blob's digest and size."""
+
+def compress_layer(src: BinaryIO, out: BinaryIO) -> tuple[str, int]:
+    """gzip a layer tar read from `src` into `out` deterministically (fixed level, no name,
+    mtime 0); the compressed blob's digest and size."""
     hasher = hashlib.sha256()
     counter = _HashingWriter(out, hasher)
-    with open(tar_path, "rb") as src, \
-            gzip.GzipFile(filename="", mode="wb", compresslevel=GZIP_LEVEL, fileobj=counter,  # type: ignore[arg-type]
-                          mtime=0) as gz:
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=GZIP_LEVEL, fileobj=counter,  # type: ignore[arg-type]
+                       mtime=0) as gz:
         while chunk := src.read(1 << 20):
             gz.write(chunk)
     return "sha256:" + hasher.hexdigest(), counter.size

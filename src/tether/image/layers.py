@@ -24,9 +24,10 @@ import secrets
 import shutil
 import stat
 import tarfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Sequence
+from typing import BinaryIO, Callable, Protocol, Sequence
 
 from tether.rules.errors import BadRequest
 
@@ -114,7 +115,12 @@ def unpack_layer(tar_path: Path, layer_dir: Path, lowers: Sequence[Path] = ()) -
     """Unpack `tar_path` into `layer_dir/diff` once; return that diff dir. `lowers` are the diff
     dirs of the layers below, top first (see `extract`)."""
     prepared = prepare_layer(tar_path, layer_dir)
-    return prepared.finish(lowers) if prepared is not None else layer_dir / "diff"
+    if prepared is None:
+        return layer_dir / "diff"
+    try:
+        return prepared.finish(lowers)
+    finally:
+        prepared.discard()
 
 
 @dataclass
@@ -123,25 +129,40 @@ class PreparedLayer:
     implies, which take their look from the layers below (see `extract`). Preparing needs no
     other layer, so the layers of a pull are prepared at once, each as it arrives; `finish`
     then goes bottom up. A crash leaves a `.tmp-` directory that ImageStore removes at
-    start-up, never half a layer."""
+    start-up, never half a layer.
+
+    Concurrent pulls of one layer share it (`share`): each user `discard`s it when done (after
+    `finish` or instead), and the temporary dir goes with the last one."""
 
     layer_dir: Path
     tmp: Path
     implied: list[str]
+    users: int = 1
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def finish(self, lowers: Sequence[Path]) -> Path:
         """Give the implied directories their look in `lowers` and move the layer into place
         (unless another unpack of it got there first); the layer's diff dir."""
-        try:
+        with self._guard:
             if not self.layer_dir.exists():
                 _style_implied(str(self.tmp / "diff"), self.implied, lowers)
                 os.rename(self.tmp, self.layer_dir)
-        finally:
-            self.discard()
         return self.layer_dir / "diff"
 
+    def share(self) -> bool:
+        """One more user, unless the last one discarded it already."""
+        with self._guard:
+            if self.users <= 0:
+                return False
+            self.users += 1
+            return True
+
     def discard(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        """This user is done; the last one removes what was not moved into place."""
+        with self._guard:
+            self.users -= 1
+            if self.users <= 0:
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def prepare_layer(tar_path: Path, layer_dir: Path) -> PreparedLayer | None:
@@ -153,7 +174,7 @@ def prepare_layer(tar_path: Path, layer_dir: Path) -> PreparedLayer | None:
         os.mkdir(tmp, LAYER_DIR_MODE)
         os.mkdir(tmp / "diff", 0o755)
         with open(tar_path, "rb") as f:
-            implied = _extract_entries(f, str(tmp / "diff"))
+            implied = extract_entries(f, str(tmp / "diff"))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -168,24 +189,36 @@ def extract(fileobj: BinaryIO, root: Path, lowers: Sequence[Path] = ()) -> None:
     owner, mode and mtime the same directory has in `lowers`, so the image looks as a tool that
     applies layers in place (umoci, containerd) shows it, not as a fresh 0755 root directory.
     """
-    _style_implied(str(root), _extract_entries(fileobj, str(root)), lowers)
+    _style_implied(str(root), extract_entries(fileobj, str(root)), lowers)
 
 
-def _extract_entries(fileobj: BinaryIO, top: str) -> list[str]:
+class EntryObserver(Protocol):
+    """Told what the unpacker does with the tar's bytes (tarsplit.Recorder)."""
+
+    def content(self, member: tarfile.TarInfo, rel: str) -> None: ...
+
+    def passed(self, member: tarfile.TarInfo) -> None: ...
+
+    def clearing(self, path: str, rel: str) -> None: ...
+
+
+def extract_entries(fileobj: BinaryIO, top: str, observer: EntryObserver | None = None) -> list[str]:
     """Every entry of the tar under `top`; the directories only implied by entries (made 0755),
-    deepest last.
+    deepest last. `observer` hears of every file's data, entry and removal.
 
     Paths are plain strings and directories already checked are remembered (`_Dirs`): a real
     layer has thousands of small files, and per-entry pathlib objects and an lstat of every
     parent of every entry cost more than writing the files.
     """
-    dirs = _Dirs()
+    dirs = _Dirs(observer)
     directories: list[tuple[str, tarfile.TarInfo]] = []
     implied: list[str] = []
     try:
         with tarfile.open(fileobj=fileobj, mode="r|") as tar:
             for member in tar:
                 path = _extract_member(tar, member, top, implied, dirs)
+                if observer is not None:
+                    observer.passed(member)
                 if path is not None and member.isdir():
                     directories.append((path, member))
     except tarfile.TarError as exc:
@@ -214,8 +247,9 @@ class _Dirs:
     parent is checked once, not once per entry below it. Only removing a directory can make
     an entry wrong (a later entry may replace it by a symlink): then everything is forgotten."""
 
-    def __init__(self) -> None:
+    def __init__(self, observer: EntryObserver | None = None) -> None:
         self.known: set[str] = set()
+        self.observer = observer
 
     def forget(self) -> None:
         self.known.clear()
@@ -286,17 +320,22 @@ def _parent_dir(root: str, parts: list[str], name: str, implied: list[str], dirs
     return current
 
 
-def _clear(path: str, keep_dir: bool, dirs: _Dirs) -> None:
-    """Remove what is at `path`, unless it is a directory and a directory is wanted there."""
+def _clear(path: str, rel: str, keep_dir: bool, dirs: _Dirs) -> None:
+    """Remove what is at `path` (`rel` in the layer), unless it is a directory and a directory
+    is wanted there."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
         if not keep_dir:
+            if dirs.observer is not None:
+                dirs.observer.clearing(path, rel)
             dirs.forget()
             shutil.rmtree(path)
     else:
+        if dirs.observer is not None:
+            dirs.observer.clearing(path, rel)
         os.unlink(path)
 
 
@@ -315,13 +354,16 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: str,
         return None
     if base.startswith(WHITEOUT_PREFIX):
         path = parent + "/" + base[len(WHITEOUT_PREFIX):]
-        _clear(path, False, dirs)
+        _clear(path, "/".join([*parts[:-1], base[len(WHITEOUT_PREFIX):]]), False, dirs)
         os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
         os.chown(path, member.uid, member.gid, follow_symlinks=False)
         return None
     path = parent + "/" + base
-    _clear(path, member.isdir(), dirs)
+    rel = "/".join(parts)
+    _clear(path, rel, member.isdir(), dirs)
     if member.isreg():
+        if dirs.observer is not None and not member.issparse():  # sparse data stays in the record
+            dirs.observer.content(member, rel)
         _write_file(tar, member, path)
         return path
     _create(member, path, root)

@@ -1,9 +1,12 @@
 """The content-addressed image store: config and layer blobs, unpacked layers, tags.
 
 Layout under `root` (the daemon passes `<data-root>/image`):
-- `blobs/sha256/<hex>`: image configs (the image ID is the sha256 of these exact bytes) and layer
-  tars, stored uncompressed and named by their diff_id.
-- `layers/<diffid-hex>/diff/`: each layer unpacked once, lazily, shared as an overlay lower dir.
+- `blobs/sha256/<hex>`: image configs (the image ID is the sha256 of these exact bytes); in a
+  store an older tether wrote, also layer tars, uncompressed and named by their diff_id.
+- `layers/<diffid-hex>/`: each layer unpacked once as it arrives (`diff/`, shared as an overlay
+  lower dir), with its `layer.json` and either the blob a registry sent or a tar-split record
+  to give its tar back (intake.py, layertar.py). A layer is in the store once this dir has its
+  `layer.json`, or (older stores) once its tar is in `blobs/`; the latter is unpacked lazily.
 - `images.json`: the images that exist, with what is not in their config (size, last tag time).
 - `repositories.json`: every tag, in Docker's familiar form: {"busybox:latest": "sha256:..."}.
 
@@ -35,8 +38,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
-from tether.image import layers
+from tether.image import intake, layers
 from tether.image.changes import apply_changes
+from tether.image.layertar import StoredLayer
 from tether.rules import refs
 from tether.rules.errors import BadRequest, Conflict, NotFound
 from tether.rules.times import ZERO_TIME
@@ -191,15 +195,6 @@ class Image:
 
 
 @dataclass
-class _StagedLayer:
-    """A layer tar written to a temporary blob, hashed and measured, not yet committed."""
-
-    diff_id: str
-    path: Path
-    size: int
-
-
-@dataclass
 class _DeleteConflict:
     """Docker's imageDeleteConflict: `used` says a container (not a tag) is the reason."""
 
@@ -224,6 +219,7 @@ class ImageStore:
         self._layer_sizes: dict[str, int] = {}  # diff_id -> size; a layer's content never changes
         self._held: Counter[str] = Counter()  # diff_id -> operations (pull, load, commit) using it
         self._unclaimed: set[str] = set()  # held layers stored or released while held: see keeping_layers
+        self._arriving: dict[str, layers.PreparedLayer] = {}  # received, not finished: see arriving_layer
         self._leave_out_unreadable_images()
         if self._damaged:
             log.error("image store damaged: unreferenced blobs are kept, not collected")
@@ -270,16 +266,20 @@ class ImageStore:
         write_json_atomic(self.root / "repositories.json", self._tags)
 
     def _collect_garbage(self) -> None:
-        """Remove what a crash may have left: temporaries, and blobs no image names.
+        """Remove what a crash may have left: temporaries, blobs no image names, and layers
+        stored for an image that was never recorded (still marked `unrecorded`).
 
-        A layer blob whose layer is unpacked is kept: a container of a force-removed image may
-        still use that layer as its lower dir.
+        A layer blob whose layer is unpacked is kept, and so is a recorded layer no image names:
+        a container of a force-removed image may still use that layer as its lower dir.
         """
         for tmp in [*self.blobs.glob(".tmp-*"), *self.layers.glob(".tmp-*")]:
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
         wanted = set(self._images)
         for image_id in self._images:
             wanted.update(self._config(image_id)["rootfs"]["diff_ids"])
+        for layer in self.layers.iterdir():
+            if f"sha256:{layer.name}" not in wanted and (layer / intake.UNRECORDED).exists():
+                shutil.rmtree(layer)
         for blob in self.blobs.iterdir():
             if f"sha256:{blob.name}" not in wanted and not (self.layers / blob.name).exists():
                 blob.unlink()
@@ -492,39 +492,13 @@ class ImageStore:
                 idle = {d for d in diff_ids if self._held[d] <= 0}
                 for diff_id in idle:
                     del self._held[diff_id]
+                    self._arriving.pop(diff_id, None)
                 orphans = (idle & self._unclaimed) - self._layers_in_use()
                 self._unclaimed -= idle
                 for diff_id in orphans:
                     self._remove_layer(diff_id)
 
     # --- creation ---
-
-    def _stage_layer(self, fileobj: BinaryIO) -> _StagedLayer:
-        """Write a (possibly compressed) layer tar uncompressed to a temporary blob while hashing."""
-        tmp = self.blobs / f".tmp-{secrets.token_hex(8)}"
-        digest = hashlib.sha256()
-        stream = layers.decompressed(fileobj)
-        try:
-            with open(tmp, "wb") as out:
-                while chunk := stream.read(1 << 20):
-                    digest.update(chunk)
-                    out.write(chunk)
-                while fileobj.read(1 << 20):
-                    pass  # bytes after a compressed stream: read, so a verifying source sees its end
-                out.flush()
-                os.fsync(out.fileno())
-            return _StagedLayer(f"sha256:{digest.hexdigest()}", tmp, layers.tar_size(tmp))
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-    def _commit(self, config_bytes: bytes, staged: list[_StagedLayer], repo_tag: str | None) -> Image:
-        """Move staged layers into place and record the image, all under the lock so a concurrent
-        removal cannot collect a layer between the two."""
-        with self._lock:
-            for layer in staged:
-                os.replace(layer.path, self.blobs / _hex(layer.diff_id))
-            return self._record(config_bytes, sum(layer.size for layer in staged), repo_tag)
 
     def _record(self, config_bytes: bytes, size: int, repo_tag: str | None,
                 repo_digest: str | None = None) -> Image:
@@ -541,6 +515,8 @@ class ImageStore:
         if repo_digest is not None:
             self._add_repo_digest(meta, repo_digest)
         self._save()
+        for diff_id in self._config(image_id)["rootfs"]["diff_ids"]:
+            (self.layers / _hex(diff_id) / intake.UNRECORDED).unlink(missing_ok=True)
         return self._image(image_id)
 
     @staticmethod
@@ -550,40 +526,76 @@ class ImageStore:
             digests.append(repo_digest)
 
     def add_image(self, config_bytes: bytes, layer_tars: list[BinaryIO], repo_tag: str | None = None) -> Image:
-        """Store an image from its config bytes and its layer tars, bottom first (load, pull,
-        build); the tars must hash to the config's diff_ids."""
+        """Store an image from its config bytes and its layer tars, bottom first (tests and
+        benchmarks build images so); the tars must hash to the config's diff_ids."""
         tag = refs.normalize_tag(repo_tag) if repo_tag else None
         expected = diff_ids_of(config_bytes)
-        staged = [self._stage_layer(f) for f in layer_tars]
-        try:
-            if [s.diff_id for s in staged] != expected:
-                raise BadRequest("layer tars do not match the config's rootfs.diff_ids")
-            return self._commit(config_bytes, staged, tag)
-        finally:
-            for layer in staged:
-                layer.path.unlink(missing_ok=True)
+        if len(expected) != len(layer_tars):
+            raise BadRequest("layer tars do not match the config's rootfs.diff_ids")
+        with self.keeping_layers(expected):
+            prepared: dict[str, layers.PreparedLayer] = {}
+            try:
+                for diff_id, tar in zip(expected, layer_tars, strict=True):
+                    if not self.has_layer(diff_id):
+                        ready = self.receive_layer(tar, diff_id)
+                        if ready is not None:
+                            prepared[diff_id] = ready
+                self.unpacked_layers(expected, prepared)
+            finally:
+                for ready in prepared.values():
+                    ready.discard()
+            return self.add_image_from_layers(config_bytes, tag)
 
     # --- layer by layer (pull): layers arrive one at a time and are shared between images ---
 
-    def has_layer(self, diff_id: str) -> bool:
-        """Whether the layer blob `diff_id` is stored (a pull skips fetching it)."""
-        return self.layer_blob(diff_id).exists()
+    def _stored(self, diff_id: str) -> StoredLayer:
+        """Where a layer's bytes are; a malformed `diff_id` is refused rather than allowed to
+        name a path outside the store."""
+        hex_id = refs.sha256_hex(diff_id)
+        return StoredLayer(diff_id, self.layers / hex_id, self.blobs / hex_id)
 
-    def put_layer(self, fileobj: BinaryIO, diff_id: str) -> None:
-        """Store one (possibly compressed) layer tar that must hash to `diff_id`, under a
-        `keeping_layers` hold on it (which removes it again if no image ends up using it)."""
-        layer = self._stage_layer(fileobj)
+    def has_layer(self, diff_id: str) -> bool:
+        """Whether the layer `diff_id` is stored (a pull skips fetching it)."""
+        return self._stored(diff_id).exists()
+
+    def receive_layer(self, fileobj: BinaryIO, diff_id: str,
+                      blob: dict[str, Any] | None = None) -> layers.PreparedLayer | None:
+        """Read one (possibly compressed) layer tar that must hash to `diff_id`, unpacking it
+        as it arrives (intake.receive; `blob`: the registry's descriptor of a pulled blob,
+        which is then kept as sent), under a `keeping_layers` hold on it. The layer is in the
+        store once `unpacked_layers` finishes it; None when it got there meanwhile."""
+        with self._lock:
+            if not self._held[diff_id]:
+                raise RuntimeError(f"layer {diff_id} stored outside keeping_layers")
+        _, ready = intake.receive(fileobj, self.layers, diff_id, blob)
+        if ready.layer_dir.exists():
+            ready.discard()
+            return None
+        with self._lock:
+            self._arriving[diff_id] = ready
+        return ready
+
+    def arriving_layer(self, diff_id: str) -> layers.PreparedLayer | None:
+        """A layer another pull has received but not yet finished, shared (the caller discards
+        it when done): a concurrent pull of an image with the same layer waits for that one
+        download instead of fetching it again."""
+        with self._lock:
+            ready = self._arriving.get(diff_id)
+            if ready is not None and ready.share():
+                return ready
+            self._arriving.pop(diff_id, None)
+            return None
+
+    def put_layer(self, fileobj: BinaryIO, diff_id: str, below: list[str] | None = None) -> None:
+        """Store one layer tar that must hash to `diff_id` (a build step, a commit), unpacked
+        over the layers `below` (bottom first), under a `keeping_layers` hold on it (which
+        removes it again if no image ends up using it)."""
+        ready = self.receive_layer(fileobj, diff_id)
         try:
-            if layer.diff_id != diff_id:
-                raise BadRequest(f"layer tar hashes to {layer.diff_id}, expected {diff_id}")
-            with self._lock:
-                if not self._held[diff_id]:
-                    raise RuntimeError(f"layer {diff_id} stored outside keeping_layers")
-                os.replace(layer.path, self.layer_blob(diff_id))
-                self._layer_sizes[diff_id] = layer.size  # staging walked the tar already
-                self._unclaimed.add(diff_id)
+            self.unpacked_layers([*(below or []), diff_id], {diff_id: ready} if ready else {})
         finally:
-            layer.path.unlink(missing_ok=True)
+            if ready is not None:
+                ready.discard()
 
     def add_image_from_layers(self, config_bytes: bytes, repo_tag: str | None = None,
                               repo_digest: str | None = None) -> Image:
@@ -606,10 +618,19 @@ class ImageStore:
             self._add_repo_digest(self._images[self._resolve_id(ref)], repo_digest)
             self._save()
 
-    def layer_blob(self, diff_id: str) -> Path:
-        """The uncompressed tar of a stored layer (what a push compresses and sends); a
-        malformed `diff_id` is refused rather than allowed to name a path outside the store."""
-        return self.blobs / refs.sha256_hex(diff_id)
+    def layer_tar(self, diff_id: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """The uncompressed tar of a stored layer, checked against `diff_id` as it is read
+        (what save writes and push compresses)."""
+        return self._stored(diff_id).open_tar()
+
+    def layer_tar_size(self, diff_id: str) -> int:
+        """The size of that tar."""
+        return self._stored(diff_id).tar_size()
+
+    def pulled_blob(self, diff_id: str) -> tuple[Path, dict[str, Any]] | None:
+        """The compressed blob a registry sent for the layer (file and descriptor), kept as
+        sent; None for a layer that was not pulled."""
+        return self._stored(diff_id).blob()
 
     def config_bytes(self, image: Image) -> bytes:
         """The exact config bytes the image ID hashes (pushed as the config blob)."""
@@ -625,12 +646,14 @@ class ImageStore:
         """
         tag = refs.normalize_tag(repo_tag) if repo_tag else None
         config = container_config(apply_changes(container_config(), changes))
-        layer = self._stage_layer(fileobj)
+        diff_id, ready = intake.receive(fileobj, self.layers, None)
         try:
-            config_bytes = self._import_config(config, layer.diff_id, message, created)
-            return self._commit(config_bytes, [layer], tag)
+            config_bytes = self._import_config(config, diff_id, message, created)
+            with self.keeping_layers([diff_id]):
+                self.unpacked_layers([diff_id], {diff_id: ready})
+                return self.add_image_from_layers(config_bytes, tag)
         finally:
-            layer.path.unlink(missing_ok=True)
+            ready.discard()
 
     @staticmethod
     def _import_config(config: dict[str, Any], diff_id: str, message: str,
@@ -652,7 +675,7 @@ class ImageStore:
         """A stored layer's size as Docker counts it, read from its tar once: a build adds an
         image per step on the same base, and a big base layer takes a while to walk."""
         if diff_id not in self._layer_sizes:
-            self._layer_sizes[diff_id] = layers.tar_size(self.blobs / _hex(diff_id))
+            self._layer_sizes[diff_id] = self._stored(diff_id).size()
         return self._layer_sizes[diff_id]
 
     def set_parent(self, image_id: str, parent_id: str) -> None:
@@ -710,6 +733,9 @@ class ImageStore:
                 ready = prepared.pop(diff_id, None)
                 if ready is not None:
                     dirs.insert(0, ready.finish(list(dirs)))
+                    self._arriving.pop(diff_id, None)
+                    if self._held[diff_id]:  # stored under a hold: see keeping_layers
+                        self._unclaimed.add(diff_id)
                 else:
                     dirs.insert(0, layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id),
                                                        list(dirs)))
@@ -732,10 +758,3 @@ class ImageStore:
             return dirs
         finally:
             discard_arriving(arriving)
-
-    def prepare_layer(self, diff_id: str) -> layers.PreparedLayer | None:
-        """Unpack a stored layer held by `keeping_layers` as far as it can be without the
-        layers below (see layers.PreparedLayer), outside the store lock, so that the layers of
-        a pull unpack at once; None when it is unpacked already. `unpacked_layers` finishes it;
-        the caller discards it if it does not get there."""
-        return layers.prepare_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id))

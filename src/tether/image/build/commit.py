@@ -175,9 +175,10 @@ def commit(store: ImageStore, parent: Image | None, config: dict[str, Any],
     created_by = " ".join(container_cfg.get("Cmd") or [])
     raw = image_config(parent.config if parent else None, config, container_cfg, container_id,
                        created_by, diff_id, comment=comment, author=author)
-    with store.keeping_layers(diff_ids_of(raw)):  # an rmi of the parent meanwhile keeps them
+    stack = diff_ids_of(raw)
+    with store.keeping_layers(stack):  # an rmi of the parent meanwhile keeps them
         if layer is not None and diff_id is not None and not store.has_layer(diff_id):
-            store.put_layer(layer, diff_id)
+            store.put_layer(layer, diff_id, below=stack[:-1])
         image = store.add_image_from_layers(raw)
     if parent is not None:
         store.set_parent(image.id, parent.id)
