@@ -193,7 +193,8 @@ class ContainerService:
         try:
             security = run_config.security_settings(c, self.security)
             lowers = await asyncio.to_thread(self.lower_dirs, c)
-            mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
+            await asyncio.to_thread(mounts.mount_overlay, lowers, self.paths.upper(cid),
+                                    self.paths.work(cid), rootfs)
             user = resolve_user(str(rootfs), c.config.user)
             cwd = c.config.working_dir or "/"
             run_config.make_working_dir(rootfs, cwd)
