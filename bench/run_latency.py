@@ -249,7 +249,8 @@ def main() -> None:
                 if label != docker:
                     line = f"{label} / Docker: {medians[label] / medians[docker]:.2f}x"
                     if walls:
-                        line += f" single, {walls[label] / walls[docker]:.2f}x {args.parallel} at once"
+                        ratio = walls[label] / walls[docker]
+                        line += f" single, {ratio:.2f}x {args.parallel} at once"
                     print(line)
     finally:
         d.destroy()
