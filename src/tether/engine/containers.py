@@ -54,6 +54,14 @@ RESTART_BACKOFF_MAX = 60.0
 RESTART_BACKOFF_RESET_AFTER = 10.0
 
 
+async def all_then_first_error(*steps: Awaitable[None]) -> None:
+    """Run the steps together; once every one has ended, raise the error of the first that
+    failed (in the order given): nothing is still running when the caller cleans up."""
+    for result in await asyncio.gather(*steps, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
+
+
 @dataclass
 class _Run:
     """What the daemon tracks for one container beyond its record."""
@@ -193,20 +201,24 @@ class ContainerService:
         try:
             security = run_config.security_settings(c, self.security)
             lowers = await asyncio.to_thread(self.lower_dirs, c)
-            mounts.mount_overlay(lowers, self.paths.upper(cid), self.paths.work(cid), rootfs)
+            await asyncio.to_thread(mounts.mount_overlay, lowers, self.paths.upper(cid),
+                                    self.paths.work(cid), rootfs)
             user = resolve_user(str(rootfs), c.config.user)
             cwd = c.config.working_dir or "/"
             run_config.make_working_dir(rootfs, cwd)
             linked = self.links.linked_children(c)
             joined = shared_ns.namespace_paths(c, self.registry.get)
             shm = await asyncio.to_thread(shared_ns.prepare_shm, c, self.paths, self.registry.get)
-            if "network" in joined:  # its donor's: no endpoint of its own
+            own_network = "network" not in joined  # else its donor's: no endpoint of its own
+            meanwhile = own_network and run_config.endpoints_during_create(c)
+            if not own_network:
                 netns_path = Path(joined["network"])
             else:
                 if c.network_mode != "host":
                     # a `none` container never joins a network: IPv6 off, as Docker 20.10 has it
                     await asyncio.to_thread(netns.create, netns_path, c.network_mode != "none")
-                await self.attachment.join_at_start(c, netns_path, hosts_of_links(linked))
+                if not meanwhile:
+                    await self.attachment.join_at_start(c, netns_path, hosts_of_links(linked))
             c.started_link_env = env_of_links(linked)
             c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
             oci = run_config.oci_config(c, rootfs, netns_path, cwd, user,
@@ -216,7 +228,12 @@ class ContainerService:
                                         joined, shm)
             bundle.mkdir(parents=True, exist_ok=True)
             write_json_atomic(bundle / "config.json", oci)
-            await runtime_create.create(self.runtime, c, bundle, self.paths.log(cid))
+            if meanwhile:  # the process waits for `runc start`: its endpoints are made now
+                await all_then_first_error(
+                    self.attachment.join_at_start(c, netns_path, hosts_of_links(linked)),
+                    runtime_create.create(self.runtime, c, bundle, self.paths.log(cid)))
+            else:
+                await runtime_create.create(self.runtime, c, bundle, self.paths.log(cid))
             await self._hand_over_attaches(c, run)
             pid = await self.runtime.start(cid)
         except Exception as exc:

@@ -5,7 +5,7 @@ a running container). The rules are tether.rules.resources, over the API-shaped 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 from tether.rules import resources as rules
 from tether.runtime import cgroups
@@ -43,8 +43,9 @@ def write_live(paths: dict[str, str], resources: Resources, pids_reset: bool) ->
     cgroups.apply(paths, res, pids_unlimited=pids_reset)
 
 
-def write_runc_ignored(paths: dict[str, str], resources: Resources) -> None:
+def write_runc_ignored(paths: Callable[[], dict[str, str]], resources: Resources) -> None:
     """The limits runc 1.1 takes from config.json and does not write (kernelTCP; Docker 20.10's
-    runc still did), written into the created container's cgroup before its process starts."""
+    runc still did), written into the created container's cgroup before its process starts.
+    `paths` (from runc's state file) is read only when there is such a limit to write."""
     if resources.kernel_memory_tcp:
-        cgroups.apply(paths, {"memory": {"kernelTCP": resources.kernel_memory_tcp}})
+        cgroups.apply(paths(), {"memory": {"kernelTCP": resources.kernel_memory_tcp}})

@@ -34,6 +34,15 @@ def security_settings(c: Container, daemon: securityopt.DaemonSecurity) -> dict[
             "no_new_privileges": daemon.no_new_privileges if nnp is None else nnp}
 
 
+def endpoints_during_create(c: Container) -> bool:
+    """May a start make the container's network endpoints while `runc create` runs? Not when
+    the user sets net.* sysctls: runc writes them at create, and one of an interface
+    (net.ipv4.conf.eth0.*) needs that interface in the namespace first. Nor with volumes: the
+    config's mounts give their `mount` events, which follow the network's `connect` in dockerd."""
+    return not any(key.startswith("net.") for key in c.host_config.sysctls or {}) \
+        and not any(mp.type == "volume" for mp in c.mount_points)
+
+
 def oci_config(c: Container, rootfs: Path, netns_path: Path, cwd: str,
                user: tuple[int, int, list[int], str], mounts: list[dict[str, Any]],
                security: dict[str, Any], process: dict[str, Any],

@@ -29,6 +29,6 @@ async def create(runtime: Runtime, c: Container, bundle: Path, log_path: Path) -
         text = runtime_create_error(str(exc))
         raise ApiError(text, runtime_create_status(text)) from exc
     try:
-        limits.write_runc_ignored(runtime.cgroup_paths(c.id), c.host_config.resources)
+        limits.write_runc_ignored(lambda: runtime.cgroup_paths(c.id), c.host_config.resources)
     except cgroups.UpdateError as exc:
         raise BadRequest(str(exc)) from None

@@ -1,7 +1,7 @@
 """Tether's nftables table: published ports by DNAT, masquerade, hairpin and forward rules.
 
 The kernel forwards every published port: no process per port. The whole table is rebuilt from
-a `FirewallConfig` and replaced in one `nft -j -f -` transaction (add table, delete table, add
+a `FirewallConfig` and replaced in one nftables JSON transaction (add table, delete table, add
 table, chains, rules), so a crash never leaves half a ruleset, re-applying is idempotent, and the
 daemon never has to diff rules against what the kernel holds.
 
@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
 from dataclasses import dataclass
 from typing import Any
+
+from tether.network import nftlib
 
 FAMILY = "ip"
 PORTS_CHAIN = "ports"
@@ -282,10 +283,7 @@ def build_ruleset(cfg: FirewallConfig) -> dict[str, Any]:
 
 
 def _run_nft(document: dict[str, Any]) -> None:
-    done = subprocess.run(["nft", "-j", "-f", "-"], input=json.dumps(document).encode(),
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"nft failed: {done.stderr.decode(errors='replace').strip()}")
+    nftlib.run(json.dumps(document).encode())
 
 
 def apply(cfg: FirewallConfig) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.network import firewall, firewall6, ipam, netlink, netrules
+from tether.network.coalesce import Coalesced
 from tether.network.netrules import NetworkRecord
 from tether.network.portalloc import PortAllocator, bind_failure, read_ephemeral_range
 from tether.network.proxy import PortHolder, UserlandProxy
@@ -124,6 +125,8 @@ class NetworkManager:
         self._mappings: dict[str, list[firewall.Mapping]] = {}
         self._published: dict[str, _Published] = {}
         self._lock = asyncio.Lock()
+        # the ruleset rewrite: concurrent starts publishing ports share one nft run
+        self._apply = Coalesced(self._apply_now)
         self.user: dict[str, _Net] = {}       # user-defined networks by ID
         self.predefined: dict[str, dict[str, str]] = {}   # host/none: their ID and creation time
         self.created = ""
@@ -489,8 +492,7 @@ class NetworkManager:
                     if ip6 is not None and net.subnet6 is not None else None,
                     net.gateway6 if ip6 is not None else None, tuple(link_local)))
             if nat or published.nat6:  # no NAT mapping: the same ruleset, no nft run (~10 ms)
-                async with self._lock:
-                    await self._apply()
+                await self._apply()
         except BaseException:
             await self.disconnect(cid, state)
             raise
@@ -538,7 +540,9 @@ class NetworkManager:
             self._accepts = tuple(accepts)
             await self._apply()
 
-    async def _apply(self) -> None:
+    async def _apply_now(self) -> None:
+        """Rewrite the ruleset from the state as it is now (read before the first await, as
+        Coalesced requires); called through `self._apply`."""
         if not self.nat:
             return
         mappings = tuple(m for ms in self._mappings.values() for m in ms)
@@ -550,9 +554,11 @@ class NetworkManager:
                                       subnet=str(self.subnet), mappings=mappings,
                                       gateway=str(self.gateway), icc=self.icc,
                                       accepts=self._accepts, networks=networks)
+        six = self.ip6tables and (self.enable_ipv6 or any(n.subnet6 for n in self.user.values()))
+        cfg6 = self._firewall6() if six else None
         await asyncio.to_thread(firewall.apply, cfg)
-        if self.ip6tables and (self.enable_ipv6 or any(n.subnet6 for n in self.user.values())):
-            await asyncio.to_thread(firewall6.apply, self._firewall6())
+        if cfg6 is not None:
+            await asyncio.to_thread(firewall6.apply, cfg6)
             self._ip6_table = True
         elif self._ip6_table is not False:  # unknown at start (an earlier run's), or now unused
             await asyncio.to_thread(firewall6.remove, self.table)
