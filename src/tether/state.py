@@ -1,7 +1,22 @@
 """Atomic JSON records: the daemon can be killed at any instant and find every record whole.
 
-A record is written to a temporary file in the same directory, fsynced, renamed over the old one,
-and the directory is fsynced so the rename itself survives a crash.
+A record is written to a temporary file in the same directory and renamed over the old one, so
+a reader, or a daemon killed at any instant, sees the old record or the new one, whole. What
+survives a power loss (or a kernel crash) as well is the writer's choice (`Sync`), because each
+fsync waits for the filesystem's journal, on the daemon's loop:
+- "rename" (the default): the file's data is fsynced before the rename and the directory after
+  it, so the new record is on disk when the call returns. For records that are written rarely
+  and that nothing can rebuild: networks, volumes, the image store's indexes.
+- "data": the file's data is fsynced before the rename, the directory is not (dockerd writes
+  its container records the same way). A power loss can then undo the last renames, those the
+  filesystem had not yet committed (ext4: up to its commit interval, 5 s), but never tear a
+  record: its data was on disk before the rename could be. For container records, written twice
+  by every start (create, then running) and by every stop or health change: after a power loss
+  nothing of a container runs, recovery (tether.engine.recovery) meets the record before the
+  lost rename, which describes the same container stopped, or no record for a container whose
+  create was lost, a half-made container it removes as after a crash during create.
+- "none": no fsync. For files the daemon writes again before it uses them after a reboot: a
+  bundle's config.json, read by runc right away and rewritten at every start.
 """
 from __future__ import annotations
 
@@ -10,12 +25,15 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+Sync = Literal["rename", "data", "none"]
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Replace `path` with the JSON of `obj`, all or nothing. A failure (a full disk) leaves the
-    old record as it was and raises an OSError that names `path`."""
+def write_json_atomic(path: Path, obj: Any, sync: Sync = "rename") -> None:
+    """Replace `path` with the JSON of `obj`, all or nothing, as durable as `sync` says (see the
+    module's docstring). A failure (a full disk) leaves the old record as it was and raises an
+    OSError that names `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(obj, separators=(",", ":")).encode()
@@ -24,7 +42,8 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, data)
-            os.fsync(fd)
+            if sync != "none":
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, path)
@@ -34,6 +53,8 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if sync != "rename":
+        return
     dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)

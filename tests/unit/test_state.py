@@ -102,6 +102,42 @@ def test_failed_rename_leaves_nothing(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
+def _durability_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **sync: Any) -> list[str]:
+    """What write_json_atomic fsyncs and renames, in order: `fsync <name>`, `rename`."""
+    steps: list[str] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd: int) -> None:
+        steps.append("fsync " + Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+        real_fsync(fd)
+
+    def rename(src: Any, dst: Any) -> None:
+        steps.append("rename")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    write_json_atomic(tmp_path / "r.json", RECORD, **sync)
+    assert read_json(tmp_path / "r.json") == RECORD
+    return [step if not step.startswith("fsync .r.json.tmp") else "fsync data" for step in steps]
+
+
+def test_default_sync_makes_the_data_and_then_the_rename_durable(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert _durability_steps(monkeypatch, tmp_path) == [
+        "fsync data", "rename", f"fsync {tmp_path.name}"]
+
+
+def test_data_sync_makes_the_data_durable_before_the_rename_only(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A power loss may undo the rename, never leave the new name on data not yet written."""
+    assert _durability_steps(monkeypatch, tmp_path, sync="data") == ["fsync data", "rename"]
+
+
+def test_no_sync_still_replaces_by_rename(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert _durability_steps(monkeypatch, tmp_path, sync="none") == ["rename"]
+
+
 def test_stale_temp_files_are_removed(tmp_path: Path) -> None:
     write_json_atomic(tmp_path / "r.json", {"v": 1})
     (tmp_path / ".r.json.tmp123-456").write_text("torn")

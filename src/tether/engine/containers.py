@@ -227,7 +227,8 @@ class ContainerService:
                                                              self.creation.process_defaults),
                                         joined, shm)
             bundle.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(bundle / "config.json", oci)
+            # no fsync: runc reads it from the page cache now, every start writes it anew
+            write_json_atomic(bundle / "config.json", oci, sync="none")
             if meanwhile:  # the process waits for `runc start`: its endpoints are made now
                 await all_then_first_error(
                     self.attachment.join_at_start(c, netns_path, hosts_of_links(linked)),

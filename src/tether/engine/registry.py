@@ -109,7 +109,7 @@ class ContainerRegistry:
                 log.warning("container record not written, will retry", extra={"ctx": {
                     "id": c.id, "error": os_error_text(exc, self.paths.data_root)}})
             try:
-                write_json_atomic(self.paths.pending_record(c.id), data)
+                write_json_atomic(self.paths.pending_record(c.id), data, sync="data")
             except OSError:
                 log.exception("container record not kept either", extra={"ctx": {"id": c.id}})
             self._mark_unsaved(c.id)
@@ -159,8 +159,10 @@ class ContainerRegistry:
         self._write_unsaved()
 
     def _write(self, cid: str, data: dict[str, Any]) -> None:
-        """The record in the data root; the copy kept under the exec root is then stale."""
-        write_json_atomic(self.paths.record(cid), data)
+        """The record in the data root; the copy kept under the exec root is then stale. Its
+        data is fsynced, not its directory (tether.state: a power loss may give back the record
+        before, whole, which recovery reconciles as after any crash)."""
+        write_json_atomic(self.paths.record(cid), data, sync="data")
         if cid in self._unsaved:
             self._forget_unsaved(cid)
 
