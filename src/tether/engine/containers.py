@@ -200,23 +200,26 @@ class ContainerService:
         self.views.forget_ports_of_failed_start(cid)
         try:
             security = run_config.security_settings(c, self.security)
-            lowers = await asyncio.to_thread(self.lower_dirs, c)
-            await asyncio.to_thread(mounts.mount_overlay, lowers, self.paths.upper(cid),
-                                    self.paths.work(cid), rootfs)
+            joined = shared_ns.namespace_paths(c, self.registry.get)
+            own_network = "network" not in joined  # else its donor's: no endpoint of its own
+            if own_network and c.network_mode != "host":
+                # the namespace and the rootfs need nothing of each other: made at once, each
+                # in a thread; a `none` container never joins a network: IPv6 off, as Docker
+                # 20.10 has it
+                await all_then_first_error(
+                    asyncio.to_thread(self._mount_rootfs, c),
+                    asyncio.to_thread(netns.create, netns_path, c.network_mode != "none"))
+            else:
+                await asyncio.to_thread(self._mount_rootfs, c)
             user = resolve_user(str(rootfs), c.config.user)
             cwd = c.config.working_dir or "/"
             run_config.make_working_dir(rootfs, cwd)
             linked = self.links.linked_children(c)
-            joined = shared_ns.namespace_paths(c, self.registry.get)
             shm = await asyncio.to_thread(shared_ns.prepare_shm, c, self.paths, self.registry.get)
-            own_network = "network" not in joined  # else its donor's: no endpoint of its own
             meanwhile = own_network and run_config.endpoints_during_create(c)
             if not own_network:
                 netns_path = Path(joined["network"])
             else:
-                if c.network_mode != "host":
-                    # a `none` container never joins a network: IPv6 off, as Docker 20.10 has it
-                    await asyncio.to_thread(netns.create, netns_path, c.network_mode != "none")
                 if not meanwhile:
                     await self.attachment.join_at_start(c, netns_path, hosts_of_links(linked))
             c.started_link_env = env_of_links(linked)
@@ -265,6 +268,12 @@ class ContainerService:
         await self.links.update_accepts()
         log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
         self.emit(c, "start")
+
+    def _mount_rootfs(self, c: Container) -> None:
+        """The overlay of the image's layers under the container's own (blocking: a start runs
+        it in a thread, as mount(2) of an overlay takes milliseconds the loop owes others)."""
+        mounts.mount_overlay(self.lower_dirs(c), self.paths.upper(c.id), self.paths.work(c.id),
+                             self.paths.rootfs(c.id))
 
     async def _hand_over_attaches(self, c: Container, run: _Run) -> None:
         """Clients that attached before start get the container's stdio before its first byte."""
