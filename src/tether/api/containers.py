@@ -8,11 +8,11 @@ from tether.rules import apitypes, detachkeys, log_options
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
     json_response, no_content
 from tether.api.pump import Outcome, pump
-from tether.api.streams import MULTIPLEXED, RAW, frame
+from tether.api.streams import attach_content_type, frame, logs_content_type
 from tether.api.volumes import api_version
 from tether.engine.containers import ContainerService
 from tether.engine.logs import LogQuery, log_entries
-from tether.rules.errors import ApiError, BadRequest, Conflict
+from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 
 
 class ContainerRoutes:
@@ -155,7 +155,11 @@ class ContainerRoutes:
                     await conn.write(data if tty else frame(stream, data))
             if not req.qbool("stream"):
                 return
-            stdio = await self.service.attach(c.id)
+            try:
+                stdio = await self.service.attach(c.id)
+            except NotFound:  # removed before its next start: dockerd keeps waiting for it
+                await _until_client_leaves(conn)
+                return
             if stdio is None:
                 return
             try:
@@ -165,9 +169,8 @@ class ContainerRoutes:
                 stdio.close()
             if outcome is Outcome.DETACHED:
                 self.service.emit(c, "detach")
-        # the multiplexed stream is named as such from API 1.42 on, as dockerd 23+ names it
-        multiplexed = not tty and api_version(req.api_version) >= (1, 42)
-        return Hijack(run, MULTIPLEXED if multiplexed else RAW)
+        content_type = attach_content_type(tty, api_version(req.api_version), req.wants_upgrade)
+        return Hijack(run, content_type, standard_headers=False)
 
     async def logs(self, req: Request) -> StreamResponse:
         c = self.service.get(req.params["id"])
@@ -188,7 +191,15 @@ class ContainerRoutes:
         async def body() -> AsyncIterator[bytes]:
             async for stream, data in log_entries(path, query, lambda: c.state.running):
                 yield data if tty else frame(stream, data)
-        return StreamResponse(body(), RAW if tty else MULTIPLEXED)
+        return StreamResponse(body(), logs_content_type(tty, api_version(req.api_version)))
+
+
+async def _until_client_leaves(conn: HijackedConn) -> None:
+    """Hold the connection open, discarding stdin, until the client closes its side. dockerd
+    holds it even past a half-close, until the client closes the socket; a half-closed
+    client that keeps reading is the one case where tether ends sooner."""
+    while await conn.read():
+        pass
 
 
 def _detach_keys(value: str) -> bytes:

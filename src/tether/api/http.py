@@ -204,7 +204,7 @@ class StreamResponse:
     """
 
     chunks: AsyncIterator[bytes]
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"  # None: no Content-Type line (20.10's logs)
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -245,6 +245,9 @@ class Hijack:
 
     run: Callable[[HijackedConn], Awaitable[None]]
     content_type: str
+    # dockerd copies its standard headers (Api-Version, Server...) into exec's hijacked head,
+    # never into attach's: attach's head is the status line, Content-Type and the switch alone
+    standard_headers: bool = True
 
 
 Outcome = Response | StreamResponse | Hijack
@@ -384,12 +387,12 @@ def _encode_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
-def _hijack_head(content_type: str, upgrade: bool) -> bytes:
+def _hijack_head(content_type: str, upgrade: bool, standard_headers: bool = True) -> bytes:
     """The reply head dockerd writes before raw stream bytes (101 only if the client asked)."""
     status = b"HTTP/1.1 101 UPGRADED\r\n" if upgrade else b"HTTP/1.1 200 OK\r\n"
     switch = b"Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else b""
     return (status + b"Content-Type: " + content_type.encode("latin-1") + b"\r\n" + switch
-            + _STANDARD_HEAD + b"\r\n")
+            + (_STANDARD_HEAD if standard_headers else b"") + b"\r\n")
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:
@@ -539,9 +542,10 @@ class _Connection:
 
     async def _stream(self, request: Request, response: StreamResponse) -> bool:
         """Send a chunked reply; False if the connection must close (client gone or failure)."""
-        headers = [*_STANDARD_HEADERS,
-                   (b"Content-Type", response.content_type.encode("latin-1")),
-                   (b"Transfer-Encoding", b"chunked"), *_encode_headers(response.headers)]
+        typed = [(b"Content-Type", response.content_type.encode("latin-1"))
+                 ] if response.content_type is not None else []
+        headers = [*_STANDARD_HEADERS, *typed, (b"Transfer-Encoding", b"chunked"),
+                   *_encode_headers(response.headers)]
         try:
             self.writer.write(self.h11.send(h11.Response(
                 status_code=response.status, headers=headers, reason=_reason(response.status))))
@@ -592,7 +596,8 @@ class _Connection:
     async def _hijack(self, request: Request, hijack: Hijack) -> None:
         """Write the head alone, and let the client read it, before run(): docker-py loses
         bytes that reach it with the head (attach's replayed logs come at once)."""
-        self.writer.write(_hijack_head(hijack.content_type, request.wants_upgrade))
+        self.writer.write(_hijack_head(hijack.content_type, request.wants_upgrade,
+                                       hijack.standard_headers))
         await self.writer.drain()
         await _until_read(self.writer.get_extra_info("socket"))
         pending, _ = self.h11.trailing_data
