@@ -210,13 +210,18 @@ class StreamResponse:
 
 
 class HijackedConn:
-    """The raw connection after a hijack: stdin from the client, process output to it."""
+    """The raw connection after a hijack: stdin from the client, process output to it.
+
+    The first write waits until the client has read the reply head (see `_until_read`), so
+    run() may start, and register what it waits for, at once: dockerd attaches before the
+    client reads its head, and a start right after the head must find the attach in place."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  pending: bytes) -> None:
         self._reader = reader
         self._writer = writer
         self._pending = pending
+        self._head_read = False
 
     async def read(self, n: int = _READ_SIZE) -> bytes:
         """Next stdin bytes (those sent along with the request first); b"" at half-close."""
@@ -231,6 +236,9 @@ class HijackedConn:
     async def write(self, data: bytes) -> None:
         """Send bytes; raises ConnectionError once the client is gone (attach: means detach)."""
         if data:
+            if not self._head_read:
+                self._head_read = True
+                await _until_read(self._writer.get_extra_info("socket"))
             self._writer.write(data)
             await self._writer.drain()
 
@@ -594,12 +602,12 @@ class _Connection:
                 self.h11.receive_data(data)
 
     async def _hijack(self, request: Request, hijack: Hijack) -> None:
-        """Write the head alone, and let the client read it, before run(): docker-py loses
-        bytes that reach it with the head (attach's replayed logs come at once)."""
+        """Write the head alone, then run(), whose first write lets the client read the head
+        first: docker-py loses bytes that reach it with the head (attach's replayed logs come
+        at once)."""
         self.writer.write(_hijack_head(hijack.content_type, request.wants_upgrade,
                                        hijack.standard_headers))
         await self.writer.drain()
-        await _until_read(self.writer.get_extra_info("socket"))
         pending, _ = self.h11.trailing_data
         try:
             await hijack.run(HijackedConn(self.reader, self.writer, pending))
