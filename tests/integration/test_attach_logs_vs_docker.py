@@ -6,11 +6,12 @@ dockerd answers with the output so far (framed, or raw for a TTY) when `logs` is
 live output when `stream` is set, and closes the connection; nothing at all from a log driver
 that cannot be read, or when no stream is chosen. The whole reply (status, content type, body)
 is compared byte for byte. (With `stream` on a stopped container dockerd waits for its next
-start, which tether does not: not compared here.)
+start: test_attach_wait_vs_docker.py.)
 """
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import time
 from typing import Iterator
@@ -119,15 +120,30 @@ def test_sdk_attach_without_stream(daemon) -> None:
         client.close()
 
 
+def _upgraded_content_type(sock: str, path: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(sock)
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
+                  "Upgrade: tcp\r\nContent-Length: 0\r\n\r\n".encode())
+        head = s.makefile("rb").read().partition(b"\r\n\r\n")[0].decode()
+    return re.search(r"\r\nContent-Type: ([^\r]*)", head).group(1)
+
+
 def test_content_type_follows_the_api_version(daemon) -> None:
-    """dockerd 23+ names the framed stream multiplexed from API 1.42 on (raw before)."""
+    """dockerd 23+ names the framed stream multiplexed from API 1.42 on (raw before), in its
+    101 only: the plain 200 for a client without Upgrade says raw whatever the version."""
     try:
         assert daemon.docker("run", "--name", "attach-logs", "busybox", "true").returncode == 0
         query = "logs=1&stdout=1&stream=0"
-        assert _attach(daemon.sock, "attach-logs", query, "/v1.41")[1] == \
+        for version in ("/v1.41", "/v1.42", "/v1.44", ""):
+            assert _attach(daemon.sock, "attach-logs", query, version)[1] == \
+                "application/vnd.docker.raw-stream"
+        path = f"/containers/attach-logs/attach?{query}"
+        assert _upgraded_content_type(daemon.sock, "/v1.41" + path) == \
             "application/vnd.docker.raw-stream"
         for version in ("/v1.42", "/v1.44", ""):
-            assert _attach(daemon.sock, "attach-logs", query, version)[1] == \
+            assert _upgraded_content_type(daemon.sock, version + path) == \
                 "application/vnd.docker.multiplexed-stream"
     finally:
         daemon.docker("rm", "-f", "attach-logs")

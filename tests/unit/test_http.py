@@ -244,7 +244,7 @@ def make_router(probe: Probe) -> Router:
                     raise RuntimeError("stream broke")
             finally:
                 probe.closed.set()
-        return StreamResponse(chunks(), "application/json")
+        return StreamResponse(chunks(), None if req.qbool("untyped") else "application/json")
 
     async def attach(req: Request) -> Hijack:
         async def run(conn: HijackedConn) -> None:
@@ -254,7 +254,7 @@ def make_router(probe: Probe) -> Router:
                 received += len(data)
                 await conn.write(streams.frame(streams.STDOUT, data))
             await conn.write(streams.frame(streams.STDERR, b"EOF after %d" % received))
-        return Hijack(run, streams.MULTIPLEXED)
+        return Hijack(run, streams.MULTIPLEXED, standard_headers=not req.qbool("bare"))
 
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)
@@ -741,6 +741,42 @@ def test_hijack_without_upgrade_gets_200(client: RawClient) -> None:
     client.sock.shutdown(socket.SHUT_WR)
     assert read_frames(client.f, 2) == [(1, b"abc"), (2, b"EOF after 3")]  # empty body: no frame
     assert client.at_eof()
+
+
+def test_bare_hijack_head_is_the_status_type_and_switch_alone(client: RawClient) -> None:
+    """Attach's head as dockerd writes it: no Api-Version, Server or other standard header."""
+    client.send(b"POST /containers/c1/attach?bare=1 HTTP/1.1\r\nHost: x\r\n"
+                b"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
+    client.sock.shutdown(socket.SHUT_WR)
+    head = b"".join(iter(client.f.readline, b"\r\n"))
+    assert head == (b"HTTP/1.1 101 UPGRADED\r\nContent-Type: " + streams.MULTIPLEXED.encode()
+                    + b"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n")
+    assert read_frames(client.f, 1) == [(2, b"EOF after 0")]
+
+
+def test_stream_without_a_content_type(client: RawClient) -> None:
+    client.send(b"GET /stream?count=1&untyped=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.f.readline() == b"HTTP/1.1 200 OK\r\n"
+    head = read_reply_headers(client.f)
+    assert "content-type" not in head and head["transfer-encoding"] == "chunked"
+    assert_standard_headers(head)
+
+
+@pytest.mark.parametrize("tty, version, upgrade, expected", [
+    (False, (1, 41), True, streams.RAW), (False, (1, 42), True, streams.MULTIPLEXED),
+    (False, (1, 44), False, streams.RAW), (True, (1, 44), True, streams.RAW),
+])
+def test_attach_content_type(tty: bool, version: tuple[int, int], upgrade: bool,
+                             expected: str) -> None:
+    assert streams.attach_content_type(tty, version, upgrade) == expected
+
+
+@pytest.mark.parametrize("tty, version, expected", [
+    (False, (1, 41), None), (True, (1, 24), None),
+    (False, (1, 42), streams.MULTIPLEXED), (True, (1, 44), streams.RAW),
+])
+def test_logs_content_type(tty: bool, version: tuple[int, int], expected: str | None) -> None:
+    assert streams.logs_content_type(tty, version) == expected
 
 
 def test_hijack_immediate_half_close(client: RawClient) -> None:

@@ -1,6 +1,7 @@
 """Container routes of the Engine API: HTTP in, service calls, Docker's JSON out."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import AsyncIterator
 
@@ -8,11 +9,11 @@ from tether.rules import apitypes, detachkeys, log_options
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
     json_response, no_content
 from tether.api.pump import Outcome, pump
-from tether.api.streams import MULTIPLEXED, RAW, frame
+from tether.api.streams import attach_content_type, frame, logs_content_type
 from tether.api.volumes import api_version
 from tether.engine.containers import ContainerService
 from tether.engine.logs import LogQuery, log_entries
-from tether.rules.errors import ApiError, BadRequest, Conflict
+from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound
 
 
 class ContainerRoutes:
@@ -149,25 +150,41 @@ class ContainerRoutes:
                 text = log_options.ATTACH_NO_LOG.encode()
                 await conn.write(text if tty else frame(1, text))
                 return
-            if logs and streams:
-                async for stream, data in log_entries(path, LogQuery(streams=streams),
-                                                      lambda: False):
-                    await conn.write(data if tty else frame(stream, data))
-            if not req.qbool("stream"):
+            # a container not running: attached before the replay and before the client has
+            # read the head (the first write waits for that), so that a start meanwhile streams
+            # to it, as to dockerd's; a running one after the replay, as dockerd does (else
+            # what it writes during the replay would come twice)
+            stream = req.qbool("stream")
+            attaching = self._attaching(c.id) if stream and not c.state.running else None
+            try:
+                if logs and streams:
+                    async for kind, data in log_entries(path, LogQuery(streams=streams),
+                                                        lambda: False):
+                        await conn.write(data if tty else frame(kind, data))
+                if stream:
+                    attaching = attaching or self._attaching(c.id)
+                    await live(conn, attaching)
+            finally:
+                if attaching is not None:
+                    _give_up(attaching)
+
+        async def live(conn: HijackedConn, attaching: asyncio.Future) -> None:
+            try:
+                stdio = await attaching
+            except NotFound:  # removed before its next start: dockerd keeps waiting for it
+                await _until_client_leaves(conn)
                 return
-            stdio = await self.service.attach(c.id)
             if stdio is None:
                 return
-            try:
-                outcome = await pump(conn, stdio, tty=tty, stdin=stdin, streams=streams,
-                                     detach_keys=keys)
-            finally:
-                stdio.close()
+            outcome = await pump(conn, stdio, tty=tty, stdin=stdin, streams=streams,
+                                 detach_keys=keys)
             if outcome is Outcome.DETACHED:
                 self.service.emit(c, "detach")
-        # the multiplexed stream is named as such from API 1.42 on, as dockerd 23+ names it
-        multiplexed = not tty and api_version(req.api_version) >= (1, 42)
-        return Hijack(run, MULTIPLEXED if multiplexed else RAW)
+        content_type = attach_content_type(tty, api_version(req.api_version), req.wants_upgrade)
+        return Hijack(run, content_type, standard_headers=False)
+
+    def _attaching(self, cid: str) -> asyncio.Future:
+        return asyncio.ensure_future(self.service.attach(cid))
 
     async def logs(self, req: Request) -> StreamResponse:
         c = self.service.get(req.params["id"])
@@ -188,7 +205,23 @@ class ContainerRoutes:
         async def body() -> AsyncIterator[bytes]:
             async for stream, data in log_entries(path, query, lambda: c.state.running):
                 yield data if tty else frame(stream, data)
-        return StreamResponse(body(), RAW if tty else MULTIPLEXED)
+        return StreamResponse(body(), logs_content_type(tty, api_version(req.api_version)))
+
+
+def _give_up(attaching: asyncio.Future) -> None:
+    """Stop waiting for the container's stdio, closing it if it was handed over."""
+    if not attaching.done():
+        attaching.cancel()
+    elif not attaching.cancelled() and attaching.exception() is None and attaching.result():
+        attaching.result().close()
+
+
+async def _until_client_leaves(conn: HijackedConn) -> None:
+    """Hold the connection open, discarding stdin, until the client closes its side. dockerd
+    holds it even past a half-close, until the client closes the socket; a half-closed
+    client that keeps reading is the one case where tether ends sooner."""
+    while await conn.read():
+        pass
 
 
 def _detach_keys(value: str) -> bytes:

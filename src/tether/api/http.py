@@ -204,19 +204,24 @@ class StreamResponse:
     """
 
     chunks: AsyncIterator[bytes]
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"  # None: no Content-Type line (20.10's logs)
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
 
 
 class HijackedConn:
-    """The raw connection after a hijack: stdin from the client, process output to it."""
+    """The raw connection after a hijack: stdin from the client, process output to it.
+
+    The first write waits until the client has read the reply head (see `_until_read`), so
+    run() may start, and register what it waits for, at once: dockerd attaches before the
+    client reads its head, and a start right after the head must find the attach in place."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  pending: bytes) -> None:
         self._reader = reader
         self._writer = writer
         self._pending = pending
+        self._head_read = False
 
     async def read(self, n: int = _READ_SIZE) -> bytes:
         """Next stdin bytes (those sent along with the request first); b"" at half-close."""
@@ -231,6 +236,9 @@ class HijackedConn:
     async def write(self, data: bytes) -> None:
         """Send bytes; raises ConnectionError once the client is gone (attach: means detach)."""
         if data:
+            if not self._head_read:
+                self._head_read = True
+                await _until_read(self._writer.get_extra_info("socket"))
             self._writer.write(data)
             await self._writer.drain()
 
@@ -245,6 +253,9 @@ class Hijack:
 
     run: Callable[[HijackedConn], Awaitable[None]]
     content_type: str
+    # dockerd copies its standard headers (Api-Version, Server...) into exec's hijacked head,
+    # never into attach's: attach's head is the status line, Content-Type and the switch alone
+    standard_headers: bool = True
 
 
 Outcome = Response | StreamResponse | Hijack
@@ -384,12 +395,12 @@ def _encode_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
-def _hijack_head(content_type: str, upgrade: bool) -> bytes:
+def _hijack_head(content_type: str, upgrade: bool, standard_headers: bool = True) -> bytes:
     """The reply head dockerd writes before raw stream bytes (101 only if the client asked)."""
     status = b"HTTP/1.1 101 UPGRADED\r\n" if upgrade else b"HTTP/1.1 200 OK\r\n"
     switch = b"Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else b""
     return (status + b"Content-Type: " + content_type.encode("latin-1") + b"\r\n" + switch
-            + _STANDARD_HEAD + b"\r\n")
+            + (_STANDARD_HEAD if standard_headers else b"") + b"\r\n")
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:
@@ -539,9 +550,10 @@ class _Connection:
 
     async def _stream(self, request: Request, response: StreamResponse) -> bool:
         """Send a chunked reply; False if the connection must close (client gone or failure)."""
-        headers = [*_STANDARD_HEADERS,
-                   (b"Content-Type", response.content_type.encode("latin-1")),
-                   (b"Transfer-Encoding", b"chunked"), *_encode_headers(response.headers)]
+        typed = [(b"Content-Type", response.content_type.encode("latin-1"))
+                 ] if response.content_type is not None else []
+        headers = [*_STANDARD_HEADERS, *typed, (b"Transfer-Encoding", b"chunked"),
+                   *_encode_headers(response.headers)]
         try:
             self.writer.write(self.h11.send(h11.Response(
                 status_code=response.status, headers=headers, reason=_reason(response.status))))
@@ -590,11 +602,12 @@ class _Connection:
                 self.h11.receive_data(data)
 
     async def _hijack(self, request: Request, hijack: Hijack) -> None:
-        """Write the head alone, and let the client read it, before run(): docker-py loses
-        bytes that reach it with the head (attach's replayed logs come at once)."""
-        self.writer.write(_hijack_head(hijack.content_type, request.wants_upgrade))
+        """Write the head alone, then run(), whose first write lets the client read the head
+        first: docker-py loses bytes that reach it with the head (attach's replayed logs come
+        at once)."""
+        self.writer.write(_hijack_head(hijack.content_type, request.wants_upgrade,
+                                       hijack.standard_headers))
         await self.writer.drain()
-        await _until_read(self.writer.get_extra_info("socket"))
         pending, _ = self.h11.trailing_data
         try:
             await hijack.run(HijackedConn(self.reader, self.writer, pending))

@@ -38,3 +38,22 @@ def frame(stream: int, data: bytes) -> bytes:
         _HEADER.pack(stream, len(part)) + part
         for part in (bytes(view[i:i + MAX_FRAME]) for i in range(0, len(data), MAX_FRAME))
     )
+
+
+_NAMED_FROM = (1, 42)
+"""The first API version whose replies call the framed stream multiplexed (dockerd 23+);
+Docker 20.10, which speaks up to 1.41, answers newer versions with a 400."""
+
+
+def attach_content_type(tty: bool, version: tuple[int, int], upgrade: bool) -> str:
+    """Attach's Content-Type: multiplexed only for a framed stream, from API 1.42, in a 101
+    (dockerd's plain 200 reply, for a client without Upgrade, always says raw)."""
+    return MULTIPLEXED if not tty and upgrade and version >= _NAMED_FROM else RAW
+
+
+def logs_content_type(tty: bool, version: tuple[int, int]) -> str | None:
+    """The logs reply's Content-Type: none at all below API 1.42 (Docker 20.10 names none,
+    whether framed or a TTY's, followed or not); from 1.42 on, as dockerd 23+ names it."""
+    if version < _NAMED_FROM:
+        return None
+    return RAW if tty else MULTIPLEXED

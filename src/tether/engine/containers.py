@@ -282,11 +282,17 @@ class ContainerService:
             if not fut.done():
                 fut.set_result(await self.runtime.attach(c.id))
 
-    def _fail_attaches(self, run: _Run) -> None:
+    def _fail_attaches(self, run: _Run, gone: NotFound | None = None) -> None:
+        """End the wait of clients that attached before a start: a start that failed leaves
+        nothing to stream (None); a removal (`gone`) leaves no start to wait for."""
         pending, run.pending_attach = run.pending_attach, []
         for fut in pending:
-            if not fut.done():
+            if fut.done():
+                continue
+            if gone is None:
                 fut.set_result(None)
+            else:
+                fut.set_exception(gone)
 
     async def release(self, c: Container | str) -> None:
         """Free what a run holds: runc state and conmon files, the network endpoint and its
@@ -512,14 +518,16 @@ class ContainerService:
         for fut in run.removal_waiters:
             if not fut.done():
                 fut.set_result(c.state.exit_code)
-        self._fail_attaches(run)
+        self._fail_attaches(run, NotFound(f"No such container: {c.id}"))
         log.info("container removed", extra={"ctx": {"id": c.id}})
         self.emit(c, "destroy")
 
     # ---- attach, resize -----------------------------------------------------------------
 
     async def attach(self, ref: str) -> Attachment | None:
-        """The container's stdio; before start, wait until start hands it over."""
+        """The container's stdio; before start, wait until start hands it over (dockerd waits
+        for the next start of a created or exited container). None when that start fails;
+        NotFound when the container is removed meanwhile."""
         c = self.get(ref)
         self.emit(c, "attach")
         if c.state.status == "running":
