@@ -725,36 +725,42 @@ class ImageStore:
         the ones below it (directories a layer only implies look as they do below), now if not
         yet: a load does it at once, so a layer that cannot be unpacked is refused with its
         image, as dockerd does. A layer is unpacked once, by the first stack that needs it;
-        one in `prepared` (see `prepare_layer`) is only finished."""
+        one in `prepared` (received by `intake.receive`) is only finished."""
         prepared = prepared or {}
         with self._lock:
             dirs: list[Path] = []
             for diff_id in diff_ids:
-                ready = prepared.pop(diff_id, None)
-                if ready is not None:
-                    dirs.insert(0, ready.finish(list(dirs)))
-                    self._arriving.pop(diff_id, None)
-                    if self._held[diff_id]:  # stored under a hold: see keeping_layers
-                        self._unclaimed.add(diff_id)
-                else:
-                    dirs.insert(0, layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id),
-                                                       list(dirs)))
+                dirs.insert(0, self._stack_layer(diff_id, prepared.pop(diff_id, None), list(dirs)))
             return dirs
+
+    def _stack_layer(self, diff_id: str, ready: layers.PreparedLayer | None,
+                     below: list[Path]) -> Path:
+        """One layer of a stack over `below` (top first), under the store lock: a prepared
+        layer is finished, any other unpacked from its stored blob unless it already is."""
+        if ready is None:
+            return layers.unpack_layer(self.blobs / _hex(diff_id), self.layers / _hex(diff_id), below)
+        path = ready.finish(below)
+        self._arriving.pop(diff_id, None)
+        if self._held[diff_id]:  # stored under a hold: see keeping_layers
+            self._unclaimed.add(diff_id)
+        return path
 
     def unpack_arriving(self, stack: list[str],
                         arriving: list[tuple[str, Future[layers.PreparedLayer | None]]]) -> list[Path]:
-        """`unpacked_layers(stack)` for layers being stored and prepared in other threads
-        (`arriving`: diff_id and the future of its `prepare_layer`): each is finished as soon as
-        it and the ones below are there. Whatever a failure leaves prepared is discarded."""
+        """`unpacked_layers(stack)` for layers being received and prepared in other threads
+        (`arriving`: diff_id and the future of its `intake.receive`): each is finished as soon
+        as it and the ones below are there, the ones below not walked again. Whatever a failure
+        leaves prepared is discarded."""
         prepared: dict[str, layers.PreparedLayer] = {}
         try:
             dirs: list[Path] = []
-            for i, diff_id in enumerate(stack):
+            for diff_id in stack:
                 for future in [f for d, f in arriving if d == diff_id]:
                     ready = future.result()
                     if ready is not None:
                         prepared[diff_id] = ready
-                dirs = self.unpacked_layers(stack[:i + 1], prepared)
+                with self._lock:
+                    dirs.insert(0, self._stack_layer(diff_id, prepared.pop(diff_id, None), list(dirs)))
             return dirs
         finally:
             discard_arriving(arriving)
