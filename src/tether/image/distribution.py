@@ -22,7 +22,6 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from tether.image.layers import PreparedLayer
@@ -196,7 +195,7 @@ class PullPlan:
         """Fetch config and layers, store the image, tag it; dockerd's messages on the way.
         Whether anything changed (dockerd's "Downloaded newer image" against "up to date")."""
         emit(message(f"Pulling from {self.ref.path}", self.tag_or_digest))
-        config_bytes = self._config(self.manifest["config"])
+        config_bytes = fetch_config(self.client, self.manifest["config"])
         diff_ids = diff_ids_of(config_bytes)
         layer_descs = self.manifest.get("layers") or []
         if len(diff_ids) != len(layer_descs):
@@ -242,9 +241,6 @@ class PullPlan:
             return store.resolve(tag or sha256_digest(config_bytes)).id == sha256_digest(config_bytes)
         except NotFound:
             return False
-
-    def _config(self, desc: dict[str, Any]) -> bytes:
-        return fetch_config(self.client, desc)
 
     def _layer(self, store: ImageStore, desc: dict[str, Any], diff_id: str, emit: Emit) -> PreparedLayer | None:
         """Download one layer (once, however many pulls want it), verify, store, and unpack it

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -19,6 +18,7 @@ from typing import Any, BinaryIO, Iterator
 from tether.image import layers
 from tether.image.intake import BLOB, RECORD, TAR_SPLIT
 from tether.image.tarsplit import VerifiedReader, reassemble
+from tether.state import read_json
 
 _CHUNK = 1 << 20
 
@@ -34,7 +34,7 @@ class StoredLayer:
     def record(self) -> dict[str, Any] | None:
         """The layer's layer.json, None for a layer in the older form (or none at all)."""
         try:
-            return dict(json.loads((self.layer_dir / RECORD).read_bytes()))
+            return dict(read_json(self.layer_dir / RECORD))
         except FileNotFoundError:
             return None
 
