@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import click
 
+from tether.cli.process_flags import usage
 from tether.rules.units import ram_in_bytes
 
 # flag (as the docker CLI names it in errors), parameter, HostConfig field, parser
@@ -23,10 +24,6 @@ _INTEGERS = (("-c, --cpu-shares", "cpu_shares", "CpuShares"),
              ("--blkio-weight", "blkio_weight", "BlkioWeight"))
 _STRINGS = (("cpuset_cpus", "CpusetCpus"), ("cpuset_mems", "CpusetMems"),
             ("cgroup_parent", "CgroupParent"))
-
-
-def _usage(flag: str, value: str, reason: str) -> click.UsageError:
-    return click.UsageError(f'invalid argument "{value}" for "{flag}" flag: {reason}')
 
 
 def nano_cpus(text: str) -> int:
@@ -52,18 +49,18 @@ def host_config(params: dict[str, Any]) -> dict[str, Any]:
             try:
                 config[field] = ram_in_bytes(params[name])
             except ValueError as exc:
-                raise _usage(flag, params[name], str(exc)) from None
+                raise usage(flag, params[name], str(exc)) from None
     swap = params["memory_swap"]
     if swap:
         try:
             config["MemorySwap"] = -1 if swap == "-1" else ram_in_bytes(swap)
         except ValueError as exc:
-            raise _usage("--memory-swap", swap, str(exc)) from None
+            raise usage("--memory-swap", swap, str(exc)) from None
     if params["cpus"]:
         try:
             config["NanoCpus"] = nano_cpus(params["cpus"])
         except ValueError as exc:
-            raise _usage("--cpus", params["cpus"], str(exc)) from None
+            raise usage("--cpus", params["cpus"], str(exc)) from None
     for _, name, field in _INTEGERS:
         if params[name]:
             config[field] = params[name]

@@ -9,14 +9,14 @@ from typing import Any, Callable
 import click
 
 from tether.cli.client import CliError
-from tether.rules.process_options import IPC_SYSCTLS, parse_ulimit
+from tether.rules.process_options import DEVICE_RULE, IPC_SYSCTLS, parse_ulimit
 from tether.rules.units import ram_in_bytes
 
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5}$")
-_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 
 
-def _usage(flag: str, value: str, reason: str) -> click.UsageError:
+def usage(flag: str, value: str, reason: str) -> click.UsageError:
+    """The docker CLI's text for a flag value it cannot read."""
     return click.UsageError(f'invalid argument "{value}" for "{flag}" flag: {reason}')
 
 
@@ -44,14 +44,14 @@ def host_config(params: dict[str, Any]) -> dict[str, Any]:
     try:
         ulimits = [parse_ulimit(v) for v in params["ulimit"]]
     except ValueError as exc:
-        raise _usage("--ulimit", next(iter(params["ulimit"])), str(exc)) from None
+        raise usage("--ulimit", next(iter(params["ulimit"])), str(exc)) from None
     if ulimits:
         config["Ulimits"] = ulimits
     sysctls = {}
     for value in params["sysctl"]:
         key, sep, setting = value.partition("=")
         if not sep or not (key in IPC_SYSCTLS or key.startswith(("net.", "fs.mqueue."))):
-            raise _usage("--sysctl", value, f"sysctl '{value}' is not allowed")
+            raise usage("--sysctl", value, f"sysctl '{value}' is not allowed")
         sysctls[key] = setting
     if sysctls:
         config["Sysctls"] = sysctls
@@ -62,12 +62,12 @@ def host_config(params: dict[str, Any]) -> dict[str, Any]:
         try:
             devices.append(device(value))
         except ValueError as exc:
-            raise _usage("--device", value, str(exc)) from None
+            raise usage("--device", value, str(exc)) from None
     if devices:
         config["Devices"] = devices
     for value in params["device_cgroup_rule"]:
-        if not _RULE.match(value):
-            raise _usage("--device-cgroup-rule", value, f"invalid device cgroup format '{value}'")
+        if not DEVICE_RULE.match(value):
+            raise usage("--device-cgroup-rule", value, f"invalid device cgroup format '{value}'")
     if params["device_cgroup_rule"]:
         config["DeviceCgroupRules"] = list(params["device_cgroup_rule"])
     if params["init"]:
@@ -78,12 +78,12 @@ def host_config(params: dict[str, Any]) -> dict[str, Any]:
         try:
             config["ShmSize"] = ram_in_bytes(params["shm_size"])
         except ValueError as exc:
-            raise _usage("--shm-size", params["shm_size"], str(exc)) from None
+            raise usage("--shm-size", params["shm_size"], str(exc)) from None
     log_opts = {}
     for value in params["log_opt"]:
         key, sep, setting = value.partition("=")
         if not sep:
-            raise _usage("--log-opt", value, "invalid key value pair format in log opts")
+            raise usage("--log-opt", value, "invalid key value pair format in log opts")
         log_opts[key] = setting
     if params["log_driver"] or log_opts:
         config["LogConfig"] = {"Type": params["log_driver"] or "", "Config": log_opts}

@@ -27,7 +27,7 @@ IPC_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "ker
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
 
-_DEVICE_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
+DEVICE_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$")
 
 
@@ -146,7 +146,7 @@ def device_cgroup_rules(rules: list[str] | None) -> list[dict[str, Any]]:
     that does not parse fails the start with dockerd's text (it checks them only there)."""
     result = []
     for rule in rules or []:
-        match = _DEVICE_RULE.match(rule)
+        match = DEVICE_RULE.match(rule)
         if match is None:
             raise ApiError(f"invalid device cgroup rule format: '{rule}'")
         kind, major, minor, access = match.groups()
