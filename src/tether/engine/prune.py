@@ -91,6 +91,7 @@ class Pruner:
         images = self.images.list()
         layer_sizes = await asyncio.to_thread(self._layer_sizes, images)
         parents = {i.parent for i in images if i.parent}
+        known = {i.id: i for i in images}
         deleted: list[dict[str, str]] = []
         for image in images:
             has_children = image.id in parents
@@ -103,7 +104,7 @@ class Pruner:
                                 (image.config.get("config") or {}).get("Labels")):
                 continue
             for ref in refs or [image.id]:
-                deleted += await self._delete(image, ref)
+                deleted += await self._delete(image, ref, known)
         reclaimed = sum(layer_sizes.get(r.get("Deleted", ""), 0) for r in deleted)
         self.containers.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
@@ -126,9 +127,9 @@ class Pruner:
                     sizes[chain] = self.images.layer_size(diff_id)
         return sizes
 
-    async def _delete(self, image: Image, ref: str) -> list[dict[str, str]]:
-        """One rmi without force; its conflict (or any failure) spares the image, as in dockerd."""
-        known = {i.id: i for i in self.images.list()}
+    async def _delete(self, image: Image, ref: str, known: dict[str, Image]) -> list[dict[str, str]]:
+        """One rmi without force; its conflict (or any failure) spares the image, as in dockerd.
+        `known`: the images as the prune found them, by ID (for the events of what goes)."""
         try:
             records = await asyncio.to_thread(self.images.remove, ref, False,
                                               self.containers.users_of_image, True)

@@ -350,9 +350,7 @@ class NetworkManager:
                 self._published.pop(cid, None)
                 self._mappings.pop(cid, None)
                 await self._drop(published, allocated)
-                net.ipam.release(address)
-                if address6 is not None and net.ipam6 is not None:
-                    net.ipam6.release(address6)
+                _release(net, address, address6)
                 if isinstance(exc, ApiError):
                     raise _driver_error(name, state.get("EndpointID", ""), exc.message) from None
                 raise
