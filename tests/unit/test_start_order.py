@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tether.engine.containers import all_then_first_error
+from tether.engine.run_resources import all_then_first_error
 from tether.engine.mountspec import MountPoint
 from tether.engine.records import Container
 from tether.engine.run_config import endpoints_during_create

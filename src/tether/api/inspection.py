@@ -69,7 +69,7 @@ class InspectionRoutes:
 
     async def changes(self, req: Request) -> Response:
         c = self.service.get(req.params["id"])
-        lowers = await asyncio.to_thread(self.service.lower_dirs, c)
+        lowers = await asyncio.to_thread(self.service.resources.lower_dirs, c)
         found = await asyncio.to_thread(changes.overlay_changes, self.service.paths.upper(c.id),
                                         lowers)
         return json_response([change.to_json() for change in found])

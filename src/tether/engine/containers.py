@@ -20,46 +20,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tether.engine import (initlayer, logrotation, process_config, run_config, runtime_create,
-                           securityopt, shared_ns)
+from tether.engine import logrotation, securityopt
 from tether.engine.container_admin import ContainerAdmin
 from tether.engine.container_mounts import ContainerMounts
 from tether.engine.container_views import ContainerViews
 from tether.engine.creation import ContainerCreation
 from tether.engine.events import EventBus
 from tether.engine.generated_files import GeneratedFiles
-from tether.engine.link_service import LinkService, env_of_links, hosts_of_links
+from tether.engine.link_service import LinkService
 from tether.engine.netattach import NetworkAttachment
 from tether.engine.paths import Paths
 from tether.engine.records import Container, State
 from tether.engine.registry import ContainerRegistry
+from tether.engine.run_resources import RunResources
 from tether.engine.volumes import VolumeService
 from tether.image.store import ImageStore
-from tether.network import netns
 from tether.network.manager import NetworkManager
 from tether.rules import config as rules
 from tether.rules import health
 from tether.rules.errors import (INTERNAL_ERROR, ApiError, BadRequest, Conflict, NotFound,
                                  NotModified, os_error_text, start_failure_code)
 from tether.rules.times import now_rfc3339, parse_rfc3339
-from tether.runtime import cgroups, mounts
+from tether.runtime import cgroups
 from tether.runtime.conmon import Attachment, Runtime
-from tether.runtime.user import resolve_user
-from tether.state import write_json_atomic
 
 log = logging.getLogger("tether.containers")
 
 RESTART_BACKOFF_START = 0.1
 RESTART_BACKOFF_MAX = 60.0
 RESTART_BACKOFF_RESET_AFTER = 10.0
-
-
-async def all_then_first_error(*steps: Awaitable[None]) -> None:
-    """Run the steps together; once every one has ended, raise the error of the first that
-    failed (in the order given): nothing is still running when the caller cleans up."""
-    for result in await asyncio.gather(*steps, return_exceptions=True):
-        if isinstance(result, BaseException):
-            raise result
 
 
 @dataclass
@@ -97,9 +86,11 @@ class ContainerService:
                                             self.links, self.events, self.lifecycle_lock)
         self.views = ContainerViews(self.registry, self.links, self.attachment, images, paths)
         self.container_mounts = ContainerMounts(paths, images, volumes, self.events)
+        self.resources = RunResources(paths, images, runtime, self.registry, self.links,
+                                      self.attachment, self.container_mounts)
         self.creation = ContainerCreation(self.registry, images, paths, self.files, self.links,
                                           self.attachment, self.container_mounts,
-                                          self.lower_dirs, self.emit)
+                                          self.resources.lower_dirs, self.emit)
         self.admin = ContainerAdmin(self.registry, self.links, runtime, self.lifecycle_lock,
                                     self.emit)
         self.security = securityopt.DaemonSecurity()  # the daemon's flags, set by the daemon
@@ -157,12 +148,6 @@ class ContainerService:
         if exited is not None:
             await exited.wait()
 
-    def lower_dirs(self, c: Container) -> list[Path]:
-        """The overlay's lower dirs, top first: the init layer, then the image's (blocking)."""
-        image = self.images.resolve(c.image_id)
-        image_lowers = self.images.lower_dirs(image)
-        return [initlayer.ensure(self.paths.init_layer(c.id), image_lowers), *image_lowers]
-
     def users_of_image(self, image_id: str) -> list[tuple[str, bool]]:
         """(container ID, running) of every container made from an image, for `rmi`."""
         return [(c.id, c.state.running) for c in self.registry.all() if c.image_id == image_id]
@@ -193,56 +178,14 @@ class ContainerService:
             await self._start_locked(c, run)
 
     async def _start_locked(self, c: Container, run: _Run) -> None:
-        cid = c.id
-        rootfs = self.paths.rootfs(cid)
-        bundle = self.paths.bundle(cid)
-        netns_path = self.paths.netns(cid)
-        self.views.forget_ports_of_failed_start(cid)
+        self.views.forget_ports_of_failed_start(c.id)
         try:
-            security = run_config.security_settings(c, self.security)
-            joined = shared_ns.namespace_paths(c, self.registry.get)
-            own_network = "network" not in joined  # else its donor's: no endpoint of its own
-            if own_network and c.network_mode != "host":
-                # the namespace and the rootfs need nothing of each other: made at once, each
-                # in a thread; a `none` container never joins a network: IPv6 off, as Docker
-                # 20.10 has it
-                await all_then_first_error(
-                    asyncio.to_thread(self._mount_rootfs, c),
-                    asyncio.to_thread(netns.create, netns_path, c.network_mode != "none"))
-            else:
-                await asyncio.to_thread(self._mount_rootfs, c)
-            user = resolve_user(str(rootfs), c.config.user)
-            cwd = c.config.working_dir or "/"
-            run_config.make_working_dir(rootfs, cwd)
-            linked = self.links.linked_children(c)
-            shm = await asyncio.to_thread(shared_ns.prepare_shm, c, self.paths, self.registry.get)
-            meanwhile = own_network and run_config.endpoints_during_create(c)
-            if not own_network:
-                netns_path = Path(joined["network"])
-            else:
-                if not meanwhile:
-                    await self.attachment.join_at_start(c, netns_path, hosts_of_links(linked))
-            c.started_link_env = env_of_links(linked)
-            c.link_ips = {edge.name: child.network["IPAddress"] for edge, child in linked}
-            oci = run_config.oci_config(c, rootfs, netns_path, cwd, user,
-                                        self.container_mounts.oci_mounts(c), security,
-                                        process_config.parts(c, rootfs,
-                                                             self.creation.process_defaults),
-                                        joined, shm)
-            bundle.mkdir(parents=True, exist_ok=True)
-            # no fsync: runc reads it from the page cache now, every start writes it anew
-            write_json_atomic(bundle / "config.json", oci, sync="none")
-            if meanwhile:  # the process waits for `runc start`: its endpoints are made now
-                await all_then_first_error(
-                    self.attachment.join_at_start(c, netns_path, hosts_of_links(linked)),
-                    runtime_create.create(self.runtime, c, bundle, self.paths.log(cid)))
-            else:
-                await runtime_create.create(self.runtime, c, bundle, self.paths.log(cid))
+            await self.resources.set_up(c, self.security, self.creation.process_defaults)
             await self._hand_over_attaches(c, run)
-            pid = await self.runtime.start(cid)
+            pid = await self.runtime.start(c.id)
         except Exception as exc:
             self.views.keep_ports_of_failed_start(c)
-            await self.release(c)
+            await self.resources.release(c)
             message = self.error_text(exc)
             # as dockerd: an earlier exit's code stays, else 128; the runtime's "not found" or
             # "permission denied" for the command is 127/126 (not a missing file of ours)
@@ -266,14 +209,8 @@ class ContainerService:
         self.registry.save(c)
         self.watch(c)
         await self.links.update_accepts()
-        log.info("container started", extra={"ctx": {"id": cid, "pid": pid}})
+        log.info("container started", extra={"ctx": {"id": c.id, "pid": pid}})
         self.emit(c, "start")
-
-    def _mount_rootfs(self, c: Container) -> None:
-        """The overlay of the image's layers under the container's own (blocking: a start runs
-        it in a thread, as mount(2) of an overlay takes milliseconds the loop owes others)."""
-        mounts.mount_overlay(self.lower_dirs(c), self.paths.upper(c.id), self.paths.work(c.id),
-                             self.paths.rootfs(c.id))
 
     async def _hand_over_attaches(self, c: Container, run: _Run) -> None:
         """Clients that attached before start get the container's stdio before its first byte."""
@@ -293,23 +230,6 @@ class ContainerService:
                 fut.set_result(None)
             else:
                 fut.set_exception(gone)
-
-    async def release(self, c: Container | str) -> None:
-        """Free what a run holds: runc state and conmon files, the network endpoint and its
-        ports, the rootfs mount, the netns. Takes a bare ID for a container with no record."""
-        cid = c if isinstance(c, str) else c.id
-        try:
-            await self.runtime.delete(cid)
-        except Exception:
-            log.exception("runtime delete failed", extra={"ctx": {"id": cid}})
-        await self.attachment.leave_all(c)
-        if not isinstance(c, str):
-            self.container_mounts.release(c)
-        await self.attachment.stop_dns(cid)
-        await asyncio.to_thread(mounts.unmount, self.paths.rootfs(cid))
-        await asyncio.to_thread(mounts.unmount, shared_ns.shm_path(self.paths, cid))
-        await asyncio.to_thread(netns.remove, self.paths.netns(cid))
-        shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
 
     # ---- exits, restart policies --------------------------------------------------------
 
@@ -347,7 +267,7 @@ class ContainerService:
             self.emit(c, "oom")  # before `die`, as dockerd
         self.emit(c, "die", exitCode=str(code))  # before the network's `disconnect`, as dockerd
         try:  # whatever fails here, the waiters (stop, rm -f) must hear of the exit
-            await self.release(c)
+            await self.resources.release(c)
             c.link_ips, c.started_link_env = {}, []
             self.registry.save(c)
             await self.links.update_accepts()
@@ -507,7 +427,7 @@ class ContainerService:
                 await self.signal(c, signal.SIGKILL)
                 await run.exited.wait()
             c.state.status = "removing"
-            await self.release(c)
+            await self.resources.release(c)
             self.registry.discard(c)
             self.views.forget_ports_of_failed_start(c.id)
             self.links.drop_links_of(c)

@@ -49,7 +49,7 @@ class Recovery:
                     raise ValueError(f"the record names container {c.id!r}")
             except FileNotFoundError:
                 log.warning("removing half-made container", extra={"ctx": {"dir": entry.name}})
-                await self.service.release(entry.name)
+                await self.service.resources.release(entry.name)
                 shutil.rmtree(entry, ignore_errors=True)
                 continue
             except Exception as exc:  # anything a damaged file can make the parser raise
@@ -72,7 +72,7 @@ class Recovery:
         """A record that cannot be read: the container cannot be managed without it, so what
         still runs of it is stopped and freed, and its directory (record, log, files) is moved
         whole to `<data-root>/corrupt/containers/` for a person to look at, never deleted."""
-        await self.service.release(entry.name)
+        await self.service.resources.release(entry.name)
         target = self.paths.corrupt_containers / entry.name
         if target.exists():
             target = target.with_name(f"{entry.name}.{time.time_ns()}")
@@ -104,7 +104,7 @@ class Recovery:
                     await self.runtime.resume(c.id)
                 code = await self.runtime.wait(c.id)
                 self.service.emit(c, "die", exitCode=str(code))
-                await self.service.release(c)
+                await self.service.resources.release(c)
                 c.state = State(status="exited", exit_code=code, started_at=c.state.started_at,
                                 finished_at=now_rfc3339(), health=health.at_stop(c.state.health))
         except Exception:
@@ -135,7 +135,7 @@ class Recovery:
             return
         if status is not None or mounts.is_mounted(self.paths.rootfs(c.id)) \
                 or self.paths.netns(c.id).exists():
-            await self.service.release(c)
+            await self.service.resources.release(c)
         if c.state.status == "restarting":
             c.state.status = "exited"
             self.registry.save(c)

@@ -28,8 +28,7 @@ async def mounted_overlay(service: ContainerService, c: Container) -> AsyncItera
         if mounts.is_mounted(rootfs):
             yield rootfs
             return
-        lowers = await asyncio.to_thread(service.lower_dirs, c)
-        mounts.mount_overlay(lowers, service.paths.upper(c.id), service.paths.work(c.id), rootfs)
+        await asyncio.to_thread(service.resources.mount_rootfs, c)
         try:
             yield rootfs
         finally:
