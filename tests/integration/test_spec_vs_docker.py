@@ -90,6 +90,10 @@ BAD_BINDINGS = [
     {"80/tcp": [{"HostPort": "70000"}]},
     {"80/tcp": [{"HostPort": "90-80"}]},
     {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "0x50"}]},
+    {"80/tcp": [{"HostPort": "-1"}]},
+    {"80/tcp": [{"HostPort": "8080-"}]},
+    {"80-81/tcp": [{"HostPort": "90"}]},
+    {"80/tcp": [{"HostPort": "8080"}, {"HostPort": "80:80"}]},  # the second one is named
 ]
 
 
