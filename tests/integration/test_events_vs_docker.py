@@ -99,3 +99,34 @@ def test_commit_export_and_cp_events_match_docker(daemon, ref) -> None:
     assert [(a["comment"], a["imageRef"]) for a in commits] == [
         ("a message", f"{repo}:v1"), ("", f"{repo}:latest"), ("", "")]
     assert all(a["svc"] == "yes" and a["image"] == "busybox" for a in commits)
+
+
+def _commit_actions(run: Callable) -> list[str]:
+    """A running container committed three ways: as the CLI does by default (frozen for the
+    commit), with `--pause=false`, and while already paused; its container events' actions."""
+    name = f"i12cp{uuid.uuid4().hex[:8]}"
+    since = str(int(time.time()))
+    made: list[str] = []
+    try:
+        _ok(run("run", "-d", "--name", name, "busybox", "sleep", "60"))
+        made.append(_ok(run("commit", name)).stdout.decode().strip())
+        made.append(_ok(run("commit", "--pause=false", name)).stdout.decode().strip())
+        _ok(run("pause", name))
+        made.append(_ok(run("commit", name)).stdout.decode().strip())
+        _ok(run("unpause", name))
+        _ok(run("rm", "-f", name))
+        until = str(int(time.time()) + 1)
+        r = _ok(run("events", "--since", since, "--until", until, "--filter",
+                    f"container={name}", "--filter", "type=container", "--format",
+                    "{{.Action}}"))
+    finally:
+        run("rm", "-f", name)
+        run("rmi", *made)
+    return r.stdout.decode().split()
+
+
+def test_commit_freezes_a_running_container_as_docker(daemon, ref) -> None:
+    docker = _commit_actions(ref.docker)
+    assert _commit_actions(daemon.docker) == docker
+    assert docker == ["create", "start", "pause", "commit", "unpause", "commit", "pause",
+                      "commit", "unpause", "kill", "die", "destroy"]

@@ -130,7 +130,9 @@ class BuildRoutes:
         image = await self.files.commit(req.q("container") or "", body,
                                         req.query.get("changes", []), req.q("repo") or "",
                                         req.q("tag") or "", req.q("comment") or "",
-                                        req.q("author") or "")
+                                        req.q("author") or "",
+                                        # as dockerd: an empty or absent `pause` is true
+                                        not req.q("pause") or req.qbool("pause"))
         return json_response({"Id": image.id}, status=201)
 
     async def history(self, req: Request) -> Response:

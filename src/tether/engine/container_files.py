@@ -22,7 +22,7 @@ from tether.engine import initlayer
 from tether.engine.containers import ContainerService
 from tether.engine.records import Container
 from tether.engine.rootfs import mounted_overlay
-from tether.rules.errors import Conflict
+from tether.rules.errors import ApiError, Conflict
 from tether.image import archive as image_archive
 from tether.rules import refs
 from tether.image.build.commit import commit_upper
@@ -43,17 +43,34 @@ class ContainerFiles:
     # ---- commit, export -------------------------------------------------------------------
 
     async def commit(self, ref: str, overrides: dict[str, Any], changes: list[str], repo: str,
-                     tag: str, comment: str, author: str) -> Image:
+                     tag: str, comment: str, author: str, pause: bool = True) -> Image:
         """`POST /commit`: the container's upper dir as a layer on its image, with `overrides`
         (the request's Config) and `changes` (Dockerfile instructions) applied to its config;
-        tagged `repo[:tag]` when a repo is given. The `commit` event names the new image."""
+        tagged `repo[:tag]` when a repo is given. The `commit` event names the new image. With
+        `pause` (the API's default) a running container is frozen for the commit, so that its
+        processes cannot change the files half way through the copy: `pause`, `commit`,
+        `unpause`, as dockerd, which goes on unfrozen when the pause fails."""
         c = self.containers.get(ref)
+        given = (f"{repo}:{tag}" if tag else repo) if repo else ""
+        normalized = refs.normalize_tag(given) if given else None  # refused before the pause
+        frozen = False
+        if pause and c.state.status == "running" and not c.state.paused:
+            with contextlib.suppress(ApiError):
+                await self.containers.admin.pause(c.id)
+                frozen = True
+        try:
+            return await self._commit(c, overrides, changes, given, normalized, comment, author)
+        finally:
+            if frozen:  # gone or thawed meanwhile: nothing to undo, as dockerd
+                with contextlib.suppress(ApiError):
+                    await self.containers.admin.unpause(c.id)
+
+    async def _commit(self, c: Container, overrides: dict[str, Any], changes: list[str],
+                      given: str, normalized: str | None, comment: str, author: str) -> Image:
         config = c.config.to_api(omit=False)
         if isinstance(overrides, dict) and overrides:
             config.update(rules.merge_image_config(overrides, c.config.to_api(omit=False)))
         config = apply_changes(container_config(config), changes)
-        given = (f"{repo}:{tag}" if tag else repo) if repo else ""
-        normalized = refs.normalize_tag(given) if given else None
         store = self.containers.images
         parent = await asyncio.to_thread(store.resolve, c.image_id)
         image = await asyncio.to_thread(commit_upper, store, self.containers.paths.upper(c.id),
