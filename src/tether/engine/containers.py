@@ -2,9 +2,10 @@
 
 `ContainerService` composes the image store, the runtime driver and the engine's other services,
 each one concern: the registry (lookup and records), the generated files (hosts, hostname,
-resolv.conf), the links, the network attachment, creation, the mounts, the views and the
-administrative verbs (rename, update, pause: container_admin.py); recovery
-at start-up is tether.engine.recovery. Each lifecycle change of a container runs under that
+resolv.conf), the links, the network attachment, creation, the mounts, what a run holds on
+the host (run_resources.py: made at start, freed at its end), the views and the administrative
+verbs (rename, update, pause: container_admin.py); recovery at start-up is
+tether.engine.recovery. Each lifecycle change of a container runs under that
 container's lock, and every exit, whoever caused it, goes through one path (`handle_exit`) that
 records the code, frees what the run held and applies the restart policy, so that a container
 is in one consistent state whichever way it stopped, including while the daemon was down.
