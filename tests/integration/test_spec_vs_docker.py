@@ -53,6 +53,7 @@ def _shown(host: str, name: str) -> dict[str, Any]:
 
 
 CLI_CASES = {
+    "bare": ["busybox"],  # nothing but the image: every field at Docker's default
     "plain": ["busybox", "true"],
     "flags": ["-t", "-i", "-p", "127.0.0.1:18081:80/udp", "--dns", "192.0.2.53",
               "--dns-search", "example.org", "--add-host", "h:192.0.2.7", "--cap-add",
