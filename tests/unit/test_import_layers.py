@@ -187,6 +187,14 @@ def test_the_cli_loads_only_the_rules_and_itself() -> None:
     assert bad == {}
 
 
+def test_cli_command_modules_share_helpers_only_through_common() -> None:
+    # docs/internals.md, "Layers": a command module imports neither another one nor `main`
+    commands = {name for name in MODULES if name.startswith("tether.cli.commands_")}
+    assert commands
+    bad = {name: sorted(GRAPH[name] & (commands | {"tether.cli.main"})) for name in commands}
+    assert {name: found for name, found in bad.items() if found} == {}
+
+
 def test_the_rules_import_only_the_standard_library_and_themselves() -> None:
     for name, (path, _) in MODULES.items():
         if owner(name) != "tether.rules":
