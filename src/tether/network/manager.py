@@ -565,9 +565,9 @@ class NetworkManager:
     def _firewall6(self) -> firewall6.Firewall6Config:
         """The ip6 table: every bridge (isolation), the IPv6 ones with their subnets."""
         bridges = tuple(
-            firewall6.Bridge6(net.bridge, str(net.subnet6 or ""), str(net.gateway6 or ""),
-                              net.record.icc if net.record else self.icc,
-                              bool(net.record and net.record.internal))
+            firewall.BridgeNet(net.bridge, str(net.subnet6 or ""), str(net.gateway6 or ""),
+                               net.record.icc if net.record else self.icc,
+                               bool(net.record and net.record.internal))
             for net in (self._default(), *self.user.values()))
         mappings = tuple(m for published in self._published.values() for m in published.nat6)
         return firewall6.Firewall6Config(self.table, bridges, mappings)
