@@ -33,11 +33,10 @@ _NETWORK_CONFLICTS = (
 
 def check_at_create(config: Config, host_config: HostConfig,
                     get: Callable[[str], Container]) -> None:
-    """dockerd's create-time checks: a hostname beside the host's UTS namespace, and a
-    network donor's own settings conflict with the member's (the donor itself is looked up at start only, as dockerd); IPC and PID donors
-    must exist ("No such container", a 400)."""
-    if host_config.uts_mode == "host" and config.hostname:
-        raise BadRequest("conflicting options: hostname and the UTS mode")
+    """dockerd's create-time checks of `container:` modes, after spec/create.validate's (a
+    hostname beside the host's UTS namespace is refused there): a network donor's own settings
+    conflict with the member's (the donor itself is looked up at start only, as dockerd); IPC
+    and PID donors must exist ("No such container", a 400)."""
     if host_config.network_mode == container_mode.PREFIX:
         raise BadRequest("Invalid network mode: invalid container format container:<name|id>")
     if container_mode.donor(host_config.network_mode):
