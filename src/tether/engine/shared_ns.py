@@ -12,6 +12,7 @@ from typing import Callable
 
 from tether.engine.paths import Paths
 from tether.engine.records import Container
+from tether.engine.volume_rules import parse_mount_options
 from tether.rules import container_mode, process_options
 from tether.rules.errors import BadRequest, Conflict, NotFound
 from tether.runtime import mounts
@@ -107,9 +108,9 @@ def prepare_shm(c: Container, paths: Paths, get: Callable[[str], Container]) -> 
         path = shm_path(paths, c.id)
         path.mkdir(mode=0o700, exist_ok=True)
         if not mounts.is_mounted(path):
-            options = process_options.shm_options(c.host_config.shm_size)
-            mounts.mount("shm", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
-                         ",".join(o for o in options if "=" in o))
+            flags, data = parse_mount_options(
+                ",".join(process_options.shm_options(c.host_config.shm_size)))
+            mounts.mount("shm", path, "tmpfs", flags, data)
         return str(path)
     ref = container_mode.donor(c.host_config.ipc_mode)
     return str(shm_path(paths, get(ref).id)) if ref else ""
@@ -118,6 +119,3 @@ def prepare_shm(c: Container, paths: Paths, get: Callable[[str], Container]) -> 
 def shm_path(paths: Paths, cid: str) -> Path:
     """Where a shareable container's /dev/shm tmpfs is mounted on the host."""
     return paths.container(cid) / "shm"
-
-
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
