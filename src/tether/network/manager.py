@@ -148,6 +148,8 @@ class NetworkManager:
                                             "created": self.created})
         self.predefined = self._predefined_ids()
         self.ipam = ipam.IPAM(self.subnet, self.gateway)
+        if self.subnet6 is not None:  # the default bridge's IPv6 addresses, beside its IPv4 ones
+            self.ipam6 = ipam.IPAM(self.subnet6, self.subnet6.network_address + 1)
         interface = ipaddress.IPv4Interface(f"{self.gateway}/{self.subnet.prefixlen}")
         await asyncio.to_thread(netlink.ensure_bridge, self.bridge, interface, None,
                                 self._default().interface6())
@@ -218,11 +220,11 @@ class NetworkManager:
                                 _mtu(net.record), net.interface6())
 
     def _default(self) -> _Net:
+        """The default bridge as a network; its address pools are made by `setup`."""
         assert self.ipam is not None
         net = _Net(self.network_id, self.bridge, self.subnet, self.gateway, self.ipam)
         if self.subnet6 is not None:
-            if self.ipam6 is None:
-                self.ipam6 = ipam.IPAM(self.subnet6, self.subnet6.network_address + 1)
+            assert self.ipam6 is not None
             net.subnet6, net.gateway6, net.ipam6 = self.subnet6, self.ipam6.gateway, self.ipam6
             net.mac_derived = True
         return net
