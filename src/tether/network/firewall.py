@@ -335,6 +335,12 @@ def apply(cfg: FirewallConfig) -> None:
     load(build_ruleset(cfg))
 
 
+def removal(table: str, family: str = FAMILY) -> list[dict[str, Any]]:
+    """The commands that delete the table; adding it first in the same transaction makes an
+    absent table fine."""
+    return [{"add": _table(table, family)}, {"delete": _table(table, family)}]
+
+
 def remove(table: str, family: str = FAMILY) -> None:
-    """Delete the table; adding it first in the same transaction makes an absent table fine."""
-    load({"nftables": [{"add": _table(table, family)}, {"delete": _table(table, family)}]})
+    """Delete the table, in the calling thread's network namespace."""
+    load({"nftables": removal(table, family)})

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.network import firewall
-from tether.network.firewall import BridgeNet, Mapping
+from tether.network.firewall import BridgeNet, FirewallConfig, Mapping
 
 FAMILY = "ip6"
 
@@ -40,11 +40,14 @@ def build_ruleset(cfg: Firewall6Config) -> dict[str, Any]:
     return firewall.document(FAMILY, cfg.table, cfg.bridges, cfg.mappings)
 
 
-def apply(cfg: Firewall6Config) -> None:
-    """Replace the ip6 table atomically, in the calling thread's network namespace."""
-    firewall.load(build_ruleset(cfg))
-
-
-def remove(table: str) -> None:
-    """Delete the ip6 table (absent is fine): no network has IPv6 any more, or none may."""
-    firewall.remove(table, FAMILY)
+def apply_with(cfg: FirewallConfig, cfg6: Firewall6Config | None, remove6: bool) -> None:
+    """Replace the ip table and, in the same transaction (one nft run; both or neither), the ip6
+    table by `cfg6`, or delete the ip6 table of the same name when `remove6` (absent is fine: no
+    network has IPv6 any more, or none may, or an earlier run's may be there). In the calling
+    thread's network namespace."""
+    commands = firewall.build_ruleset(cfg)["nftables"]
+    if cfg6 is not None:
+        commands += build_ruleset(cfg6)["nftables"]
+    elif remove6:
+        commands += firewall.removal(cfg.table, FAMILY)
+    firewall.load({"nftables": commands})

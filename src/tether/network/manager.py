@@ -556,13 +556,10 @@ class NetworkManager:
                                       accepts=self._accepts, networks=networks)
         six = self.ip6tables and (self.enable_ipv6 or any(n.subnet6 for n in self.user.values()))
         cfg6 = self._firewall6() if six else None
-        await asyncio.to_thread(firewall.apply, cfg)
-        if cfg6 is not None:
-            await asyncio.to_thread(firewall6.apply, cfg6)
-            self._ip6_table = True
-        elif self._ip6_table is not False:  # unknown at start (an earlier run's), or now unused
-            await asyncio.to_thread(firewall6.remove, self.table)
-            self._ip6_table = False
+        # the ip6 table's removal when it is unknown (an earlier run's, at start) or now unused
+        remove6 = cfg6 is None and self._ip6_table is not False
+        await asyncio.to_thread(firewall6.apply_with, cfg, cfg6, remove6)
+        self._ip6_table = cfg6 is not None
 
     def _firewall6(self) -> firewall6.Firewall6Config:
         """The ip6 table: every bridge (isolation), the IPv6 ones with their subnets."""
