@@ -81,6 +81,11 @@ def _quote(value: object) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+def _flag(value: str) -> bool:
+    """A dockerd boolean flag's value (`--icc=false`): anything but false, 0 or no is true."""
+    return value.lower() not in ("false", "0", "no")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tetherd", description="tether daemon (Docker Engine API)")
     p.add_argument("--data-root", default="/var/lib/tether", help="persistent state")
@@ -88,10 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-H", "--host", default=DEFAULT_HOST, help="unix:///path of the API socket")
     p.add_argument("--bridge", default="tether0", help="the default bridge's device name")
     p.add_argument("--bip", default=None, help="the bridge's address and subnet, e.g. 172.20.0.1/16")
-    p.add_argument("--iptables", "--nat", dest="nat", default=True,
-                   type=lambda v: v.lower() not in ("false", "0", "no"),
+    p.add_argument("--iptables", "--nat", dest="nat", default=True, type=_flag,
                    help="program NAT for published ports (false: no firewall changes)")
-    p.add_argument("--icc", default=True, type=lambda v: v.lower() not in ("false", "0", "no"),
+    p.add_argument("--icc", default=True, type=_flag,
                    help="inter-container communication on the bridge (false: only linked pairs)")
     _ipv6_flags(p)
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append", default=[],
@@ -99,14 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # -- seccomp and no-new-privileges (issue 11)
     p.add_argument("--seccomp-profile", default="", metavar="PATH",
                    help="a seccomp profile (Docker's JSON format) in place of the built-in one")
-    p.add_argument("--no-new-privileges", nargs="?", const=True, default=False,
-                   type=lambda v: v.lower() not in ("false", "0", "no"),
+    p.add_argument("--no-new-privileges", nargs="?", const=True, default=False, type=_flag,
                    help="no-new-privileges for containers whose --security-opt does not say")
     # -- process and log defaults for containers (issue 13)
     p.add_argument("--default-ulimit", dest="default_ulimits", action="append", default=[],
                    metavar="NAME=SOFT[:HARD]", help="a ulimit for containers that do not set it")
-    p.add_argument("--init", nargs="?", const=True, default=False,
-                   type=lambda v: v.lower() not in ("false", "0", "no"),
+    p.add_argument("--init", nargs="?", const=True, default=False, type=_flag,
                    help="run an init as PID 1 in containers whose --init does not say")
     p.add_argument("--init-path", default="", metavar="PATH",
                    help="the init binary (default: docker-init, else tini-static, on PATH)")
@@ -251,13 +253,12 @@ async def _forget_names_on_changes(events: EventBus, resolver: EmbeddedResolver)
 def _ipv6_flags(p: argparse.ArgumentParser) -> None:
     """dockerd's IPv6 flags. `--ip6tables` is experimental in Docker 20.10 and off by default;
     tether follows later Docker (on by default with --ipv6): its ip6 nftables table."""
-    flag = lambda v: v.lower() not in ("false", "0", "no")  # noqa: E731
-    p.add_argument("--ipv6", nargs="?", const=True, default=False, type=flag,
+    p.add_argument("--ipv6", nargs="?", const=True, default=False, type=_flag,
                    help="IPv6 addresses on the default bridge (needs --fixed-cidr-v6)")
     p.add_argument("--fixed-cidr-v6", default=None, type=_ipv6_subnet, metavar="CIDR",
                    help="the default bridge's IPv6 subnet, e.g. 2001:db8:1::/64 (without "
                         "--ipv6 only shown, as dockerd does)")
-    p.add_argument("--ip6tables", nargs="?", const=True, default=True, type=flag,
+    p.add_argument("--ip6tables", nargs="?", const=True, default=True, type=_flag,
                    help="IPv6 NAT, isolation and published ports by nftables (false: none; "
                         "IPv6 host ports then go through the userland proxy)")
 

@@ -12,7 +12,9 @@ import io
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
+
+import pytest
 
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
@@ -59,15 +61,34 @@ class ReferenceEngine:
 
 
 @contextlib.contextmanager
+def started(name: str, flags: tuple[str, ...] = ()) -> Iterator[ReferenceEngine]:
+    """A reference engine of its own, started, and stopped (its containers, namespace, mounts
+    and files gone) however the block ends, a failed start included."""
+    ref = ReferenceEngine(name, flags)
+    try:
+        ref.start()
+        yield ref
+    finally:
+        ref.stop()
+
+
+def reference_fixture(name: str, flags: tuple[str, ...] = ()) -> Any:
+    """A module-scoped fixture of a started reference engine (`started`), for a differential
+    test module: `ref = reference_fixture("health")`. pytest names the fixture after the module
+    attribute it is assigned to."""
+    @pytest.fixture(scope="module")
+    def engine() -> Iterator[ReferenceEngine]:
+        with started(name, flags) as ref:
+            yield ref
+    return engine
+
+
+@contextlib.contextmanager
 def side_by_side(name: str, tether_docker: Callable[..., subprocess.CompletedProcess]
                  ) -> Iterator[dict[str, Callable[..., subprocess.CompletedProcess]]]:
     """The docker CLI against a reference engine of its own and against tetherd, by name."""
-    ref = ReferenceEngine(name)
-    try:
-        ref.start()
+    with started(name) as ref:
         yield {"docker": ref.docker, "tether": tether_docker}
-    finally:
-        ref.stop()
 
 
 def run_both(engines: dict[str, Callable[..., subprocess.CompletedProcess]],

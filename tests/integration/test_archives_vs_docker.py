@@ -10,12 +10,9 @@ import tarfile
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 
 import imagetars
-from reference import ReferenceEngine
+from reference import ReferenceEngine, reference_fixture
 
 # What Docker's per-container init layer adds to every container's filesystem; tether has no
 # init layer. The directories it makes when the image lacks them (or whose mtimes it changes)
@@ -25,14 +22,7 @@ DOCKER_INIT = {".dockerenv", "dev/console", "dev/pts", "dev/shm", "etc/hostname"
 INIT_DIRS = {"dev", "etc", "proc", "sys"}
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("i6c-archives")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("i6c-archives")
 
 
 def inspect(run, name: str) -> dict:

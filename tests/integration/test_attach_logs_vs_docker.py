@@ -14,12 +14,11 @@ import http.client
 import re
 import socket
 import time
-from typing import Iterator
 
 import docker
 import pytest
 
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +26,7 @@ QUERIES = ["logs=1&stdout=1&stderr=1&stream=0", "logs=1&stdout=1&stream=0",
            "logs=1&stderr=1&stream=0", "logs=0&stdout=1&stderr=1&stream=0", "logs=1&stream=0"]
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("attach-logs")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("attach-logs")
 
 
 class _Unix(http.client.HTTPConnection):

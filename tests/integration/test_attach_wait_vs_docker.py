@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 import socket
 import time
-from typing import Iterator
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +27,7 @@ NAME = "attach-wait"
 SETTLE = 0.5  # lets the engine register the attach before the start (both engines need it)
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("attach-wait")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("attach-wait")
 
 
 def _engines(daemon, ref) -> dict[str, tuple]:

@@ -12,25 +12,17 @@ stay refused (the bridge driver applies none of them), with an error naming the 
 from __future__ import annotations
 
 import re
-from typing import Iterator
 
 import docker
 import pytest
 
 from harness import api
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("bridge-link-local")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("bridge-link-local")
 
 
 def _engines(daemon, ref) -> dict[str, tuple]:

@@ -12,7 +12,7 @@ from typing import Iterator
 import docker
 import pytest
 
-from reference import ReferenceEngine
+from reference import started
 
 pytestmark = pytest.mark.integration
 HOSTS: dict[docker.APIClient, str] = {}  # each client's DOCKER_HOST, for the SDK's high level
@@ -20,17 +20,13 @@ HOSTS: dict[docker.APIClient, str] = {}  # each client's DOCKER_HOST, for the SD
 
 @pytest.fixture(scope="module")
 def clients(daemon) -> Iterator[dict[str, docker.APIClient]]:
-    ref = ReferenceEngine("builddiff")
-    try:
-        ref.start()
+    with started("builddiff") as ref:
         made = {"docker": docker.APIClient(base_url=ref.host),
                 "tether": docker.APIClient(base_url=daemon.host)}
         HOSTS.update({made["docker"]: ref.host, made["tether"]: daemon.host})
         yield made
         for client in made.values():
             client.close()
-    finally:
-        ref.stop()
 
 
 def on_both(clients, fn) -> tuple:

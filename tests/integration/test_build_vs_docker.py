@@ -15,7 +15,7 @@ import pytest
 
 from buildcontext import make_context
 from conftest import running_daemon
-from reference import ReferenceEngine
+from reference import started
 
 # what differs between any two builds, on any engine
 _VOLATILE = ("Id", "Created", "Parent", "Container", "DockerVersion", "GraphDriver", "Metadata")
@@ -30,13 +30,9 @@ def normalise(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    ref = ReferenceEngine("i6b-build")
-    try:
-        ref.start()
+    with started("i6b-build") as ref:
         with running_daemon() as tether:
             yield {"docker": ref.host, "tether": tether.host}
-    finally:
-        ref.stop()
 
 
 @pytest.fixture(scope="module")

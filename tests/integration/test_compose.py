@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness import REPO, Daemon
-from reference import ReferenceEngine
+from reference import started
 
 EXAMPLE = REPO / "examples" / "compose"
 COMPOSE = "/usr/bin/docker-compose"
@@ -275,12 +275,8 @@ def _await_line(path: Path, text: str, step: Callable[[], object]) -> None:
 
 
 def test_compose_same_as_docker(fresh_daemon: Daemon) -> None:
-    ref = ReferenceEngine("i7c-compose")
-    try:
-        ref.start()
+    with started("i7c-compose") as ref:
         theirs = _session(ref.host, ref.name, ref.docker)
-    finally:
-        ref.stop()
     ours = _session(fresh_daemon.host, fresh_daemon.netns, fresh_daemon.docker)
     for docker, tether in zip(theirs, ours):
         assert tether == docker

@@ -5,24 +5,16 @@ inspect shows the links as `name:alias`, and the alias resolves once the contain
 """
 from __future__ import annotations
 
-from typing import Iterator
 
 import docker
 import pytest
 
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("connect-links")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("connect-links")
 
 
 def _exec(client: docker.DockerClient, container: str, argv: list[str]) -> tuple[int, str]:

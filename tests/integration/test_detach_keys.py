@@ -9,13 +9,13 @@ import shutil
 import socket
 import subprocess
 import time
-from typing import Callable, Iterator
+from typing import Callable
 from urllib.parse import quote
 
 import pytest
 
 from harness import BIN
-from reference import ReferenceEngine
+from reference import reference_fixture
 from test_tty import Terminal
 
 pytestmark = pytest.mark.integration
@@ -25,14 +25,7 @@ CTRL_P_Q = b"\x10\x11"
 ESCAPE = b"read escape sequence"
 
 
-@pytest.fixture(scope="module")
-def reference() -> Iterator[ReferenceEngine]:
-    ref = ReferenceEngine("i5detach")
-    try:
-        ref.start()
-        yield ref
-    finally:
-        ref.stop()
+reference = reference_fixture("i5detach")
 
 
 def _engines(daemon, reference) -> dict[str, str]:

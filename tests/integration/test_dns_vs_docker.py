@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
-from reference import ReferenceEngine
+from reference import started
 from tether.network import netns
 
 pytestmark = pytest.mark.integration
@@ -161,12 +161,8 @@ def _ask_from(pid: int, packet: bytes, tcp: bool) -> str:
 
 @pytest.fixture(scope="module")
 def both(daemon) -> Iterator[dict[str, dict[str, tuple[int, str]]]]:
-    ref = ReferenceEngine("i7b-dns")
-    try:
-        ref.start()
+    with started("i7b-dns") as ref:
         yield {"docker": _scenario(ref.docker), "tether": _scenario(daemon.docker)}
-    finally:
-        ref.stop()
 
 
 @pytest.mark.parametrize("step", ["name", "alias", "link", "short id", "ptr", "ping",

@@ -9,26 +9,18 @@ in the running container's own view of its interface.
 """
 from __future__ import annotations
 
-from typing import Iterator
 
 import docker
 import pytest
 
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 pytestmark = pytest.mark.integration
 
 MAC = "02:42:ac:11:00:42"
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("endpoint-mac")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("endpoint-mac")
 
 
 def _connect_created(host: str) -> tuple[docker.DockerClient, str, str]:

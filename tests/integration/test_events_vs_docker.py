@@ -11,23 +11,14 @@ import subprocess
 import tarfile
 import time
 import uuid
-from typing import Callable, Iterator
+from typing import Callable
 
-import pytest
-
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("i12-events")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("i12-events")
 
 
 def _tar_of(name: str, data: bytes) -> bytes:

@@ -11,25 +11,18 @@ import re
 import subprocess
 import time
 import uuid
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
 from harness import Daemon
-from reference import ReferenceEngine
+from reference import ReferenceEngine, reference_fixture
 
 Docker = Callable[..., subprocess.CompletedProcess]
 UP = re.compile(r"Up (Less than a second|\d+ seconds|About a minute)")
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("health")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("health")
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 from scenario import normalise  # noqa: E402
@@ -21,14 +20,7 @@ from scenario import normalise  # noqa: E402
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def reference() -> Iterator[ReferenceEngine]:
-    ref = ReferenceEngine("i5insp")
-    try:
-        ref.start()
-        yield ref
-    finally:
-        ref.stop()
+reference = reference_fixture("i5insp")
 
 
 def _docker(host: str, *args: str) -> tuple[int, str, str]:

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import pytest
 
 from conftest import running_daemon
-from reference import ReferenceEngine
+from reference import started
 from test_networks_vs_docker import normalise
 
 pytestmark = pytest.mark.integration
@@ -149,12 +149,8 @@ def transcript(docker: Callable[..., object], in_netns: Callable[..., object]
 
 @pytest.fixture(scope="module")
 def both() -> Iterator[tuple[list, list]]:
-    ref = ReferenceEngine("ipv6net", REF_FLAGS)
-    try:
-        ref.start()
+    with started("ipv6net", REF_FLAGS) as ref:
         theirs = transcript(ref.docker, ref.in_netns)
-    finally:
-        ref.stop()
     with running_daemon(*FLAGS) as d:
         def in_netns(*argv: str) -> object:
             return subprocess.run(["nsenter", f"--net=/run/netns/{d.netns}", *argv],
@@ -180,12 +176,8 @@ def test_fixed_cidr_v6_without_ipv6_is_shown_and_not_applied():
     """dockerd takes --fixed-cidr-v6 without --ipv6: inspect shows the subnet, containers get
     no IPv6. Both engines, the same commands."""
     flags = ("--fixed-cidr-v6", "2001:db8:1::/64")
-    ref = ReferenceEngine("ipv6shown", flags)
-    try:
-        ref.start()
+    with started("ipv6shown", flags) as ref:
         theirs = [ref.docker(*step) for step in SHOWN_ONLY]
-    finally:
-        ref.stop()
     with running_daemon(*flags) as d:
         ours = [d.docker(*step) for step in SHOWN_ONLY]
     for step, a, b in zip(SHOWN_ONLY, theirs, ours):

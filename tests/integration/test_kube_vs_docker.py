@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from reference import ReferenceEngine
+from reference import ReferenceEngine, started
 from test_kube import CLUSTER_IP, validated
 from tether.rules.kube_env import service_env
 
@@ -33,14 +33,10 @@ COMMANDS = (
 
 @pytest.fixture(scope="module")
 def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("kube")
-    try:
-        engine.start()
+    with started("kube") as engine:
         for command in COMMANDS:
             engine.docker(*command, check=True)
         yield engine
-    finally:
-        engine.stop()
 
 
 @pytest.fixture

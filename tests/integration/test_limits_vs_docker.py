@@ -14,11 +14,10 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import reference_fixture
 from test_lifecycle import wait_for
 
 # allocate and touch N MiB, one MiB at a time, saying how far it got
@@ -67,14 +66,7 @@ CGROUP_FILES = (
     "blkio/blkio.throttle.read_bps_device", "blkio/blkio.throttle.write_iops_device")
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("cgroups-limits")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("cgroups-limits")
 
 
 def _name() -> str:

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import ReferenceEngine, started
 from test_lifecycle import inspect, out
 
 pytestmark = pytest.mark.integration
@@ -26,16 +26,12 @@ Outcome = tuple[int, str, str]
 @pytest.fixture(scope="module")
 def ref() -> Iterator[ReferenceEngine]:
     """The seed's pair: db, and web linked to it (as db and as webdb), both running."""
-    engine = ReferenceEngine(NAME)
-    try:
-        engine.start()
+    with started(NAME) as engine:
         engine.docker("run", "-d", "--name", "db", "--expose", "5432", "busybox", "sleep", "600",
                       check=True)
         engine.docker("run", "-d", "--name", "web", "--link", "db:db", "--link", "db:webdb",
                       "busybox", "sleep", "600", check=True)
         yield engine
-    finally:
-        engine.stop()
 
 
 def tether(engine: ReferenceEngine, *args: str) -> subprocess.CompletedProcess:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from harness import UnixHTTPConnection
-from reference import ReferenceEngine
+from reference import started
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
 pytestmark = pytest.mark.integration
@@ -311,12 +311,8 @@ def played(engine: Engine) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def transcripts(daemon) -> Iterator[dict[str, dict[str, str]]]:
-    ref = ReferenceEngine("linksdiff")
-    try:
-        ref.start()
+    with started("linksdiff") as ref:
         docker = played(Engine(ref.docker, ref.host.removeprefix("unix://")))
-    finally:
-        ref.stop()
     yield {"docker": docker, "tether": played(Engine(daemon.docker, daemon.sock)),
            "tether-cli": played(Engine(tether_cli(daemon), daemon.sock))}
 

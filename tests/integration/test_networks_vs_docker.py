@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import pytest
 
 from conftest import running_daemon
-from reference import ReferenceEngine
+from reference import started
 
 pytestmark = pytest.mark.integration
 
@@ -159,12 +159,8 @@ def transcript(docker: Callable[..., object]) -> list[tuple[int, str, str]]:
 
 @pytest.fixture(scope="module")
 def both() -> Iterator[tuple[list, list]]:
-    ref = ReferenceEngine("i7anet")
-    try:
-        ref.start()
+    with started("i7anet") as ref:
         theirs = transcript(ref.docker)
-    finally:
-        ref.stop()
     with running_daemon() as d:
         ours = transcript(d.docker)
     yield theirs, ours

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import ReferenceEngine, started
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +53,12 @@ RUNNING = {
 
 @pytest.fixture(scope="module")
 def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine(NAME)
-    try:
-        engine.start()
+    with started(NAME) as engine:
         for name, args in RUNNING.items():
             engine.docker("run", "-d", "--name", name, *args.split(), "busybox", "sleep", "600",
                           check=True)
         engine.docker("create", "--name", "created", "-p", "5000", "busybox", check=True)
         yield engine
-    finally:
-        engine.stop()
 
 
 def tether(engine: ReferenceEngine, *args: str) -> subprocess.CompletedProcess:

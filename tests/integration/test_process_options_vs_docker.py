@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Iterator
 
 import pytest
 
 from conftest import running_daemon
 from harness import api
-from reference import ReferenceEngine
+from reference import ReferenceEngine, reference_fixture
 
 SHOWN = [
     (["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn"),
@@ -52,14 +51,7 @@ SHOWN = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("procopts")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("procopts")
 
 
 def both(ref, daemon, *args: str) -> tuple[tuple, tuple]:

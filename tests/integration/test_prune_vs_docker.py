@@ -13,25 +13,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import ReferenceEngine, reference_fixture
 
 pytestmark = pytest.mark.integration
 
 HEX = re.compile(r"(sha256:)?[0-9a-f]{64}|\b[0-9a-f]{12}\b")
 
 
-@pytest.fixture(scope="module")
-def reference() -> Iterator[ReferenceEngine]:
-    ref = ReferenceEngine("routes-prune")
-    try:
-        ref.start()
-        yield ref
-    finally:
-        ref.stop()
+reference = reference_fixture("routes-prune")
 
 
 def _names(docker: Callable) -> dict[str, str]:

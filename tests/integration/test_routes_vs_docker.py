@@ -18,12 +18,11 @@ answers as dockerd 23+ outside a swarm (503, tests/unit/test_absent_routes.py).
 from __future__ import annotations
 
 import json
-from typing import Iterator
 
 import pytest
 
 from harness import UnixHTTPConnection
-from reference import ReferenceEngine
+from reference import ReferenceEngine, reference_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -159,14 +158,7 @@ def ask(socket_path: str, method: str, path: str, body: str | None) -> tuple[int
     return reply.status, message
 
 
-@pytest.fixture(scope="module")
-def reference() -> Iterator[ReferenceEngine]:
-    ref = ReferenceEngine("routes")
-    try:
-        ref.start()
-        yield ref
-    finally:
-        ref.stop()
+reference = reference_fixture("routes")
 
 
 def test_every_route_answers_as_dockerd(daemon, reference: ReferenceEngine) -> None:

@@ -8,19 +8,12 @@ from typing import Callable, Iterator
 import pytest
 
 from harness import Daemon
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 SECOND = 10**9
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("health-sdk")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("health-sdk")
 
 
 @pytest.fixture(params=["docker", "tether"])

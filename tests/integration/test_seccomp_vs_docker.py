@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from conftest import running_daemon
 from harness import api
-from reference import ReferenceEngine
+from reference import reference_fixture
 
 PROBE_SOURCE = (Path(__file__).parent / "seccomp_probe.c").read_text()
 EPERM = 1
@@ -37,14 +36,7 @@ CUSTOM_PROFILE = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
     {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
 
 
-@pytest.fixture(scope="module")
-def ref() -> Iterator[ReferenceEngine]:
-    engine = ReferenceEngine("i11-seccomp")
-    try:
-        engine.start()
-        yield engine
-    finally:
-        engine.stop()
+ref = reference_fixture("i11-seccomp")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from reference import ReferenceEngine
+from reference import started
 
 pytestmark = pytest.mark.integration
 
@@ -21,12 +21,8 @@ Docker = Callable[..., subprocess.CompletedProcess]
 
 @pytest.fixture(scope="module")
 def engines(daemon) -> Iterator[dict[str, Docker]]:
-    ref = ReferenceEngine("sharedns")
-    try:
-        ref.start()
+    with started("sharedns") as ref:
         yield {"docker": ref.docker, "tether": daemon.docker}
-    finally:
-        ref.stop()
 
 
 def _clean(data: bytes) -> str:

@@ -4,12 +4,12 @@ port bindings (same status and text, no container left), on both engines."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from harness import UnixHTTPConnection
-from reference import ReferenceEngine
+from reference import reference_fixture
 from tether.runtime.oci import MASKED_PATHS
 
 pytestmark = pytest.mark.integration
@@ -18,14 +18,7 @@ pytestmark = pytest.mark.integration
 DOCKER28_MASKED = {"/proc/interrupts", "/sys/devices/virtual/powercap"}
 
 
-@pytest.fixture(scope="module")
-def reference() -> Iterator[ReferenceEngine]:
-    ref = ReferenceEngine("spec")
-    try:
-        ref.start()
-        yield ref
-    finally:
-        ref.stop()
+reference = reference_fixture("spec")
 
 
 def _api(host: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:

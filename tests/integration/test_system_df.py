@@ -7,12 +7,11 @@ import io
 import re
 import subprocess
 import time
-from typing import Iterator
 
 import pytest
 
 from harness import BIN
-from reference import ReferenceEngine
+from reference import reference_fixture
 from tether.image.bootstrap import CHANGES, busybox_rootfs_tar
 
 pytestmark = pytest.mark.integration
@@ -27,14 +26,7 @@ COMMANDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def reference() -> Iterator[ReferenceEngine]:
-    ref = ReferenceEngine("i5df")
-    try:
-        ref.start()
-        yield ref
-    finally:
-        ref.stop()
+reference = reference_fixture("i5df")
 
 
 def _cli(cli: str, host: str, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:

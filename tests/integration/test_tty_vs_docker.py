@@ -16,7 +16,7 @@ from typing import Iterator
 import docker
 import pytest
 
-from reference import ReferenceEngine
+from reference import started
 from test_tty import Terminal
 
 pytestmark = pytest.mark.integration
@@ -27,12 +27,8 @@ NOT_STARTABLE = ["nosuchcommand", "/etc/passwd", "/etc", "/no/such/path"]
 
 @pytest.fixture(scope="module")
 def hosts(daemon) -> Iterator[dict[str, str]]:
-    ref = ReferenceEngine("ttydiff")
-    try:
-        ref.start()
+    with started("ttydiff") as ref:
         yield {"docker": ref.host, "tether": daemon.host}
-    finally:
-        ref.stop()
 
 
 @contextlib.contextmanager

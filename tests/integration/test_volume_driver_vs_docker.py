@@ -11,7 +11,7 @@ import re
 import docker
 import pytest
 
-from reference import ReferenceEngine
+from reference import started
 
 pytestmark = pytest.mark.integration
 
@@ -55,15 +55,11 @@ def test_volume_driver_as_docker(fresh_daemon) -> None:
     # a daemon of its own: the last step lists every volume, and the session daemon holds other
     # tests' anonymous volumes
     daemon = fresh_daemon
-    ref = ReferenceEngine("volume-driver")
-    try:
-        ref.start()
+    with started("volume-driver") as ref:
         seen = {name: [(r.returncode, _normalised(r.stdout), _normalised(r.stderr))
                        for step in STEPS for r in [run(*step)]]
                 for name, run in (("tether", daemon.docker), ("docker", ref.docker))}
         refused = {"tether": _refusals(daemon.host), "docker": _refusals(ref.host)}
-    finally:
-        ref.stop()
     for step, ours, theirs in zip(STEPS, seen["tether"], seen["docker"]):
         assert ours == theirs, step
     assert seen["tether"][1][1] == "foo 0\n"

@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 from conftest import running_daemon
-from reference import ReferenceEngine
+from reference import started
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +24,10 @@ TETHER = str(Path(sys.executable).parent / "tether")
 def engines() -> Iterator[dict[str, dict[str, str]]]:
     """Both engines, clean: the reference and a tetherd of this module's own. Each is a set of
     environment variables for the docker CLI and the root its volumes live under."""
-    ref = ReferenceEngine(REF_NAME)
-    try:
-        ref.start()
+    with started(REF_NAME) as ref:
         with running_daemon() as d:
             yield {"docker": {"DOCKER_HOST": ref.host, "root": str(ref.data_root / "volumes")},
                    "tether": {"DOCKER_HOST": d.host, "root": str(d.data_root / "volumes")}}
-    finally:
-        ref.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -125,10 +125,10 @@ def test_ipv6_ipam_lowest_free_and_the_mac_derived_address():
 
 
 CFG6 = firewall6.Firewall6Config("tether", (
-    firewall6.Bridge6("tether0", "2001:db8:1::/64", "2001:db8:1::1"),
-    firewall6.Bridge6("br-a", "2001:db8:3::/64", "2001:db8:3::1"),
-    firewall6.Bridge6("br-v4"),
-    firewall6.Bridge6("br-int", "2001:db8:4::/64", "2001:db8:4::1", internal=True)),
+    firewall.BridgeNet("tether0", "2001:db8:1::/64", "2001:db8:1::1"),
+    firewall.BridgeNet("br-a", "2001:db8:3::/64", "2001:db8:3::1"),
+    firewall.BridgeNet("br-v4"),
+    firewall.BridgeNet("br-int", "2001:db8:4::/64", "2001:db8:4::1", internal=True)),
     (firewall.Mapping("tcp", "::", 8080, "2001:db8:3::2", 80),
      firewall.Mapping("udp", "2001:db8:ff::1", 53, "2001:db8:3::3", 53)))
 
@@ -155,8 +155,8 @@ def test_ip6_table_is_replaced_whole_with_its_maps():
 
 def test_loopback_is_never_dnated_and_subnets_are_masqueraded():
     for chain in ("prerouting", "output"):
-        assert _rules(chain) == [str([firewall6.LOCAL_DESTINATION, firewall6._addr6(
-            "daddr", "::1", "!="), {"jump": {"target": "ports"}}])]
+        assert _rules(chain) == [str([firewall.LOCAL_DESTINATION, firewall._addr(
+            "daddr", "::1", "!=", "ip6"), {"jump": {"target": "ports"}}])]
     post = "\n".join(_rules("postrouting"))
     assert "'masquerade'" in post and "2001:db8:3::" in post
     assert "br-v4" not in post

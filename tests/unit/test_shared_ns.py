@@ -9,6 +9,7 @@ from tether.engine import shared_ns
 from tether.engine.records import Container
 from tether.rules.errors import ApiError, NotFound
 from tether.runtime import oci
+from tether.spec import create
 from tether.spec.types import Config, HostConfig
 
 DONOR = "d" * 64
@@ -46,9 +47,12 @@ def test_network_member_conflicts(config, host_config, text) -> None:
     assert (err.value.status, err.value.message) == (400, text)
 
 
-def test_a_hostname_conflicts_with_the_hosts_uts_namespace() -> None:
+def test_a_hostname_conflicts_with_the_hosts_uts_namespace_before_any_donor_check() -> None:
+    # spec/create.validate runs first at create (engine/creation.py), so its UTS text wins over
+    # a network member's own hostname conflict
     with pytest.raises(ApiError) as err:
-        shared_ns.check_at_create(Config(hostname="h"), HostConfig(uts_mode="host"), registry())
+        create.validate(Config(hostname="h"), HostConfig(uts_mode="host",
+                                                         network_mode="container:x"))
     assert err.value.message == "conflicting options: hostname and the UTS mode"
 
 

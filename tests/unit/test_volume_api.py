@@ -1,5 +1,6 @@
-"""The API version rule of the volume routes (create's body: tests/unit/test_apitypes.py)."""
-from tether.api.volumes import api_version
+"""The API version rule the routes compare by (volume prune, attach and logs content types,
+cluster volumes; create's body: tests/unit/test_apitypes.py)."""
+from tether.api.http import api_version
 
 
 def test_api_version():

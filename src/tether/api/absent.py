@@ -12,8 +12,7 @@ that names the missing feature.
 """
 from __future__ import annotations
 
-from tether.api.http import Request, Response, Router, go_atoi, json_response
-from tether.api.volumes import api_version
+from tether.api.http import Request, Response, Router, api_version, go_atoi, json_response
 from tether.engine.containers import ContainerService
 from tether.rules import refs
 from tether.rules.errors import ApiError, BadRequest, NotFound

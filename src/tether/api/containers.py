@@ -7,10 +7,9 @@ from typing import AsyncIterator
 
 from tether.rules import apitypes, detachkeys, log_options
 from tether.api.http import Hijack, HijackedConn, Request, Response, Router, StreamResponse, \
-    json_response, no_content
+    api_version, json_response, no_content
 from tether.api.pump import Outcome, pump
 from tether.api.streams import attach_content_type, frame, logs_content_type
-from tether.api.volumes import api_version
 from tether.engine.containers import ContainerService
 from tether.engine.logs import LogQuery, log_entries
 from tether.rules.errors import ApiError, BadRequest, Conflict, NotFound

@@ -50,8 +50,17 @@ _GO_INT = re.compile(r"[+-]?[0-9]+")
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}")
 _BODYLESS = frozenset({204, 304})
 _NO_ROUTES: dict[str, Any] = {}
-_MAX_VERSION = tuple(int(p) for p in API_VERSION.split("."))
-_MIN_VERSION = tuple(int(p) for p in MIN_API_VERSION.split("."))
+
+
+def api_version(value: str | None) -> tuple[int, int]:
+    """A request's API version (`Request.api_version`, from the `/v1.NN` prefix) as a tuple, to
+    compare; an unversioned request speaks the newest."""
+    major, _, minor = (value or API_VERSION).partition(".")
+    return int(major), int(minor or 0)
+
+
+_MAX_VERSION = api_version(API_VERSION)
+_MIN_VERSION = api_version(MIN_API_VERSION)
 
 _STANDARD_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"Api-Version", API_VERSION.encode()),
@@ -340,7 +349,7 @@ def _check_version(version: str | None) -> None:
     """dockerd's version middleware, with its exact texts."""
     if version is None:
         return
-    number = tuple(int(p) for p in version.split("."))
+    number = api_version(version)
     if number > _MAX_VERSION:
         raise BadRequest(f"client version {version} is too new. "
                          f"Maximum supported API version is {API_VERSION}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tether.rules import apitypes
-from tether.api.http import API_VERSION, Request, Response, Router, json_response, no_content
+from tether.api.http import Request, Response, Router, api_version, json_response, no_content
 from tether.engine.volumes import VolumeService
 
 
@@ -41,9 +41,3 @@ class VolumeRoutes:
     async def prune(self, req: Request) -> Response:
         removed, reclaimed = await self.volumes.prune(req.filters(), api_version(req.api_version))
         return json_response({"VolumesDeleted": removed, "SpaceReclaimed": reclaimed})
-
-
-def api_version(value: str | None) -> tuple[int, int]:
-    """The request's API version as a tuple; an unversioned request speaks the newest."""
-    major, _, minor = (value or API_VERSION).partition(".")
-    return int(major), int(minor or 0)

@@ -93,7 +93,8 @@ def _referred(containers: list[dict]) -> dict[str, dict]:
     name: link targets (their ports and env make the link's Service and variables) and the
     donors of `container:` namespace modes (named in the error when left out). One that is
     gone is left out: the mapping reports it."""
-    from tether.rules.kube_pods import MODES, donor
+    from tether.rules.container_mode import donor
+    from tether.rules.kube_pods import MODES
 
     given = {c["Name"].lstrip("/") for c in containers} | {c["Id"] for c in containers}
     refs = [link.partition(":")[0].lstrip("/") for c in containers

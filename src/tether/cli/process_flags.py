@@ -9,6 +9,7 @@ from typing import Any, Callable
 import click
 
 from tether.cli.client import CliError
+from tether.rules import container_mode
 from tether.rules.process_options import DEVICE_RULE, IPC_SYSCTLS, parse_ulimit
 from tether.rules.units import ram_in_bytes
 
@@ -97,7 +98,7 @@ def check_namespace_modes(host_config: dict[str, Any]) -> None:
     """The docker CLI's own checks of --pid and --uts (exit 125 before the daemon is asked);
     --ipc is left to the daemon, as the docker CLI 28 leaves it."""
     pid = host_config.get("PidMode") or ""
-    if pid not in ("", "host") and not (pid.startswith("container:") and pid[len("container:"):]):
+    if pid not in ("", "host") and not container_mode.donor(pid):
         raise CliError("--pid: invalid PID mode", code=125)
     if (host_config.get("UTSMode") or "") not in ("", "host"):
         raise CliError("--uts: invalid UTS mode", code=125)

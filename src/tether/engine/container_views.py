@@ -14,6 +14,7 @@ from tether.engine.paths import Paths
 from tether.engine.records import Container
 from tether.engine.registry import ContainerRegistry
 from tether.rules import health
+from tether.rules.filters import label_matches
 from tether.rules.errors import NotFound
 from tether.image.store import ImageStore
 
@@ -95,7 +96,7 @@ class ContainerViews:
                 and any_of("status", lambda v: c.state.status == v)
                 and any_of("ancestor", lambda v: self._is_ancestor(v, c))
                 # every label filter must hold, as in Docker (compose asks project AND service)
-                and all(_label_matches(v, c.config.labels or {})
+                and all(label_matches(c.config.labels or {}, v)
                         for v in filters.get("label") or [])
                 and any_of("health", lambda v: health.filter_value(c.state.health) == v)
                 and any_of("network", lambda v: v in self.attachment.network_names(c))
@@ -117,10 +118,3 @@ def _name_matches(pattern: str, name: str) -> bool:
     except re.error:
         return False
     return bool(regex.search(name) or regex.search(name.lstrip("/")))
-
-
-def _label_matches(spec_: str, labels: dict[str, str]) -> bool:
-    key, sep, value = spec_.partition("=")
-    if key not in labels:
-        return False
-    return not sep or labels[key] == value

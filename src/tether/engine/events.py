@@ -11,6 +11,8 @@ import time
 from collections import deque
 from typing import Any
 
+from tether.rules.filters import label_matches
+
 HISTORY = 1000
 SUBSCRIBER_BACKLOG = 10000
 
@@ -88,13 +90,8 @@ def _checks(message: dict[str, Any], attributes: dict[str, str],
         "container": lambda v: message["Type"] == "container" and (
             message["Actor"]["ID"].startswith(v) or attributes.get("name") == v),
         "image": lambda v: attributes.get("image") == v or message["Actor"]["ID"] == v,
-        "label": lambda v: _label_matches(v, attributes),
+        "label": lambda v: label_matches(attributes, v),
     }
-
-
-def _label_matches(spec: str, attributes: dict[str, str]) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in attributes and (not sep or attributes[key] == value)
 
 
 def parse_event_time(value: str | None) -> int | None:

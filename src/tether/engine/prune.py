@@ -23,7 +23,7 @@ from typing import Any, Iterable
 from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.image.store import Image, ImageStore, chain_ids
-from tether.rules import buildprune, prune
+from tether.rules import buildprune, filters as filter_rules, prune
 from tether.rules.errors import ApiError
 from tether.rules.times import parse_rfc3339
 
@@ -85,7 +85,7 @@ class Pruner:
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     async def prune_images(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        prune.check_keys(filters, prune.IMAGE_FILTERS)
+        filter_rules.check_keys(filters, prune.IMAGE_FILTERS)
         dangling_only = prune.dangling_only(filters)
         test = prune.parse(filters, prune.IMAGE_FILTERS, time.time())
         images = self.images.list()

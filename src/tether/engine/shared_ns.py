@@ -12,12 +12,11 @@ from typing import Callable
 
 from tether.engine.paths import Paths
 from tether.engine.records import Container
-from tether.rules import process_options
+from tether.engine.volume_rules import parse_mount_options
+from tether.rules import container_mode, process_options
 from tether.rules.errors import BadRequest, Conflict, NotFound
 from tether.runtime import mounts
 from tether.spec.types import Config, HostConfig
-
-PREFIX = "container:"
 
 # runconfig's errors for a container-type network mode combined with its own network settings
 _NETWORK_CONFLICTS = (
@@ -33,28 +32,22 @@ _NETWORK_CONFLICTS = (
 )
 
 
-def donor_ref(mode: str | None) -> str:
-    """The container named by a `container:<name|id>` mode, "" for any other mode."""
-    return mode[len(PREFIX):] if mode and mode.startswith(PREFIX) else ""
-
-
 def check_at_create(config: Config, host_config: HostConfig,
                     get: Callable[[str], Container]) -> None:
-    """dockerd's create-time checks: a hostname beside the host's UTS namespace, and a
-    network donor's own settings conflict with the member's (the donor itself is looked up at start only, as dockerd); IPC and PID donors
-    must exist ("No such container", a 400)."""
-    if host_config.uts_mode == "host" and config.hostname:
-        raise BadRequest("conflicting options: hostname and the UTS mode")
-    if host_config.network_mode == PREFIX:
+    """dockerd's create-time checks of `container:` modes, after spec/create.validate's (a
+    hostname beside the host's UTS namespace is refused there): a network donor's own settings
+    conflict with the member's (the donor itself is looked up at start only, as dockerd); IPC
+    and PID donors must exist ("No such container", a 400)."""
+    if host_config.network_mode == container_mode.PREFIX:
         raise BadRequest("Invalid network mode: invalid container format container:<name|id>")
-    if donor_ref(host_config.network_mode):
+    if container_mode.donor(host_config.network_mode):
         for applies, text in _NETWORK_CONFLICTS:
             if applies(config, host_config):
                 raise BadRequest(text)
     for mode in (host_config.ipc_mode, host_config.pid_mode):
-        if donor_ref(mode):
+        if container_mode.donor(mode):
             try:
-                get(donor_ref(mode))
+                get(container_mode.donor(mode))
             except NotFound as exc:  # a 400 here in dockerd (a 404 would make the CLI pull)
                 raise BadRequest(exc.message) from None
 
@@ -65,18 +58,18 @@ def namespace_paths(c: Container, get: Callable[[str], Container]) -> dict[str, 
     network member takes its donor's hostname and its full ID in NetworkMode, as dockerd."""
     hc = c.host_config
     out: dict[str, str] = {}
-    ref = donor_ref(hc.network_mode)
+    ref = container_mode.donor(hc.network_mode)
     if ref:
         donor = get(ref)
         if donor.id == c.id:
             raise BadRequest("cannot join own network")
         if not donor.state.running:
             raise Conflict(f"cannot join network of a non running container: {donor.id}")
-        hc.network_mode = PREFIX + donor.id
+        hc.network_mode = container_mode.PREFIX + donor.id
         c.config.hostname = donor.config.hostname
         c.config.domainname = donor.config.domainname
         out["network"] = _ns(donor, "net")
-    ref = donor_ref(hc.ipc_mode)
+    ref = container_mode.donor(hc.ipc_mode)
     if ref:
         donor = get(ref)
         prefix = f"can't join IPC of container {donor.id}: "
@@ -86,7 +79,7 @@ def namespace_paths(c: Container, get: Callable[[str], Container]) -> dict[str, 
             raise BadRequest(f"{prefix}non-shareable IPC (hint: use IpcMode:shareable for the "
                              "donor container)")
         out["ipc"] = _ns(donor, "ipc")
-    ref = donor_ref(hc.pid_mode)
+    ref = container_mode.donor(hc.pid_mode)
     if ref:
         donor = get(ref)
         if not donor.state.running:
@@ -98,7 +91,7 @@ def namespace_paths(c: Container, get: Callable[[str], Container]) -> dict[str, 
 def files_owner(c: Container) -> str:
     """Whose hostname, hosts and resolv.conf the container binds: its network donor's (full
     ID, settled at its first start) when it has one, else its own."""
-    ref = donor_ref(c.host_config.network_mode)
+    ref = container_mode.donor(c.host_config.network_mode)
     return ref if re.fullmatch(r"[0-9a-f]{64}", ref) else c.id
 
 
@@ -115,17 +108,14 @@ def prepare_shm(c: Container, paths: Paths, get: Callable[[str], Container]) -> 
         path = shm_path(paths, c.id)
         path.mkdir(mode=0o700, exist_ok=True)
         if not mounts.is_mounted(path):
-            options = process_options.shm_options(c.host_config.shm_size)
-            mounts.mount("shm", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
-                         ",".join(o for o in options if "=" in o))
+            flags, data = parse_mount_options(
+                ",".join(process_options.shm_options(c.host_config.shm_size)))
+            mounts.mount("shm", path, "tmpfs", flags, data)
         return str(path)
-    ref = donor_ref(c.host_config.ipc_mode)
+    ref = container_mode.donor(c.host_config.ipc_mode)
     return str(shm_path(paths, get(ref).id)) if ref else ""
 
 
 def shm_path(paths: Paths, cid: str) -> Path:
     """Where a shareable container's /dev/shm tmpfs is mounted on the host."""
     return paths.container(cid) / "shm"
-
-
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8

@@ -10,10 +10,10 @@ from the filesystem, where unit tests can pin each one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from tether.rules.errors import BadRequest
+from tether.rules.filters import check_keys, invalid_value, label_matches
 from tether.rules.names import RESTRICTED_NAME_CHARS
 
 LOCAL_DRIVER = "local"
@@ -156,19 +156,6 @@ def mount_error_text(op: str, source: str, target: str, flags: int, data: str, e
     return f"{out}: {err}"
 
 
-def invalid_filter(name: str, values: list[str]) -> BadRequest:
-    """The volume service's invalidFilter error (`Invalid filter 'dangling=[x]'`)."""
-    return BadRequest(f"Invalid filter '{name}=[{' '.join(values)}]'")
-
-
-def check_filter_names(filters: dict[str, list[str]], accepted: Iterable[str]) -> None:
-    """Refuse a filter the endpoint does not know, as moby's filters.Validate does."""
-    allowed = set(accepted)
-    for key in filters:
-        if key not in allowed:
-            raise BadRequest(f"Invalid filter '{key}'")
-
-
 def dangling_filter(values: list[str]) -> bool:
     """`dangling` takes exactly true/1 or false/0; when both are given, true wins (dockerd
     checks it first)."""
@@ -176,7 +163,7 @@ def dangling_filter(values: list[str]) -> bool:
         return True
     if "false" in values or "0" in values:
         return False
-    raise invalid_filter("dangling", values)
+    raise invalid_value("dangling", values)
 
 
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
@@ -187,13 +174,7 @@ def all_filter(values: list[str]) -> bool:
     """`all` of prune: one value that Go's strconv.ParseBool reads."""
     if len(values) == 1 and values[0] in _GO_TRUE + _GO_FALSE:
         return values[0] in _GO_TRUE
-    raise invalid_filter("all", values)
-
-
-def label_matches(spec: str, labels: dict[str, str]) -> bool:
-    """`key` matches any value of that label, `key=value` only that value."""
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
+    raise invalid_value("all", values)
 
 
 def name_matches(pattern: str, name: str) -> bool:
@@ -208,7 +189,7 @@ def list_predicate(filters: dict[str, list[str]],
                    in_use: Callable[[str], bool]) -> Callable[[str, str, dict[str, str]], bool]:
     """A test `(name, driver, labels) -> bool` for `GET /volumes?filters=`; `in_use(name)` says
     whether any container refers to the volume. Within a key any value may match (labels: all)."""
-    check_filter_names(filters, _LIST_FILTERS)
+    check_keys(filters, _LIST_FILTERS)
     dangling = dangling_filter(filters["dangling"]) if "dangling" in filters else None
     names = filters.get("name", [])
     drivers = filters.get("driver", [])
@@ -217,7 +198,7 @@ def list_predicate(filters: dict[str, list[str]],
     def test(name: str, driver: str, volume_labels: dict[str, str]) -> bool:
         return ((not names or any(name_matches(p, name) for p in names))
                 and (not drivers or driver in drivers)
-                and all(label_matches(s, volume_labels) for s in labels)
+                and all(label_matches(volume_labels, s) for s in labels)
                 and (dangling is None or in_use(name) != dangling))
 
     return test
@@ -229,14 +210,14 @@ def prune_predicate(filters: dict[str, list[str]],
     local volumes). Before API 1.42 every unused volume goes; since, only anonymous ones unless
     the `all` filter is true."""
     old_api = api_version < PRUNE_ANONYMOUS_ONLY_SINCE
-    check_filter_names(filters, _PRUNE_FILTERS[:2] if old_api else _PRUNE_FILTERS)
+    check_keys(filters, _PRUNE_FILTERS[:2] if old_api else _PRUNE_FILTERS)
     everything = old_api or ("all" in filters and all_filter(filters["all"]))
     wanted = filters.get("label", [])
     unwanted = filters.get("label!", [])
 
     def test(labels: dict[str, str]) -> bool:
         return ((everything or ANONYMOUS_LABEL in labels)
-                and all(label_matches(s, labels) for s in wanted)
-                and not any(label_matches(s, labels) for s in unwanted))
+                and all(label_matches(labels, s) for s in wanted)
+                and not any(label_matches(labels, s) for s in unwanted))
 
     return test

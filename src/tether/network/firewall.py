@@ -22,13 +22,16 @@ What the rules do (Docker with `userland-proxy=false`, made safe):
   bridge to bridge when
   `icc` (else only `accepts`, which needs br_netfilter to see bridged frames), and drops other new
   connections into the bridge: a container is reached through its published ports only.
+
+The builders take the table's family ("ip" or "ip6"): firewall6.py's IPv6 table is built by the
+same functions, and only what really differs between the families branches on it.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from tether.network import nftlib
 
@@ -61,12 +64,13 @@ class Mapping:
 
 @dataclass(frozen=True)
 class BridgeNet:
-    """A user-defined network's bridge: isolated from every other bridge of the table, and
-    with no way in or out at all when `internal`."""
+    """A bridge of the daemon: isolated from every other bridge of the table, and with no way in
+    or out at all when `internal`. `subnet` and `gateway` are of the table's family, empty (in
+    the ip6 table only) on a bridge without IPv6: isolated and dropped into, nothing else."""
 
     bridge: str
-    subnet: str
-    gateway: str
+    subnet: str = ""
+    gateway: str = ""
     icc: bool = True
     internal: bool = False
 
@@ -98,12 +102,19 @@ def _meta(key: str, value: str, op: str = "==") -> Expr:
     return _match({"meta": {"key": key}}, value, op)
 
 
-def _addr(field: str, value: str, op: str = "==") -> Expr:
-    """`ip saddr|daddr` against an address or a prefix."""
-    net = ipaddress.IPv4Network(value, strict=False)
-    right: Any = str(net.network_address) if net.prefixlen == 32 else {
+# each family's address and network types: a value of the other family is refused
+_ADDRESS: dict[str, Callable[[str], Any]] = {"ip": ipaddress.IPv4Address,
+                                             "ip6": ipaddress.IPv6Address}
+_NETWORK: dict[str, Callable[..., Any]] = {"ip": ipaddress.IPv4Network,
+                                           "ip6": ipaddress.IPv6Network}
+
+
+def _addr(field: str, value: str, op: str = "==", family: str = FAMILY) -> Expr:
+    """`ip|ip6 saddr|daddr` against an address or a prefix."""
+    net = _NETWORK[family](value, strict=False)
+    right: Any = str(net.network_address) if net.prefixlen == net.max_prefixlen else {
         "prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
-    return _match({"payload": {"protocol": "ip", "field": field}}, right, op)
+    return _match({"payload": {"protocol": family, "field": field}}, right, op)
 
 
 def _port(proto: str, field: str, port: int) -> Expr:
@@ -120,28 +131,26 @@ DROP: Expr = {"drop": None}
 MASQUERADE: Expr = {"masquerade": None}
 
 
-def _check(m: Mapping) -> None:
-    ipaddress.IPv4Address(m.host_ip)  # IPv6 host addresses belong to the userland proxy
-    ipaddress.IPv4Address(m.container_ip)
-    if m.proto not in ("tcp", "udp", "sctp"):
-        raise ValueError(f"unsupported protocol {m.proto!r}")
-
-
 Targets = dict[tuple[Any, ...], tuple[str, int]]
 
 
-def _port_maps(mappings: tuple[Mapping, ...]) -> dict[str, Targets]:
+def _port_maps(mappings: tuple[Mapping, ...], family: str = FAMILY) -> dict[str, Targets]:
     """(proto, port) -> target for mappings on every local address, (ip, proto, port) -> target
     for those on one host IP. Maps rather than a rule per mapping: one lookup per new connection,
-    and 200 ports load in about the time of one."""
+    and 200 ports load in about the time of one. Both addresses must be of the table's family
+    (in the ip table, IPv6 host addresses belong to the userland proxy)."""
     maps: dict[str, Targets] = {ANY_IP: {}, ONE_IP: {}}
     for m in mappings:
-        _check(m)
-        wildcard = ipaddress.IPv4Address(m.host_ip).is_unspecified
-        key = (m.proto, m.host_port) if wildcard else (m.host_ip, m.proto, m.host_port)
+        host = _ADDRESS[family](m.host_ip)
+        _ADDRESS[family](m.container_ip)
+        if m.proto not in ("tcp", "udp", "sctp"):
+            raise ValueError(f"unsupported protocol {m.proto!r}")
+        key = (m.proto, m.host_port) if host.is_unspecified else (str(host), m.proto,
+                                                                    m.host_port)
         target = (m.container_ip, m.container_port)
-        if maps[ANY_IP if wildcard else ONE_IP].setdefault(key, target) != target:
-            raise ValueError(f"host port {m.host_ip}:{m.host_port}/{m.proto} mapped twice")
+        if maps[ANY_IP if host.is_unspecified else ONE_IP].setdefault(key, target) != target:
+            shown = m.host_ip if family == "ip" else f"[{m.host_ip}]"
+            raise ValueError(f"host port {shown}:{m.host_port}/{m.proto} mapped twice")
     return maps
 
 
@@ -179,37 +188,39 @@ def dnat_from(kind: str, family: str = "ip") -> list[Expr]:
                       "port": {"map": {"key": key, "data": f"@{kind}-inet_service"}}}}]
 
 
-def _isolation(cfg: FirewallConfig) -> list[list[Expr]]:
+def _isolation(bridges: tuple[BridgeNet, ...]) -> list[list[Expr]]:
     """As Docker's DOCKER-ISOLATION chains, ahead of everything (replies included): nothing
     crosses from one of the table's bridges to another, and an internal network's bridge
     neither sends out nor receives from outside."""
-    if not cfg.networks:
-        return []
-    names = [net.bridge for net in cfg.bridges()]
+    names = [net.bridge for net in bridges]
     rules: list[list[Expr]] = []
-    for net in cfg.bridges():
+    for net in bridges:
         if net.internal:
             rules += [[_meta("iifname", net.bridge), _meta("oifname", net.bridge, "!="), DROP],
                       [_meta("oifname", net.bridge), _meta("iifname", net.bridge, "!="), DROP]]
-        else:
+        elif len(names) > 1:
             others = {"set": [name for name in names if name != net.bridge]}
             rules.append([_meta("iifname", net.bridge), _meta("oifname", others), DROP])
     return rules
 
 
 def _forward_bridge(net: BridgeNet, mappings: tuple[Mapping, ...],
-                    accepts: tuple[tuple[str, str, str, int], ...]) -> list[list[Expr]]:
-    """One bridge's forward rules: out, DNATed in, published ports, bridge to bridge, drop."""
+                    accepts: tuple[tuple[str, str, str, int], ...],
+                    family: str) -> list[list[Expr]]:
+    """One bridge's forward rules: out, DNATed in, published ports, bridge to bridge, drop.
+    A bridge without an address of the family (IPv4-only, in the ip6 table) only drops."""
     into_bridge = _meta("oifname", net.bridge)
+    if not net.subnet:
+        return [[into_bridge, DROP]]
     from_bridge = _meta("iifname", net.bridge)
-    subnet = ipaddress.IPv4Network(net.subnet, strict=False)
+    subnet = _NETWORK[family](net.subnet, strict=False)
     rules = [] if net.internal else [[from_bridge, _meta("oifname", net.bridge, "!="), ACCEPT]]
     rules.append([into_bridge, _ct("status", ["dnat"]), ACCEPT])
     # as Docker's DOCKER chain: a published container port is also open at the container's own
     # address to whoever can route to it
     targets = sorted({(m.proto, m.container_ip, m.container_port) for m in mappings
-                      if ipaddress.IPv4Address(m.container_ip) in subnet})
-    rules += [[_meta("iifname", net.bridge, "!="), into_bridge, _addr("daddr", ip),
+                      if _ADDRESS[family](m.container_ip) in subnet})
+    rules += [[_meta("iifname", net.bridge, "!="), into_bridge, _addr("daddr", ip, family=family),
                _port(proto, "dport", port), ACCEPT] for proto, ip, port in targets]
     if net.icc:
         rules.append([from_bridge, into_bridge, ACCEPT])
@@ -220,77 +231,116 @@ def _forward_bridge(net: BridgeNet, mappings: tuple[Mapping, ...],
     return rules
 
 
-def _forward(cfg: FirewallConfig) -> list[list[Expr]]:
-    rules = _isolation(cfg)
+def _forward(bridges: tuple[BridgeNet, ...], mappings: tuple[Mapping, ...],
+             accepts: tuple[tuple[str, str, str, int], ...], family: str) -> list[list[Expr]]:
+    """Isolation, replies, then each bridge's rules; `accepts` (links, IPv4 only) belong to the
+    first bridge, the default one."""
+    rules = _isolation(bridges)
     rules.append([_ct("state", ["established", "related"]), ACCEPT])
-    for index, net in enumerate(cfg.bridges()):
-        rules += _forward_bridge(net, cfg.mappings, cfg.accepts if index == 0 else ())
+    for index, net in enumerate(bridges):
+        rules += _forward_bridge(net, mappings, accepts if index == 0 else (), family)
     return rules
 
 
-def _postrouting(cfg: FirewallConfig) -> list[list[Expr]]:
-    """Sources a container cannot answer become the bridge's address: loopback clients and
-    hairpin connections by a static SNAT to the gateway when it is known (no per-connection
-    address lookup, as masquerade does), the subnet going out by masquerade (never for an
-    internal network)."""
+def _postrouting(bridges: tuple[BridgeNet, ...], family: str) -> list[list[Expr]]:
+    """Sources a container cannot answer become the bridge's address: loopback clients (IPv4
+    only: IPv6 has no route_localnet, `::1` never reaches a bridge) and hairpin connections by
+    a static SNAT to the gateway when it is known (no per-connection address lookup, as
+    masquerade does), the subnet going out by masquerade (never for an internal network)."""
     rules: list[list[Expr]] = []
-    for net in cfg.bridges():
+    for net in bridges:
+        if not net.subnet:
+            continue
         on_bridge = _meta("oifname", net.bridge)
-        to_bridge = {"snat": {"addr": net.gateway}} if net.gateway else MASQUERADE
-        rules += [[on_bridge, _addr("saddr", LOOPBACK), to_bridge],
-                  [on_bridge, _addr("saddr", net.subnet), _ct("status", ["dnat"]), to_bridge]]
+        snat = {"addr": net.gateway} if family == "ip" else {"family": family,
+                                                             "addr": net.gateway}
+        to_bridge = {"snat": snat} if net.gateway else MASQUERADE
+        if family == "ip":
+            rules.append([on_bridge, _addr("saddr", LOOPBACK), to_bridge])
+        rules.append([on_bridge, _addr("saddr", net.subnet, family=family),
+                      _ct("status", ["dnat"]), to_bridge])
         if not net.internal:
-            rules.append([_meta("oifname", net.bridge, "!="), _addr("saddr", net.subnet),
-                          MASQUERADE])
+            rules.append([_meta("oifname", net.bridge, "!="),
+                          _addr("saddr", net.subnet, family=family), MASQUERADE])
     return rules
 
 
-def _chains(cfg: FirewallConfig) -> list[tuple[dict[str, Any], list[list[Expr]]]]:
-    """(chain attributes, rules) in the order they are added."""
+Chains = list[tuple[dict[str, Any], list[list[Expr]]]]
+
+
+def _chains(family: str, bridges: tuple[BridgeNet, ...], mappings: tuple[Mapping, ...],
+           accepts: tuple[tuple[str, str, str, int], ...] = ()) -> Chains:
+    """(chain attributes, rules) in the order they are added. The ip table guards loopback
+    against DNAT from outside; the ip6 table never DNATs `::1` (the userland proxy serves it)."""
     def base(name: str, kind: str, hook: str, prio: int) -> dict[str, Any]:
         return {"name": name, "type": kind, "hook": hook, "prio": prio, "policy": "accept"}
 
-    to_ports = [LOCAL_DESTINATION, {"jump": {"target": PORTS_CHAIN}}]
+    if family == "ip":
+        to_ports = [LOCAL_DESTINATION, {"jump": {"target": PORTS_CHAIN}}]
+        guard = [(base("guard", "filter", "prerouting", PRIO_GUARD),
+                  [[_meta("iifname", "lo", "!="), _addr("daddr", LOOPBACK), DROP]])]
+    else:
+        to_ports = [LOCAL_DESTINATION, _addr("daddr", "::1", "!=", family),
+                    {"jump": {"target": PORTS_CHAIN}}]
+        guard = []
     return [
-        ({"name": PORTS_CHAIN}, [dnat_from(ONE_IP), dnat_from(ANY_IP)]),
-        (base("guard", "filter", "prerouting", PRIO_GUARD),
-         [[_meta("iifname", "lo", "!="), _addr("daddr", LOOPBACK), DROP]]),
+        ({"name": PORTS_CHAIN}, [dnat_from(ONE_IP, family), dnat_from(ANY_IP, family)]),
+        *guard,
         (base("prerouting", "nat", "prerouting", PRIO_DSTNAT), [to_ports]),
         (base("output", "nat", "output", PRIO_DSTNAT), [to_ports]),
-        (base("postrouting", "nat", "postrouting", PRIO_SRCNAT), _postrouting(cfg)),
-        (base("forward", "filter", "forward", PRIO_FILTER), _forward(cfg)),
+        (base("postrouting", "nat", "postrouting", PRIO_SRCNAT), _postrouting(bridges, family)),
+        (base("forward", "filter", "forward", PRIO_FILTER),
+         _forward(bridges, mappings, accepts, family)),
     ]
 
 
-def _table(name: str) -> dict[str, Any]:
-    return {"table": {"family": FAMILY, "name": name}}
+def _table(name: str, family: str) -> dict[str, Any]:
+    return {"table": {"family": family, "name": name}}
 
 
-def build_ruleset(cfg: FirewallConfig) -> dict[str, Any]:
-    """The nft JSON document that replaces the table with exactly this configuration."""
-    ipaddress.IPv4Network(cfg.subnet, strict=False)
-    commands: list[dict[str, Any]] = [{"add": _table(cfg.table)}, {"delete": _table(cfg.table)},
-                                      {"add": _table(cfg.table)}]
-    ids = {"family": FAMILY, "table": cfg.table}
+def document(family: str, table: str, bridges: tuple[BridgeNet, ...],
+             mappings: tuple[Mapping, ...],
+             accepts: tuple[tuple[str, str, str, int], ...] = ()) -> dict[str, Any]:
+    """The nft JSON document that replaces a table of `family` with exactly these bridges and
+    mappings: the table added, deleted and added again, its maps, its chains and rules. The
+    mappings are checked (maps built) before any rule is."""
+    maps = _port_maps(mappings, family)
+    commands: list[dict[str, Any]] = [{"add": _table(table, family)},
+                                      {"delete": _table(table, family)},
+                                      {"add": _table(table, family)}]
+    ids = {"family": family, "table": table}
     commands += [{"add": {"map": {**ids, **spec}}}
-                 for kind, elements in _port_maps(cfg.mappings).items()
-                 for spec in map_commands(kind, elements)]
-    for chain, rules in _chains(cfg):
+                 for kind, elements in maps.items()
+                 for spec in map_commands(kind, elements, family)]
+    for chain, rules in _chains(family, bridges, mappings, accepts):
         commands.append({"add": {"chain": {**ids, **chain}}})
         commands += [{"add": {"rule": {**ids, "chain": chain["name"], "expr": expr}}}
                      for expr in rules]
     return {"nftables": commands}
 
 
-def _run_nft(document: dict[str, Any]) -> None:
-    nftlib.run(json.dumps(document).encode())
+def build_ruleset(cfg: FirewallConfig) -> dict[str, Any]:
+    """The nft JSON document that replaces the table with exactly this configuration."""
+    ipaddress.IPv4Network(cfg.subnet, strict=False)
+    return document(FAMILY, cfg.table, cfg.bridges(), cfg.mappings, cfg.accepts)
+
+
+def load(doc: dict[str, Any]) -> None:
+    """Run one nft JSON document as one transaction, in the calling thread's network namespace."""
+    nftlib.run(json.dumps(doc).encode())
 
 
 def apply(cfg: FirewallConfig) -> None:
     """Replace tether's table atomically, in the calling thread's network namespace."""
-    _run_nft(build_ruleset(cfg))
+    load(build_ruleset(cfg))
 
 
-def remove(table: str) -> None:
-    """Delete the table; adding it first in the same transaction makes an absent table fine."""
-    _run_nft({"nftables": [{"add": _table(table)}, {"delete": _table(table)}]})
+def removal(table: str, family: str = FAMILY) -> list[dict[str, Any]]:
+    """The commands that delete the table; adding it first in the same transaction makes an
+    absent table fine."""
+    return [{"add": _table(table, family)}, {"delete": _table(table, family)}]
+
+
+def remove(table: str, family: str = FAMILY) -> None:
+    """Delete the table, in the calling thread's network namespace."""
+    load({"nftables": removal(table, family)})

@@ -148,6 +148,8 @@ class NetworkManager:
                                             "created": self.created})
         self.predefined = self._predefined_ids()
         self.ipam = ipam.IPAM(self.subnet, self.gateway)
+        if self.subnet6 is not None:  # the default bridge's IPv6 addresses, beside its IPv4 ones
+            self.ipam6 = ipam.IPAM(self.subnet6, self.subnet6.network_address + 1)
         interface = ipaddress.IPv4Interface(f"{self.gateway}/{self.subnet.prefixlen}")
         await asyncio.to_thread(netlink.ensure_bridge, self.bridge, interface, None,
                                 self._default().interface6())
@@ -218,11 +220,11 @@ class NetworkManager:
                                 _mtu(net.record), net.interface6())
 
     def _default(self) -> _Net:
+        """The default bridge as a network; its address pools are made by `setup`."""
         assert self.ipam is not None
         net = _Net(self.network_id, self.bridge, self.subnet, self.gateway, self.ipam)
         if self.subnet6 is not None:
-            if self.ipam6 is None:
-                self.ipam6 = ipam.IPAM(self.subnet6, self.subnet6.network_address + 1)
+            assert self.ipam6 is not None
             net.subnet6, net.gateway6, net.ipam6 = self.subnet6, self.ipam6.gateway, self.ipam6
             net.mac_derived = True
         return net
@@ -554,20 +556,17 @@ class NetworkManager:
                                       accepts=self._accepts, networks=networks)
         six = self.ip6tables and (self.enable_ipv6 or any(n.subnet6 for n in self.user.values()))
         cfg6 = self._firewall6() if six else None
-        await asyncio.to_thread(firewall.apply, cfg)
-        if cfg6 is not None:
-            await asyncio.to_thread(firewall6.apply, cfg6)
-            self._ip6_table = True
-        elif self._ip6_table is not False:  # unknown at start (an earlier run's), or now unused
-            await asyncio.to_thread(firewall6.remove, self.table)
-            self._ip6_table = False
+        # the ip6 table's removal when it is unknown (an earlier run's, at start) or now unused
+        remove6 = cfg6 is None and self._ip6_table is not False
+        await asyncio.to_thread(firewall6.apply_with, cfg, cfg6, remove6)
+        self._ip6_table = cfg6 is not None
 
     def _firewall6(self) -> firewall6.Firewall6Config:
         """The ip6 table: every bridge (isolation), the IPv6 ones with their subnets."""
         bridges = tuple(
-            firewall6.Bridge6(net.bridge, str(net.subnet6 or ""), str(net.gateway6 or ""),
-                              net.record.icc if net.record else self.icc,
-                              bool(net.record and net.record.internal))
+            firewall.BridgeNet(net.bridge, str(net.subnet6 or ""), str(net.gateway6 or ""),
+                               net.record.icc if net.record else self.icc,
+                               bool(net.record and net.record.internal))
             for net in (self._default(), *self.user.values()))
         mappings = tuple(m for published in self._published.values() for m in published.nat6)
         return firewall6.Firewall6Config(self.table, bridges, mappings)

@@ -114,14 +114,15 @@ def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int | None = None,
         _set_only_address(ipr, index, gateway)
         if mtu:
             ipr.link("set", index=index, mtu=mtu)
-        for addr in ipr.get_addr(family=AF_INET6, index=index):  # a changed --fixed-cidr-v6
-            old = IPv6Interface(f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}")
+        present6 = _addresses6(ipr, index)
+        for old in sorted(present6):  # a changed --fixed-cidr-v6
             if not old.ip.is_link_local and old != gateway6:
                 ipr.addr("del", index=index, address=str(old.ip), prefixlen=old.network.prefixlen,
                          family=AF_INET6)
+                present6.discard(old)
         if gateway6 is not None:
             _write_sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "0")
-            _add_address6(ipr, index, gateway6)
+            _add_address6(ipr, index, gateway6, present6)
         ipr.link("set", index=index, state="up")
     _write_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
     _write_sysctl("net/ipv4/ip_forward", "1")
@@ -129,13 +130,20 @@ def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int | None = None,
         _write_sysctl("net/ipv6/conf/all/forwarding", "1")
 
 
-def _add_address6(ipr: IPRoute, index: int, address: IPv6Interface) -> None:
-    """Add an IPv6 address (without DAD, as Docker) unless the interface has it already."""
-    present = {IPv6Interface(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}")
-               for a in ipr.get_addr(family=AF_INET6, index=index)}
+def _addresses6(ipr: IPRoute, index: int) -> set[IPv6Interface]:
+    """The interface's IPv6 addresses, listed once for all the addresses a caller adds."""
+    return {IPv6Interface(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}")
+            for a in ipr.get_addr(family=AF_INET6, index=index)}
+
+
+def _add_address6(ipr: IPRoute, index: int, address: IPv6Interface,
+                  present: set[IPv6Interface]) -> None:
+    """Add an IPv6 address (without DAD, as Docker) unless the interface has it already
+    (`present`, from `_addresses6`, kept up to date here)."""
     if address not in present:
         ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen,
                  family=AF_INET6, flags=IFA_F_NODAD)
+        present.add(address)
 
 
 def _set_only_address(ipr: IPRoute, index: int, wanted: IPv4Interface) -> None:
@@ -225,19 +233,21 @@ def _configure_inside(ifname: str, address: IPv4Interface, gateway: IPv4Address 
     routes."""
     if Path("/proc/sys/net/ipv6/conf/all/disable_ipv6").read_text().strip() != "1":
         _write_sysctl("net/ipv6/conf/all/disable_ipv6", "1")
-    if v6.address is not None or any(":" in text for text in v6.link_local):
+    ipv6 = v6.address is not None or any(":" in text for text in v6.link_local)
+    if ipv6:
         _write_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", "0")
         _write_sysctl("net/ipv6/conf/lo/disable_ipv6", "0")
     with _netlink(f"configure {ifname} in the container") as ipr:
         index = _link_index(ifname)
         ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen,
                  broadcast=str(address.network.broadcast_address))
+        present6 = _addresses6(ipr, index) if ipv6 else set()
         if v6.address is not None:
-            _add_address6(ipr, index, v6.address)
+            _add_address6(ipr, index, v6.address, present6)
         for text in v6.link_local:
             local = ip_interface(text + ("/64" if ":" in text else "/16"))
             if local.version == 6:
-                _add_address6(ipr, index, local)
+                _add_address6(ipr, index, local, present6)
             else:
                 ipr.addr("add", index=index, address=str(local.ip), prefixlen=16,
                          broadcast=str(local.network.broadcast_address))

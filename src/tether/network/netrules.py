@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
 from tether.rules import prune
+from tether.rules.filters import label_matches
 from tether.rules.times import parse_rfc3339
 
 # after the default bridge's 172.17.0.0/16: the rest of 172.17-31 in /16s, then 192.168/16 in /20s
@@ -256,7 +257,7 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
             kind = "builtin" if view["Name"] in PREDEFINED else "custom"
             if kind not in values:
                 return False
-        if key == "label" and not all(prune.label_matches(view["Labels"] or {}, v) for v in values):
+        if key == "label" and not all(label_matches(view["Labels"] or {}, v) for v in values):
             return False
         if key == "dangling":
             wanted = values[-1].lower() in ("true", "1")

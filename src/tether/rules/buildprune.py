@@ -2,7 +2,8 @@
 `until` / `unused-for` as Go durations), with its texts."""
 from __future__ import annotations
 
-from tether.rules.errors import ApiError, BadRequest
+from tether.rules.errors import ApiError
+from tether.rules.filters import check_keys
 from tether.rules.times import go_duration_ns
 
 PREFIX = "failed to prune build cache: "
@@ -13,9 +14,7 @@ ACCEPTED = CACHE_FIELDS | frozenset(DURATION_FIELDS)
 
 def check(filters: dict[str, list[str]]) -> None:
     """Unknown keys are a 400; an `until` or `unused-for` that is not a Go duration a 500."""
-    for key in filters:
-        if key not in ACCEPTED:
-            raise BadRequest(f"{PREFIX}Invalid filter '{key}'")
+    check_keys(filters, ACCEPTED, PREFIX)
     for key in DURATION_FIELDS:
         for value in filters.get(key, []):
             if go_duration_ns(value) is None:

@@ -25,10 +25,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.rules.container_mode import donor
 from tether.rules.kube_env import env_name
 from tether.rules.kube_names import NameCollision, NameTable, dns1035
 from tether.rules.kube_play import LABEL_POD
-from tether.rules.kube_pods import PodError, PodGroup, donor, group
+from tether.rules.kube_pods import PodError, PodGroup, group
 
 APP_LABEL = "app"
 DEFAULT_NETWORKS = ("bridge", "default")

@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-PREFIX = "container:"
+from tether.rules.container_mode import donor
+
 # (HostConfig key, the namespace's name in messages, the docker run flag)
 MODES = (("NetworkMode", "network", "--network"), ("IpcMode", "IPC", "--ipc"),
          ("PidMode", "PID", "--pid"))
@@ -72,11 +73,6 @@ def group(containers: Sequence[Mapping[str, Any]],
             edges.append((name(c), name(owner)))
     return [_pod([given[n] for n in names], lookup)
             for names in _components(list(given), edges)]
-
-
-def donor(mode: Any) -> str:
-    """The container a `container:<name|id>` mode names, "" for any other mode."""
-    return mode[len(PREFIX):] if isinstance(mode, str) and mode.startswith(PREFIX) else ""
 
 
 def name(c: Mapping[str, Any]) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tether.rules.errors import ApiError, BadRequest
+from tether.rules.errors import ApiError
+from tether.rules.filters import check_keys, invalid_value, label_matches
 from tether.rules.times import get_timestamp
 
 CONTAINER_FILTERS = frozenset({"label", "label!", "until"})
@@ -42,13 +43,6 @@ class PruneFilter:
         return self.created_in_time(created) and self.keeps_labels(labels)
 
 
-def check_keys(filters: dict[str, list[str]], accepted: frozenset[str]) -> None:
-    """filters.Validate: the first key (in the client's order) a prune does not know is a 400."""
-    for key in filters:
-        if key not in accepted:
-            raise BadRequest(f"Invalid filter '{key}'")
-
-
 def parse(filters: dict[str, list[str]], accepted: frozenset[str], now: float) -> PruneFilter:
     """Keys checked, then `until` read as dockerd's getUntilFromPruneFilters reads it."""
     check_keys(filters, accepted)
@@ -74,10 +68,4 @@ def dangling_only(filters: dict[str, list[str]]) -> bool:
         return False
     if values & {"true", "1"}:
         return True
-    raise BadRequest(f"Invalid filter 'dangling=[{' '.join(filters['dangling'])}]'")
-
-
-def label_matches(labels: dict[str, str], expr: str) -> bool:
-    """`key` (present) or `key=value` (present with that value), as filters.MatchKVList."""
-    key, sep, value = expr.partition("=")
-    return key in labels and (not sep or labels[key] == value)
+    raise invalid_value("dangling", filters["dangling"])

@@ -13,7 +13,8 @@ conmon (2.1.6) facts this module relies on, from its source and checked here:
   Packets sent to it go to the container's stdin. When a client's connection reads EOF (it shut down
   its write side or closed), conmon closes the container's stdin if `-i` was given, unless
   `--leave-stdin-open`: that is Docker's StdinOnce.
-- Resize: `1 HEIGHT WIDTH\\n` written to the `ctl` fifo in the bundle (`-t` containers).
+- Resize: `1 HEIGHT WIDTH\\n` written to the `ctl` fifo in the bundle (`-t` containers);
+  `2 0 0\\n` there makes conmon reopen its log file (after a rotation).
 - Logs: `-l k8s-file:PATH`.
 """
 from __future__ import annotations
@@ -369,20 +370,16 @@ class Runtime:
 
     async def resize(self, cid: str, height: int, width: int) -> None:
         """Set a tty container's window size through conmon's control fifo."""
-        try:
-            fd = os.open(self.sock_dir / cid / "ctl", os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENXIO):
-                return  # container gone; nothing to resize
-            raise
-        try:
-            os.write(fd, f"1 {height} {width}\n".encode())
-        finally:
-            os.close(fd)
+        self._control(cid, f"1 {height} {width}\n".encode())
 
     async def reopen_log(self, cid: str) -> None:
         """Have conmon start writing to a new file at the log's path (after a rotation moved
-        the old one away); nothing to do for a container that is gone."""
+        the old one away)."""
+        self._control(cid, b"2 0 0\n")
+
+    def _control(self, cid: str, message: bytes) -> None:
+        """One message to conmon's control fifo, without blocking; nothing to do for a container
+        that is gone (no fifo, or no conmon reading it)."""
         try:
             fd = os.open(self.sock_dir / cid / "ctl", os.O_WRONLY | os.O_NONBLOCK)
         except OSError as e:
@@ -390,7 +387,7 @@ class Runtime:
                 return
             raise
         try:
-            os.write(fd, b"2 0 0\n")
+            os.write(fd, message)
         finally:
             os.close(fd)
 

@@ -125,7 +125,7 @@ async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tupl
     """
     joiner = _Joiner()
     files = _open_generations(path)
-    current = files.pop() if files and _same_file(path, files[-1]) else None
+    current = files.pop() if files and _names(path, files[-1]) else None
     for f in files:
         with f:
             for entry in _entries(f, joiner):
@@ -139,7 +139,7 @@ async def follow_log(path: Path, done: Callable[[], bool]) -> AsyncIterator[tupl
             chunk = current.read() if current is not None else b""
             # the last round looks for a newer file even after reading the old one: lines
             # written after a rotation and before the exit are in it
-            if (finished or not chunk) and current is not None and _replaced(path, current):
+            if (finished or not chunk) and current is not None and _names(path, current) is False:
                 chunk += current.read()
                 current.close()
                 current = _open(path)
@@ -166,16 +166,10 @@ def _open(path: Path) -> BinaryIO | None:
         return None
 
 
-def _same_file(path: Path, f: BinaryIO) -> bool:
+def _names(path: Path, f: BinaryIO) -> bool | None:
+    """Whether `path` names the file open as `f` (False: another file, a rotation); None when
+    nothing is at `path`."""
     try:
         return os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
     except FileNotFoundError:
-        return False
-
-
-def _replaced(path: Path, current: BinaryIO) -> bool:
-    """Whether `path` now names another file than the one open."""
-    try:
-        return os.stat(path).st_ino != os.fstat(current.fileno()).st_ino
-    except FileNotFoundError:
-        return False
+        return None

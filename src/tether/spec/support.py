@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import Field
 from typing import Any
 
-from tether.rules import log_options
+from tether.rules import container_mode, log_options
 from tether.rules.errors import BadRequest
 from tether.spec import create
 from tether.spec.fields import is_default, walk
@@ -58,8 +58,7 @@ def _no_keys(value: dict[str, str]) -> str | None:
 def _joinable(*values: str) -> Check:
     """These values, or `container:<name|id>` (engine/shared_ns.py joins its namespace)."""
     def check(value: str) -> str | None:
-        return None if value in values or (value.startswith("container:") and value[10:]) \
-            else ""
+        return None if value in values or container_mode.donor(value) else ""
     return check
 
 
