@@ -90,7 +90,9 @@ class RunResources:
         cwd = c.config.working_dir or "/"
         run_config.make_working_dir(rootfs, cwd)
         linked = self.links.linked_children(c)
-        shm = await asyncio.to_thread(shared_ns.prepare_shm, c, self.paths, self.registry.get)
+        if c.host_config.ipc_mode == "shareable":
+            await asyncio.to_thread(shared_ns.mount_shm, c, self.paths)
+        shm = shared_ns.shm_source(c, self.paths, self.registry.get)
         meanwhile = own_network and run_config.endpoints_during_create(c)
         if not own_network:
             netns_path = Path(joined["network"])
@@ -124,6 +126,7 @@ class RunResources:
             self.container_mounts.release(c)
         await self.attachment.stop_dns(cid)
         await asyncio.to_thread(mounts.unmount, self.paths.rootfs(cid))
-        await asyncio.to_thread(mounts.unmount, shared_ns.shm_path(self.paths, cid))
+        if (shm := shared_ns.shm_path(self.paths, cid)).exists():  # only a shareable's
+            await asyncio.to_thread(mounts.unmount, shm)
         await asyncio.to_thread(netns.remove, self.paths.netns(cid))
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)

@@ -99,21 +99,26 @@ def _ns(donor: Container, kind: str) -> str:
     return f"/proc/{donor.state.pid}/ns/{kind}"
 
 
-def prepare_shm(c: Container, paths: Paths, get: Callable[[str], Container]) -> str:
+def shm_source(c: Container, paths: Paths, get: Callable[[str], Container]) -> str:
     """The host-side /dev/shm of this start's IPC namespace when it is shared, as dockerd's
-    ShmPath: a shareable container's own tmpfs (ShmSize, Docker's options), mounted under its
-    directory on the host, where no container path is followed; a member binds its donor's
-    (checked running by `namespace_paths` first). "" for a private /dev/shm."""
+    ShmPath: a shareable container's own tmpfs (`mount_shm`), a member's donor's (checked
+    running by `namespace_paths` first). "" for a private /dev/shm, the common case, which
+    costs no system call."""
     if c.host_config.ipc_mode == "shareable":
-        path = shm_path(paths, c.id)
-        path.mkdir(mode=0o700, exist_ok=True)
-        if not mounts.is_mounted(path):
-            flags, data = parse_mount_options(
-                ",".join(process_options.shm_options(c.host_config.shm_size)))
-            mounts.mount("shm", path, "tmpfs", flags, data)
-        return str(path)
+        return str(shm_path(paths, c.id))
     ref = container_mode.donor(c.host_config.ipc_mode)
     return str(shm_path(paths, get(ref).id)) if ref else ""
+
+
+def mount_shm(c: Container, paths: Paths) -> None:
+    """Mount a shareable container's /dev/shm tmpfs (ShmSize, Docker's options) under its
+    directory on the host, where no container path is followed; kept across restarts."""
+    path = shm_path(paths, c.id)
+    path.mkdir(mode=0o700, exist_ok=True)
+    if not mounts.is_mounted(path):
+        flags, data = parse_mount_options(
+            ",".join(process_options.shm_options(c.host_config.shm_size)))
+        mounts.mount("shm", path, "tmpfs", flags, data)
 
 
 def shm_path(paths: Paths, cid: str) -> Path:
