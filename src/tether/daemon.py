@@ -40,6 +40,7 @@ from tether.engine.containers import ContainerService
 from tether.engine.events import EventBus
 from tether.engine.execs import ExecService
 from tether.engine.health import HealthService
+from tether.engine.images import ImageService
 from tether.engine.paths import Paths, make_private
 from tether.engine.prune import Pruner
 from tether.engine.recovery import Recovery
@@ -307,12 +308,14 @@ async def run(args: argparse.Namespace) -> None:
     ContainerRoutes(containers).register(router)
     EventRoutes(events).register(router)
     ExecRoutes(execs).register(router)
-    ImageRoutes(images, containers).register(router)
-    files = ContainerFiles(containers)
-    BuildRoutes(images, containers, files, args.insecure_registries).register(router)
-    archive_routes = ArchiveRoutes(images, files)
+    image_service = ImageService(images, events, containers.users_of_image,
+                                 args.insecure_registries)
+    ImageRoutes(image_service).register(router)
+    files = ContainerFiles(containers, image_service)
+    BuildRoutes(image_service, containers, files).register(router)
+    archive_routes = ArchiveRoutes(image_service, files)
     archive_routes.register(router)
-    DistributionRoutes(images, archive_routes.import_image, args.insecure_registries).register(router)
+    DistributionRoutes(image_service, archive_routes.import_image).register(router)
     InspectionRoutes(containers, files).register(router)
     VolumeRoutes(volumes).register(router)
     NetworkRoutes(containers).register(router)

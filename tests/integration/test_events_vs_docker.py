@@ -1,7 +1,7 @@
-"""The container events of commit, export and docker cp, against a real Docker 20.10: the same
-commands on both engines give the same `docker events` (type, action and attributes), each
-verb its own event (`commit` naming the new image, `export`, `archive-path`,
-`extract-to-dir`)."""
+"""The events of commit, export, docker cp and the image verbs, against a real Docker 20.10: the
+same commands on both engines give the same `docker events` (type, action and attributes), each
+verb its own event (`commit` naming the new image, `export`, `archive-path`, `extract-to-dir`;
+`tag`, `save`, `load`, `import`, `push`, `pull`, `untag`)."""
 from __future__ import annotations
 
 import io
@@ -11,8 +11,10 @@ import subprocess
 import tarfile
 import time
 import uuid
+from pathlib import Path
 from typing import Callable
 
+from localregistry import forget_test_images, registries
 from reference import reference_fixture
 
 IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
@@ -121,3 +123,59 @@ def test_commit_freezes_a_running_container_as_docker(daemon, ref) -> None:
     assert _commit_actions(daemon.docker) == docker
     assert docker == ["create", "start", "pause", "commit", "unpause", "commit", "pause",
                       "commit", "unpause", "kill", "die", "destroy"]
+
+
+def _image_events(run: Callable, netns_registry: str, tmp: Path) -> list[str]:
+    """Every image verb once (tag, save, rmi, load, import with and without a tag, commit
+    with a tag, build, push, pull); the image events in order, image IDs numbered by first
+    appearance (commits and builds hold creation times, so IDs differ between engines)."""
+    repo = f"i12im{uuid.uuid4().hex[:6]}"
+    pushed = f"{netns_registry}/i6a/{repo}:v1"  # i6a: forgotten by forget_test_images
+    archive = tmp / f"{repo}.tar"
+    since = f"{time.time():.6f}"  # not the engine's own setup in the same second
+    made = [f"{repo}:one", f"{repo}-imp:x", f"{repo}-cm:v", f"{repo}-bt:1", pushed]
+    try:
+        _ok(run("tag", "busybox", f"{repo}:one"))
+        _ok(run("tag", "busybox", f"docker.io/library/{repo}:two"))
+        _ok(run("save", f"{repo}:one"))
+        _ok(run("save", "-o", str(archive), f"{repo}:one", "busybox"))
+        _ok(run("rmi", f"{repo}:one", f"{repo}:two"))
+        _ok(run("load", "-i", str(archive)))
+        _ok(run("import", "-", f"{repo}-imp:x", input=_tar_of("f", b"imported\n")))
+        made.append(_ok(run("import", "-", input=_tar_of("g", b"plain\n"))).stdout.decode().strip())
+        _ok(run("create", "--name", repo, "busybox", "true"))
+        _ok(run("commit", repo, f"{repo}-cm:v"))
+        _ok(run("rm", repo))
+        _ok(run("build", "-q", "-t", f"{repo}-bt:1", "-",
+                input=b"FROM busybox\nLABEL i12=labelled\nRUN true\n"))
+        _ok(run("tag", "busybox", pushed))
+        _ok(run("push", pushed))
+        _ok(run("rmi", pushed))
+        _ok(run("pull", pushed))
+        until = str(int(time.time()) + 1)
+        r = _ok(run("events", "--since", since, "--until", until, "--filter", "type=image",
+                    "--format", "{{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}"))
+    finally:
+        run("rm", "-f", repo)
+        for image in made:
+            run("rmi", image)
+    numbered: dict[str, str] = {}
+
+    def number(match: re.Match) -> str:
+        return numbered.setdefault(match.group(0), f"<id{len(numbered) + 1}>")
+    return [IMAGE_ID.sub(number, line).replace(repo, "<repo>")
+            for line in r.stdout.decode().splitlines()]
+
+
+def test_image_verbs_emit_image_events_as_docker(daemon, ref, tmp_path: Path) -> None:
+    with registries([daemon.netns, ref.name]) as (registry, _):
+        docker = _image_events(ref.docker, registry.address, tmp_path)
+        try:
+            tether = _image_events(daemon.docker, registry.address, tmp_path)
+        finally:  # the push gave busybox a repo digest in the shared daemon
+            forget_test_images(daemon)
+    assert tether == docker
+    actions = [line.split(" ", 1)[0] for line in tether]
+    assert actions == ["tag", "tag", "save", "save", "untag", "untag", "load", "tag", "import",
+                       "import", "tag", "tag", "tag", "push", "untag", "pull"]
+    assert any('"i12":"labelled"' in line for line in tether)  # the image's labels

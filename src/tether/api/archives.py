@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 from tether.api.http import Request, Router, StreamResponse
 from tether.api.piped import progress_stream, written_chunks
 from tether.engine.container_files import ContainerFiles
+from tether.engine.images import ImageService
 from tether.rules.errors import BadRequest
 from tether.image import archive
 from tether.image.distribution import Emit, Throttled, message
-from tether.image.store import ImageStore
 
 TAR = "application/x-tar"
 _URL_TIMEOUT = 60.0
@@ -28,8 +28,8 @@ _ERROR_BODY_MAX = 64 * 1024
 
 
 class ArchiveRoutes:
-    def __init__(self, store: ImageStore, files: ContainerFiles) -> None:
-        self.store = store
+    def __init__(self, images: ImageService, files: ContainerFiles) -> None:
+        self.images = images
         self.files = files
 
     def register(self, router: Router) -> None:
@@ -40,20 +40,15 @@ class ArchiveRoutes:
 
     async def save(self, req: Request) -> StreamResponse:
         names = [req.params["name"]] if "name" in req.params else req.query.get("names", [])
-        items = await asyncio.to_thread(archive.select, self.store, names)
-        return StreamResponse(written_chunks(lambda out: archive.save(self.store, items, out)), TAR)
+        return StreamResponse(written_chunks(await self.images.save_writer(names)), TAR)
 
     async def load(self, req: Request) -> StreamResponse:
         """The archive is checked (and its image list read) before the stream starts."""
         try:
-            source = await asyncio.to_thread(archive.Archive, req.body_stream())
+            work = await self.images.loader(req.body_stream(), req.qbool("quiet"))
         except archive.NotATar as exc:
             return progress_stream(lambda emit, error=exc: _raise(error))
-        images = await asyncio.to_thread(archive.read_images, source)
-        for image in images:
-            archive.check_layers(image)
-        quiet = req.qbool("quiet")
-        return progress_stream(lambda emit: archive.load(self.store, source, images, quiet, emit))
+        return progress_stream(work)
 
     async def export(self, req: Request) -> StreamResponse:
         """The container's overlay is mounted (and its lifecycle lock held) by the body itself,
@@ -74,9 +69,10 @@ class ArchiveRoutes:
         if repo and req.q("tag"):
             repo = f"{repo}:{req.q('tag')}"
         changes = req.query.get("changes", [])
+        import_tar = self.images.importer()
         if src == "-":
-            image = await asyncio.to_thread(self.store.import_tar, req.body_stream(), repo or None,
-                                            changes, req.q("message") or "")
+            image = await asyncio.to_thread(import_tar, req.body_stream(), repo, changes,
+                                            req.q("message") or "")
 
             async def body() -> AsyncIterator[bytes]:
                 yield b'{"status":"' + image.id.encode() + b'"}\r\n'
@@ -90,7 +86,7 @@ class ArchiveRoutes:
                 emit(message(f"Downloading from {url}"))
                 total = int(resp.headers.get("Content-Length") or 0)
                 source = io.BufferedReader(archive.CountingReader(resp, Throttled(emit, "Importing", "", total)))
-                image = self.store.import_tar(source, repo or None, changes, comment)
+                image = import_tar(source, repo, changes, comment)
             emit(message(image.id))
         return progress_stream(work)
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 from tether.api.http import Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import error_line
 from tether.engine.builder import Builder, BuildError, BuildOptions
 from tether.engine.container_files import ContainerFiles
 from tether.engine.containers import ContainerService
-from tether.image import distribution
+from tether.engine.images import ImageService
 from tether.image.build import context, instructions
-from tether.image.store import ImageStore
 from tether.rules import refs
 from tether.rules.errors import ApiError, BadRequest
 
@@ -66,18 +65,13 @@ def _message(obj: dict[str, Any]) -> bytes:
 
 
 class BuildRoutes:
-    def __init__(self, store: ImageStore, containers: ContainerService, files: ContainerFiles,
-                 insecure_registries: list[str] | None = None) -> None:
-        self.store = store
-        self.containers = containers
+    def __init__(self, images: ImageService, containers: ContainerService,
+                 files: ContainerFiles) -> None:
+        self.images = images
         self.files = files
-        self.insecure = list(insecure_registries or [])
-        self.builder = Builder(store, containers, containers.paths.builder, self._pull)
-
-    def _pull(self, name: str, emit: Callable[[dict[str, Any]], None]) -> None:
-        """A missing FROM image, pulled anonymously (a registry on loopback, or a public one)."""
-        ref = refs.parse_normalized(name).tag_name_only()
-        distribution.resolve_pull(ref, None, self.insecure).run(self.store, emit)
+        # a missing FROM image is pulled anonymously (a registry on loopback, or a public one)
+        self.builder = Builder(images.store, containers, containers.paths.builder,
+                               images.pull_for_build())
 
     def register(self, router: Router) -> None:
         router.add("POST", "/build", self.build)
@@ -102,8 +96,9 @@ class BuildRoutes:
                 if quiet:
                     queue.put_nowait({"stream": image.id + "\n"})
                 say(f"Successfully built {image.short_id}\n")
-                await self.builder.tag(image, tags)
                 for tag in tags:
+                    repo, _, name = tag.rpartition(":")
+                    await self.images.tag(image.id, repo, name)
                     say(f"Successfully tagged {tag}\n")
             except BuildError as exc:
                 queue.put_nowait(error_line(exc.message, exc.code))
@@ -136,4 +131,4 @@ class BuildRoutes:
         return json_response({"Id": image.id}, status=201)
 
     async def history(self, req: Request) -> Response:
-        return json_response(await asyncio.to_thread(self.store.history, req.params["name"]))
+        return json_response(await self.images.history(req.params["name"]))

@@ -10,24 +10,24 @@ line, as the docker CLI and SDK expect once a 200 has been sent.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from typing import Any
 
 from tether.api.http import Handler, Request, Response, Router, StreamResponse, json_response
 from tether.api.piped import progress_stream
+from tether.engine.images import ImageService
 from tether.image import distribution, search
 from tether.image.registry import Credentials, RegistryClient, credentials_from_header, \
     credentials_from_json
-from tether.image.store import ImageStore
 from tether.rules import refs
 from tether.rules.errors import ApiError, BadRequest
 
 
 
 class DistributionRoutes:
-    def __init__(self, store: ImageStore, importer: Handler, insecure_registries: list[str]) -> None:
-        self.store = store
+    def __init__(self, images: ImageService, importer: Handler) -> None:
+        self.images = images
         self.importer = importer
-        self.insecure = list(insecure_registries)
+        self.insecure = images.insecure
 
     def register(self, router: Router) -> None:
         """`POST /images/create` is registered here only; imports go to `importer`."""
@@ -40,21 +40,15 @@ class DistributionRoutes:
     async def create(self, req: Request) -> Response | StreamResponse:
         if not req.q("fromImage"):
             return await self.importer(req)
-        ref = distribution.pull_reference(req.q("fromImage") or "", req.q("tag") or "")
         creds = credentials_from_header(req.headers.get("x-registry-auth"))
-        pull = await asyncio.to_thread(distribution.resolve_pull, ref, creds, self.insecure)
-        return progress_stream(lambda emit: pull.run(self.store, emit))
+        return progress_stream(await self.images.puller(req.q("fromImage") or "",
+                                                        req.q("tag") or "", creds))
 
     async def push(self, req: Request) -> StreamResponse:
         """A bad name is a 400; everything else, a missing tag included, is reported in the stream
         (as dockerd does)."""
-        name, tag = req.params["name"], req.q("tag") or ""
-        refs.parse_normalized(name)
         creds = credentials_from_header(req.headers.get("x-registry-auth"))
-
-        def work(emit: Callable[[dict[str, Any]], None]) -> Any:
-            return distribution.resolve_push(self.store, name, tag, creds, self.insecure).run(self.store, emit)
-        return progress_stream(work)
+        return progress_stream(self.images.pusher(req.params["name"], req.q("tag") or "", creds))
 
     async def inspect(self, req: Request) -> Response:
         """Registry inspect (`docker manifest inspect`-like, docker-py's `inspect_distribution`):

@@ -96,12 +96,6 @@ class Builder:
             await asyncio.to_thread(_remove_workspace, workspace)
         return image
 
-    async def tag(self, image: Image, tags: list[str]) -> None:
-        """Point each normalised `repo:tag` of `tags` at the built image."""
-        for tag in tags:
-            repo, _, name = tag.rpartition(":")
-            await asyncio.to_thread(self.store.tag, image.id, repo, name)
-
 
 def _remove_workspace(workspace: Path) -> None:
     for target in workspace.glob("*/rootfs"):

@@ -20,6 +20,7 @@ from tether.engine import archive
 from tether.rules import config as rules
 from tether.engine import initlayer
 from tether.engine.containers import ContainerService
+from tether.engine.images import ImageService
 from tether.engine.records import Container
 from tether.engine.rootfs import mounted_overlay
 from tether.rules.errors import ApiError, Conflict
@@ -37,8 +38,9 @@ Writer = Callable[[BinaryIO], None]  # writes a tar into a file (run by a worker
 class ContainerFiles:
     """commit, export and the archive verbs of one daemon's containers."""
 
-    def __init__(self, containers: ContainerService) -> None:
+    def __init__(self, containers: ContainerService, images: ImageService) -> None:
         self.containers = containers
+        self.images = images
 
     # ---- commit, export -------------------------------------------------------------------
 
@@ -75,9 +77,9 @@ class ContainerFiles:
         parent = await asyncio.to_thread(store.resolve, c.image_id)
         image = await asyncio.to_thread(commit_upper, store, self.containers.paths.upper(c.id),
                                         parent, config, c.config.to_api(), c.id, comment, author)
-        if normalized:
+        if normalized:  # its `tag` event before the `commit`, as dockerd
             name, _, tag_name = normalized.rpartition(":")
-            await asyncio.to_thread(store.tag, image.id, name, tag_name)
+            await self.images.tag(image.id, name, tag_name)
         # dockerd's imageRef is the reference as given (no `:latest` added), in familiar form
         self.containers.emit(c, "commit", comment=comment, imageID=image.id,
                              imageRef=str(refs.parse_normalized(given)) if given else "")
