@@ -29,6 +29,7 @@ import signal
 import socket
 from pathlib import Path
 
+from tether.runtime import execfifo
 from tether.runtime.execs import ExecProcess, clear_sessions, start_exec
 
 _LOST_MONITOR_CODE = 255  # Docker's code when the monitor vanished without an exit status
@@ -259,13 +260,21 @@ class Runtime:
         return proc.returncode or 0, stderr.decode(errors="replace")
 
     async def start(self, cid: str) -> int:
-        """Let the created container's process run; returns its pid."""
-        code, stderr = await self._runc("start", cid)
-        if code != 0:
-            raise RuntimeError(_runc_message(stderr))
+        """Let the created container's process run (`runc start`'s checks and texts, its fifo
+        step done here: runtime/execfifo.py); returns its pid."""
+        status = self.status(cid)
+        if status is None:
+            raise RuntimeError(f"container {cid} does not exist")
+        if status == "stopped":
+            raise RuntimeError("cannot start a container that has stopped")
+        if status == "running":
+            raise RuntimeError("cannot start an already running container")
+        if status != "created":
+            raise RuntimeError(f"cannot start a container in the {status} state")
         pid = _read_int(self._dir(cid) / "pid")
         if pid is None:
             raise RuntimeError(f"container {cid} has no pid file")
+        await execfifo.release(self.runc_root / cid, pid)
         return pid
 
     async def pause(self, cid: str) -> None:
