@@ -37,13 +37,18 @@ _CONMON_EXIT_TIMEOUT = 10.0
 _SEQPACKET_MAX = 4096  # conmon reads stdin packets into a buffer of 8 KiB; longer ones truncate
 _RECV_SIZE = 65536
 _STREAM_OF_PIPE = {2: 1, 3: 2}
-_RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+_RUNC_MSG = re.compile(r'(?:level=(\w+) )?msg="((?:[^"\\]|\\.)*)"')
 
 
 def _runc_message(stderr: str) -> str:
-    """runc's error text without logrus' `time=... level=error msg="..."` wrapping."""
-    messages = [json.loads(f'"{m}"') for m in _RUNC_MSG.findall(stderr)]
-    return "; ".join(messages) if messages else stderr.strip()
+    """runc's error text without logrus' `time=... level=error msg="..."` wrapping: its last
+    error-level message, as containerd reports a runtime failure (runc's nsexec may log an
+    earlier one, e.g. a refused oom_score_adj, that Docker does not show)."""
+    found = [(level, json.loads(f'"{m}"')) for level, m in _RUNC_MSG.findall(stderr)]
+    errors = [m for level, m in found if level == "error"]
+    if errors:
+        return errors[-1]
+    return found[-1][1] if found else stderr.strip()
 
 
 async def _read_line(fd: int) -> bytes:
