@@ -494,6 +494,30 @@ def test_stats_as_docker(ref, daemon) -> None:
     assert our_json["cpu_stats"]["online_cpus"] == their_json["cpu_stats"]["online_cpus"]
 
 
+def _busy_cpu_percent(run) -> float:
+    """CPU % the docker CLI computes (from the API's cpu and precpu figures) for a container
+    spinning under --cpus 0.5."""
+    name = _name()
+    r = run("run", "-d", "--name", name, "--cpus", "0.5", "busybox", "sh", "-c",
+            "while :; do :; done")
+    assert r.returncode == 0, r.stderr
+    try:
+        time.sleep(2)
+        shown = run("stats", "--no-stream", "--format", "{{.CPUPerc}}", name)
+        assert shown.returncode == 0, shown.stderr
+        return float(shown.stdout.decode().strip().removesuffix("%"))
+    finally:
+        run("rm", "-f", name)
+
+
+def test_stats_cpu_percent_as_docker(ref, daemon) -> None:
+    """The CFS quota holds the spinning container to half a CPU, and both engines' figures
+    make the CLI say about 50% (below it when the shared machine is busy: the bounds are
+    loose, a wrong computation is off by the CPU count or shows nothing)."""
+    ours, theirs = _busy_cpu_percent(daemon.docker), _busy_cpu_percent(ref.docker)
+    assert 20 < ours <= 60 and 20 < theirs <= 60, (ours, theirs)
+
+
 def test_oom_kill_while_the_daemon_is_down(fresh_daemon, cbin, tmp_path) -> None:
     """The kernel's OOM count stays in the container's cgroup until `runc delete`, which only
     the next daemon runs: it reports OOMKilled, exit 137 and `oom` before `die`."""
