@@ -36,8 +36,8 @@ bridge) and test_attach_no_stream (attach with logs, without stream). The other 
 are the same tests on both engines (pulls and Docker Hub images this offline machine cannot
 reach, among others); they were not examined one by one.
 
-The limits, process options and health checks tests alone (issue 13), 2026-12-08 01:50 UTC,
-load average 2.3: 24 selected, 23 passed and 1 xpassed on each engine, with
+The limits, process options and health checks tests alone (issue 13), 2026-12-08 01:50 and
+02:27 UTC, load average 2.3 and 3.7: 24 selected, 23 passed and 1 xpassed on each engine, with
 `... -- -rfE -k "healthcheck or ContainerUpdateTest or test_update or group_id or
 memory_constraints or cpu_rt or ContainerCPUTest or GetContainerStatsTest or
 test_create_with_init or device_cgroup_rules or log_driver or no_config_specified or
