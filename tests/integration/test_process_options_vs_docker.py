@@ -273,33 +273,52 @@ def test_sdk_group_add(daemon, groups) -> None:
 
 
 DAEMON_FLAGS = ["--default-ulimit", "nofile=77:88", "--default-ulimit", "nproc=99", "--init",
-                "--log-opt", "max-size=3k"]
+                "--log-driver", "local", "--log-opt", "max-size=3k"]
+# an init of the test's own for --init-path: it says so, then runs the command as tini would
+CUSTOM_INIT = '#!/bin/sh\necho "custom-init $*"\nshift\nexec "$@"\n'
 
 
-def test_daemon_defaults_as_docker(monkeypatch) -> None:
-    """dockerd's --default-ulimit (merged under the container's own), --init and --log-opt
-    defaults, on both engines started with the same flags."""
-    monkeypatch.setenv("REFDOCKER_FLAGS", " ".join(DAEMON_FLAGS))
+def test_daemon_defaults_as_docker(monkeypatch, tmp_path) -> None:
+    """dockerd's --default-ulimit (merged under the container's own), --init with --init-path,
+    and the --log-driver/--log-opt defaults (the options merged into a container's own for the
+    same driver only), on both engines started with the same flags."""
+    init = tmp_path / "custom-init"
+    init.write_text(CUSTOM_INIT)
+    init.chmod(0o755)
+    tmp_path.chmod(0o755)
+    flags = [*DAEMON_FLAGS, "--init-path", str(init)]
+    monkeypatch.setenv("REFDOCKER_FLAGS", " ".join(flags))
     engine = ReferenceEngine("procopts-flags")
     seen = []
     try:
         engine.start()
-        with running_daemon(*DAEMON_FLAGS) as d:
+        with running_daemon(*flags) as d:
             for run in (engine.docker, d.docker):
                 outputs = []
                 for options in ([], ["--ulimit", "nofile=10:20"], ["--init=false"]):
                     r = run("run", "--rm", *options, "busybox", "sh", "-c",
                             "ulimit -n; ulimit -Hn; ulimit -u; ps -o pid,args | head -2")
                     outputs.append((r.returncode, r.stdout, r.stderr))
-                r = run("create", "--log-opt", "max-file=1", "busybox")
-                cid = r.stdout.decode().strip()
-                outputs.append(run("inspect", "-f", "{{json .HostConfig.LogConfig}}", cid).stdout)
+                for options in (["--log-opt", "max-file=1"], ["--log-driver", "json-file"],
+                                ["--log-driver", "json-file", "--log-opt", "max-file=2"]):
+                    cid = run("create", *options, "busybox").stdout.decode().strip()
+                    outputs.append(run("inspect", "-f", "{{json .HostConfig.LogConfig}}",
+                                       cid).stdout)
+                    run("rm", cid)
+                cid = run("run", "-d", "--init=false", "busybox", "echo", "kept").stdout.strip()
+                run("wait", cid)
+                outputs.append(run("logs", cid).stdout)
                 run("rm", cid)
                 seen.append(outputs)
     finally:
         engine.stop()
     assert seen[1] == seen[0]
-    assert seen[0][0][1].split()[:3] == [b"77", b"88", b"99"]
+    first = seen[0][0][1].splitlines()  # the init's line, the ulimits, then ps
+    assert first[:4] == [b"custom-init -- sh -c ulimit -n; ulimit -Hn; ulimit -u; ps -o pid,args"
+                         b" | head -2", b"77", b"88", b"99"]
+    assert json.loads(seen[0][3]) == {"Type": "local",
+                                      "Config": {"max-file": "1", "max-size": "3k"}}
+    assert seen[0][-1] == b"kept\n"
 
 
 CLI_FLAGS = ["--shm-size", "2m", "--init", "--oom-score-adj", "7", "--ulimit", "nofile=10:20",

@@ -8,7 +8,7 @@ import pytest
 
 from tether.engine import procs
 from tether.rules import resources as r
-from tether.rules.errors import BadRequest, Conflict
+from tether.rules.errors import ApiError, BadRequest, Conflict
 from tether.runtime import cgroups
 
 FACTS = r.HostFacts(ncpu=2, cpus="0-1", mems="0", cpu_realtime=True)
@@ -62,9 +62,23 @@ def test_blkio_weight_range_where_the_kernel_has_it() -> None:
         check({"BlkioWeight": 5}, r.HostFacts(ncpu=2, blkio_weight=True))
 
 
-def test_realtime_refused_without_rt_group_scheduling() -> None:
-    with pytest.raises(BadRequest, match="does not support cgroup cpu real-time runtime"):
-        check({"CpuRealtimeRuntime": 1000}, r.HostFacts(ncpu=2))
+def test_checks_of_a_decoded_create_body() -> None:
+    """dockerd 20.10's runconfig checks: 500s (unclassified errors), real-time ones included."""
+    for body, facts, text in (
+            ({"CpuRealtimeRuntime": 1000}, r.HostFacts(ncpu=2),
+             "Your kernel does not support CPU real-time scheduler"),
+            ({"CpuRealtimePeriod": 1000, "CpuRealtimeRuntime": 1001}, FACTS,
+             "cpu real-time runtime cannot be higher than cpu real-time period"),
+            ({"CpuRealtimePeriod": -1, "CpuRealtimeRuntime": 1}, FACTS,
+             "cpu real-time runtime cannot be higher than cpu real-time period"),
+            ({"IOMaximumBandwidth": 1}, FACTS, "Invalid QoS settings: linux does not support "
+                                               "configuration of maximum bandwidth")):
+        with pytest.raises(ApiError) as err:
+            r.check_decoded(body, facts)
+        assert (err.value.status, err.value.message) == (500, text)
+    r.check_decoded({"CpuRealtimePeriod": 1000, "CpuRealtimeRuntime": 1000}, FACTS)
+    r.check_decoded({"CpuRealtimeRuntime": 5000}, FACTS)  # the kernel judges it (at the start)
+    check({"CpuRealtimeRuntime": 1000}, r.HostFacts(ncpu=2), update=True)  # 20.10: no check
 
 
 def test_what_the_kernel_lacks_is_discarded_with_dockerds_warning() -> None:

@@ -7,11 +7,14 @@ import pytest
 
 from tether.rules import apitypes
 from tether.rules import resources as resource_rules
-from tether.rules.errors import BadRequest
+from tether.rules.errors import ApiError, BadRequest
 from tether.runtime import oci
 from tether.spec import create, support
 from tether.spec.fields import is_default, parse, render, walk
 from tether.spec.types import Config, CreateSpec, EndpointSettings, HostConfig
+
+# what this kernel can limit, as the create checks are given it
+FACTS = resource_rules.HostFacts(ncpu=2, cpus="0-1", kernel_memory=False, cpu_realtime=True)
 
 STRUCTS = [(HostConfig, apitypes.HOST_CONFIG), (Config, apitypes.CONTAINER_CONFIG),
            (EndpointSettings, apitypes.ENDPOINT_SETTINGS)]
@@ -90,16 +93,16 @@ def test_swap_defaults_to_twice_the_memory_as_dockerd(given, swap) -> None:
 ])
 def test_validate_with_dockerd_texts(host_config, message) -> None:
     with pytest.raises(BadRequest) as err:
-        create.validate(Config(), HostConfig.from_api(host_config))
+        create.validate(Config(), HostConfig.from_api(host_config), FACTS)
     assert err.value.message == message
 
 
 def test_host_uts_mode_takes_no_hostname() -> None:
     with pytest.raises(BadRequest) as err:
-        create.validate(Config(hostname="x"), HostConfig(uts_mode="host"))
+        create.validate(Config(hostname="x"), HostConfig(uts_mode="host"), FACTS)
     assert err.value.message == "conflicting options: hostname and the UTS mode"
-    create.validate(Config(), HostConfig(uts_mode="host"))
-    create.validate(Config(hostname="x"), HostConfig())
+    create.validate(Config(), HostConfig(uts_mode="host"), FACTS)
+    create.validate(Config(hostname="x"), HostConfig(), FACTS)
 
 
 def test_host_uts_mode_has_no_uts_namespace_nor_hostname() -> None:
@@ -213,9 +216,6 @@ def test_compiler_missing_block_device_is_dockerds_error() -> None:
     assert "/dev/nope" in err.value.message
 
 
-FACTS = resource_rules.HostFacts(ncpu=2, cpus="0-1", kernel_memory=False)
-
-
 def test_check_resources_defaults_and_discards_typed() -> None:
     host_config = HostConfig.from_api({"Memory": 64 << 20, "KernelMemory": 64 << 20,
                                        "CpuPercent": 50})
@@ -229,14 +229,23 @@ def test_check_resources_defaults_and_discards_typed() -> None:
         "linux does not support CPU percent. Percent discarded."]
 
 
+def test_check_resources_refuses_with_dockerds_create_texts() -> None:
+    with pytest.raises(BadRequest) as err:
+        create.check_resources(HostConfig.from_api({"Memory": 1 << 20}), FACTS)
+    assert err.value.message == "Minimum memory limit allowed is 6MB"
+
+
 @pytest.mark.parametrize("body,text", [
     ({"IOMaximumIOps": 10, "IOMaximumBandwidth": 10},
      "Invalid QoS settings: linux does not support configuration of maximum bandwidth"),
     ({"IOMaximumIOps": 10}, "Invalid QoS settings: linux does not support configuration of "
                             "maximum IOPs"),
-    ({"Memory": 1 << 20}, "Minimum memory limit allowed is 6MB"),
+    ({"CpuRealtimePeriod": 1000, "CpuRealtimeRuntime": 5000},
+     "cpu real-time runtime cannot be higher than cpu real-time period"),
 ])
-def test_check_resources_refuses_with_dockerds_create_texts(body, text) -> None:
-    with pytest.raises(BadRequest) as err:
-        create.check_resources(HostConfig.from_api(body), FACTS)
-    assert err.value.message == text
+def test_validate_refuses_what_dockerd_refuses_as_it_decodes(body, text) -> None:
+    """dockerd 20.10 answers these with a 500 (its decoder's errors carry no kind), and before
+    its other checks: a bad working directory is not reached."""
+    with pytest.raises(ApiError) as err:
+        create.validate(Config(working_dir="relative"), HostConfig.from_api(body), FACTS)
+    assert (err.value.status, err.value.message) == (500, text)

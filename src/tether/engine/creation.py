@@ -89,7 +89,7 @@ class ContainerCreation:
         endpoints_config = request.networking.endpoints_config or {}
         if not config.image:
             raise BadRequest("No image was specified")  # dockerd: config.Image is required
-        spec_create.validate(config, host_config)
+        spec_create.validate(config, host_config, limits.host_facts())
         found = spec_create.check_resources(host_config, limits.host_facts())
         if warnings is not None:
             warnings.extend(found)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from tether.rules.errors import BadRequest, Conflict
+from tether.rules.errors import ApiError, BadRequest, Conflict
 
 MIN_MEMORY = 6 * 1024 * 1024  # dockerd's linuxMinMemory
 CFS_PERIOD = 100_000  # the period --cpus is expressed in, as dockerd
@@ -74,6 +74,25 @@ def _check_set(value: str, available: str, what: str, plural: str) -> None:
     if not wanted <= parse_list(available):
         raise BadRequest(f"Requested {plural} are not available - requested {value}, "
                          f"available: {available}")
+
+
+def check_decoded(r: dict[str, Any], facts: HostFacts) -> None:
+    """The limits dockerd 20.10 refuses while it decodes a create body (runconfig's validateQoS
+    and validateResources), before its other checks of the container. Its errors there carry
+    no kind, so they reach the client as 500s. An update is not decoded that way: there, dockerd
+    takes real-time values without these checks (and the kernel judges them, see
+    engine/limits.py)."""
+    if r.get("IOMaximumBandwidth"):
+        raise ApiError("Invalid QoS settings: linux does not support configuration of maximum "
+                       "bandwidth")
+    if r.get("IOMaximumIOps"):
+        raise ApiError("Invalid QoS settings: linux does not support configuration of maximum "
+                       "IOPs")
+    period, runtime = r.get("CpuRealtimePeriod") or 0, r.get("CpuRealtimeRuntime") or 0
+    if (period or runtime) and not facts.cpu_realtime:
+        raise ApiError("Your kernel does not support CPU real-time scheduler")
+    if period and runtime and runtime > period:
+        raise ApiError("cpu real-time runtime cannot be higher than cpu real-time period")
 
 
 def verify(r: dict[str, Any], facts: HostFacts, update: bool = False) -> list[str]:
@@ -174,9 +193,6 @@ def _verify_cpu(r: dict[str, Any], facts: HostFacts, warnings: list[str]) -> Non
     if (r.get("CpuPercent") or 0) > 0:
         warnings.append("linux does not support CPU percent. Percent discarded.")
         r["CpuPercent"] = 0
-    if (r.get("CpuRealtimePeriod") or r.get("CpuRealtimeRuntime")) and not facts.cpu_realtime:
-        what = "period" if r.get("CpuRealtimePeriod") else "runtime"
-        raise BadRequest(f"Your kernel does not support cgroup cpu real-time {what}")
     if (r.get("CpusetCpus") or r.get("CpusetMems")) and not facts.cpuset:
         warnings.append("Your kernel does not support cpuset or the cgroup is not mounted. "
                         "Cpuset discarded.")

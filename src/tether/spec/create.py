@@ -29,10 +29,13 @@ DEFAULT_IPC_MODE = "private"
 DEFAULT_CGROUPNS_MODE = "host"
 
 
-def validate(config: Config, host_config: HostConfig) -> None:
-    """dockerd's create-time refusals, its texts and 400s."""
+def validate(config: Config, host_config: HostConfig,
+             facts: resource_rules.HostFacts) -> None:
+    """dockerd's create-time refusals, its texts and statuses (`facts`: what this host's kernel
+    can limit, for the real-time checks)."""
     if host_config.uts_mode == "host" and config.hostname:  # checked as the body is decoded
         raise BadRequest("conflicting options: hostname and the UTS mode")
+    resource_rules.check_decoded(host_config.resources.to_api(), facts)  # decoded, too
     rules.validate_create(config.to_api(omit=False), host_config.to_api(omit=False))
     policy = rules.RestartPolicy.from_api(host_config.restart_policy.to_api())
     if host_config.auto_remove and policy.name != "no":
@@ -57,17 +60,10 @@ def log_config(kind: str, config: dict[str, str] | None,
 def check_resources(host_config: HostConfig, facts: resource_rules.HostFacts) -> list[str]:
     """dockerd's checks of the limits at create, its Warnings returned; what this kernel cannot
     limit is discarded from `host_config` as dockerd discards it (its defaults come after, in
-    `apply_defaults`, as dockerd's adaptContainerSettings after its checks). Maximum IO is
-    refused first, in the words of dockerd's create (its update has others, see
-    resource_rules.verify)."""
-    res = host_config.resources
-    if res.io_maximum_bandwidth:
-        raise BadRequest("Invalid QoS settings: linux does not support configuration of "
-                         "maximum bandwidth")
-    if res.io_maximum_iops:
-        raise BadRequest("Invalid QoS settings: linux does not support configuration of "
-                         "maximum IOPs")
-    shaped = res.to_api(omit=False)
+    `apply_defaults`, as dockerd's adaptContainerSettings after its checks). Maximum IO and
+    the real-time limits were checked by `validate`, as dockerd checks them while it decodes
+    the body."""
+    shaped = host_config.resources.to_api(omit=False)
     warnings = resource_rules.verify(shaped, facts)
     host_config.resources = Resources.from_api(shaped)
     return warnings
