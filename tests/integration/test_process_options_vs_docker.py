@@ -147,6 +147,16 @@ def test_refused_as_docker(ref, daemon, options) -> None:
     assert docker[0] != 0
 
 
+def test_negative_oom_score_adj_as_docker(ref, daemon) -> None:
+    """Lowering a process's OOM score needs CAP_SYS_RESOURCE: where the engines have it the
+    container shows -500, where they do not (this VM's root lacks it) runc's nsexec fails the
+    start, and both engines must then report runc's last error as dockerd does, not nsexec's
+    earlier line."""
+    docker, tether = both(ref, daemon, "run", "--rm", "--oom-score-adj", "-500", "busybox",
+                          "cat", "/proc/self/oom_score_adj")
+    assert tether == docker
+
+
 @pytest.mark.parametrize("host_config,config", [
     ({"ShmSize": -1}, {}),
     ({"OomScoreAdj": -1001}, {}),
