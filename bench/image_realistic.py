@@ -15,6 +15,11 @@ uploaded) and `rmi`. The yardsticks: GNU tar `-xzf` of the three compressed laye
 empty directory (one after the other, as an engine stacks them) and a plain HTTP GET of the
 three blobs from the registry on the host. Medians of `--repeat` rounds; MB are MiB of
 compressed layers (what the registry serves), except for save/load (MiB of the archive).
+
+`--reference-spread` gives the reference engine's `overlay2/` the inode flag tetherd gives its
+`layers/` (FS_TOPDIR_FL, see layers.spread_subtrees): on an ext4 without a journal, where a
+file created beside just-removed ones costs several times more, it shows how much of a
+difference between the engines is where their layers land on the disk rather than their work.
 """
 from __future__ import annotations
 
@@ -165,7 +170,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--no-reference", action="store_true", help="tetherd only")
+    p.add_argument("--reference-spread", action="store_true",
+                   help="chattr +T the reference engine's overlay2 dir, as tetherd's layers dir")
     args = p.parse_args()
+    start_load = os.getloadavg()
     layers = split_layers(rootfs_tar())
     raw_mib = sum(len(layer) for layer in layers) / (1 << 20)
     daemon = Daemon()
@@ -176,6 +184,8 @@ def main() -> None:
         engines = [Engine("tetherd", daemon.docker, daemon.netns)]
         if reference is not None:
             reference.start()
+            if args.reference_spread:
+                subprocess.run(["chattr", "+T", str(reference.data_root / "overlay2")], check=True)
             engines.append(Engine("docker 20.10", reference.docker, reference.name))
         namespaces = [None] + [e.netns for e in engines]
         with registries(namespaces) as regs:
@@ -193,7 +203,9 @@ def main() -> None:
                 yard["registry GET"].append(download_seconds(regs[0].address, digests))
         load1, load5, _ = os.getloadavg()
         print(f"image: Debian bookworm minbase, 3 layers, {raw_mib:.1f} MiB of tar, {mib:.1f} MiB gzip "
-              f"(load average at the end {load1:.2f}/{load5:.2f}, {args.repeat} rounds)")
+              f"(load average 1/5 min at the start {start_load[0]:.2f}/{start_load[1]:.2f}, at the end "
+              f"{load1:.2f}/{load5:.2f}, {args.repeat} rounds"
+              f"{', reference overlay2 spread' if args.reference_spread else ''})")
         for what in ("pull", "first run", "save", "load", "push"):
             for engine in engines:
                 times = engine.times[what]

@@ -258,3 +258,16 @@ def test_image_with_missing_config_is_left_out(store: ImageStore) -> None:
     with pytest.raises(NotFound):
         reopened.resolve("gone")
     assert reopened.has_layer(gone.diff_ids[0])  # its layer is kept for a repair
+
+
+def test_layers_dir_spreads_new_layers_over_the_disk(store: ImageStore, tmp_path: Path) -> None:
+    """`layers/` carries FS_TOPDIR_FL where the filesystem has it (ext4: `chattr +T`), so each
+    layer unpacks in a block group of its own rather than where the last removed layers were."""
+    import subprocess
+
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    if subprocess.run(["chattr", "+T", str(probe)], capture_output=True).returncode != 0:
+        pytest.skip("the test directory's filesystem has no FS_TOPDIR_FL")
+    shown = subprocess.run(["lsattr", "-d", str(store.layers)], capture_output=True, text=True, check=True)
+    assert "T" in shown.stdout.split()[0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bz2
 import errno
+import fcntl
 import gzip
 import io
 import lzma
@@ -23,6 +24,7 @@ import os
 import secrets
 import shutil
 import stat
+import struct
 import tarfile
 import threading
 from dataclasses import dataclass, field
@@ -40,6 +42,8 @@ SAFE_CHAR_DEVICES = frozenset({(0, 0), (1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (
 # A layer's dir, the guard of its diff: the diff keeps the layer's own root mode and may hold
 # setuid files, so only root (and root's group, as dockerd's overlay2/<id>) may pass.
 LAYER_DIR_MODE = 0o710
+# FS_IOC_GETFLAGS / FS_IOC_SETFLAGS (_IOR/_IOW('f', 1/2, long) on 64-bit) and FS_TOPDIR_FL
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
 
 
 def _zstd_reader(fileobj: BinaryIO) -> BinaryIO:
@@ -94,6 +98,24 @@ def decompressed(fileobj: BinaryIO) -> BinaryIO:
         if head.startswith(magic):
             return opener(stream)
     return stream
+
+
+def spread_subtrees(path: Path) -> None:
+    """Mark `path` as the top of unrelated directory trees (FS_TOPDIR_FL, `chattr +T`), so
+    that ext4 places each new subdirectory (a layer being unpacked) in a block group of its
+    own choosing instead of beside its siblings. Without a journal, ext4 skips every inode of
+    the group freed in the last seconds on each inode it allocates (`recently_deleted`), and
+    there right after took 6-10 s instead of 1.5 s. Only a placement hint: a filesystem that
+    has no such flag or refuses it (ENOTTY, EOPNOTSUPP, ...) leaves the store as it was."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, struct.pack("i", 0)))[0]
+        if not flags & _FS_TOPDIR_FL:
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, struct.pack("i", flags | _FS_TOPDIR_FL))
+    except OSError:
+        pass  # a hint the filesystem does not take: unpacking works the same, only slower
+    finally:
+        os.close(fd)
 
 
 def tar_size(path: Path) -> int:

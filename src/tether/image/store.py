@@ -211,6 +211,7 @@ class ImageStore:
         self.layers = self.root / "layers"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.layers.mkdir(parents=True, exist_ok=True)
+        layers.spread_subtrees(self.layers)
         self._lock = threading.RLock()
         self._damaged = False  # a record or config could not be read: collect no blobs
         self._tags: dict[str, str] = self._load("repositories.json")
