@@ -1,14 +1,17 @@
 """ImageStore: import, resolve, tags, Docker's removal rules and layer GC, bootstrap."""
+import fcntl
 import gzip
 import hashlib
 import io
 import json
+import os
+import struct
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from tether.image import ImageStore, bootstrap_busybox, busybox_rootfs_tar
+from tether.image import ImageStore, bootstrap_busybox, busybox_rootfs_tar, layers
 from tether.image.store import chain_ids
 from tether.rules.errors import BadRequest, Conflict, NotFound
 
@@ -260,14 +263,32 @@ def test_image_with_missing_config_is_left_out(store: ImageStore) -> None:
     assert reopened.has_layer(gone.diff_ids[0])  # its layer is kept for a repair
 
 
+def _dir_flags(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, layers._FS_IOC_GETFLAGS, struct.pack("i", 0)))[0]
+    finally:
+        os.close(fd)
+
+
 def test_layers_dir_spreads_new_layers_over_the_disk(store: ImageStore, tmp_path: Path) -> None:
     """`layers/` carries FS_TOPDIR_FL where the filesystem has it (ext4: `chattr +T`), so each
     layer unpacks in a block group of its own rather than where the last removed layers were."""
-    import subprocess
-
     probe = tmp_path / "probe"
     probe.mkdir()
-    if subprocess.run(["chattr", "+T", str(probe)], capture_output=True).returncode != 0:
+    layers.spread_subtrees(probe)
+    try:
+        taken = _dir_flags(probe) & layers._FS_TOPDIR_FL
+    except OSError:
+        taken = 0
+    if not taken:
         pytest.skip("the test directory's filesystem has no FS_TOPDIR_FL")
-    shown = subprocess.run(["lsattr", "-d", str(store.layers)], capture_output=True, text=True, check=True)
-    assert "T" in shown.stdout.split()[0]
+    assert _dir_flags(store.layers) & layers._FS_TOPDIR_FL
+
+
+def test_a_layers_dir_that_cannot_take_the_flag_is_left_alone(tmp_path: Path) -> None:
+    """A symlinked layers dir (moved to another disk) is not followed and does not fail."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "layers").symlink_to(tmp_path / "elsewhere")
+    layers.spread_subtrees(tmp_path / "layers")
+    layers.spread_subtrees(tmp_path / "missing")

@@ -7,6 +7,7 @@ import pytest
 
 from tether.engine import shared_ns
 from tether.engine.records import Container
+from tether.rules import resources as resource_rules
 from tether.rules.errors import ApiError, NotFound
 from tether.runtime import oci
 from tether.spec import create
@@ -51,8 +52,10 @@ def test_a_hostname_conflicts_with_the_hosts_uts_namespace_before_any_donor_chec
     # spec/create.validate runs first at create (engine/creation.py), so its UTS text wins over
     # a network member's own hostname conflict
     with pytest.raises(ApiError) as err:
-        create.validate(Config(hostname="h"), HostConfig(uts_mode="host",
-                                                         network_mode="container:x"))
+        create.validate(Config(hostname="h"),
+                        HostConfig(uts_mode="host", network_mode="container:x"),
+                        resource_rules.HostFacts(ncpu=2, cpus="0-1", kernel_memory=False,
+                                                 cpu_realtime=True))
     assert err.value.message == "conflicting options: hostname and the UTS mode"
 
 
