@@ -78,7 +78,6 @@ def test_checks_of_a_decoded_create_body() -> None:
         assert (err.value.status, err.value.message) == (500, text)
     r.check_decoded({"CpuRealtimePeriod": 1000, "CpuRealtimeRuntime": 1000}, FACTS)
     r.check_decoded({"CpuRealtimeRuntime": 5000}, FACTS)  # the kernel judges it (at the start)
-    check({"CpuRealtimeRuntime": 1000}, r.HostFacts(ncpu=2), update=True)  # 20.10: no check
 
 
 def test_what_the_kernel_lacks_is_discarded_with_dockerds_warning() -> None:
@@ -110,6 +109,14 @@ def test_oom_kill_disable_without_memory_warns() -> None:
 
 def test_swap_without_memory_is_allowed_in_an_update() -> None:
     assert check({"MemorySwap": 10 * MB}, update=True) == []
+
+
+def test_realtime_update_on_a_kernel_without_realtime_groups_is_refused() -> None:
+    """Recorded, it would fail the container's next start (dockerd 20.10 records it)."""
+    no_rt = r.HostFacts(ncpu=2, cpus="0-1", mems="0", cpu_realtime=False)
+    with pytest.raises(BadRequest, match="^Your kernel does not support CPU real-time scheduler$"):
+        r.verify({"CpuRealtimeRuntime": 1000}, no_rt, update=True)
+    assert r.verify({"CpuRealtimeRuntime": 1000}, FACTS, update=True) == []
 
 
 def test_update_merges_as_dockerd() -> None:

@@ -79,9 +79,9 @@ def _check_set(value: str, available: str, what: str, plural: str) -> None:
 def check_decoded(r: dict[str, Any], facts: HostFacts) -> None:
     """The limits dockerd 20.10 refuses while it decodes a create body (runconfig's validateQoS
     and validateResources), before its other checks of the container. Its errors there carry
-    no kind, so they reach the client as 500s. An update is not decoded that way: there, dockerd
-    takes real-time values without these checks (and the kernel judges them, see
-    engine/limits.py)."""
+    no kind, so they reach the client as 500s. An update is not decoded that way: dockerd
+    takes real-time values there without these checks and the kernel judges them
+    (engine/limits.py); only a kernel without real-time groups refuses them in `verify`."""
     if r.get("IOMaximumBandwidth"):
         raise ApiError("Invalid QoS settings: linux does not support configuration of maximum "
                        "bandwidth")
@@ -160,6 +160,10 @@ def verify(r: dict[str, Any], facts: HostFacts, update: bool = False) -> list[st
                             "is not mounted. PIDs limit discarded.")
         r["PidsLimit"] = None
     _verify_cpu(r, facts, warnings)
+    if update and (get("CpuRealtimePeriod") or get("CpuRealtimeRuntime")) and not facts.cpu_realtime:
+        # dockerd 20.10 records these on a kernel without real-time groups (cgroup v2 among
+        # them) and the next start fails; refused here, where it can be told
+        raise BadRequest("Your kernel does not support CPU real-time scheduler")
     _verify_blkio(r, facts, warnings)
     return warnings
 
