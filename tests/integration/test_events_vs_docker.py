@@ -133,18 +133,22 @@ def _image_events(run: Callable, netns_registry: str, tmp: Path) -> list[str]:
     pushed = f"{netns_registry}/i6a/{repo}:v1"  # i6a: forgotten by forget_test_images
     archive = tmp / f"{repo}.tar"
     since = f"{time.time():.6f}"  # not the engine's own setup in the same second
-    made = [f"{repo}:one", f"{repo}-imp:x", f"{repo}-cm:v", f"{repo}-bt:1", pushed]
+    made = [f"{repo}:one", f"{repo}-plain", f"{repo}-imp:x", f"{repo}-imp2", f"{repo}-cm:v",
+            f"{repo}-cm2", f"{repo}-bt:1", pushed]
     try:
         _ok(run("tag", "busybox", f"{repo}:one"))
         _ok(run("tag", "busybox", f"docker.io/library/{repo}:two"))
+        _ok(run("tag", "busybox", f"{repo}-plain"))  # the event names it without `:latest`
         _ok(run("save", f"{repo}:one"))
         _ok(run("save", "-o", str(archive), f"{repo}:one", "busybox"))
         _ok(run("rmi", f"{repo}:one", f"{repo}:two"))
         _ok(run("load", "-i", str(archive)))
         _ok(run("import", "-", f"{repo}-imp:x", input=_tar_of("f", b"imported\n")))
         made.append(_ok(run("import", "-", input=_tar_of("g", b"plain\n"))).stdout.decode().strip())
+        _ok(run("import", "-", f"{repo}-imp2", input=_tar_of("h", b"untagged\n")))
         _ok(run("create", "--name", repo, "busybox", "true"))
         _ok(run("commit", repo, f"{repo}-cm:v"))
+        _ok(run("commit", repo, f"{repo}-cm2"))
         _ok(run("rm", repo))
         _ok(run("build", "-q", "-t", f"{repo}-bt:1", "-",
                 input=b"FROM busybox\nLABEL i12=labelled\nRUN true\n"))
@@ -176,6 +180,8 @@ def test_image_verbs_emit_image_events_as_docker(daemon, ref, tmp_path: Path) ->
             forget_test_images(daemon)
     assert tether == docker
     actions = [line.split(" ", 1)[0] for line in tether]
-    assert actions == ["tag", "tag", "save", "save", "untag", "untag", "load", "tag", "import",
-                       "import", "tag", "tag", "tag", "push", "untag", "pull"]
+    assert actions == ["tag", "tag", "tag", "save", "save", "untag", "untag", "load", "tag",
+                       "import", "import", "tag", "import", "tag", "tag", "tag", "tag", "push",
+                       "untag", "pull"]
+    assert any('"name":"<repo>-plain"}' in line for line in tether)
     assert any('"i12":"labelled"' in line for line in tether)  # the image's labels

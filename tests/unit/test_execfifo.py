@@ -19,6 +19,16 @@ def _fifo(tmp_path: Path) -> Path:
     return path
 
 
+async def _release(container_dir: Path, pid: int) -> None:
+    """As Runtime.start calls it: a pidfd of init first, closed afterwards."""
+    init = execfifo.pidfd(pid)
+    try:
+        await asyncio.wait_for(execfifo.release(container_dir, init), 10)
+    finally:
+        if init >= 0:
+            os.close(init)
+
+
 def _writer(script: str, fifo: Path) -> subprocess.Popen:
     """A shell that opens the fifo for writing as init does (blocking until a reader comes)."""
     return subprocess.Popen(["sh", "-c", script, "sh", str(fifo)])
@@ -28,7 +38,7 @@ def test_release_reads_the_byte_and_removes_the_fifo(tmp_path: Path) -> None:
     fifo = _fifo(tmp_path)
     init = _writer('printf 0 > "$1"; sleep 0.2', fifo)
     try:
-        asyncio.run(asyncio.wait_for(execfifo.release(tmp_path, init.pid), 10))
+        asyncio.run(_release(tmp_path, init.pid))
         assert not fifo.exists()
     finally:
         init.kill()
@@ -44,9 +54,7 @@ def test_release_after_init_wrote_and_ended(tmp_path: Path) -> None:
     init.wait()
     try:
         # the writer is gone with its byte still in the pipe: the holder's read end kept it
-        async def start() -> None:
-            await execfifo.release(tmp_path, init.pid)
-        asyncio.run(asyncio.wait_for(start(), 10))
+        asyncio.run(_release(tmp_path, init.pid))
     finally:
         os.close(holder)
     assert not fifo.exists()
@@ -57,7 +65,7 @@ def test_dead_init_that_never_wrote_is_runcs_error(tmp_path: Path) -> None:
     init = subprocess.Popen(["sh", "-c", "sleep 0.2"])
     try:
         with pytest.raises(RuntimeError, match="^container process is already dead$"):
-            asyncio.run(asyncio.wait_for(execfifo.release(tmp_path, init.pid), 10))
+            asyncio.run(_release(tmp_path, init.pid))
     finally:
         init.wait()
     assert fifo.exists()  # as runc: a failed start leaves the created state alone
@@ -65,4 +73,4 @@ def test_dead_init_that_never_wrote_is_runcs_error(tmp_path: Path) -> None:
 
 def test_no_fifo_is_an_already_running_container(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="^cannot start an already running container$"):
-        asyncio.run(execfifo.release(tmp_path, os.getpid()))
+        asyncio.run(_release(tmp_path, os.getpid()))

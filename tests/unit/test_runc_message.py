@@ -24,3 +24,9 @@ def test_warnings_are_not_the_error() -> None:
 def test_plain_text_is_kept() -> None:
     assert _runc_message("  container not running\n") == "container not running"
     assert _runc_message('msg="no level"') == "no level"
+
+
+def test_go_escapes_json_lacks_keep_the_text() -> None:
+    """Go's %q may write `\\x01` or `\\a` (a command name from an image): no ValueError."""
+    stderr = 'time="t" level=error msg="exec: \\"a\\x01b\\": executable file not found"\n'
+    assert _runc_message(stderr) == 'exec: \\"a\\x01b\\": executable file not found'

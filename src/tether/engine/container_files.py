@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator
@@ -23,7 +24,7 @@ from tether.engine.containers import ContainerService
 from tether.engine.images import ImageService
 from tether.engine.records import Container
 from tether.engine.rootfs import mounted_overlay
-from tether.rules.errors import ApiError, Conflict
+from tether.rules.errors import Conflict
 from tether.image import archive as image_archive
 from tether.rules import refs
 from tether.image.build.commit import commit_upper
@@ -32,6 +33,7 @@ from tether.image.store import Image, container_config
 from tether.runtime import mounts
 from tether.runtime.rootfd import Root
 
+log = logging.getLogger(__name__)
 Writer = Callable[[BinaryIO], None]  # writes a tar into a file (run by a worker thread)
 
 
@@ -54,21 +56,26 @@ class ContainerFiles:
         `unpause`, as dockerd, which goes on unfrozen when the pause fails."""
         c = self.containers.get(ref)
         given = (f"{repo}:{tag}" if tag else repo) if repo else ""
-        normalized = refs.normalize_tag(given) if given else None  # refused before the pause
+        if given:
+            refs.normalize_tag(given)  # a bad reference is refused before the pause
         frozen = False
         if pause and c.state.status == "running" and not c.state.paused:
-            with contextlib.suppress(ApiError):
+            try:
                 await self.containers.admin.pause(c.id)
                 frozen = True
+            except Exception:  # as dockerd: the commit goes on unfrozen
+                log.warning("commit of %s: pause failed", c.id, exc_info=True)
         try:
-            return await self._commit(c, overrides, changes, given, normalized, comment, author)
+            return await self._commit(c, overrides, changes, given, comment, author)
         finally:
-            if frozen:  # gone or thawed meanwhile: nothing to undo, as dockerd
-                with contextlib.suppress(ApiError):
+            if frozen:
+                try:
                     await self.containers.admin.unpause(c.id)
+                except Exception:  # gone or thawed meanwhile: the commit's result stands
+                    log.warning("commit of %s: unpause failed", c.id, exc_info=True)
 
     async def _commit(self, c: Container, overrides: dict[str, Any], changes: list[str],
-                      given: str, normalized: str | None, comment: str, author: str) -> Image:
+                      given: str, comment: str, author: str) -> Image:
         config = c.config.to_api(omit=False)
         if isinstance(overrides, dict) and overrides:
             config.update(rules.merge_image_config(overrides, c.config.to_api(omit=False)))
@@ -77,9 +84,8 @@ class ContainerFiles:
         parent = await asyncio.to_thread(store.resolve, c.image_id)
         image = await asyncio.to_thread(commit_upper, store, self.containers.paths.upper(c.id),
                                         parent, config, c.config.to_api(), c.id, comment, author)
-        if normalized:  # its `tag` event before the `commit`, as dockerd
-            name, _, tag_name = normalized.rpartition(":")
-            await self.images.tag(image.id, name, tag_name)
+        if given:  # its `tag` event before the `commit`, as dockerd
+            await self.images.tag(image.id, given)
         # dockerd's imageRef is the reference as given (no `:latest` added), in familiar form
         self.containers.emit(c, "commit", comment=comment, imageID=image.id,
                              imageRef=str(refs.parse_normalized(given)) if given else "")

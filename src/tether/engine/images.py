@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from fnmatch import fnmatchcase
 from typing import Any, BinaryIO, Callable, Iterable
 
@@ -40,21 +39,27 @@ class ImageService:
         self.users_of_image = users_of_image
         self.insecure = list(insecure_registries)
 
-    # ---- events ---------------------------------------------------------------------------
+    # ---- events ----------------------------------------------------------------------------
 
-    def publish(self, actor: str, name: str, action: str) -> None:
-        """dockerd's LogImageEvent: the image's labels if `actor` still names an image, and
-        `name`. Runs on the event loop."""
+    def _attributes(self, actor: str, name: str) -> dict[str, str]:
+        """dockerd's LogImageEvent attributes: the image's labels if `actor` still names an
+        image, and `name`. Blocking (the store's lock, which an unpack may hold): called in a
+        worker thread, never on the event loop."""
         labels: dict[str, str] = {}
         with contextlib.suppress(ApiError):
-            labels = dict((self.store.resolve(actor).config.get("config") or {}).get("Labels") or {})
-        self.events.publish("image", action, actor, {**labels, "name": name})
+            config = self.store.resolve(actor).config.get("config") or {}
+            labels = dict(config.get("Labels") or {})
+        return {**labels, "name": name}
 
     def _from_thread(self) -> Publish:
-        """`publish` for a worker thread of the current request (called on the loop)."""
+        """An event logger for a worker thread of the current request (made on the loop): the
+        attributes are read in the thread, the bus (not thread-safe) is written on the loop."""
         loop = asyncio.get_running_loop()
-        return lambda actor, name, action: loop.call_soon_threadsafe(self.publish, actor, name,
-                                                                     action)
+
+        def publish(actor: str, name: str, action: str) -> None:
+            attributes = self._attributes(actor, name)
+            loop.call_soon_threadsafe(self.events.publish, "image", action, actor, attributes)
+        return publish
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -78,13 +83,20 @@ class ImageService:
 
     # ---- tags and removal -----------------------------------------------------------------
 
-    async def tag(self, ref: str, repo: str, tag: str = "") -> str:
-        """Point `repo[:tag]` at the image `ref` names; the `tag` event names the new tag."""
+    async def tag(self, ref: str, repo: str, tag: str = "") -> None:
+        """Point `repo[:tag]` at the image `ref` names. The `tag` event names the reference as
+        given (`foo` stays `foo`, though it is stored as `foo:latest`), as dockerd's."""
         if not repo:
             raise BadRequest("repository name must have at least one component")
-        named = await asyncio.to_thread(self.store.tag, ref, repo, tag)
-        self.publish(self.store.resolve(named).id, named, "tag")
-        return named
+        self.events.publish("image", "tag", *await asyncio.to_thread(self._tag, ref, repo, tag))
+
+    def _tag(self, ref: str, repo: str, tag: str) -> tuple[str, dict[str, str]]:
+        """Tag by the image's ID, so that the event's actor is the image tagged even if `ref`
+        moves meanwhile; the actor and the event's attributes."""
+        image_id = self.store.resolve(ref).id
+        self.store.tag(image_id, repo, tag)
+        named = refs.parse_normalized(repo)
+        return image_id, self._attributes(image_id, str(named.with_tag(tag) if tag else named))
 
     async def remove(self, name: str, force: bool, prune: bool) -> list[dict[str, str]]:
         """`docker rmi`: the records dockerd answers with, `untag`/`delete` events for them."""
@@ -115,7 +127,8 @@ class ImageService:
 
     async def loader(self, body: BinaryIO, quiet: bool) -> Callable[[Emit], None]:
         """`docker load`: the archive is checked and its image list read now; the returned
-        work stores the images (progress through `emit`) and logs a `load` for each."""
+        work stores the images (progress through `emit`) and logs a `load` for each as soon as
+        it is stored, as dockerd."""
         source = await asyncio.to_thread(archive.Archive, body)
         images = await asyncio.to_thread(archive.read_images, source)
         for image in images:
@@ -123,10 +136,8 @@ class ImageService:
         publish = self._from_thread()
 
         def work(emit: Emit) -> None:
-            archive.load(self.store, source, images, quiet, emit)
-            for image in images:
-                image_id = "sha256:" + hashlib.sha256(image.config).hexdigest()
-                publish(image_id, image_id, "load")
+            archive.load(self.store, source, images, quiet, emit,
+                         stored=lambda image_id: publish(image_id, image_id, "load"))
         return work
 
     def importer(self) -> Callable[[BinaryIO, str, list[str], str], Image]:
@@ -136,8 +147,8 @@ class ImageService:
 
         def import_tar(source: BinaryIO, repo: str, changes: list[str], message: str) -> Image:
             image = self.store.import_tar(source, repo or None, changes, message)
-            if repo:
-                publish(image.id, refs.normalize_tag(repo), "tag")
+            if repo:  # the reference as given, as the tag's event of `tag`
+                publish(image.id, str(refs.parse_normalized(repo)), "tag")
             publish(image.id, image.id, "import")
             return image
         return import_tar

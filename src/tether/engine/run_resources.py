@@ -14,7 +14,7 @@ import asyncio
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import Awaitable
 
 from tether.engine import initlayer, process_config, run_config, runtime_create, shared_ns
 from tether.engine.container_mounts import ContainerMounts

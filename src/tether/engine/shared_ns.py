@@ -112,7 +112,8 @@ def shm_source(c: Container, paths: Paths, get: Callable[[str], Container]) -> s
 
 def mount_shm(c: Container, paths: Paths) -> None:
     """Mount a shareable container's /dev/shm tmpfs (ShmSize, Docker's options) under its
-    directory on the host, where no container path is followed; kept across restarts."""
+    directory on the host, where no container path is followed; unmounted when the run ends
+    (`RunResources.release`), as Docker's."""
     path = shm_path(paths, c.id)
     path.mkdir(mode=0o700, exist_ok=True)
     if not mounts.is_mounted(path):

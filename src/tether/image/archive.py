@@ -399,9 +399,11 @@ def check_layers(image: ArchivedImage) -> list[str]:
     return diff_ids
 
 
-def load(store: ImageStore, archive: Archive, images: list[ArchivedImage], quiet: bool, emit: Emit) -> None:
+def load(store: ImageStore, archive: Archive, images: list[ArchivedImage], quiet: bool, emit: Emit,
+         stored: Callable[[str], None] = lambda image_id: None) -> None:
     """Store each image: new layers (with "Loading layer" progress unless `quiet`), config,
-    tags; dockerd's `Loaded image` lines (and its rename notice when a tag moves)."""
+    tags; dockerd's `Loaded image` lines (and its rename notice when a tag moves). `stored` is
+    told each image's ID once it is stored and tagged (the engine's `load` event)."""
     for image in images:
         diff_ids = check_layers(image)
         with store.keeping_layers(diff_ids), ThreadPoolExecutor(UNPACKS, thread_name_prefix="load") as pool:
@@ -438,6 +440,7 @@ def load(store: ImageStore, archive: Archive, images: list[ArchivedImage], quiet
             emit({"stream": f"Loaded image: {tag}\n"})
         if not image.tags:
             emit({"stream": f"Loaded image ID: {loaded.id}\n"})
+        stored(loaded.id)
 
 
 def _tagged(store: ImageStore, tag: str) -> str | None:

@@ -160,7 +160,8 @@ def verify(r: dict[str, Any], facts: HostFacts, update: bool = False) -> list[st
                             "is not mounted. PIDs limit discarded.")
         r["PidsLimit"] = None
     _verify_cpu(r, facts, warnings)
-    if update and (get("CpuRealtimePeriod") or get("CpuRealtimeRuntime")) and not facts.cpu_realtime:
+    realtime = get("CpuRealtimePeriod") or get("CpuRealtimeRuntime")
+    if update and realtime and not facts.cpu_realtime:
         # dockerd 20.10 records these on a kernel without real-time groups (cgroup v2 among
         # them) and the next start fails; refused here, where it can be told
         raise BadRequest("Your kernel does not support CPU real-time scheduler")

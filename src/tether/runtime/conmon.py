@@ -44,11 +44,20 @@ def _runc_message(stderr: str) -> str:
     """runc's error text without logrus' `time=... level=error msg="..."` wrapping: its last
     error-level message, as containerd reports a runtime failure (runc's nsexec may log an
     earlier one, e.g. a refused oom_score_adj, that Docker does not show)."""
-    found = [(level, json.loads(f'"{m}"')) for level, m in _RUNC_MSG.findall(stderr)]
+    found = [(level, _unquote(m)) for level, m in _RUNC_MSG.findall(stderr)]
     errors = [m for level, m in found if level == "error"]
     if errors:
         return errors[-1]
     return found[-1][1] if found else stderr.strip()
+
+
+def _unquote(quoted: str) -> str:
+    """A logrus-quoted message (Go's %q) as text; escapes JSON does not know (`\\x01`, `\\a`,
+    which a command name from an image can put there) leave it as it came."""
+    try:
+        return json.loads(f'"{quoted}"')
+    except ValueError:
+        return quoted
 
 
 async def _read_line(fd: int) -> bytes:
@@ -267,19 +276,24 @@ class Runtime:
     async def start(self, cid: str) -> int:
         """Let the created container's process run (`runc start`'s checks and texts, its fifo
         step done here: runtime/execfifo.py); returns its pid."""
-        status = self.status(cid)
-        if status is None:
-            raise RuntimeError(f"container {cid} does not exist")
-        if status == "stopped":
-            raise RuntimeError("cannot start a container that has stopped")
-        if status == "running":
-            raise RuntimeError("cannot start an already running container")
-        if status != "created":
-            raise RuntimeError(f"cannot start a container in the {status} state")
         pid = _read_int(self._dir(cid) / "pid")
         if pid is None:
-            raise RuntimeError(f"container {cid} has no pid file")
-        await execfifo.release(self.runc_root / cid, pid)
+            raise RuntimeError("container does not exist")
+        pidfd = execfifo.pidfd(pid)  # first: the status check below then pins it to init
+        try:
+            status = self.status(cid)
+            if status is None:
+                raise RuntimeError("container does not exist")
+            if status == "stopped":
+                raise RuntimeError("cannot start a container that has stopped")
+            if status == "running":
+                raise RuntimeError("cannot start an already running container")
+            if status != "created":
+                raise RuntimeError(f"cannot start a container in the {status} state")
+            await execfifo.release(self.runc_root / cid, pidfd)
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
         return pid
 
     async def pause(self, cid: str) -> None:

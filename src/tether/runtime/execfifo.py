@@ -21,17 +21,27 @@ FIFO = "exec.fifo"
 _CHUNK = 64
 
 
-async def release(container_dir: Path, init_pid: int) -> None:
+def pidfd(pid: int) -> int:
+    """A pidfd of `pid`, -1 when no such process is left. Opened before the caller checks that
+    `pid` is still the container's init (runc's start time in its state), so that the pidfd
+    cannot name a process that took the pid over after init died."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return -1
+
+
+async def release(container_dir: Path, init: int) -> None:
     """Open, drain and remove runc's exec fifo of the created container in `container_dir`
-    (its runc state directory) whose init is `init_pid`. Raises RuntimeError with runc's text
-    when the process is already running or has died."""
+    (its runc state directory); `init` is a pidfd of its init (`pidfd`, -1: gone). Raises
+    RuntimeError with runc's text when the process is already running or has died."""
     path = container_dir / FIFO
     try:  # non-blocking: the open itself lets init's open for writing go on
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise RuntimeError("cannot start an already running container") from None
     try:
-        data = await _drain(fd, init_pid)
+        data = await _drain(fd, init)
     finally:
         os.close(fd)
     if not data:
@@ -39,10 +49,10 @@ async def release(container_dir: Path, init_pid: int) -> None:
     os.unlink(path)
 
 
-async def _drain(fd: int, init_pid: int) -> bytes:
+async def _drain(fd: int, init: int) -> bytes:
     """Everything written to the fifo until its writer is gone. A fifo nobody has opened for
     writing yet is not readable (Linux reports no hang-up before a first writer), so the reader
-    wakes only for init's byte or its close; init's death wakes the pidfd."""
+    wakes only for init's byte or its close; init's death wakes its pidfd."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[bytes] = loop.create_future()
     received = bytearray()
@@ -70,20 +80,14 @@ async def _drain(fd: int, init_pid: int) -> bytes:
         else:
             done.set_exception(RuntimeError("container process is already dead"))
 
+    loop.add_reader(fd, readable)
+    if init >= 0:
+        loop.add_reader(init, died)
+    else:
+        loop.call_soon(died)
     try:
-        pidfd = os.pidfd_open(init_pid)
-    except ProcessLookupError:
-        pidfd = -1
-    try:
-        loop.add_reader(fd, readable)
-        if pidfd >= 0:
-            loop.add_reader(pidfd, died)
-        else:
-            loop.call_soon(died)
         return await done
     finally:
         loop.remove_reader(fd)
-        if pidfd >= 0:
-            loop.remove_reader(pidfd)
-            with contextlib.suppress(OSError):
-                os.close(pidfd)
+        if init >= 0:
+            loop.remove_reader(init)
