@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from tether.image.registry import INDEX_HOST, Credentials, RegistryClient
+from tether.rules import filters as filters_rule
 from tether.rules.errors import BadRequest
 
 FILTERS = frozenset({"is-automated", "is-official", "stars"})
@@ -30,15 +31,13 @@ def _bool_filter(filters: dict[str, list[str]], key: str) -> bool | None:
         return True
     if values == ["false"]:
         return False
-    raise BadRequest(f"Invalid filter '{key}=[{' '.join(values)}]'")
+    raise filters_rule.invalid_value(key, values)
 
 
 def result_filter(filters: dict[str, list[str]]):
     """dockerd's checks of the filters (before it asks the registry) and the test on each
     result; a bad one is dockerd's invalid filter (400)."""
-    for key in filters:
-        if key not in FILTERS:
-            raise BadRequest(f"Invalid filter '{key}'")
+    filters_rule.check_keys(filters, FILTERS)
     official, automated = _bool_filter(filters, "is-official"), _bool_filter(filters, "is-automated")
     stars = 0
     for value in filters.get("stars", []):
