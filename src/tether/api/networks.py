@@ -63,6 +63,7 @@ class NetworkRoutes:
 
     async def list(self, req: Request) -> Response:
         filters = req.filters()
+        netrules.check_list_filters(filters)
         return json_response([v for v in self._views() if netrules.matches_filters(v, filters)])
 
     async def inspect(self, req: Request) -> Response:

@@ -13,7 +13,7 @@ from tether.engine.netattach import NetworkAttachment
 from tether.engine.paths import Paths
 from tether.engine.records import Container
 from tether.engine.registry import ContainerRegistry
-from tether.rules import health
+from tether.rules import health, ps_filters
 from tether.rules.filters import label_matches
 from tether.rules.errors import NotFound
 from tether.image.store import ImageStore
@@ -78,15 +78,32 @@ class ContainerViews:
             return 0
 
     def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Container]:
-        """`GET /containers/json`: newest first, Docker's filters."""
+        """`GET /containers/json`: newest first, Docker's filters, checked in dockerd's order
+        (its first error is the one a client sees). `isolation` is accepted and matches every
+        container, as dockerd's list does on Linux (no container has another isolation)."""
+        ps_filters.check_keys(filters)
+        exit_codes = ps_filters.exit_codes(filters.get("exited") or [])
+        tasks = ps_filters.wants_tasks(filters.get("is-task") or [])
         health.check_filter(filters.get("health") or [])
         items = sorted(self.registry.all(), key=lambda c: c.created, reverse=True)
+        names = {c.id: [c.name, *self.links.names_of(c)] for c in items}
+        before, since = (ps_filters.resolve_exact(filters[key][-1], names) if filters.get(key)
+                         else None for key in ("before", "since"))
+        publish = ps_filters.port_set("publish", filters.get("publish") or [])
+        expose = ps_filters.port_set("expose", filters.get("expose") or [])
+        if tasks:  # tether runs no swarm tasks
+            return []
+        kept = set(ps_filters.cut_before_since([c.id for c in items], before, since))
+        items = [c for c in items if c.id in kept]
         if not all_ and limit <= 0:
             items = [c for c in items if c.state.status in ("running", "restarting")]
-        items = [c for c in items if self._matches(c, filters)]
+        items = [c for c in items if self._matches(c, filters, exit_codes)]
+        if publish or expose:  # on the list's own Ports, as dockerd matches them
+            items = [c for c in items
+                     if ps_filters.ports_match(self.summary(c)["Ports"], publish, expose)]
         return items[:limit] if limit > 0 else items
 
-    def _matches(self, c: Container, filters: dict[str, list[str]]) -> bool:
+    def _matches(self, c: Container, filters: dict[str, list[str]], exit_codes: list[int]) -> bool:
         def any_of(key: str, test: Callable[[str], bool]) -> bool:
             values = filters.get(key)
             return not values or any(test(v) for v in values)
@@ -100,8 +117,8 @@ class ContainerViews:
                         for v in filters.get("label") or [])
                 and any_of("health", lambda v: health.filter_value(c.state.health) == v)
                 and any_of("network", lambda v: v in self.attachment.network_names(c))
-                and any_of("exited", lambda v: c.state.status == "exited" and v.lstrip("-").isdigit()
-                           and c.state.exit_code == int(v))
+                and (not exit_codes or (c.state.status == "exited"
+                                        and c.state.exit_code in exit_codes))
                 and any_of("volume", lambda v: any(v in (mp.name or mp.source, mp.destination)
                                                    for mp in c.mount_points)))
 
