@@ -1,6 +1,6 @@
 """User-defined networks through the stock docker CLI, against tetherd and against Docker 20.10
-(the reference engine): `network ls/inspect/create/rm/prune` (and prune's filters) outputs and errors, connect and
-disconnect (interfaces, routes, /etc/hosts, resolv.conf), `--ip`, `--ip-range`, aliases in
+(the reference engine): `network ls/inspect/create/rm/prune` (and the filters of ls and prune)
+outputs and errors, connect and disconnect (interfaces, routes, /etc/hosts, resolv.conf), `--ip`, `--ip-range`, aliases in
 inspect, isolation between networks and the default bridge, and `--internal`.
 
 The transcript is stateful, so it runs once per engine (module fixture) and each step is compared
@@ -38,6 +38,16 @@ STEPS: list[tuple[str, ...]] = [
     ("network", "ls", "--no-trunc"),
     ("network", "ls", "-f", "driver=null"),
     ("network", "ls", "-f", "name=n", "--format", "{{.Name}}\t{{.Driver}}\t{{.Internal}}"),
+    # list filters: every key dockerd knows applied, any other refused
+    ("network", "ls", "-f", "bogus=1"),
+    ("network", "ls", "-f", "dangling=true", "--format", "{{.Name}}"),
+    ("network", "ls", "-f", "dangling=0", "--format", "{{.Name}}"),
+    ("network", "ls", "-f", "dangling=yes"),
+    ("network", "ls", "-f", "dangling=true", "-f", "dangling=false"),
+    ("network", "ls", "-f", "type=builtin", "--format", "{{.Name}}"),
+    ("network", "ls", "-f", "type=custom", "-f", "label=a=b", "--format", "{{.Name}}"),
+    ("network", "ls", "-f", "type=bogus"),
+    ("network", "ls", "-f", "name=^n[13]$", "-f", "scope=local", "--format", "{{.Name}}"),
     ("network", "rm", "nope"),
     ("network", "rm", "bridge"),
     ("network", "inspect", "nope"),
@@ -46,6 +56,7 @@ STEPS: list[tuple[str, ...]] = [
     ("run", "-d", "--name", "a2", "--network", "n1", "busybox", "sleep", "300"),
     ("run", "-d", "--name", "b1", "busybox", "sleep", "300"),
     ("run", "-d", "--name", "c1", "--network", "n3", "busybox", "sleep", "300"),
+    ("network", "ls", "-f", "dangling=false", "--format", "{{.Name}}"),
     ("inspect", "-f", "{{json .NetworkSettings.Networks}}", "a1"),
     ("inspect", "-f", "{{.HostConfig.NetworkMode}} {{.NetworkSettings.IPAddress}}", "a1"),
     ("exec", "a1", "cat", "/etc/hosts", "/etc/resolv.conf"),

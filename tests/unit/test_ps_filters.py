@@ -59,8 +59,10 @@ def test_port_sets() -> None:
     ("expose", "1.2.3.4:80/tcp", "filter for 'expose' should not contain ':': 1.2.3.4:80/tcp"),
     ("publish", "x", 'error while looking up for publish x: strconv.ParseUint: parsing "x": '
                      "invalid syntax"),
-    ("expose", "9-8", "error while looking up for expose 9-8: invalid range specified for port: 9-8"),
-    ("publish", "/tcp", "error while looking up for publish /tcp: empty string specified for ports"),
+    ("expose", "9-8",
+     "error while looking up for expose 9-8: Invalid range specified for the Port: 9-8"),
+    ("publish", "/tcp",
+     "error while looking up for publish /tcp: Empty string specified for ports."),
 ])
 def test_port_filter_errors(key, value, text) -> None:
     with pytest.raises(ApiError) as caught:

@@ -12,7 +12,7 @@ from typing import Any
 
 from tether.rules import filters as common
 from tether.rules.errors import ApiError
-from tether.rules.portspec import PortSpecError, go_quote, parse_port_range, split_proto_port
+from tether.rules.portspec import PortSpecError, go_quote, parse_uint16, split_proto_port
 
 ACCEPTED = ("ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task",
             "label", "name", "network", "publish", "since", "status", "volume")
@@ -33,11 +33,24 @@ def port_set(key: str, values: Iterable[str]) -> set[str]:
             raise ApiError(f"filter for '{key}' should not contain ':': {value}", 500)
         proto, port = split_proto_port(value)
         try:
-            start, end = parse_port_range(port)
+            start, end = _port_range(port)
         except PortSpecError as exc:
             raise ApiError(f"error while looking up for {key} {value}: {exc}", 500) from None
         ports.update(f"{n}/{proto}" for n in range(start, end + 1))
     return ports
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    """nat.ParsePortRange as dockerd 20.10 vendors it: "N" or "N-M", with that version's texts
+    (older than the CLI's, which portspec.parse_port_range follows)."""
+    if not text:
+        raise PortSpecError("Empty string specified for ports.")
+    parts = text.split("-")
+    start = parse_uint16(parts[0])
+    end = parse_uint16(parts[1]) if len(parts) > 1 else start
+    if end < start:
+        raise PortSpecError(f"Invalid range specified for the Port: {text}")
+    return start, end
 
 
 def ports_match(ports: Sequence[Mapping[str, Any]], publish: set[str], expose: set[str]) -> bool:
