@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tether.api.http import Request, Response, Router, json_response
+from tether.api.http import Request, Response, Router, api_version, json_response
 from tether.engine.containers import ContainerService
 from tether.network import netrules
 from tether.rules import apitypes
@@ -64,7 +64,12 @@ class NetworkRoutes:
     async def list(self, req: Request) -> Response:
         filters = req.filters()
         netrules.check_list_filters(filters)
-        return json_response([v for v in self._views() if netrules.matches_filters(v, filters)])
+        views = self._views()
+        if api_version(req.api_version) >= (1, 28):
+            # dockerd lists endpoints only for older clients, and `dangling` judges the list it
+            # returns: from 1.28 on every user-defined network is dangling to it
+            views = [{**view, "Containers": {}} for view in views]
+        return json_response([v for v in views if netrules.matches_filters(v, filters)])
 
     async def inspect(self, req: Request) -> Response:
         return json_response(self._find_view(req.params["id"]))
