@@ -1,7 +1,8 @@
 """User-defined networks through the stock docker CLI, against tetherd and against Docker 20.10
 (the reference engine): `network ls/inspect/create/rm/prune` (and the filters of ls and prune)
-outputs and errors, connect and disconnect (interfaces, routes, /etc/hosts, resolv.conf), `--ip`, `--ip-range`, aliases in
-inspect, isolation between networks and the default bridge, and `--internal`.
+outputs and errors, connect and disconnect (interfaces, routes, /etc/hosts, resolv.conf), `--ip`,
+`--ip-range`, aliases in inspect, isolation between networks and the default bridge, and
+`--internal`.
 
 The transcript is stateful, so it runs once per engine (module fixture) and each step is compared
 on its own after normalisation: 64- and 12-hex IDs become `<idN>` by order of appearance,
