@@ -51,6 +51,10 @@ FILTERS: list[tuple[str, ...]] = [
     ("isolation=default",),
     ("exited=3",),
     ("exited=x",),
+    ("status=exited",),  # a status filter lists stopped containers without -a
+    ("status=bogus",),
+    ("health=none", "since=p3"),
+    ("label=x", "before=p2"),
 ]
 LISTS: list[tuple[str, ...]] = [
     ("ps", *(arg for f in filters for arg in ("--filter", f)), *extra, "--format", "{{.Names}}")

@@ -101,3 +101,10 @@ def test_exit_codes() -> None:
         with pytest.raises(ApiError) as caught:
             ps_filters.exit_codes([value])
         assert caught.value.message == f'strconv.Atoi: parsing "{value}": invalid syntax'
+
+
+def test_status_values() -> None:
+    assert not ps_filters.wants_stopped([])
+    assert ps_filters.wants_stopped(["running"]) and ps_filters.wants_stopped(ps_filters.STATES)
+    with pytest.raises(BadRequest, match=r"^Invalid filter 'status=bogus'$"):
+        ps_filters.wants_stopped(["exited", "bogus"])

@@ -83,6 +83,7 @@ class ContainerViews:
         container, as dockerd's list does on Linux (no container has another isolation)."""
         ps_filters.check_keys(filters)
         exit_codes = ps_filters.exit_codes(filters.get("exited") or [])
+        all_ = ps_filters.wants_stopped(filters.get("status") or []) or all_
         tasks = ps_filters.wants_tasks(filters.get("is-task") or [])
         health.check_filter(filters.get("health") or [])
         items = sorted(self.registry.all(), key=lambda c: c.created, reverse=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tether.rules import filters as common
-from tether.rules.errors import ApiError
+from tether.rules.errors import ApiError, BadRequest
 from tether.rules.portspec import PortSpecError, go_quote, parse_uint16, split_proto_port
 
 ACCEPTED = ("ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task",
@@ -21,6 +21,20 @@ ACCEPTED = ("ancestor", "before", "expose", "exited", "health", "id", "isolation
 def check_keys(filters: Mapping[str, list[str]]) -> None:
     """dockerd's `Invalid filter 'X'` (400) for the first key it does not know."""
     common.check_keys(filters, ACCEPTED)
+
+
+STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def wants_stopped(values: Iterable[str]) -> bool:
+    """A `status` filter lists stopped containers without `all` (dockerd turns `all` on for
+    it); a value that is no container state is dockerd's `Invalid filter 'status=X'` (400)."""
+    given = False
+    for value in values:
+        if value not in STATES:
+            raise BadRequest(f"Invalid filter 'status={value}'")
+        given = True
+    return given
 
 
 def port_set(key: str, values: Iterable[str]) -> set[str]:
