@@ -66,8 +66,7 @@ class NetworkRoutes:
         netrules.check_list_filters(filters)
         views = self._views()
         if api_version(req.api_version) >= (1, 28):
-            # dockerd lists endpoints only for older clients, and `dangling` judges the list it
-            # returns: from 1.28 on every user-defined network is dangling to it
+            # dockerd lists a network's endpoints only to clients older than 1.28
             views = [{**view, "Containers": {}} for view in views]
         return json_response([v for v in views if netrules.matches_filters(v, filters)])
 

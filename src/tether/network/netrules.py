@@ -266,7 +266,7 @@ def check_list_filters(filters: dict[str, list[str]]) -> None:
 def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     """`GET /networks?filters=` (checked by check_list_filters): name and id as Go regular
     expressions searched in the value (dockerd's filters.Match), driver, scope and type exactly,
-    every label, and dangling (a user-defined network without containers)."""
+    every label, and dangling (as dockerd judges it: every user-defined network)."""
     for key, values in filters.items():
         if key == "name" and not any(_regex_search(v, view["Name"]) for v in values):
             return False
@@ -283,8 +283,9 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
         if key == "label" and not all(label_matches(view["Labels"] or {}, v) for v in values):
             return False
         if key == "dangling" and values:
-            dangling = view["Name"] not in PREDEFINED and not view["Containers"]
-            if dangling != _DANGLING[values[0]]:
+            # dockerd filters its list before it adds any endpoint to it (only clients before
+            # API 1.28 get them), so to it every user-defined network is dangling
+            if (view["Name"] not in PREDEFINED) != _DANGLING[values[0]]:
                 return False
     return True
 
