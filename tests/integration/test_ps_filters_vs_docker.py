@@ -23,6 +23,8 @@ SETUP: list[tuple[str, ...]] = [
     ("run", "-d", "--name", "p4", "-p", "9090:90/udp", "busybox", "sleep", "300"),
     ("run", "-d", "--name", "p5", "--expose", "7000-7001", "busybox", "sleep", "300"),
     ("run", "--name", "p6", "busybox", "sh", "-c", "exit 3"),
+    ("network", "create", "pn"),
+    ("run", "-d", "--name", "p7", "--network", "pn", "busybox", "sleep", "300"),
 ]
 FILTERS: list[tuple[str, ...]] = [
     ("bogus=1",),
@@ -55,6 +57,9 @@ FILTERS: list[tuple[str, ...]] = [
     ("status=bogus",),
     ("health=none", "since=p3"),
     ("label=x", "before=p2"),
+    ("network=pn",),
+    ("network=p",),  # a network name is matched whole
+    ("network=bridge", "network=host"),
 ]
 LISTS: list[tuple[str, ...]] = [
     ("ps", *(arg for f in filters for arg in ("--filter", f)), *extra, "--format", "{{.Names}}")
@@ -68,11 +73,15 @@ LISTS: list[tuple[str, ...]] = [
 def transcript(docker: Callable[..., object]) -> list[tuple[int, str, str]]:
     for step in SETUP:
         docker(*step)
+    network_id = docker("network", "inspect", "-f", "{{.Id}}", "pn").stdout.decode().strip()
+    by_id = [("ps", "-a", "--filter", f"network={network_id[:length]}", "--format", "{{.Names}}")
+             for length in (64, 5)]
     results = []
-    for step in LISTS:
+    for step in LISTS + by_id:  # the ID steps show no ID: the list is of names
         r = docker(*step)
         results.append((r.returncode, r.stdout.decode(), r.stderr.decode()))
-    docker("rm", "-f", "p1", "p2", "p3", "p4", "p5", "p6")
+    docker("rm", "-f", "p1", "p2", "p3", "p4", "p5", "p6", "p7")
+    docker("network", "rm", "pn")
     return results
 
 
@@ -85,7 +94,15 @@ def both() -> Iterator[tuple[list, list]]:
     yield theirs, ours
 
 
-@pytest.mark.parametrize("index", range(len(LISTS)), ids=[" ".join(s[1:-2]) for s in LISTS])
+@pytest.mark.parametrize("index", range(len(LISTS) + 2),
+                         ids=[" ".join(s[1:-2]) for s in LISTS] + ["network=ID", "network=ID[:5]"])
 def test_listing(both, index):
     theirs, ours = both
     assert ours[index] == theirs[index]
+
+
+def test_network_id_steps_are_not_vacuous(both):
+    """The ID steps list the network's member on the reference engine, so the comparison
+    above tests a match, not two empty lists."""
+    theirs, _ = both
+    assert theirs[-2:] == [(0, "p7\n", "")] * 2

@@ -117,7 +117,7 @@ class ContainerViews:
                 and all(label_matches(c.config.labels or {}, v)
                         for v in filters.get("label") or [])
                 and any_of("health", lambda v: health.filter_value(c.state.health) == v)
-                and any_of("network", lambda v: v in self.attachment.network_names(c))
+                and any_of("network", lambda v: _on_network(v, self.attachment.networks(c)))
                 and (not exit_codes or (c.state.status == "exited"
                                         and c.state.exit_code in exit_codes))
                 and any_of("volume", lambda v: any(v in (mp.name or mp.source, mp.destination)
@@ -128,6 +128,12 @@ class ContainerViews:
             return self.images.resolve(ref).id == c.image_id
         except NotFound:
             return False
+
+
+def _on_network(value: str, networks: dict[str, Any]) -> bool:
+    """The `network` filter: a network's name exactly, or a prefix of its ID (dockerd's)."""
+    return value in networks or any((entry or {}).get("NetworkID", "").startswith(value)
+                                    for entry in networks.values())
 
 
 def _name_matches(pattern: str, name: str) -> bool:
