@@ -25,6 +25,8 @@ SETUP: list[tuple[str, ...]] = [
     ("run", "--name", "p6", "busybox", "sh", "-c", "exit 3"),
     ("network", "create", "pn"),
     ("run", "-d", "--name", "p7", "--network", "pn", "busybox", "sleep", "300"),
+    ("run", "-d", "--name", "p8", "--network", "host", "busybox", "sleep", "300"),
+    ("create", "--name", "p9", "--network", "none", "busybox", "true"),
 ]
 FILTERS: list[tuple[str, ...]] = [
     ("bogus=1",),
@@ -60,6 +62,7 @@ FILTERS: list[tuple[str, ...]] = [
     ("network=pn",),
     ("network=p",),  # a network name is matched whole
     ("network=bridge", "network=host"),
+    ("network=none",),
 ]
 LISTS: list[tuple[str, ...]] = [
     ("ps", *(arg for f in filters for arg in ("--filter", f)), *extra, "--format", "{{.Names}}")
@@ -80,7 +83,7 @@ def transcript(docker: Callable[..., object]) -> list[tuple[int, str, str]]:
     for step in LISTS + by_id:  # the ID steps show no ID: the list is of names
         r = docker(*step)
         results.append((r.returncode, r.stdout.decode(), r.stderr.decode()))
-    docker("rm", "-f", "p1", "p2", "p3", "p4", "p5", "p6", "p7")
+    docker("rm", "-f", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9")
     docker("network", "rm", "pn")
     return results
 
