@@ -27,6 +27,8 @@ SETUP: list[tuple[str, ...]] = [
     ("run", "-d", "--name", "p7", "--network", "pn", "busybox", "sleep", "300"),
     ("run", "-d", "--name", "p8", "--network", "host", "busybox", "sleep", "300"),
     ("create", "--name", "p9", "--network", "none", "busybox", "true"),
+    ("commit", "p2", "pkid"),  # an image made on busybox: busybox's descendant
+    ("create", "--name", "p10", "pkid", "true"),
 ]
 FILTERS: list[tuple[str, ...]] = [
     ("bogus=1",),
@@ -63,6 +65,10 @@ FILTERS: list[tuple[str, ...]] = [
     ("network=p",),  # a network name is matched whole
     ("network=bridge", "network=host"),
     ("network=none",),
+    ("ancestor=busybox",),
+    ("ancestor=pkid",),
+    ("ancestor=nope",),
+    ("ancestor=nope", "ancestor=pkid"),
 ]
 LISTS: list[tuple[str, ...]] = [
     ("ps", *(arg for f in filters for arg in ("--filter", f)), *extra, "--format", "{{.Names}}")
@@ -83,7 +89,8 @@ def transcript(docker: Callable[..., object]) -> list[tuple[int, str, str]]:
     for step in LISTS + by_id:  # the ID steps show no ID: the list is of names
         r = docker(*step)
         results.append((r.returncode, r.stdout.decode(), r.stderr.decode()))
-    docker("rm", "-f", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9")
+    docker("rm", "-f", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10")
+    docker("rmi", "pkid")
     docker("network", "rm", "pn")
     return results
 
@@ -104,8 +111,11 @@ def test_listing(both, index):
     assert ours[index] == theirs[index]
 
 
-def test_network_id_steps_are_not_vacuous(both):
-    """The ID steps list the network's member on the reference engine, so the comparison
-    above tests a match, not two empty lists."""
+def test_matches_are_not_vacuous(both):
+    """The network ID steps and the ancestor of a committed image list their containers on the
+    reference engine, so the comparisons above test a match, not two empty lists."""
     theirs, _ = both
     assert theirs[-2:] == [(0, "p7\n", "")] * 2
+    by_ancestor = LISTS.index(("ps", "--filter", "ancestor=busybox", "-a", "--format",
+                               "{{.Names}}"))
+    assert "p10\n" in theirs[by_ancestor][1]

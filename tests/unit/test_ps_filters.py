@@ -108,3 +108,12 @@ def test_status_values() -> None:
     assert ps_filters.wants_stopped(["running"]) and ps_filters.wants_stopped(ps_filters.STATES)
     with pytest.raises(BadRequest, match=r"^Invalid filter 'status=bogus'$"):
         ps_filters.wants_stopped(["exited", "bogus"])
+
+
+def test_ancestor_images_with_descendants() -> None:
+    tree = {"base": ["mid", "other"], "mid": ["leaf"], "leaf": [], "other": [], "lone": []}
+    assert ps_filters.with_descendants(["base"], tree.__getitem__) == {
+        "base", "mid", "other", "leaf"}
+    assert ps_filters.with_descendants(["mid", "lone"], tree.__getitem__) == {
+        "mid", "leaf", "lone"}
+    assert ps_filters.with_descendants([], tree.__getitem__) == set()

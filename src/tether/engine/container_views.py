@@ -90,6 +90,7 @@ class ContainerViews:
         names = {c.id: [c.name, *self.links.names_of(c)] for c in items}
         before, since = (ps_filters.resolve_exact(filters[key][-1], names) if filters.get(key)
                          else None for key in ("before", "since"))
+        ancestors = self._ancestor_images(filters.get("ancestor") or [])
         publish = ps_filters.port_set("publish", filters.get("publish") or [])
         expose = ps_filters.port_set("expose", filters.get("expose") or [])
         if tasks:  # tether runs no swarm tasks
@@ -98,7 +99,8 @@ class ContainerViews:
         items = [c for c in items if c.id in kept]
         if not all_ and limit <= 0:
             items = [c for c in items if c.state.status in ("running", "restarting")]
-        items = [c for c in items if self._matches(c, filters, exit_codes)]
+        items = [c for c in items if self._matches(c, filters, exit_codes)
+                 and (ancestors is None or c.image_id in ancestors)]
         if publish or expose:  # on the list's own Ports, as dockerd matches them
             items = [c for c in items
                      if ps_filters.ports_match(self.summary(c)["Ports"], publish, expose)]
@@ -112,7 +114,6 @@ class ContainerViews:
         return (any_of("id", lambda v: c.id.startswith(v))
                 and any_of("name", lambda v: _name_matches(v, c.name))
                 and any_of("status", lambda v: c.state.status == v)
-                and any_of("ancestor", lambda v: self._is_ancestor(v, c))
                 # every label filter must hold, as in Docker (compose asks project AND service)
                 and all(label_matches(c.config.labels or {}, v)
                         for v in filters.get("label") or [])
@@ -123,11 +124,19 @@ class ContainerViews:
                 and any_of("volume", lambda v: any(v in (mp.name or mp.source, mp.destination)
                                                    for mp in c.mount_points)))
 
-    def _is_ancestor(self, ref: str, c: Container) -> bool:
-        try:
-            return self.images.resolve(ref).id == c.image_id
-        except NotFound:
-            return False
+    def _ancestor_images(self, refs: list[str]) -> set[str] | None:
+        """The images whose containers the `ancestor` filter keeps (None without it): the named
+        images that exist, with their descendants; an unknown name adds nothing, as dockerd."""
+        if not refs:
+            return None
+        roots = []
+        for ref in refs:
+            try:
+                roots.append(self.images.resolve(ref).id)
+            except NotFound:
+                continue
+        return ps_filters.with_descendants(
+            roots, lambda image_id: [child.id for child in self.images.children(image_id)])
 
 
 def _on_network(value: str, networks: dict[str, Any]) -> bool:

@@ -7,7 +7,7 @@ list.go): a key tether dropped would list containers the user filtered out.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tether.rules import filters as common
@@ -128,3 +128,16 @@ def exit_codes(values: Iterable[str]) -> list[int]:
             raise ApiError(f"strconv.Atoi: parsing {go_quote(value)}: invalid syntax", 500)
         codes.append(int(value))
     return codes
+
+
+def with_descendants(roots: Iterable[str], children: Callable[[str], Iterable[str]]) -> set[str]:
+    """The `ancestor` filter's image set: each named image and every image made on it, however
+    deep (dockerd walks the parent links a build step or commit recorded)."""
+    found: set[str] = set()
+    todo = list(roots)
+    while todo:
+        image_id = todo.pop()
+        if image_id not in found:
+            found.add(image_id)
+            todo.extend(children(image_id))
+    return found
