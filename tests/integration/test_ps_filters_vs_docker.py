@@ -65,6 +65,8 @@ FILTERS: list[tuple[str, ...]] = [
     ("network=p",),  # a network name is matched whole
     ("network=bridge", "network=host"),
     ("network=none",),
+    ("name=^p1", "name=/p2$"),
+    ("id=[",),
     ("ancestor=busybox",),
     ("ancestor=pkid",),
     ("ancestor=nope",),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +13,7 @@ from tether.engine.paths import Paths
 from tether.engine.records import Container
 from tether.engine.registry import ContainerRegistry
 from tether.rules import health, ps_filters
-from tether.rules.filters import label_matches
+from tether.rules.filters import label_matches, pattern_matches
 from tether.rules.errors import NotFound
 from tether.image.store import ImageStore
 
@@ -111,8 +110,9 @@ class ContainerViews:
             values = filters.get(key)
             return not values or any(test(v) for v in values)
 
-        return (any_of("id", lambda v: c.id.startswith(v))
-                and any_of("name", lambda v: _name_matches(v, c.name))
+        return (any_of("id", lambda v: pattern_matches(v, c.id))
+                and any_of("name", lambda v: pattern_matches(v, c.name)
+                           or pattern_matches(v, c.name.removeprefix("/")))
                 and any_of("status", lambda v: c.state.status == v)
                 # every label filter must hold, as in Docker (compose asks project AND service)
                 and all(label_matches(c.config.labels or {}, v)
@@ -143,11 +143,3 @@ def _on_network(value: str, networks: dict[str, Any]) -> bool:
     """The `network` filter: a network's name exactly, or a prefix of its ID (dockerd's)."""
     return value in networks or any((entry or {}).get("NetworkID", "").startswith(value)
                                     for entry in networks.values())
-
-
-def _name_matches(pattern: str, name: str) -> bool:
-    try:
-        regex = re.compile(pattern)
-    except re.error:
-        return False
-    return bool(regex.search(name) or regex.search(name.lstrip("/")))

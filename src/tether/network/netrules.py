@@ -9,7 +9,6 @@ Gateway in IPAM.Config, addresses from an `--ip-range` start at the range's firs
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, \
     ip_network
@@ -17,7 +16,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
 from tether.rules import prune
-from tether.rules.filters import check_keys, label_matches
+from tether.rules.filters import check_keys, label_matches, pattern_matches
 from tether.rules.times import parse_rfc3339
 
 # after the default bridge's 172.17.0.0/16: the rest of 172.17-31 in /16s, then 192.168/16 in /20s
@@ -268,9 +267,9 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
     expressions searched in the value (dockerd's filters.Match), driver, scope and type exactly,
     every label, and dangling (as dockerd judges it: every user-defined network)."""
     for key, values in filters.items():
-        if key == "name" and not any(_regex_search(v, view["Name"]) for v in values):
+        if key == "name" and not any(pattern_matches(v, view["Name"]) for v in values):
             return False
-        if key == "id" and not any(_regex_search(v, view["Id"]) for v in values):
+        if key == "id" and not any(pattern_matches(v, view["Id"]) for v in values):
             return False
         if key == "driver" and view["Driver"] not in values:
             return False
@@ -288,17 +287,6 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
             if (view["Name"] not in PREDEFINED) != _DANGLING[values[0]]:
                 return False
     return True
-
-
-def _regex_search(pattern: str, value: str) -> bool:
-    """filters.Match: the value equals the pattern or the pattern (a regular expression) is
-    found in it; a pattern Python cannot compile only matches itself."""
-    if pattern == value:
-        return True
-    try:
-        return re.search(pattern, value) is not None
-    except re.error:
-        return False
 
 
 def prune_predicate(filters: dict[str, list[str]], now: float) -> Callable[[dict[str, Any]], bool]:
