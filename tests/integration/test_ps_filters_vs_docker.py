@@ -29,6 +29,7 @@ SETUP: list[tuple[str, ...]] = [
     ("create", "--name", "p9", "--network", "none", "busybox", "true"),
     ("commit", "p2", "pkid"),  # an image made on busybox: busybox's descendant
     ("create", "--name", "p10", "pkid", "true"),
+    ("pause", "p8"),
 ]
 FILTERS: list[tuple[str, ...]] = [
     ("bogus=1",),
@@ -59,6 +60,8 @@ FILTERS: list[tuple[str, ...]] = [
     ("exited=x",),
     ("status=exited",),  # a status filter lists stopped containers without -a
     ("status=bogus",),
+    ("status=paused",),
+    ("status=running",),
     ("health=none", "since=p3"),
     ("label=x", "before=p2"),
     ("network=pn",),
@@ -114,10 +117,13 @@ def test_listing(both, index):
 
 
 def test_matches_are_not_vacuous(both):
-    """The network ID steps and the ancestor of a committed image list their containers on the
-    reference engine, so the comparisons above test a match, not two empty lists."""
+    """The network ID steps, the ancestor of a committed image and the paused status list their
+    containers on the reference engine, so the comparisons above test a match, not two empty
+    lists."""
     theirs, _ = both
     assert theirs[-2:] == [(0, "p7\n", "")] * 2
     by_ancestor = LISTS.index(("ps", "--filter", "ancestor=busybox", "-a", "--format",
                                "{{.Names}}"))
     assert "p10\n" in theirs[by_ancestor][1]
+    by_status = LISTS.index(("ps", "--filter", "status=paused", "--format", "{{.Names}}"))
+    assert theirs[by_status] == (0, "p8\n", "")

@@ -113,7 +113,9 @@ class ContainerViews:
         return (any_of("id", lambda v: pattern_matches(v, c.id))
                 and any_of("name", lambda v: pattern_matches(v, c.name)
                            or pattern_matches(v, c.name.removeprefix("/")))
-                and any_of("status", lambda v: c.state.status == v)
+                # the list's State: a paused container is `paused`, not `running`
+                and any_of("status", lambda v: ("paused" if c.state.paused
+                                                else c.state.status) == v)
                 # every label filter must hold, as in Docker (compose asks project AND service)
                 and all(label_matches(c.config.labels or {}, v)
                         for v in filters.get("label") or [])
