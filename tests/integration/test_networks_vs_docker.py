@@ -1,7 +1,8 @@
 """User-defined networks through the stock docker CLI, against tetherd and against Docker 20.10
-(the reference engine): `network ls/inspect/create/rm/prune` (and prune's filters) outputs and errors, connect and
-disconnect (interfaces, routes, /etc/hosts, resolv.conf), `--ip`, `--ip-range`, aliases in
-inspect, isolation between networks and the default bridge, and `--internal`.
+(the reference engine): `network ls/inspect/create/rm/prune` (and the filters of ls and prune)
+outputs and errors, connect and disconnect (interfaces, routes, /etc/hosts, resolv.conf), `--ip`,
+`--ip-range`, aliases in inspect, isolation between networks and the default bridge, and
+`--internal`.
 
 The transcript is stateful, so it runs once per engine (module fixture) and each step is compared
 on its own after normalisation: 64- and 12-hex IDs become `<idN>` by order of appearance,
@@ -9,8 +10,11 @@ creation times `<time>`, interface indices `N:` / `@ifN`.
 """
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from typing import Callable, Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -38,6 +42,16 @@ STEPS: list[tuple[str, ...]] = [
     ("network", "ls", "--no-trunc"),
     ("network", "ls", "-f", "driver=null"),
     ("network", "ls", "-f", "name=n", "--format", "{{.Name}}\t{{.Driver}}\t{{.Internal}}"),
+    # list filters: every key dockerd knows applied, any other refused
+    ("network", "ls", "-f", "bogus=1"),
+    ("network", "ls", "-f", "dangling=true", "--format", "{{.Name}}"),
+    ("network", "ls", "-f", "dangling=0", "--format", "{{.Name}}"),
+    ("network", "ls", "-f", "dangling=yes"),
+    ("network", "ls", "-f", "dangling=true", "-f", "dangling=false"),
+    ("network", "ls", "-f", "type=builtin", "--format", "{{.Name}}"),
+    ("network", "ls", "-f", "type=custom", "-f", "label=a=b", "--format", "{{.Name}}"),
+    ("network", "ls", "-f", "type=bogus"),
+    ("network", "ls", "-f", "name=^n[13]$", "-f", "scope=local", "--format", "{{.Name}}"),
     ("network", "rm", "nope"),
     ("network", "rm", "bridge"),
     ("network", "inspect", "nope"),
@@ -46,6 +60,10 @@ STEPS: list[tuple[str, ...]] = [
     ("run", "-d", "--name", "a2", "--network", "n1", "busybox", "sleep", "300"),
     ("run", "-d", "--name", "b1", "busybox", "sleep", "300"),
     ("run", "-d", "--name", "c1", "--network", "n3", "busybox", "sleep", "300"),
+    ("network", "ls", "-f", "dangling=false", "--format", "{{.Name}}"),
+    # the list has endpoints only before API 1.28; dangling never sees them
+    ("api", "/v1.27/networks?filters=" + quote('{"dangling":["false"]}')),
+    ("api", "/v1.41/networks?filters=" + quote('{"dangling":["false"]}')),
     ("inspect", "-f", "{{json .NetworkSettings.Networks}}", "a1"),
     ("inspect", "-f", "{{.HostConfig.NetworkMode}} {{.NetworkSettings.IPAddress}}", "a1"),
     ("exec", "a1", "cat", "/etc/hosts", "/etc/resolv.conf"),
@@ -145,11 +163,22 @@ def normalise(text: str, ids: dict[str, str]) -> str:
     return text
 
 
-def transcript(docker: Callable[..., object]) -> list[tuple[int, str, str]]:
+def api_listing(host: str, path: str) -> subprocess.CompletedProcess:
+    """A `GET` of the API (an `("api", path)` step): each listed network's name and how many
+    endpoints the list shows for it, sorted (the list's order is the engine's own)."""
+    r = subprocess.run(["curl", "-sS", "--unix-socket", host.removeprefix("unix://"),
+                        f"http://engine{path}"], capture_output=True, timeout=30)
+    if r.returncode == 0:
+        listed = sorted(f"{n['Name']} {len(n['Containers'])}" for n in json.loads(r.stdout))
+        r.stdout = "".join(line + "\n" for line in listed).encode()
+    return r
+
+
+def transcript(docker: Callable[..., object], host: str) -> list[tuple[int, str, str]]:
     ids: dict[str, str] = {}
     results = []
     for step in STEPS:
-        r = docker(*step)
+        r = api_listing(host, step[1]) if step[0] == "api" else docker(*step)
         stdout = r.stdout.decode()
         if "{{range .Containers}}" in step[-2]:  # a map: Go ranges over it by (random) ID
             stdout = "".join(sorted(stdout.splitlines(keepends=True)))
@@ -160,9 +189,9 @@ def transcript(docker: Callable[..., object]) -> list[tuple[int, str, str]]:
 @pytest.fixture(scope="module")
 def both() -> Iterator[tuple[list, list]]:
     with started("i7anet") as ref:
-        theirs = transcript(ref.docker)
+        theirs = transcript(ref.docker, ref.host)
     with running_daemon() as d:
-        ours = transcript(d.docker)
+        ours = transcript(d.docker, d.host)
     yield theirs, ours
 
 

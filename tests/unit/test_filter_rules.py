@@ -2,7 +2,7 @@
 import pytest
 
 from tether.rules.errors import BadRequest
-from tether.rules.filters import check_keys, invalid_value, label_matches
+from tether.rules.filters import check_keys, invalid_value, label_matches, pattern_matches
 
 LABELS = {"a": "1", "b": "", "c": "x=y"}
 
@@ -25,3 +25,11 @@ def test_the_first_unknown_key_is_named_in_dockerds_text() -> None:
 
 def test_an_unreadable_value_is_named_with_all_its_values() -> None:
     assert invalid_value("dangling", ["x", "y"]).message == "Invalid filter 'dangling=[x y]'"
+
+
+@pytest.mark.parametrize("pattern, value, expected", [
+    ("web", "web", True), ("we", "web", True), ("^w.b$", "web", True), ("^e", "web", False),
+    ("[", "[", True), ("[", "a[", False), ("", "web", True),
+])
+def test_pattern_matches_as_filters_match(pattern, value, expected) -> None:
+    assert pattern_matches(pattern, value) is expected

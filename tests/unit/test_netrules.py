@@ -90,6 +90,30 @@ def test_views_and_filters():
     assert match(view, {"type": ["custom"]}) and match(none, {"type": ["builtin"]})
     assert match(view, {"dangling": ["true"]}) and not match(bridge, {"dangling": ["true"]})
     assert match(view, {"id": ["abab"]})
+    # name and id are regular expressions (dockerd's filters.Match), dangling reads 1/0 too
+    assert match(bridge, {"name": ["^b.i"]}) and not match(none, {"name": ["^b.i"]})
+    assert match(view, {"dangling": ["1"]}) and match(bridge, {"dangling": ["0"]})
+    # dockerd judges dangling before it adds endpoints: a network in use is dangling to it
+    used = {**view, "Containers": {"c" * 64: {"Name": "web"}}}
+    assert match(used, {"dangling": ["true"]}) and not match(used, {"dangling": ["false"]})
+
+
+@pytest.mark.parametrize("filters, status, text", [
+    ({"colour": ["x"]}, 400, "Invalid filter 'colour'"),
+    ({"dangling": ["TRUE"]}, 400,
+     'invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")'),
+    ({"dangling": ["true", "false"]}, 400, 'got more than one value for filter key "dangling"'),
+    ({"type": ["custom", "bogus"]}, 500, "invalid filter: 'type'='bogus'"),
+])
+def test_list_filters_refused_as_dockerd(filters, status, text) -> None:
+    with pytest.raises(ApiError) as caught:
+        netrules.check_list_filters(filters)
+    assert (caught.value.status, caught.value.message) == (status, text)
+
+
+def test_list_filters_accepted() -> None:
+    netrules.check_list_filters({key: ["1"] if key == "dangling" else ["custom"]
+                                 for key in netrules.LIST_FILTERS})
 
 
 def test_container_entry():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tether.api.http import Request, Response, Router, json_response
+from tether.api.http import Request, Response, Router, api_version, json_response
 from tether.engine.containers import ContainerService
 from tether.network import netrules
 from tether.rules import apitypes
@@ -63,7 +63,12 @@ class NetworkRoutes:
 
     async def list(self, req: Request) -> Response:
         filters = req.filters()
-        return json_response([v for v in self._views() if netrules.matches_filters(v, filters)])
+        netrules.check_list_filters(filters)
+        views = self._views()
+        if api_version(req.api_version) >= (1, 28):
+            # dockerd lists a network's endpoints only to clients older than 1.28
+            views = [{**view, "Containers": {}} for view in views]
+        return json_response([v for v in views if netrules.matches_filters(v, filters)])
 
     async def inspect(self, req: Request) -> Response:
         return json_response(self._find_view(req.params["id"]))

@@ -110,7 +110,7 @@ def create(driver: str, subnet: tuple[str, ...], ipv6: bool, gateway: tuple[str,
 @click.option("-q", "--quiet", is_flag=True, help="Print network IDs only")
 @click.option("--no-trunc", is_flag=True, help="Show network IDs in full")
 @click.option("-f", "--filter", "filters", multiple=True,
-              help="KEY=VALUE to select by: name, id, driver, type, label, scope")
+              help="KEY=VALUE to select by: name, id, driver, type, label, scope, dangling")
 @click.option("--format", "fmt", default=None, help=TEMPLATE_HELP)
 def ls(quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None) -> None:
     """Show the networks with their driver and scope."""

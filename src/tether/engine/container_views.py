@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,8 +12,8 @@ from tether.engine.netattach import NetworkAttachment
 from tether.engine.paths import Paths
 from tether.engine.records import Container
 from tether.engine.registry import ContainerRegistry
-from tether.rules import health
-from tether.rules.filters import label_matches
+from tether.rules import health, ps_filters
+from tether.rules.filters import label_matches, pattern_matches
 from tether.rules.errors import NotFound
 from tether.image.store import ImageStore
 
@@ -78,43 +77,71 @@ class ContainerViews:
             return 0
 
     def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Container]:
-        """`GET /containers/json`: newest first, Docker's filters."""
+        """`GET /containers/json`: newest first, Docker's filters, checked in dockerd's order
+        (its first error is the one a client sees). `isolation` is accepted and matches every
+        container, as dockerd's list does on Linux (no container has another isolation)."""
+        ps_filters.check_keys(filters)
+        exit_codes = ps_filters.exit_codes(filters.get("exited") or [])
+        all_ = ps_filters.wants_stopped(filters.get("status") or []) or all_
+        tasks = ps_filters.wants_tasks(filters.get("is-task") or [])
         health.check_filter(filters.get("health") or [])
         items = sorted(self.registry.all(), key=lambda c: c.created, reverse=True)
+        names = {c.id: [c.name, *self.links.names_of(c)] for c in items}
+        before, since = (ps_filters.resolve_exact(filters[key][-1], names) if filters.get(key)
+                         else None for key in ("before", "since"))
+        ancestors = self._ancestor_images(filters.get("ancestor") or [])
+        publish = ps_filters.port_set("publish", filters.get("publish") or [])
+        expose = ps_filters.port_set("expose", filters.get("expose") or [])
+        if tasks:  # tether runs no swarm tasks
+            return []
+        kept = set(ps_filters.cut_before_since([c.id for c in items], before, since))
+        items = [c for c in items if c.id in kept]
         if not all_ and limit <= 0:
             items = [c for c in items if c.state.status in ("running", "restarting")]
-        items = [c for c in items if self._matches(c, filters)]
+        items = [c for c in items if self._matches(c, filters, exit_codes)
+                 and (ancestors is None or c.image_id in ancestors)]
+        if publish or expose:  # on the list's own Ports, as dockerd matches them
+            items = [c for c in items
+                     if ps_filters.ports_match(self.summary(c)["Ports"], publish, expose)]
         return items[:limit] if limit > 0 else items
 
-    def _matches(self, c: Container, filters: dict[str, list[str]]) -> bool:
+    def _matches(self, c: Container, filters: dict[str, list[str]], exit_codes: list[int]) -> bool:
         def any_of(key: str, test: Callable[[str], bool]) -> bool:
             values = filters.get(key)
             return not values or any(test(v) for v in values)
 
-        return (any_of("id", lambda v: c.id.startswith(v))
-                and any_of("name", lambda v: _name_matches(v, c.name))
-                and any_of("status", lambda v: c.state.status == v)
-                and any_of("ancestor", lambda v: self._is_ancestor(v, c))
+        return (any_of("id", lambda v: pattern_matches(v, c.id))
+                and any_of("name", lambda v: pattern_matches(v, c.name)
+                           or pattern_matches(v, c.name.removeprefix("/")))
+                # the list's State: a paused container is `paused`, not `running`
+                and any_of("status", lambda v: ("paused" if c.state.paused
+                                                else c.state.status) == v)
                 # every label filter must hold, as in Docker (compose asks project AND service)
                 and all(label_matches(c.config.labels or {}, v)
                         for v in filters.get("label") or [])
                 and any_of("health", lambda v: health.filter_value(c.state.health) == v)
-                and any_of("network", lambda v: v in self.attachment.network_names(c))
-                and any_of("exited", lambda v: c.state.status == "exited" and v.lstrip("-").isdigit()
-                           and c.state.exit_code == int(v))
+                and any_of("network", lambda v: _on_network(v, self.attachment.networks(c)))
+                and (not exit_codes or (c.state.status == "exited"
+                                        and c.state.exit_code in exit_codes))
                 and any_of("volume", lambda v: any(v in (mp.name or mp.source, mp.destination)
                                                    for mp in c.mount_points)))
 
-    def _is_ancestor(self, ref: str, c: Container) -> bool:
-        try:
-            return self.images.resolve(ref).id == c.image_id
-        except NotFound:
-            return False
+    def _ancestor_images(self, refs: list[str]) -> set[str] | None:
+        """The images whose containers the `ancestor` filter keeps (None without it): the named
+        images that exist, with their descendants; an unknown name adds nothing, as dockerd."""
+        if not refs:
+            return None
+        roots = []
+        for ref in refs:
+            try:
+                roots.append(self.images.resolve(ref).id)
+            except NotFound:
+                continue
+        return ps_filters.with_descendants(
+            roots, lambda image_id: [child.id for child in self.images.children(image_id)])
 
 
-def _name_matches(pattern: str, name: str) -> bool:
-    try:
-        regex = re.compile(pattern)
-    except re.error:
-        return False
-    return bool(regex.search(name) or regex.search(name.lstrip("/")))
+def _on_network(value: str, networks: dict[str, Any]) -> bool:
+    """The `network` filter: a network's name exactly, or a prefix of its ID (dockerd's)."""
+    return value in networks or any((entry or {}).get("NetworkID", "").startswith(value)
+                                    for entry in networks.values())

@@ -450,15 +450,6 @@ class NetworkAttachment:
             return []
         return list(c.host_config.dns or []) or None
 
-    def network_names(self, c: Container) -> set[str]:
-        """The names and IDs of the networks a container is on (the `network` filter)."""
-        names = {entry["Name"] for entry in c.networks.values()} | set(c.networks)
-        if c.network_mode in ("host", "none"):
-            names.add(c.network_mode)
-        if self.on_bridge(c):
-            names |= {"bridge", self.network.network_id}
-        return names
-
 
 def _user_endpoints(c: Container) -> list[tuple[str, dict[str, Any]]]:
     """The container's user-network entries as NetworkManager's views take them."""

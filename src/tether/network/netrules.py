@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from tether.rules.errors import ApiError, BadRequest, Forbidden, NotFound
 from tether.rules import prune
-from tether.rules.filters import label_matches
+from tether.rules.filters import check_keys, label_matches, pattern_matches
 from tether.rules.times import parse_rfc3339
 
 # after the default bridge's 172.17.0.0/16: the rest of 172.17-31 in /16s, then 192.168/16 in /20s
@@ -242,12 +242,34 @@ def link_local_ips(values: Iterable[str]) -> tuple[str, ...]:
     return given
 
 
+LIST_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
+_DANGLING = {"true": True, "1": True, "false": False, "0": False}
+
+
+def check_list_filters(filters: dict[str, list[str]]) -> None:
+    """`GET /networks?filters=` keys and values dockerd 20.10 refuses, with its texts and
+    statuses: an unknown key (400), more than one or an unknown `dangling` value (400), a `type`
+    other than builtin/custom (dockerd's unclassified 500)."""
+    check_keys(filters, LIST_FILTERS)
+    dangling = filters.get("dangling") or []
+    if len(dangling) > 1:
+        raise BadRequest('got more than one value for filter key "dangling"')
+    if dangling and dangling[0] not in _DANGLING:
+        raise BadRequest("invalid value for filter 'dangling', must be \"true\" (or \"1\"), "
+                         "or \"false\" (or \"0\")")
+    for kind in filters.get("type") or []:
+        if kind not in ("builtin", "custom"):
+            raise ApiError(f"invalid filter: 'type'='{kind}'", 500)
+
+
 def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    """`GET /networks?filters=`: name and id by substring/prefix, driver, type, label, scope."""
+    """`GET /networks?filters=` (checked by check_list_filters): name and id as Go regular
+    expressions searched in the value (dockerd's filters.Match), driver, scope and type exactly,
+    every label, and dangling (as dockerd judges it: every user-defined network)."""
     for key, values in filters.items():
-        if key == "name" and not any(v in view["Name"] for v in values):
+        if key == "name" and not any(pattern_matches(v, view["Name"]) for v in values):
             return False
-        if key == "id" and not any(view["Id"].startswith(v) or v in view["Id"] for v in values):
+        if key == "id" and not any(pattern_matches(v, view["Id"]) for v in values):
             return False
         if key == "driver" and view["Driver"] not in values:
             return False
@@ -259,10 +281,10 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
                 return False
         if key == "label" and not all(label_matches(view["Labels"] or {}, v) for v in values):
             return False
-        if key == "dangling":
-            wanted = values[-1].lower() in ("true", "1")
-            dangling = view["Name"] not in PREDEFINED and not view["Containers"]
-            if dangling != wanted:
+        if key == "dangling" and values:
+            # dockerd filters its list before it adds any endpoint to it (only clients before
+            # API 1.28 get them), so to it every user-defined network is dangling
+            if (view["Name"] not in PREDEFINED) != _DANGLING[values[0]]:
                 return False
     return True
 

@@ -8,6 +8,7 @@ others, would list, or prune, what the user did not mean.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from tether.rules.errors import BadRequest
@@ -32,3 +33,15 @@ def label_matches(labels: Mapping[str, str], expr: str) -> bool:
     """`key` (the label is present) or `key=value` (present with that value)."""
     key, sep, value = expr.partition("=")
     return key in labels and (not sep or labels[key] == value)
+
+
+def pattern_matches(pattern: str, value: str) -> bool:
+    """filters.Match (the `name` and `id` keys of lists): the value equals the pattern or the
+    pattern, a regular expression, is found in it; a pattern Python cannot compile matches
+    only itself."""
+    if pattern == value:
+        return True
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
