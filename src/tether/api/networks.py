@@ -64,11 +64,11 @@ class NetworkRoutes:
     async def list(self, req: Request) -> Response:
         filters = req.filters()
         netrules.check_list_filters(filters)
-        views = self._views()
+        views = [v for v in self._views() if netrules.matches_filters(v, filters)]
         if api_version(req.api_version) >= (1, 28):
             # dockerd lists a network's endpoints only to clients older than 1.28
             views = [{**view, "Containers": {}} for view in views]
-        return json_response([v for v in views if netrules.matches_filters(v, filters)])
+        return json_response(views)
 
     async def inspect(self, req: Request) -> Response:
         return json_response(self._find_view(req.params["id"]))

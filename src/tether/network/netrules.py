@@ -265,7 +265,7 @@ def check_list_filters(filters: dict[str, list[str]]) -> None:
 def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     """`GET /networks?filters=` (checked by check_list_filters): name and id as Go regular
     expressions searched in the value (dockerd's filters.Match), driver, scope and type exactly,
-    every label, and dangling (as dockerd judges it: every user-defined network)."""
+    every label, and dangling (a user-defined network without endpoints)."""
     for key, values in filters.items():
         if key == "name" and not any(pattern_matches(v, view["Name"]) for v in values):
             return False
@@ -282,9 +282,11 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
         if key == "label" and not all(label_matches(view["Labels"] or {}, v) for v in values):
             return False
         if key == "dangling" and values:
-            # dockerd filters its list before it adds any endpoint to it (only clients before
-            # API 1.28 get them), so to it every user-defined network is dangling
-            if (view["Name"] not in PREDEFINED) != _DANGLING[values[0]]:
+            # judged by the network's endpoints, as later Docker (moby f0d10ae, API 1.52);
+            # dockerd 20.10 filtered a list it had not added endpoints to yet (from API 1.28
+            # on), so to it every user-defined network was dangling, in use or not
+            unused = view["Name"] not in PREDEFINED and not view["Containers"]
+            if unused != _DANGLING[values[0]]:
                 return False
     return True
 
