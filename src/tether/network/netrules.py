@@ -283,8 +283,8 @@ def matches_filters(view: dict[str, Any], filters: dict[str, list[str]]) -> bool
             return False
         if key == "dangling" and values:
             # judged by the network's endpoints, as later Docker (moby f0d10ae, API 1.52);
-            # dockerd 20.10 filtered a list it had not added endpoints to yet (from API 1.28
-            # on), so to it every user-defined network was dangling, in use or not
+            # dockerd 20.10 filtered its list before adding endpoints to it, so to it every
+            # user-defined network was dangling, in use or not
             unused = view["Name"] not in PREDEFINED and not view["Containers"]
             if unused != _DANGLING[values[0]]:
                 return False
