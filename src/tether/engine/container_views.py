@@ -86,9 +86,11 @@ class ContainerViews:
         tasks = ps_filters.wants_tasks(filters.get("is-task") or [])
         health.check_filter(filters.get("health") or [])
         items = sorted(self.registry.all(), key=lambda c: c.created, reverse=True)
-        names = {c.id: [c.name, *self.links.names_of(c)] for c in items}
-        before, since = (ps_filters.resolve_exact(filters[key][-1], names) if filters.get(key)
-                         else None for key in ("before", "since"))
+        before = since = None
+        if filters.get("before") or filters.get("since"):  # names only then: `ps` is hot
+            names = {c.id: [c.name, *self.links.names_of(c)] for c in items}
+            before, since = (ps_filters.resolve_exact(filters[key][-1], names)
+                             if filters.get(key) else None for key in ("before", "since"))
         ancestors = self._ancestor_images(filters.get("ancestor") or [])
         publish = ps_filters.port_set("publish", filters.get("publish") or [])
         expose = ps_filters.port_set("expose", filters.get("expose") or [])
