@@ -70,6 +70,7 @@ FILTERS: list[tuple[str, ...]] = [
     ("network=none",),
     ("name=^p1", "name=/p2$"),
     ("id=[",),
+    ("name=p1", "before=p2"),  # dockerd cuts the list that name picked: p2 is not in it
     ("ancestor=busybox",),
     ("ancestor=pkid",),
     ("ancestor=nope",),
@@ -88,8 +89,12 @@ def transcript(docker: Callable[..., object]) -> list[tuple[int, str, str]]:
     for step in SETUP:
         docker(*step)
     network_id = docker("network", "inspect", "-f", "{{.Id}}", "pn").stdout.decode().strip()
-    by_id = [("ps", "-a", "--filter", f"network={network_id[:length]}", "--format", "{{.Names}}")
-             for length in (64, 5)]
+    p1 = docker("inspect", "-f", "{{.Id}}", "p1").stdout.decode().strip()
+    # an id value is an ID prefix naming one container, then a regular expression over it
+    by_id = [("ps", "-a", "--filter", f"id={value}", "--format", "{{.Names}}")
+             for value in (p1[:12], p1[10:20], "", ".*")]
+    by_id += [("ps", "-a", "--filter", f"network={network_id[:length]}", "--format",
+               "{{.Names}}") for length in (64, 5)]
     results = []
     for step in LISTS + by_id:  # the ID steps show no ID: the list is of names
         r = docker(*step)
@@ -109,8 +114,10 @@ def both() -> Iterator[tuple[list, list]]:
     yield theirs, ours
 
 
-@pytest.mark.parametrize("index", range(len(LISTS) + 2),
-                         ids=[" ".join(s[1:-2]) for s in LISTS] + ["network=ID", "network=ID[:5]"])
+@pytest.mark.parametrize("index", range(len(LISTS) + 6),
+                         ids=[" ".join(s[1:-2]) for s in LISTS]
+                         + ["id=ID[:12]", "id=ID[10:20]", "id=", "id=.*", "network=ID",
+                            "network=ID[:5]"])
 def test_listing(both, index):
     theirs, ours = both
     assert ours[index] == theirs[index]
@@ -122,6 +129,7 @@ def test_matches_are_not_vacuous(both):
     lists."""
     theirs, _ = both
     assert theirs[-2:] == [(0, "p7\n", "")] * 2
+    assert theirs[len(LISTS)] == (0, "p1\n", "")  # an ID prefix names its container
     by_ancestor = LISTS.index(("ps", "--filter", "ancestor=busybox", "-a", "--format",
                                "{{.Names}}"))
     assert "p10\n" in theirs[by_ancestor][1]

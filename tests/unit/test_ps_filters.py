@@ -117,3 +117,19 @@ def test_ancestor_images_with_descendants() -> None:
     assert ps_filters.with_descendants(["mid", "lone"], tree.__getitem__) == {
         "mid", "leaf", "lone"}
     assert ps_filters.with_descendants([], tree.__getitem__) == set()
+
+
+def test_id_and_name_pick_the_list_dockerd_walks() -> None:
+    names = {"ab12" + "0" * 60: ["/web", "/app/db"], "ab34" + "0" * 60: ["/db"],
+             "cd56" + "0" * 60: ["/cache"]}
+    web, db, cache = names
+    assert ps_filters.id_name_candidates(names, [], []) is None
+    # an ID prefix names one container; a shared, empty or spaced one names none
+    assert ps_filters.id_name_candidates(names, ["ab1"], []) == {web}
+    assert ps_filters.id_name_candidates(names, ["ab", "", "c d"], []) == set()
+    assert ps_filters.id_name_candidates(names, ["ab3", "cd"], []) == {db, cache}
+    # a name matches any name a container holds, link names too, with or without `/`
+    assert ps_filters.id_name_candidates(names, [], ["db$"]) == {web, db}
+    assert ps_filters.id_name_candidates(names, [], ["^db$"]) == {db}
+    # with ids given, names only look among the containers the ids named
+    assert ps_filters.id_name_candidates(names, ["cd"], ["db"]) == {cache}

@@ -14,7 +14,7 @@ from tether.engine.records import Container
 from tether.engine.registry import ContainerRegistry
 from tether.rules import health, ps_filters
 from tether.rules.filters import label_matches, pattern_matches
-from tether.rules.errors import NotFound
+from tether.rules.errors import ApiError, NotFound
 from tether.image.store import ImageStore
 
 
@@ -86,16 +86,22 @@ class ContainerViews:
         tasks = ps_filters.wants_tasks(filters.get("is-task") or [])
         health.check_filter(filters.get("health") or [])
         items = sorted(self.registry.all(), key=lambda c: c.created, reverse=True)
-        before = since = None
-        if filters.get("before") or filters.get("since"):  # names only then: `ps` is hot
+        before = since = candidates = None
+        if any(filters.get(k) for k in ("before", "since", "id", "name")):  # `ps` is hot
             names = {c.id: [c.name, *self.links.names_of(c)] for c in items}
-            before, since = (ps_filters.resolve_exact(filters[key][-1], names)
-                             if filters.get(key) else None for key in ("before", "since"))
+            # every value is looked up (a bad one is dockerd's error), the last one counts
+            befores = [ps_filters.resolve_exact(v, names) for v in filters.get("before") or []]
+            sinces = [ps_filters.resolve_exact(v, names) for v in filters.get("since") or []]
+            before, since = (befores or [None])[-1], (sinces or [None])[-1]
+            candidates = ps_filters.id_name_candidates(names, filters.get("id") or [],
+                                                       filters.get("name") or [])
         ancestors = self._ancestor_images(filters.get("ancestor") or [])
         publish = ps_filters.port_set("publish", filters.get("publish") or [])
         expose = ps_filters.port_set("expose", filters.get("expose") or [])
         if tasks:  # tether runs no swarm tasks
             return []
+        if candidates is not None:  # the list dockerd walks, and cuts, with id or name
+            items = [c for c in items if c.id in candidates]
         kept = set(ps_filters.cut_before_since([c.id for c in items], before, since))
         items = [c for c in items if c.id in kept]
         if not all_ and limit <= 0:
@@ -123,7 +129,9 @@ class ContainerViews:
                         for v in filters.get("label") or [])
                 and any_of("health", lambda v: health.filter_value(c.state.health) == v)
                 and any_of("network", lambda v: _on_network(v, self.attachment.networks(c)))
-                and (not exit_codes or (c.state.status == "exited"
+                # dockerd: not running (paused and restarting count as running), started once
+                and (not exit_codes or (c.state.status not in ("running", "paused", "restarting")
+                                        and c.has_been_started
                                         and c.state.exit_code in exit_codes))
                 and any_of("volume", lambda v: any(v in (mp.name or mp.source, mp.destination)
                                                    for mp in c.mount_points)))
@@ -137,7 +145,7 @@ class ContainerViews:
         for ref in refs:
             try:
                 roots.append(self.images.resolve(ref).id)
-            except NotFound:
+            except ApiError:  # unknown or not a reference at all: nothing, as dockerd
                 continue
         return ps_filters.with_descendants(
             roots, lambda image_id: [child.id for child in self.images.children(image_id)])

@@ -106,6 +106,31 @@ def cut_before_since(ids: Sequence[str], before: str | None, since: str | None) 
     return out
 
 
+def id_name_candidates(names: Mapping[str, Iterable[str]], id_values: Sequence[str],
+                       name_values: Sequence[str]) -> set[str] | None:
+    """dockerd's filterByNameIDMatches, the list it walks (and cuts with before/since) when
+    `id` or `name` is given; None when neither is. An `id` value names the one container whose
+    ID it is a prefix of (none when empty, spaced or shared by several); a `name` value keeps
+    the containers one of whose names (link names included, with or without `/`) it matches,
+    among those the ids named when `id` is given too. The regular expressions of both keys
+    are applied to each container after this, as dockerd does."""
+    if not id_values and not name_values:
+        return None
+    matches: set[str] = set()
+    for value in id_values:
+        if value and " " not in value:
+            found = [cid for cid in names if cid.startswith(value)]
+            if len(found) == 1:
+                matches.add(found[0])
+    for cid, held in names.items():
+        if id_values and cid not in matches:
+            continue
+        if any(common.pattern_matches(v, n) or common.pattern_matches(v, n.removeprefix("/"))
+               for n in held for v in name_values):
+            matches.add(cid)
+    return matches
+
+
 def resolve_exact(value: str, names: Mapping[str, Iterable[str]]) -> str:
     """The container `before=`/`since=` name: a full ID, else a name (with or without `/`) that
     exactly one container holds; `names` maps each ID to its names (link names included).
