@@ -359,6 +359,8 @@ def _check_version(version: str | None) -> None:
 
 
 JSON_BODY_LIMIT = 16 << 20
+_LINGER_BYTES = 16 << 20  # what a refused request may still send before the close
+_LINGER_SECONDS = 5.0
 """Request bodies are read whole before the handler runs; a JSON body has no reason to be large,
 so one over this is refused (413) as it arrives instead of being buffered. Other bodies are
 archives (import sends text/plain, load/build/cp application/x-tar) and are not limited here."""
@@ -556,6 +558,22 @@ class _Connection:
             return  # a reply was already under way: closing is all that is left
         self.writer.write(data)
         await self.writer.drain()
+        await self._linger()
+
+    async def _linger(self) -> None:
+        """Half-close, then read and drop what the client still sends (the rest of a refused
+        request) until it closes too, within limits: a socket closed with unread data resets
+        the connection, and the client then gets ECONNRESET instead of the reply's end (Go's
+        server lingers the same way)."""
+        with contextlib.suppress(OSError, RuntimeError):
+            self.writer.write_eof()
+        left = _LINGER_BYTES
+        try:
+            async with asyncio.timeout(_LINGER_SECONDS):
+                while left > 0 and (chunk := await self.reader.read(min(left, _READ_SIZE))):
+                    left -= len(chunk)
+        except (TimeoutError, OSError):
+            pass
 
     async def _stream(self, request: Request, response: StreamResponse) -> bool:
         """Send a chunked reply; False if the connection must close (client gone or failure)."""
