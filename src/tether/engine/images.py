@@ -47,8 +47,7 @@ class ImageService:
         worker thread, never on the event loop."""
         labels: dict[str, str] = {}
         with contextlib.suppress(ApiError):
-            config = self.store.resolve(actor).config.get("config") or {}
-            labels = dict(config.get("Labels") or {})
+            labels = self.store.resolve(actor).labels
         return {**labels, "name": name}
 
     def _from_thread(self) -> Publish:

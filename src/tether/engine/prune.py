@@ -52,10 +52,9 @@ def publish_removal(events: EventBus, image: Image, records: list[dict[str, str]
     labels) for each tag or digest dropped, `delete` for each image deleted; the records that
     name layers (chain IDs, not in `known`) have none."""
     known = set(known)
-    labels = (image.config.get("config") or {}).get("Labels") or {}
     for record in records:
         if "Untagged" in record:
-            events.publish("image", "untag", image.id, {**labels, "name": image.id})
+            events.publish("image", "untag", image.id, {**image.labels, "name": image.id})
         elif record.get("Deleted") in known:
             events.publish("image", "delete", record["Deleted"], {"name": record["Deleted"]})
 
@@ -101,7 +100,7 @@ class Pruner:
             if not refs and has_children:
                 continue
             if not test.matches(created_seconds(image.config.get("created", "")),
-                                (image.config.get("config") or {}).get("Labels")):
+                                image.labels):
                 continue
             for ref in refs or [image.id]:
                 deleted += await self._delete(image, ref, known)

@@ -152,6 +152,11 @@ class Image:
         return _hex(self.id)[:12]
 
     @property
+    def labels(self) -> dict[str, str]:
+        """The image's Config.Labels ({} without any): what events and filters read."""
+        return dict((self.config.get("config") or {}).get("Labels") or {})
+
+    @property
     def diff_ids(self) -> list[str]:
         return list(self.config["rootfs"]["diff_ids"])
 
