@@ -129,9 +129,8 @@ class ContainerViews:
                         for v in filters.get("label") or [])
                 and any_of("health", lambda v: health.filter_value(c.state.health) == v)
                 and any_of("network", lambda v: _on_network(v, self.attachment.networks(c)))
-                # dockerd: not running (paused and restarting count as running), started once
-                and (not exit_codes or (c.state.status not in ("running", "paused", "restarting")
-                                        and c.has_been_started
+                # dockerd: not running (a paused container's status is running), started once
+                and (not exit_codes or (not c.state.running and c.has_been_started
                                         and c.state.exit_code in exit_codes))
                 and any_of("volume", lambda v: any(v in (mp.name or mp.source, mp.destination)
                                                    for mp in c.mount_points)))
